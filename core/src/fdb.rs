@@ -1,0 +1,1023 @@
+//! The forwarding database: (vid, MAC) -> port, with learning, aging and a bound.
+//!
+//! Layout, chosen for speed and for at most 32 bytes per entry:
+//!
+//! - `entries`: an arena of 24-byte [`Entry`] values (key, last-seen time, port and
+//!   the links of the port's LRU list).
+//! - `slots`: an open-addressing index (linear probing, load <= 2/3) of `u32`
+//!   values: an 8-bit tag from the hash and the arena index. A lookup usually
+//!   touches one slot and one entry.
+//! - One LRU list per port, oldest first: a refresh moves an entry to its port's
+//!   tail, so the head is the port's least recently seen entry. Fair eviction takes
+//!   the head of the port with the most entries (Open vSwitch's policy).
+//! - Aging without a full-table scan: a min-heap holds, for each port with entries,
+//!   a time no later than the moment its head expires. Heads only ever get younger,
+//!   so the heap is updated lazily, when a port's time comes. Every call that is
+//!   given `now` first removes every entry with `now - last_seen >= aging_time`,
+//!   so expired entries are never used and the counters are exact.
+//!
+//! Time is kept as the low 32 bits of the millisecond clock. Because every entry
+//! older than the aging time is removed before any use, and aging is at most
+//! 2^31 ms, the wrapping difference is always the true age.
+//!
+//! ```
+//! use vswitch_core::fdb::{Fdb, FdbConfig, Learned};
+//! use vswitch_core::{Instant, MacAddr, PortId};
+//! let mut fdb = Fdb::new(FdbConfig::default()).unwrap();
+//! let host = MacAddr([2, 0, 0, 0, 0, 1]);
+//! assert_eq!(fdb.learn(Instant::ZERO, 0, host, PortId(3)), Learned::New);
+//! assert_eq!(fdb.lookup(Instant::from_secs(299), 0, host), Some(PortId(3)));
+//! assert_eq!(fdb.lookup(Instant::from_secs(300), 0, host), None); // aged out
+//! ```
+
+use crate::mac::MacAddr;
+use crate::port::PortId;
+use crate::time::Instant;
+use crate::Vid;
+use alloc::collections::BinaryHeap;
+use alloc::vec::Vec;
+use core::cmp::Reverse;
+use core::fmt;
+use core::time::Duration;
+
+/// Default aging time: 300 s, as in the Linux bridge and Open vSwitch.
+pub const DEFAULT_AGING: Duration = Duration::from_secs(300);
+/// Default bound on dynamic entries.
+pub const DEFAULT_CAPACITY: u32 = 8192;
+/// The largest capacity the table supports (its arena index has 24 bits).
+pub const MAX_CAPACITY: u32 = (1 << 24) - 2;
+/// The longest aging time (2^31 ms, about 24.8 days).
+pub const MAX_AGING: Duration = Duration::from_millis(1 << 31);
+
+/// What to do when a new MAC must be learned and the table is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum EvictionPolicy {
+    /// Evict the least recently seen entry of the port that holds the most
+    /// entries (ties: the port whose oldest entry is older, then the lower port
+    /// number). A port flooding random source MACs evicts only its own entries.
+    #[default]
+    FairLru,
+    /// Learn nothing new until entries age out or are flushed (Linux
+    /// `fdb_max_learned`).
+    StopLearning,
+}
+
+/// Configuration of a forwarding database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FdbConfig {
+    /// Dynamic entries unused for this long expire; zero means learn nothing.
+    pub aging_time: Duration,
+    /// Maximum number of dynamic entries; static entries do not count.
+    pub capacity: u32,
+    /// What happens when the table is full.
+    pub policy: EvictionPolicy,
+    /// Seed of the index hash. Choose it at random where attackers choose MACs.
+    pub hash_seed: u64,
+}
+
+impl Default for FdbConfig {
+    fn default() -> Self {
+        FdbConfig {
+            aging_time: DEFAULT_AGING,
+            capacity: DEFAULT_CAPACITY,
+            policy: EvictionPolicy::FairLru,
+            hash_seed: 0x5157_4954_4348_2121,
+        }
+    }
+}
+
+/// A configuration the table cannot work with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FdbConfigError {
+    /// Capacity above [`MAX_CAPACITY`].
+    CapacityTooLarge(u32),
+    /// Aging time above [`MAX_AGING`].
+    AgingTooLong(Duration),
+}
+
+impl fmt::Display for FdbConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FdbConfigError::CapacityTooLarge(c) => {
+                write!(
+                    f,
+                    "FDB capacity {c} is too large: the maximum is {MAX_CAPACITY}"
+                )
+            }
+            FdbConfigError::AgingTooLong(d) => write!(
+                f,
+                "aging time {} s is too long: the maximum is {} s",
+                d.as_secs(),
+                MAX_AGING.as_secs()
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for FdbConfigError {}
+
+/// Totals of one table since it was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FdbStats {
+    /// New dynamic entries created.
+    pub learned: u64,
+    /// Dynamic entries that moved to another port.
+    pub moved: u64,
+    /// Dynamic entries removed because they aged out.
+    pub expired: u64,
+    /// Dynamic entries evicted to make room (fair policy).
+    pub evicted: u64,
+    /// New MACs not learned because the table was full (stop-learning policy).
+    pub refused: u64,
+    /// Entries removed by a flush (port down, port removed, VLAN, all).
+    pub flushed: u64,
+    /// Dynamic entries in the table now.
+    pub current: u64,
+    /// Static entries in the table now.
+    pub statics: u64,
+}
+
+/// What [`Fdb::learn`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Learned {
+    /// A new entry was made.
+    New,
+    /// A new entry was made after evicting the given port's oldest entry.
+    NewEvicting(PortId),
+    /// The entry existed on this port; its time was refreshed.
+    Refreshed,
+    /// The entry moved here from the given port.
+    Moved(PortId),
+    /// A static entry holds this MAC; nothing changed.
+    Static,
+    /// The table is full and the policy is to stop learning.
+    Full,
+    /// Aging time is zero: nothing is learned.
+    Disabled,
+}
+
+/// One entry as shown to a user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FdbEntry {
+    /// VLAN (0 on a VLAN-unaware switch).
+    pub vid: Vid,
+    /// The MAC address.
+    pub mac: MacAddr,
+    /// The port it was learned on or configured for.
+    pub port: PortId,
+    /// True for a static entry.
+    pub is_static: bool,
+    /// Time since last seen (zero for static entries).
+    pub age: Duration,
+}
+
+/// What a flush of a port removes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlushScope {
+    /// Dynamic entries only (port down).
+    Dynamic,
+    /// Dynamic and static entries (port removed).
+    All,
+}
+
+const NIL: u32 = u32::MAX;
+const F_USED: u16 = 1;
+const F_STATIC: u16 = 2;
+const IDX_MASK: u32 = (1 << 24) - 1;
+
+/// One table entry: 24 bytes.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    /// MAC in bits 12..60, vid in bits 0..12.
+    key: u64,
+    /// Low 32 bits of the millisecond clock when last seen.
+    seen: u32,
+    /// Previous entry in the port's LRU list (towards the oldest), or NIL; the
+    /// free-list link for an unused entry.
+    prev: u32,
+    /// Next entry in the port's LRU list (towards the newest), or NIL.
+    next: u32,
+    port: u16,
+    flags: u16,
+}
+
+/// Per-port bookkeeping of dynamic entries.
+#[derive(Clone, Copy, Debug)]
+struct PortLru {
+    head: u32,
+    tail: u32,
+    count: u32,
+    /// True while the port has a time in the aging heap.
+    in_heap: bool,
+    /// Position in `Fdb::active`, or NIL.
+    active_pos: u32,
+}
+
+impl PortLru {
+    const EMPTY: PortLru = PortLru {
+        head: NIL,
+        tail: NIL,
+        count: 0,
+        in_heap: false,
+        active_pos: NIL,
+    };
+}
+
+/// The MAC learning table. See the module documentation.
+pub struct Fdb {
+    config: FdbConfig,
+    aging_ms: u64,
+    slots: Vec<u32>,
+    entries: Vec<Entry>,
+    free: u32,
+    ports: Vec<PortLru>,
+    /// Ports that hold at least one dynamic entry, for eviction.
+    active: Vec<u16>,
+    aging_heap: BinaryHeap<Reverse<(u64, u16)>>,
+    /// Latest time seen, in ms.
+    clock: u64,
+    stats: FdbStats,
+}
+
+fn make_key(vid: Vid, mac: MacAddr) -> u64 {
+    (mac.to_u64() << 12) | u64::from(vid & 0x0fff)
+}
+
+fn key_vid(key: u64) -> Vid {
+    (key & 0x0fff) as Vid
+}
+
+fn key_mac(key: u64) -> MacAddr {
+    MacAddr::from_u64(key >> 12)
+}
+
+impl Fdb {
+    /// Makes an empty table.
+    pub fn new(config: FdbConfig) -> Result<Fdb, FdbConfigError> {
+        if config.capacity > MAX_CAPACITY {
+            return Err(FdbConfigError::CapacityTooLarge(config.capacity));
+        }
+        if config.aging_time > MAX_AGING {
+            return Err(FdbConfigError::AgingTooLong(config.aging_time));
+        }
+        let mut fdb = Fdb {
+            config,
+            aging_ms: config.aging_time.as_millis() as u64,
+            slots: Vec::new(),
+            entries: Vec::with_capacity(config.capacity as usize),
+            free: NIL,
+            ports: Vec::new(),
+            active: Vec::new(),
+            aging_heap: BinaryHeap::new(),
+            clock: 0,
+            stats: FdbStats::default(),
+        };
+        fdb.slots = alloc::vec![0; slots_for(config.capacity as usize)];
+        Ok(fdb)
+    }
+
+    /// The configuration the table was made with.
+    pub fn config(&self) -> &FdbConfig {
+        &self.config
+    }
+
+    /// Totals since the table was made.
+    pub fn stats(&self) -> FdbStats {
+        self.stats
+    }
+
+    /// Number of dynamic entries.
+    pub fn len(&self) -> usize {
+        self.stats.current as usize
+    }
+
+    /// True when the table holds no entry at all.
+    pub fn is_empty(&self) -> bool {
+        self.stats.current == 0 && self.stats.statics == 0
+    }
+
+    /// Number of dynamic entries on `port`.
+    pub fn port_len(&self, port: PortId) -> usize {
+        self.ports
+            .get(usize::from(port.0))
+            .map_or(0, |p| p.count as usize)
+    }
+
+    /// Bytes of memory the table holds (index, arena and per-port state).
+    pub fn memory_bytes(&self) -> usize {
+        self.slots.capacity() * core::mem::size_of::<u32>()
+            + self.entries.capacity() * core::mem::size_of::<Entry>()
+            + self.ports.capacity() * core::mem::size_of::<PortLru>()
+            + self.active.capacity() * 2
+            + self.aging_heap.capacity() * core::mem::size_of::<Reverse<(u64, u16)>>()
+    }
+
+    /// The latest time the table has been given.
+    pub fn clock(&self) -> Instant {
+        Instant::from_millis(self.clock)
+    }
+
+    /// Brings the table to time `now`: removes every dynamic entry whose age has
+    /// reached the aging time. Every method that takes `now` does this first; call
+    /// it from a timer to free memory when no frames arrive. The cost is
+    /// proportional to the entries that expire, never a full scan.
+    pub fn advance(&mut self, now: Instant) {
+        let now = now.millis().max(self.clock);
+        if self.stats.current > 0 && now - self.clock >= self.aging_ms {
+            // Everything dynamic is older than the aging time. Handled apart so
+            // that the 32-bit times below never see an age of 2^32 ms or more.
+            self.clock = now;
+            self.expire_all();
+            return;
+        }
+        self.clock = now;
+        while let Some(&Reverse((due, port))) = self.aging_heap.peek() {
+            if due > now {
+                break;
+            }
+            self.aging_heap.pop();
+            let p = usize::from(port);
+            self.ports[p].in_heap = false;
+            loop {
+                let head = self.ports[p].head;
+                if head == NIL {
+                    break;
+                }
+                let age = self.age_ms(head);
+                if age >= self.aging_ms {
+                    self.remove_entry(head);
+                    self.stats.expired += 1;
+                } else {
+                    self.schedule(port, now - age + self.aging_ms);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn expire_all(&mut self) {
+        while let Some(&port) = self.active.last() {
+            let p = usize::from(port);
+            while self.ports[p].head != NIL {
+                self.remove_entry(self.ports[p].head);
+                self.stats.expired += 1;
+            }
+        }
+        self.aging_heap.clear();
+        for p in self.ports.iter_mut() {
+            p.in_heap = false;
+        }
+    }
+
+    fn schedule(&mut self, port: u16, due: u64) {
+        let p = &mut self.ports[usize::from(port)];
+        if !p.in_heap {
+            p.in_heap = true;
+            self.aging_heap.push(Reverse((due, port)));
+        }
+    }
+
+    /// Age in ms of a dynamic entry, valid for entries younger than 2^32 ms.
+    fn age_ms(&self, idx: u32) -> u64 {
+        u64::from((self.clock as u32).wrapping_sub(self.entries[idx as usize].seen))
+    }
+
+    /// Looks up the port for (vid, mac) at time `now`. Entries that have aged
+    /// out are never returned.
+    pub fn lookup(&mut self, now: Instant, vid: Vid, mac: MacAddr) -> Option<PortId> {
+        self.advance(now);
+        self.find(make_key(vid, mac))
+            .map(|idx| PortId(self.entries[idx as usize].port))
+    }
+
+    /// Looks up without advancing time: for a caller that has just called
+    /// [`Fdb::advance`] or [`Fdb::learn`] with the same `now`.
+    #[inline]
+    pub fn get(&self, vid: Vid, mac: MacAddr) -> Option<PortId> {
+        self.find(make_key(vid, mac))
+            .map(|idx| PortId(self.entries[idx as usize].port))
+    }
+
+    /// Learns that (vid, mac) was seen on `port` at `now`.
+    pub fn learn(&mut self, now: Instant, vid: Vid, mac: MacAddr, port: PortId) -> Learned {
+        self.advance(now);
+        if self.aging_ms == 0 {
+            return Learned::Disabled;
+        }
+        let key = make_key(vid, mac);
+        let seen = self.clock as u32;
+        if let Some(idx) = self.find(key) {
+            let e = self.entries[idx as usize];
+            if e.flags & F_STATIC != 0 {
+                return Learned::Static;
+            }
+            if e.port == port.0 {
+                if e.seen != seen {
+                    self.entries[idx as usize].seen = seen;
+                    if self.ports[usize::from(port.0)].tail != idx {
+                        self.unlink(idx);
+                        self.link_tail(idx);
+                    }
+                }
+                return Learned::Refreshed;
+            }
+            self.unlink(idx);
+            let entry = &mut self.entries[idx as usize];
+            entry.port = port.0;
+            entry.seen = seen;
+            self.link_tail(idx);
+            self.stats.moved += 1;
+            return Learned::Moved(PortId(e.port));
+        }
+        let mut evicted = None;
+        if self.stats.current >= u64::from(self.config.capacity) {
+            match self.config.policy {
+                EvictionPolicy::StopLearning => {
+                    self.stats.refused += 1;
+                    return Learned::Full;
+                }
+                EvictionPolicy::FairLru => match self.evict_one() {
+                    Some(p) => evicted = Some(p),
+                    None => {
+                        self.stats.refused += 1;
+                        return Learned::Full;
+                    }
+                },
+            }
+        }
+        let idx = self.insert(Entry {
+            key,
+            seen,
+            prev: NIL,
+            next: NIL,
+            port: port.0,
+            flags: F_USED,
+        });
+        self.link_tail(idx);
+        self.stats.learned += 1;
+        match evicted {
+            Some(p) => Learned::NewEvicting(p),
+            None => Learned::New,
+        }
+    }
+
+    /// Evicts the oldest entry of the fullest port; returns that port.
+    fn evict_one(&mut self) -> Option<PortId> {
+        let mut best: Option<(u32, u64, u16)> = None; // (count, age, port)
+        for &port in &self.active {
+            let p = &self.ports[usize::from(port)];
+            let age = self.age_ms(p.head);
+            let better = match best {
+                None => true,
+                Some((count, best_age, best_port)) => {
+                    (p.count, age, Reverse(port)) > (count, best_age, Reverse(best_port))
+                }
+            };
+            if better {
+                best = Some((p.count, age, port));
+            }
+        }
+        let (_, _, port) = best?;
+        self.remove_entry(self.ports[usize::from(port)].head);
+        self.stats.evicted += 1;
+        Some(PortId(port))
+    }
+
+    /// Adds or replaces a static entry: it never ages, never moves, and does not
+    /// count against the capacity. A dynamic entry for the same key is replaced.
+    pub fn add_static(&mut self, vid: Vid, mac: MacAddr, port: PortId) {
+        let key = make_key(vid, mac);
+        if let Some(idx) = self.find(key) {
+            if self.entries[idx as usize].flags & F_STATIC == 0 {
+                self.unlink(idx);
+                self.stats.current -= 1;
+                self.stats.statics += 1;
+            }
+            let e = &mut self.entries[idx as usize];
+            e.flags = F_USED | F_STATIC;
+            e.port = port.0;
+            return;
+        }
+        self.insert(Entry {
+            key,
+            seen: 0,
+            prev: NIL,
+            next: NIL,
+            port: port.0,
+            flags: F_USED | F_STATIC,
+        });
+        self.stats.statics += 1;
+    }
+
+    /// Removes the entry for (vid, mac), static or dynamic. Returns whether there
+    /// was one.
+    pub fn remove(&mut self, vid: Vid, mac: MacAddr) -> bool {
+        match self.find(make_key(vid, mac)) {
+            Some(idx) => {
+                self.remove_entry(idx);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes the entries of `port`: dynamic ones (port down) or all (port
+    /// removed). Returns how many were removed.
+    pub fn flush_port(&mut self, port: PortId, scope: FlushScope) -> usize {
+        let mut n = 0;
+        if let Some(p) = self.ports.get(usize::from(port.0)) {
+            let mut idx = p.head;
+            while idx != NIL {
+                let next = self.entries[idx as usize].next;
+                self.remove_entry(idx);
+                n += 1;
+                idx = next;
+            }
+        }
+        if scope == FlushScope::All {
+            n += self.remove_where(|e| e.flags & F_STATIC != 0 && e.port == port.0);
+        }
+        self.stats.flushed += n as u64;
+        n
+    }
+
+    /// Removes every entry (static and dynamic) in VLAN `vid`.
+    pub fn flush_vlan(&mut self, vid: Vid) -> usize {
+        let n = self.remove_where(|e| key_vid(e.key) == vid);
+        self.stats.flushed += n as u64;
+        n
+    }
+
+    /// Removes every dynamic entry, and static ones too if `scope` is `All`.
+    pub fn flush_all(&mut self, scope: FlushScope) -> usize {
+        let n = self.remove_where(|e| scope == FlushScope::All || e.flags & F_STATIC == 0);
+        self.stats.flushed += n as u64;
+        n
+    }
+
+    fn remove_where(&mut self, pred: impl Fn(&Entry) -> bool) -> usize {
+        let mut n = 0;
+        for idx in 0..self.entries.len() as u32 {
+            let e = &self.entries[idx as usize];
+            if e.flags & F_USED != 0 && pred(e) {
+                self.remove_entry(idx);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// The entries in the table at time `now`, in no particular order.
+    pub fn entries(&mut self, now: Instant) -> impl Iterator<Item = FdbEntry> + '_ {
+        self.advance(now);
+        let clock = self.clock;
+        self.entries
+            .iter()
+            .filter(|e| e.flags & F_USED != 0)
+            .map(move |e| {
+                let is_static = e.flags & F_STATIC != 0;
+                let age = if is_static {
+                    0
+                } else {
+                    (clock as u32).wrapping_sub(e.seen)
+                };
+                FdbEntry {
+                    vid: key_vid(e.key),
+                    mac: key_mac(e.key),
+                    port: PortId(e.port),
+                    is_static,
+                    age: Duration::from_millis(u64::from(age)),
+                }
+            })
+    }
+
+    // ---- index ----
+
+    #[inline]
+    fn hash(&self, key: u64) -> u64 {
+        // Folded multiply (as in wyhash/foldhash): cheap and well mixed; the seed
+        // keeps an attacker from choosing MACs that collide.
+        let m = u128::from(key ^ self.config.hash_seed) * u128::from(0x9e37_79b9_7f4a_7c15u64);
+        (m as u64) ^ ((m >> 64) as u64)
+    }
+
+    #[inline]
+    fn home(&self, h: u64) -> usize {
+        (((h >> 32) * self.slots.len() as u64) >> 32) as usize
+    }
+
+    #[inline]
+    fn find(&self, key: u64) -> Option<u32> {
+        let h = self.hash(key);
+        let tag = (h as u32) & 0xff;
+        let mut i = self.home(h);
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                return None;
+            }
+            if s >> 24 == tag {
+                let idx = (s & IDX_MASK) - 1;
+                if self.entries[idx as usize].key == key {
+                    return Some(idx);
+                }
+            }
+            i += 1;
+            if i == self.slots.len() {
+                i = 0;
+            }
+        }
+    }
+
+    /// Puts a new entry in the arena and the index; the key must be absent.
+    fn insert(&mut self, entry: Entry) -> u32 {
+        let used = self.stats.current + self.stats.statics + 1;
+        if used as usize * 3 > self.slots.len() * 2 {
+            self.grow_index();
+        }
+        let idx = if self.free != NIL {
+            let idx = self.free;
+            self.free = self.entries[idx as usize].next;
+            self.entries[idx as usize] = entry;
+            idx
+        } else {
+            self.entries.push(entry);
+            (self.entries.len() - 1) as u32
+        };
+        if entry.flags & F_STATIC == 0 {
+            self.stats.current += 1;
+        }
+        self.index_insert(entry.key, idx);
+        idx
+    }
+
+    fn index_insert(&mut self, key: u64, idx: u32) {
+        let h = self.hash(key);
+        let mut i = self.home(h);
+        while self.slots[i] != 0 {
+            i += 1;
+            if i == self.slots.len() {
+                i = 0;
+            }
+        }
+        self.slots[i] = ((h as u32 & 0xff) << 24) | (idx + 1);
+    }
+
+    fn grow_index(&mut self) {
+        let n = (self.slots.len() * 2).max(16);
+        self.slots = alloc::vec![0; n];
+        for idx in 0..self.entries.len() as u32 {
+            let e = self.entries[idx as usize];
+            if e.flags & F_USED != 0 {
+                self.index_insert(e.key, idx);
+            }
+        }
+    }
+
+    /// Removes an entry from its list (if dynamic), the index and the arena.
+    fn remove_entry(&mut self, idx: u32) {
+        let e = self.entries[idx as usize];
+        if e.flags & F_STATIC == 0 {
+            self.unlink(idx);
+            self.stats.current -= 1;
+        } else {
+            self.stats.statics -= 1;
+        }
+        self.index_remove(e.key, idx);
+        let slot = &mut self.entries[idx as usize];
+        slot.flags = 0;
+        slot.next = self.free;
+        self.free = idx;
+    }
+
+    /// Backward-shift deletion, so that probing never needs tombstones.
+    fn index_remove(&mut self, key: u64, idx: u32) {
+        let n = self.slots.len();
+        let mut i = self.home(self.hash(key));
+        while self.slots[i] & IDX_MASK != idx + 1 {
+            i += 1;
+            if i == n {
+                i = 0;
+            }
+        }
+        let mut j = i;
+        loop {
+            j += 1;
+            if j == n {
+                j = 0;
+            }
+            let s = self.slots[j];
+            if s == 0 {
+                break;
+            }
+            let k = self.home(self.hash(self.entries[((s & IDX_MASK) - 1) as usize].key));
+            // Move slot j back to i unless its home lies cyclically in (i, j].
+            let stays = if i <= j {
+                i < k && k <= j
+            } else {
+                i < k || k <= j
+            };
+            if !stays {
+                self.slots[i] = s;
+                i = j;
+            }
+        }
+        self.slots[i] = 0;
+    }
+
+    // ---- per-port LRU lists ----
+
+    fn port_mut(&mut self, port: u16) -> &mut PortLru {
+        let p = usize::from(port);
+        if p >= self.ports.len() {
+            self.ports.resize(p + 1, PortLru::EMPTY);
+        }
+        &mut self.ports[p]
+    }
+
+    /// Appends a dynamic entry at its port's tail (newest end).
+    fn link_tail(&mut self, idx: u32) {
+        let port = self.entries[idx as usize].port;
+        let clock = self.clock;
+        let aging = self.aging_ms;
+        let p = self.port_mut(port);
+        let old_tail = p.tail;
+        p.tail = idx;
+        if old_tail == NIL {
+            p.head = idx;
+        }
+        p.count += 1;
+        let first = p.count == 1;
+        if old_tail != NIL {
+            self.entries[old_tail as usize].next = idx;
+        }
+        let e = &mut self.entries[idx as usize];
+        e.prev = old_tail;
+        e.next = NIL;
+        if first {
+            let pos = self.active.len() as u32;
+            self.active.push(port);
+            self.ports[usize::from(port)].active_pos = pos;
+            self.schedule(port, clock + aging);
+        }
+    }
+
+    fn unlink(&mut self, idx: u32) {
+        let Entry {
+            prev, next, port, ..
+        } = self.entries[idx as usize];
+        if prev != NIL {
+            self.entries[prev as usize].next = next;
+        }
+        if next != NIL {
+            self.entries[next as usize].prev = prev;
+        }
+        let p = &mut self.ports[usize::from(port)];
+        if p.head == idx {
+            p.head = next;
+        }
+        if p.tail == idx {
+            p.tail = prev;
+        }
+        p.count -= 1;
+        if p.count == 0 {
+            let pos = p.active_pos as usize;
+            p.active_pos = NIL;
+            self.active.swap_remove(pos);
+            if let Some(&moved) = self.active.get(pos) {
+                self.ports[usize::from(moved)].active_pos = pos as u32;
+            }
+        }
+    }
+}
+
+/// Index size for `entries` entries at a load of at most 2/3.
+fn slots_for(entries: usize) -> usize {
+    (entries * 3 / 2 + 1).max(16)
+}
+
+impl fmt::Debug for Fdb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fdb")
+            .field("config", &self.config)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn mac(n: u32) -> MacAddr {
+        let b = n.to_be_bytes();
+        MacAddr([2, 0, b[0], b[1], b[2], b[3]])
+    }
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn fdb(capacity: u32, policy: EvictionPolicy) -> Fdb {
+        Fdb::new(FdbConfig {
+            capacity,
+            policy,
+            ..FdbConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn entry_is_24_bytes() {
+        assert_eq!(core::mem::size_of::<Entry>(), 24);
+    }
+
+    #[test]
+    fn learn_lookup_refresh_move() {
+        let mut f = fdb(16, EvictionPolicy::FairLru);
+        assert_eq!(f.learn(t(0), 0, mac(1), PortId(1)), Learned::New);
+        assert_eq!(f.learn(t(5), 0, mac(1), PortId(1)), Learned::Refreshed);
+        assert_eq!(f.lookup(t(5), 0, mac(1)), Some(PortId(1)));
+        assert_eq!(
+            f.lookup(t(5), 7, mac(1)),
+            None,
+            "another VLAN is another table"
+        );
+        assert_eq!(
+            f.learn(t(6), 0, mac(1), PortId(2)),
+            Learned::Moved(PortId(1))
+        );
+        assert_eq!(f.lookup(t(6), 0, mac(1)), Some(PortId(2)));
+        let s = f.stats();
+        assert_eq!((s.learned, s.moved, s.current), (1, 1, 1));
+        assert_eq!((f.port_len(PortId(1)), f.port_len(PortId(2))), (0, 1));
+    }
+
+    #[test]
+    fn aging_is_exact_and_counted() {
+        let mut f = fdb(16, EvictionPolicy::FairLru);
+        f.learn(t(1000), 0, mac(1), PortId(1));
+        f.learn(t(2000), 0, mac(2), PortId(1));
+        assert_eq!(f.lookup(t(300_999), 0, mac(1)), Some(PortId(1)));
+        assert_eq!(f.lookup(t(301_000), 0, mac(1)), None);
+        assert_eq!(f.stats().expired, 1);
+        assert_eq!(f.lookup(t(301_000), 0, mac(2)), Some(PortId(1)));
+        // A refresh keeps an entry alive.
+        f.learn(t(301_500), 0, mac(2), PortId(1));
+        assert_eq!(f.lookup(t(601_499), 0, mac(2)), Some(PortId(1)));
+        assert_eq!(f.lookup(t(601_500), 0, mac(2)), None);
+        assert_eq!(f.stats().expired, 2);
+        assert_eq!(f.stats().current, 0);
+    }
+
+    #[test]
+    fn long_silence_expires_everything_without_wrapping() {
+        let mut f = fdb(16, EvictionPolicy::FairLru);
+        f.learn(t(0), 0, mac(1), PortId(1));
+        // 2^32 ms later the 32-bit age would wrap to zero.
+        assert_eq!(f.lookup(t(1 << 32), 0, mac(1)), None);
+        assert_eq!(f.stats().expired, 1);
+    }
+
+    #[test]
+    fn time_going_backwards_is_ignored() {
+        let mut f = fdb(16, EvictionPolicy::FairLru);
+        f.learn(t(10_000), 0, mac(1), PortId(1));
+        assert_eq!(f.lookup(t(0), 0, mac(1)), Some(PortId(1)));
+        assert_eq!(f.clock(), t(10_000));
+    }
+
+    #[test]
+    fn zero_aging_learns_nothing() {
+        let mut f = Fdb::new(FdbConfig {
+            aging_time: Duration::ZERO,
+            ..FdbConfig::default()
+        })
+        .unwrap();
+        assert_eq!(f.learn(t(0), 0, mac(1), PortId(1)), Learned::Disabled);
+        assert_eq!(f.lookup(t(0), 0, mac(1)), None);
+        f.add_static(0, mac(2), PortId(2));
+        assert_eq!(f.lookup(t(0), 0, mac(2)), Some(PortId(2)));
+    }
+
+    #[test]
+    fn fair_eviction_takes_the_fullest_ports_oldest() {
+        let mut f = fdb(4, EvictionPolicy::FairLru);
+        f.learn(t(0), 0, mac(1), PortId(1)); // the host, oldest of all
+        f.learn(t(1), 0, mac(10), PortId(2));
+        f.learn(t(2), 0, mac(11), PortId(2));
+        f.learn(t(3), 0, mac(12), PortId(2));
+        assert_eq!(
+            f.learn(t(4), 0, mac(13), PortId(2)),
+            Learned::NewEvicting(PortId(2))
+        );
+        assert_eq!(f.lookup(t(4), 0, mac(10)), None, "port 2's oldest went");
+        assert_eq!(f.lookup(t(4), 0, mac(1)), Some(PortId(1)), "the host stays");
+        // A refresh makes mac 11 the newest, so 12 goes next.
+        f.learn(t(5), 0, mac(11), PortId(2));
+        f.learn(t(6), 0, mac(14), PortId(2));
+        assert_eq!(f.lookup(t(6), 0, mac(12)), None);
+        assert_eq!(f.lookup(t(6), 0, mac(11)), Some(PortId(2)));
+        assert_eq!(f.stats().evicted, 2);
+        assert_eq!(f.len(), 4);
+    }
+
+    #[test]
+    fn eviction_tie_prefers_older_head_then_lower_port() {
+        let mut f = fdb(4, EvictionPolicy::FairLru);
+        f.learn(t(5), 0, mac(1), PortId(3));
+        f.learn(t(1), 0, mac(2), PortId(4)); // time clamps to 5
+        f.learn(t(6), 0, mac(3), PortId(3));
+        f.learn(t(7), 0, mac(4), PortId(4));
+        // Both ports hold 2; their oldest were both seen at 5: port 3 loses.
+        assert_eq!(
+            f.learn(t(8), 0, mac(5), PortId(9)),
+            Learned::NewEvicting(PortId(3))
+        );
+        assert_eq!(f.lookup(t(8), 0, mac(1)), None);
+        // Now port 4 holds 2, the others 1.
+        assert_eq!(
+            f.learn(t(9), 0, mac(6), PortId(9)),
+            Learned::NewEvicting(PortId(4))
+        );
+        assert_eq!(f.lookup(t(9), 0, mac(2)), None);
+    }
+
+    #[test]
+    fn stop_learning_refuses() {
+        let mut f = fdb(2, EvictionPolicy::StopLearning);
+        f.learn(t(0), 0, mac(1), PortId(1));
+        f.learn(t(0), 0, mac(2), PortId(1));
+        assert_eq!(f.learn(t(0), 0, mac(3), PortId(1)), Learned::Full);
+        assert_eq!(f.lookup(t(0), 0, mac(3)), None);
+        // Moves and refreshes still work when full.
+        assert_eq!(
+            f.learn(t(1), 0, mac(1), PortId(2)),
+            Learned::Moved(PortId(1))
+        );
+        assert_eq!(f.stats().refused, 1);
+    }
+
+    #[test]
+    fn statics_never_move_age_or_count() {
+        let mut f = fdb(1, EvictionPolicy::StopLearning);
+        f.add_static(0, mac(1), PortId(1));
+        assert_eq!(f.learn(t(0), 0, mac(1), PortId(2)), Learned::Static);
+        assert_eq!(
+            f.learn(t(0), 0, mac(2), PortId(2)),
+            Learned::New,
+            "statics do not fill the table"
+        );
+        assert_eq!(f.lookup(t(10_000_000), 0, mac(1)), Some(PortId(1)));
+        assert_eq!(f.stats().statics, 1);
+        // A static entry replaces a dynamic one for the same key.
+        f.add_static(0, mac(2), PortId(5));
+        assert_eq!(f.lookup(t(10_000_000), 0, mac(2)), Some(PortId(5)));
+        assert_eq!((f.stats().current, f.stats().statics), (0, 2));
+        assert!(f.remove(0, mac(1)));
+        assert!(!f.remove(0, mac(1)));
+    }
+
+    #[test]
+    fn flushes() {
+        let mut f = fdb(64, EvictionPolicy::FairLru);
+        for i in 0..10 {
+            f.learn(t(0), (i % 2) as Vid, mac(i), PortId((i % 3) as u16));
+        }
+        f.add_static(0, mac(100), PortId(0));
+        let on_port0 = f.port_len(PortId(0));
+        assert_eq!(f.flush_port(PortId(0), FlushScope::Dynamic), on_port0);
+        assert_eq!(
+            f.lookup(t(0), 0, mac(100)),
+            Some(PortId(0)),
+            "static survives port down"
+        );
+        assert_eq!(f.flush_port(PortId(0), FlushScope::All), 1);
+        let vlan1 = f.entries(t(0)).filter(|e| e.vid == 1).count();
+        assert_eq!(f.flush_vlan(1), vlan1);
+        assert!(f.entries(t(0)).all(|e| e.vid == 0));
+        f.add_static(0, mac(101), PortId(1));
+        f.flush_all(FlushScope::Dynamic);
+        assert_eq!(f.entries(t(0)).count(), 1);
+        f.flush_all(FlushScope::All);
+        assert!(f.is_empty());
+    }
+
+    #[test]
+    fn many_entries_index_stays_consistent() {
+        let mut f = fdb(5000, EvictionPolicy::FairLru);
+        for i in 0..20_000u32 {
+            f.learn(t(u64::from(i)), 0, mac(i), PortId((i % 7) as u16));
+            if i % 3 == 0 {
+                f.remove(0, mac(i / 2));
+            }
+        }
+        assert!(f.len() <= 5000);
+        let entries: Vec<FdbEntry> = f.entries(t(20_000)).collect();
+        assert_eq!(entries.len(), f.len());
+        for e in entries {
+            assert_eq!(f.get(e.vid, e.mac), Some(e.port));
+        }
+    }
+}

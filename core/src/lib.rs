@@ -1,0 +1,43 @@
+//! vswitch-core: the switching core of vswitch.
+//!
+//! Pure logic, `no_std` + `alloc`: frame classification ([`frame`]), the MAC
+//! learning table with aging, a bound and fair eviction ([`fdb`]), VLAN port
+//! modes ([`vlan`]), ports, flags and counters ([`port`]) and the forward
+//! decision ([`switch`]). No I/O and no clock: time is passed in as [`Instant`].
+//! Adapters (the simulator, the Linux backend, tests) implement [`Port`].
+//!
+//! The forwarding rules are those of `DESIGN.md`'s semantics table: runts and bad
+//! sources dropped, IEEE link-local frames dropped unless in the group-forward
+//! mask, learning of (vid, source), then broadcast/multicast/unknown unicast
+//! flooded, known unicast sent to its port, never back out of the ingress port
+//! unless that port is in hairpin mode.
+#![no_std]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod fdb;
+pub mod frame;
+pub mod mac;
+pub mod port;
+pub mod switch;
+pub mod time;
+pub mod vlan;
+
+pub use fdb::{EvictionPolicy, Fdb, FdbConfig, FdbEntry, FdbStats, FlushScope, Learned};
+pub use frame::{FrameInfo, Malformed, VlanTag};
+pub use mac::MacAddr;
+pub use port::{
+    DropReason, FrameBatch, Port, PortConfig, PortCounters, PortFlags, PortId, TxError,
+};
+pub use switch::{
+    ConfigError, Decision, FloodKind, GroupForwardMask, PortState, Switch, SwitchConfig, Verdict,
+};
+pub use time::Instant;
+pub use vlan::{VlanMode, VlanSet};
+
+/// A VLAN identifier, 0..=4095 (0 on a VLAN-unaware switch).
+pub type Vid = u16;
