@@ -1,1 +1,35 @@
-fn main() {}
+//! `vswitch`: one command for the simulator and the real switch.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod cli_sim;
+
+/// A software Ethernet switch you can read, test, simulate and run on Linux.
+#[derive(Parser)]
+#[command(name = "vswitch", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Sim(cli_sim::SimCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sim(c) => cli_sim::run(c),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line that says what is wrong (and, where the error knows it, what to do).
+            eprintln!("vswitch: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

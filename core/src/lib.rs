@@ -23,6 +23,8 @@ pub mod fdb;
 pub mod frame;
 pub mod mac;
 pub mod port;
+#[cfg(feature = "serde")]
+pub mod spec;
 pub mod switch;
 pub mod time;
 pub mod vlan;

@@ -1,0 +1,189 @@
+//! What a run or a replay reports about a switch: per-port counters, drops by
+//! reason and FDB statistics, printable for people and serialisable as JSON.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use vswitch_core::{DropReason, Instant, Switch};
+
+/// One port's counters, by name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PortReport {
+    /// Port number on its switch.
+    pub port: u16,
+    /// Port name (the host or wire it is attached to).
+    pub name: String,
+    /// Up or down at the end.
+    pub up: bool,
+    /// Frames received.
+    pub rx_frames: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames sent.
+    pub tx_frames: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Received frames sent to one known port.
+    pub unicast: u64,
+    /// Received broadcast/multicast (or, in hub mode, all) frames flooded.
+    pub flood: u64,
+    /// Received unknown-unicast frames flooded.
+    pub unknown_unicast: u64,
+    /// Drops by reason name; reasons with no drop are left out.
+    pub drops: BTreeMap<String, u64>,
+}
+
+/// FDB statistics and contents.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FdbReport {
+    /// New dynamic entries created.
+    pub learned: u64,
+    /// Entries moved to another port.
+    pub moved: u64,
+    /// Entries aged out.
+    pub expired: u64,
+    /// Entries evicted (fair policy).
+    pub evicted: u64,
+    /// MACs not learned because the table was full (stop-learning policy).
+    pub refused: u64,
+    /// Entries removed by flushes.
+    pub flushed: u64,
+    /// Dynamic entries at the end.
+    pub current: u64,
+    /// Static entries at the end.
+    pub statics: u64,
+    /// The entries at the end, sorted by port, VLAN and MAC.
+    pub entries: Vec<FdbEntryReport>,
+}
+
+/// One FDB entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FdbEntryReport {
+    /// Port number.
+    pub port: u16,
+    /// Port name.
+    pub port_name: String,
+    /// VLAN.
+    pub vid: u16,
+    /// MAC address, `02:00:00:00:00:01`.
+    pub mac: String,
+    /// Milliseconds since last seen (0 for static).
+    pub age_ms: u64,
+    /// Static entry.
+    pub is_static: bool,
+}
+
+/// Everything reported about one switch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SwitchReport {
+    /// Switch name.
+    pub name: String,
+    /// Its ports.
+    pub ports: Vec<PortReport>,
+    /// Its table.
+    pub fdb: FdbReport,
+}
+
+impl SwitchReport {
+    /// Reads the report off `switch` at time `now`; `port_name` names port numbers.
+    pub fn new(name: &str, switch: &mut Switch, now: Instant, port_name: impl Fn(u16) -> String) -> SwitchReport {
+        let ports = switch
+            .ports()
+            .map(|(id, p)| {
+                let c = &p.counters;
+                PortReport {
+                    port: id.0,
+                    name: port_name(id.0),
+                    up: p.up,
+                    rx_frames: c.rx_frames,
+                    rx_bytes: c.rx_bytes,
+                    tx_frames: c.tx_frames,
+                    tx_bytes: c.tx_bytes,
+                    unicast: c.unicast,
+                    flood: c.flood,
+                    unknown_unicast: c.unknown_unicast,
+                    drops: DropReason::ALL
+                        .iter()
+                        .filter(|r| c.drops(**r) > 0)
+                        .map(|r| (r.name().to_string(), c.drops(*r)))
+                        .collect(),
+                }
+            })
+            .collect();
+        let mut entries: Vec<FdbEntryReport> = switch
+            .fdb_mut()
+            .entries(now)
+            .map(|e| FdbEntryReport {
+                port: e.port.0,
+                port_name: port_name(e.port.0),
+                vid: e.vid,
+                mac: e.mac.to_string(),
+                age_ms: e.age.as_millis() as u64,
+                is_static: e.is_static,
+            })
+            .collect();
+        entries.sort_by(|a, b| (a.port, a.vid, &a.mac).cmp(&(b.port, b.vid, &b.mac)));
+        let s = switch.fdb().stats();
+        SwitchReport {
+            name: name.to_string(),
+            ports,
+            fdb: FdbReport {
+                learned: s.learned,
+                moved: s.moved,
+                expired: s.expired,
+                evicted: s.evicted,
+                refused: s.refused,
+                flushed: s.flushed,
+                current: s.current,
+                statics: s.statics,
+                entries,
+            },
+        }
+    }
+
+    /// Frames received on all ports.
+    pub fn rx_frames(&self) -> u64 {
+        self.ports.iter().map(|p| p.rx_frames).sum()
+    }
+}
+
+impl fmt::Display for SwitchReport {
+    /// A table of ports, then FDB totals and entries, as `vswitch show` prints.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "switch {}", self.name)?;
+        writeln!(
+            f,
+            "  {:>4} {:<12} {:>4} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8}  drops",
+            "port", "name", "up", "rx", "tx", "unicast", "flood", "unknown", "dropped"
+        )?;
+        for p in &self.ports {
+            let dropped: u64 = p.drops.values().sum();
+            let reasons: Vec<String> = p.drops.iter().map(|(r, n)| format!("{r}={n}")).collect();
+            writeln!(
+                f,
+                "  {:>4} {:<12} {:>4} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8}  {}",
+                p.port,
+                p.name,
+                if p.up { "up" } else { "down" },
+                p.rx_frames,
+                p.tx_frames,
+                p.unicast,
+                p.flood,
+                p.unknown_unicast,
+                dropped,
+                reasons.join(" ")
+            )?;
+        }
+        let d = &self.fdb;
+        writeln!(
+            f,
+            "  fdb: {} entries ({} static); learned {} moved {} expired {} evicted {} refused {} flushed {}",
+            d.current, d.statics, d.learned, d.moved, d.expired, d.evicted, d.refused, d.flushed
+        )?;
+        for e in &d.entries {
+            let age = if e.is_static { "static".to_string() } else { format!("{:.1}s", e.age_ms as f64 / 1000.0) };
+            writeln!(f, "    port {:>3} {:<12} vlan {:>4}  {}  {}", e.port, e.port_name, e.vid, e.mac, age)?;
+        }
+        Ok(())
+    }
+}
