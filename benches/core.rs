@@ -1,1 +1,276 @@
-fn main() {}
+//! Per-frame cost of the switching core, beside a straightforward
+//! `HashMap<[u8; 6], usize>` learning switch fed the same frames.
+//!
+//! `cargo bench --bench core`. Figures go to BENCHMARKS.md.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::Duration;
+use vswitch_core::{EvictionPolicy, FdbConfig, FrameBatch, Instant, PortConfig, PortId, Switch, SwitchConfig, Verdict};
+
+const BATCH: usize = 32;
+const PORTS: u16 = 4;
+
+fn mac(i: u32) -> [u8; 6] {
+    let b = i.to_be_bytes();
+    [0x02, 0x00, b[0], b[1], b[2], b[3]]
+}
+
+fn frame(dst: [u8; 6], src: [u8; 6]) -> [u8; 64] {
+    let mut f = [0u8; 64];
+    f[..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&src);
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    f
+}
+
+/// Host `i` lives on port `i % PORTS`.
+fn port_of(i: u32) -> u16 {
+    (i % u32::from(PORTS)) as u16
+}
+
+fn switch(capacity: u32) -> Switch {
+    let mut sw = Switch::new(SwitchConfig {
+        fdb: FdbConfig { capacity, policy: EvictionPolicy::FairLru, ..FdbConfig::default() },
+        ..SwitchConfig::default()
+    })
+    .unwrap();
+    for _ in 0..PORTS {
+        sw.add_port(PortConfig::default()).unwrap();
+    }
+    sw
+}
+
+/// A switch that has learned `hosts` MACs (host `i` on port `i % PORTS`), and a
+/// stream of known-unicast (ingress, src, dst) triples drawn at random over all
+/// hosts: batch k comes in on port k % PORTS, from hosts on that port to hosts on
+/// other ports.
+fn known_unicast_setup(hosts: u32) -> (Switch, Vec<(u32, u32)>) {
+    let mut sw = switch(hosts.max(8192));
+    for i in 0..hosts {
+        sw.fdb_mut().learn(Instant::ZERO, 0, vswitch_core::MacAddr(mac(i)), PortId(port_of(i)));
+    }
+    let mut rng = 0x1234_5678_9abc_def0u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    // Enough pairs that, at 1,000,000 hosts, lookups range over the whole table.
+    let batches = (hosts as usize / BATCH).clamp(256, 1 << 16);
+    let mut pairs = Vec::with_capacity(batches * BATCH);
+    for k in 0..batches {
+        let ingress = (k % usize::from(PORTS)) as u16;
+        let mut n = 0;
+        while n < BATCH {
+            let s = (next() % u64::from(hosts)) as u32;
+            let d = (next() % u64::from(hosts)) as u32;
+            if port_of(s) == ingress && port_of(d) != ingress {
+                pairs.push((s, d));
+                n += 1;
+            }
+        }
+    }
+    (sw, pairs)
+}
+
+/// Frames arrive in a receive buffer that was just written (hot in cache), so each
+/// iteration writes the next batch's addresses into one reused batch of frames:
+/// the same cost for every switch measured.
+struct Stream {
+    pairs: Vec<(u32, u32)>,
+    k: usize,
+    batch: FrameBatch,
+}
+
+impl Stream {
+    fn new(pairs: Vec<(u32, u32)>) -> Stream {
+        let mut batch = FrameBatch::with_capacity(BATCH);
+        for _ in 0..BATCH {
+            batch.push(&frame([2, 0, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0]));
+        }
+        Stream { pairs, k: 0, batch }
+    }
+
+    /// Fills the batch with the next addresses; returns its ingress port.
+    fn next(&mut self) -> PortId {
+        let batches = self.pairs.len() / BATCH;
+        let k = self.k % batches;
+        self.k += 1;
+        let pairs = &self.pairs[k * BATCH..(k + 1) * BATCH];
+        self.batch.clear();
+        for &(s, d) in pairs {
+            self.batch.push(&frame(mac(d), mac(s)));
+        }
+        PortId((k % usize::from(PORTS)) as u16)
+    }
+}
+
+/// The straightforward learning switch, as one would first write it.
+struct NaiveSwitch {
+    table: HashMap<[u8; 6], usize>,
+    ports: usize,
+}
+
+impl NaiveSwitch {
+    fn forward(&mut self, ingress: usize, frame: &[u8], out: &mut Vec<usize>) {
+        out.clear();
+        if frame.len() < 14 {
+            return;
+        }
+        let dst: [u8; 6] = frame[0..6].try_into().unwrap();
+        let src: [u8; 6] = frame[6..12].try_into().unwrap();
+        if src[0] & 1 == 0 {
+            self.table.insert(src, ingress);
+        }
+        match self.table.get(&dst) {
+            Some(&p) if dst[0] & 1 == 0 => {
+                if p != ingress {
+                    out.push(p)
+                }
+            }
+            _ => out.extend((0..self.ports).filter(|&p| p != ingress)),
+        }
+    }
+}
+
+fn naive_from(sw_hosts: u32) -> NaiveSwitch {
+    let mut n = NaiveSwitch { table: HashMap::new(), ports: usize::from(PORTS) };
+    for i in 0..sw_hosts {
+        n.table.insert(mac(i), usize::from(port_of(i)));
+    }
+    n
+}
+
+fn bench_known_unicast(c: &mut Criterion) {
+    let mut g = c.benchmark_group("known_unicast");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    for &hosts in &[4096u32, 1_000_000] {
+        let (mut sw, pairs) = known_unicast_setup(hosts);
+        if hosts == 1_000_000 {
+            let fdb = sw.fdb();
+            eprintln!(
+                "fdb with {} entries: {} bytes, {:.1} bytes per entry",
+                fdb.len(),
+                fdb.memory_bytes(),
+                fdb.memory_bytes() as f64 / fdb.len() as f64
+            );
+        }
+        let mut stream = Stream::new(pairs);
+        // The core's batch API: decide the batch, deliver per destination.
+        let mut now = 1u64;
+        g.bench_function(BenchmarkId::new("vswitch_forward", hosts), |b| {
+            b.iter(|| {
+                let ingress = stream.next();
+                now += 1; // a new millisecond per batch: every refresh reorders the LRU
+                sw.forward(Instant::from_millis(now), ingress, &stream.batch, |p, f| {
+                    black_box((p, f.len()));
+                    Ok(())
+                });
+            })
+        });
+        // Decisions only.
+        g.bench_function(BenchmarkId::new("vswitch_decide", hosts), |b| {
+            b.iter(|| {
+                let ingress = stream.next();
+                now += 1;
+                for f in stream.batch.iter() {
+                    let d = sw.decide(Instant::from_millis(now), ingress, f);
+                    debug_assert!(matches!(d.verdict, Verdict::Unicast(_)));
+                    black_box(d);
+                }
+            })
+        });
+        let mut naive = naive_from(hosts);
+        let mut out = Vec::with_capacity(8);
+        g.bench_function(BenchmarkId::new("naive_hashmap", hosts), |b| {
+            b.iter(|| {
+                let ingress = stream.next();
+                for f in stream.batch.iter() {
+                    naive.forward(usize::from(ingress.0), f, &mut out);
+                    black_box(&out);
+                }
+            })
+        });
+        // The cost of writing the batch alone, to subtract from the figures above.
+        g.bench_function(BenchmarkId::new("batch_fill_only", hosts), |b| {
+            b.iter(|| black_box(stream.next()))
+        });
+    }
+    g.finish();
+}
+
+fn bench_flood(c: &mut Criterion) {
+    let mut g = c.benchmark_group("flood");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let mut sw = switch(8192);
+    let mut batch = FrameBatch::with_capacity(BATCH);
+    for i in 0..BATCH as u32 {
+        batch.push(&frame([0xff; 6], mac(i * 4)));
+    }
+    let mut now = 0;
+    g.bench_function("vswitch_broadcast_4_ports", |b| {
+        b.iter(|| {
+            now += 1;
+            sw.forward(Instant::from_millis(now), PortId(0), &batch, |p, f| {
+                black_box((p, f.len()));
+                Ok(())
+            });
+        })
+    });
+    g.finish();
+}
+
+fn bench_churn(c: &mut Criterion) {
+    let mut g = c.benchmark_group("learning_churn");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    // Full table (8192), every frame a new source: each one evicts.
+    let mut sw = switch(8192);
+    let mut i = 0u32;
+    let mut now = 0;
+    let mut batch = FrameBatch::with_capacity(BATCH);
+    g.bench_function("vswitch_new_source_every_frame", |b| {
+        b.iter(|| {
+            batch.clear();
+            for _ in 0..BATCH {
+                batch.push(&frame(mac(0xfff_ffff), mac(i)));
+                i = i.wrapping_add(1);
+            }
+            now += 1;
+            sw.forward(Instant::from_millis(now), PortId((i % 4) as u16), &batch, |p, f| {
+                black_box((p, f.len()));
+                Ok(())
+            });
+        })
+    });
+    let mut naive = naive_from(0);
+    let mut out = Vec::new();
+    g.bench_function("naive_hashmap_new_source_every_frame", |b| {
+        b.iter(|| {
+            batch.clear();
+            for _ in 0..BATCH {
+                batch.push(&frame(mac(0xfff_ffff), mac(i)));
+                i = i.wrapping_add(1);
+            }
+            for f in batch.iter() {
+                naive.forward((i % 4) as usize, f, &mut out);
+                black_box(&out);
+            }
+            // The naive switch has no bound; keep it at the same size as ours.
+            if naive.table.len() > 8192 {
+                naive.table.clear();
+            }
+        })
+    });
+    assert!(sw.fdb().len() <= 8192);
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    targets = bench_known_unicast, bench_flood, bench_churn
+}
+criterion_main!(benches);

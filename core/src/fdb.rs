@@ -241,7 +241,13 @@ pub struct Fdb {
 }
 
 fn make_key(vid: Vid, mac: MacAddr) -> u64 {
-    (mac.to_u64() << 12) | u64::from(vid & 0x0fff)
+    key(vid, mac.to_u64())
+}
+
+/// The table key of (vid, MAC) for a MAC held in the low 48 bits of `mac`.
+#[inline(always)]
+pub(crate) fn key(vid: Vid, mac: u64) -> u64 {
+    (mac << 12) | u64::from(vid & 0x0fff)
 }
 
 fn key_vid(key: u64) -> Vid {
@@ -322,8 +328,16 @@ impl Fdb {
     /// reached the aging time. Every method that takes `now` does this first; call
     /// it from a timer to free memory when no frames arrive. The cost is
     /// proportional to the entries that expire, never a full scan.
+    #[inline]
     pub fn advance(&mut self, now: Instant) {
-        let now = now.millis().max(self.clock);
+        // Nothing can be due at a time already processed.
+        if now.millis() > self.clock {
+            self.advance_to(now.millis());
+        }
+    }
+
+    #[inline(never)]
+    fn advance_to(&mut self, now: u64) {
         if self.stats.current > 0 && now - self.clock >= self.aging_ms {
             // Everything dynamic is older than the aging time. Handled apart so
             // that the 32-bit times below never see an age of 2^32 ms or more.
@@ -349,7 +363,7 @@ impl Fdb {
                     self.remove_entry(head);
                     self.stats.expired += 1;
                 } else {
-                    self.schedule(port, now - age + self.aging_ms);
+                    self.schedule(port, now - age);
                     break;
                 }
             }
@@ -370,7 +384,13 @@ impl Fdb {
         }
     }
 
-    fn schedule(&mut self, port: u16, due: u64) {
+    /// Puts `port` in the aging heap, due when its head, seen at `seen`, expires.
+    /// A head that would expire after the end of time (`u64::MAX` ms) never
+    /// expires, so the port needs no place in the heap.
+    fn schedule(&mut self, port: u16, seen: u64) {
+        let Some(due) = seen.checked_add(self.aging_ms) else {
+            return;
+        };
         let p = &mut self.ports[usize::from(port)];
         if !p.in_heap {
             p.in_heap = true;
@@ -379,6 +399,7 @@ impl Fdb {
     }
 
     /// Age in ms of a dynamic entry, valid for entries younger than 2^32 ms.
+    #[inline]
     fn age_ms(&self, idx: u32) -> u64 {
         u64::from((self.clock as u32).wrapping_sub(self.entries[idx as usize].seen))
     }
@@ -393,34 +414,70 @@ impl Fdb {
 
     /// Looks up without advancing time: for a caller that has just called
     /// [`Fdb::advance`] or [`Fdb::learn`] with the same `now`.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, vid: Vid, mac: MacAddr) -> Option<PortId> {
-        self.find(make_key(vid, mac))
-            .map(|idx| PortId(self.entries[idx as usize].port))
+        self.get_key(make_key(vid, mac))
+    }
+
+    #[inline(always)]
+    pub(crate) fn get_key(&self, key: u64) -> Option<PortId> {
+        self.find(key).map(|idx| PortId(self.entries[idx as usize].port))
     }
 
     /// Learns that (vid, mac) was seen on `port` at `now`.
+    #[inline]
     pub fn learn(&mut self, now: Instant, vid: Vid, mac: MacAddr, port: PortId) -> Learned {
+        self.learn_key(now, make_key(vid, mac), port)
+    }
+
+    #[inline(always)]
+    pub(crate) fn learn_key(&mut self, now: Instant, key: u64, port: PortId) -> Learned {
         self.advance(now);
         if self.aging_ms == 0 {
             return Learned::Disabled;
         }
-        let key = make_key(vid, mac);
         let seen = self.clock as u32;
-        if let Some(idx) = self.find(key) {
+        let found = self.find(key);
+        if let Some(idx) = found {
+            // The common case, kept inline: a known host on its known port.
+            let e = self.entries[idx as usize];
+            if e.port == port.0 && e.flags & F_STATIC == 0 {
+                if e.seen != seen {
+                    self.entries[idx as usize].seen = seen;
+                    self.move_to_tail(idx, e);
+                }
+                return Learned::Refreshed;
+            }
+        }
+        self.learn_slow(key, found, port)
+    }
+
+    /// Refreshes the dynamic entry `key` if it is on `port`, as [`Fdb::learn`]
+    /// would; returns false, changing nothing, if it is not there (absent,
+    /// elsewhere, or static). The caller has advanced the table to `now`.
+    #[inline(always)]
+    pub(crate) fn refresh_if_on(&mut self, key: u64, port: PortId) -> bool {
+        let Some(idx) = self.find(key) else { return false };
+        let e = self.entries[idx as usize];
+        if e.port != port.0 || e.flags & F_STATIC != 0 {
+            return false;
+        }
+        let seen = self.clock as u32;
+        if e.seen != seen {
+            self.entries[idx as usize].seen = seen;
+            self.move_to_tail(idx, e);
+        }
+        true
+    }
+
+    /// Learning of a new MAC, a move, or a MAC held by a static entry.
+    #[inline(never)]
+    fn learn_slow(&mut self, key: u64, found: Option<u32>, port: PortId) -> Learned {
+        let seen = self.clock as u32;
+        if let Some(idx) = found {
             let e = self.entries[idx as usize];
             if e.flags & F_STATIC != 0 {
                 return Learned::Static;
-            }
-            if e.port == port.0 {
-                if e.seen != seen {
-                    self.entries[idx as usize].seen = seen;
-                    if self.ports[usize::from(port.0)].tail != idx {
-                        self.unlink(idx);
-                        self.link_tail(idx);
-                    }
-                }
-                return Learned::Refreshed;
             }
             self.unlink(idx);
             let entry = &mut self.entries[idx as usize];
@@ -607,7 +664,7 @@ impl Fdb {
         (((h >> 32) * self.slots.len() as u64) >> 32) as usize
     }
 
-    #[inline]
+    #[inline(always)]
     fn find(&self, key: u64) -> Option<u32> {
         let h = self.hash(key);
         let tag = (h as u32) & 0xff;
@@ -737,10 +794,10 @@ impl Fdb {
     }
 
     /// Appends a dynamic entry at its port's tail (newest end).
+    #[inline]
     fn link_tail(&mut self, idx: u32) {
         let port = self.entries[idx as usize].port;
         let clock = self.clock;
-        let aging = self.aging_ms;
         let p = self.port_mut(port);
         let old_tail = p.tail;
         p.tail = idx;
@@ -759,8 +816,31 @@ impl Fdb {
             let pos = self.active.len() as u32;
             self.active.push(port);
             self.ports[usize::from(port)].active_pos = pos;
-            self.schedule(port, clock + aging);
+            self.schedule(port, clock);
         }
+    }
+
+    /// Moves a dynamic entry to the newest end of its own port's list.
+    #[inline]
+    fn move_to_tail(&mut self, idx: u32, e: Entry) {
+        let p = &mut self.ports[usize::from(e.port)];
+        if p.tail == idx {
+            return;
+        }
+        let old_tail = p.tail;
+        p.tail = idx;
+        if p.head == idx {
+            p.head = e.next;
+        }
+        // idx is not the tail, so it has a next; it may have no prev.
+        self.entries[e.next as usize].prev = e.prev;
+        if e.prev != NIL {
+            self.entries[e.prev as usize].next = e.next;
+        }
+        self.entries[old_tail as usize].next = idx;
+        let entry = &mut self.entries[idx as usize];
+        entry.prev = old_tail;
+        entry.next = NIL;
     }
 
     fn unlink(&mut self, idx: u32) {

@@ -84,6 +84,7 @@ pub fn is_vlan_tpid(t: u16) -> bool {
 
 impl FrameInfo {
     /// Classifies `frame`. Fails only for frames shorter than 14 bytes.
+    #[inline]
     pub fn parse(frame: &[u8]) -> Result<FrameInfo, Malformed> {
         let eth = Ethernet2HeaderSlice::from_slice(frame).map_err(|_| Malformed::Runt)?;
         let mut info = FrameInfo {

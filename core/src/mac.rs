@@ -63,6 +63,7 @@ impl MacAddr {
     }
 
     /// The address as the low 48 bits of a `u64`.
+    #[inline]
     pub fn to_u64(self) -> u64 {
         let mut b = [0u8; 8];
         b[2..].copy_from_slice(&self.0);
