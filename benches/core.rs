@@ -194,6 +194,23 @@ fn bench_known_unicast(c: &mut Criterion) {
                 }
             })
         });
+        if hosts == 4096 {
+            // The same traffic on a switch with 1,020 more (idle) ports: known
+            // unicast must not get slower as ports are added.
+            let (mut big, _) = known_unicast_setup(hosts);
+            for _ in PORTS..1024 {
+                big.add_port(PortConfig::default()).unwrap();
+            }
+            g.bench_function(BenchmarkId::new("vswitch_decide_1024_ports", hosts), |b| {
+                b.iter(|| {
+                    let ingress = stream.next();
+                    now += 1;
+                    for f in stream.batch.iter() {
+                        black_box(big.decide(Instant::from_millis(now), ingress, f));
+                    }
+                })
+            });
+        }
         // The cost of writing the batch alone, to subtract from the figures above.
         g.bench_function(BenchmarkId::new("batch_fill_only", hosts), |b| {
             b.iter(|| black_box(stream.next()))

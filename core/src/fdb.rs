@@ -2,7 +2,7 @@
 //!
 //! Layout, chosen for speed and for at most 32 bytes per entry:
 //!
-//! - `entries`: an arena of 24-byte [`Entry`] values (key, last-seen time, port and
+//! - `entries`: an arena of 24-byte `Entry` values (key, last-seen time, port and
 //!   the links of the port's LRU list).
 //! - `slots`: an open-addressing index (linear probing, load <= 2/3) of `u32`
 //!   values: an 8-bit tag from the hash and the arena index. A lookup usually
@@ -421,7 +421,8 @@ impl Fdb {
 
     #[inline(always)]
     pub(crate) fn get_key(&self, key: u64) -> Option<PortId> {
-        self.find(key).map(|idx| PortId(self.entries[idx as usize].port))
+        self.find(key)
+            .map(|idx| PortId(self.entries[idx as usize].port))
     }
 
     /// Learns that (vid, mac) was seen on `port` at `now`.
@@ -457,7 +458,9 @@ impl Fdb {
     /// elsewhere, or static). The caller has advanced the table to `now`.
     #[inline(always)]
     pub(crate) fn refresh_if_on(&mut self, key: u64, port: PortId) -> bool {
-        let Some(idx) = self.find(key) else { return false };
+        let Some(idx) = self.find(key) else {
+            return false;
+        };
         let e = self.entries[idx as usize];
         if e.port != port.0 || e.flags & F_STATIC != 0 {
             return false;
@@ -468,6 +471,30 @@ impl Fdb {
             self.move_to_tail(idx, e);
         }
         true
+    }
+
+    /// Loads the index slot of `key`: the first pass of warming a batch.
+    #[inline]
+    pub(crate) fn warm_slot(&self, key: u64) -> u32 {
+        self.slots[self.home(self.hash(key))]
+    }
+
+    /// Loads the entry of `key` and, for a learned source, its LRU neighbours
+    /// that a refresh rewrites: the second pass of warming a batch.
+    #[inline]
+    pub(crate) fn warm_entry(&self, key: u64, neighbours: bool) -> u32 {
+        let Some(idx) = self.find(key) else { return 0 };
+        let e = &self.entries[idx as usize];
+        let mut acc = e.seen;
+        if neighbours {
+            if let Some(n) = self.entries.get(e.next as usize) {
+                acc ^= n.seen;
+            }
+            if let Some(p) = self.entries.get(e.prev as usize) {
+                acc ^= p.seen;
+            }
+        }
+        acc
     }
 
     /// Learning of a new MAC, a move, or a MAC held by a static entry.

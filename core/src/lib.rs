@@ -25,6 +25,7 @@ pub mod mac;
 pub mod port;
 #[cfg(feature = "serde")]
 pub mod spec;
+pub mod summary;
 pub mod switch;
 pub mod time;
 pub mod vlan;

@@ -127,7 +127,13 @@ impl core::fmt::Display for BadVid {
 impl VlanSpec {
     /// The port mode this spec describes.
     pub fn to_mode(&self) -> Result<VlanMode, BadVid> {
-        let check = |v: Vid| if (1..=crate::vlan::MAX_VID).contains(&v) { Ok(v) } else { Err(BadVid(v)) };
+        let check = |v: Vid| {
+            if (1..=crate::vlan::MAX_VID).contains(&v) {
+                Ok(v)
+            } else {
+                Err(BadVid(v))
+            }
+        };
         Ok(match self {
             VlanSpec::Access { access } => VlanMode::Access(check(*access)?),
             VlanSpec::Trunk { trunk, native } => {
@@ -135,7 +141,10 @@ impl VlanSpec {
                 for &v in trunk {
                     allowed.insert(check(v)?);
                 }
-                VlanMode::Trunk { allowed, native: native.map(check).transpose()? }
+                VlanMode::Trunk {
+                    allowed,
+                    native: native.map(check).transpose()?,
+                }
             }
         })
     }
