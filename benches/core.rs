@@ -7,7 +7,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration;
-use vswitch_core::{EvictionPolicy, FdbConfig, FrameBatch, Instant, PortConfig, PortId, Switch, SwitchConfig, Verdict};
+use vswitch_core::{
+    EvictionPolicy, FdbConfig, FrameBatch, Instant, PortConfig, PortId, Switch, SwitchConfig,
+    Verdict,
+};
 
 const BATCH: usize = 32;
 const PORTS: u16 = 4;
@@ -32,7 +35,11 @@ fn port_of(i: u32) -> u16 {
 
 fn switch(capacity: u32) -> Switch {
     let mut sw = Switch::new(SwitchConfig {
-        fdb: FdbConfig { capacity, policy: EvictionPolicy::FairLru, ..FdbConfig::default() },
+        fdb: FdbConfig {
+            capacity,
+            policy: EvictionPolicy::FairLru,
+            ..FdbConfig::default()
+        },
         ..SwitchConfig::default()
     })
     .unwrap();
@@ -49,7 +56,12 @@ fn switch(capacity: u32) -> Switch {
 fn known_unicast_setup(hosts: u32) -> (Switch, Vec<(u32, u32)>) {
     let mut sw = switch(hosts.max(8192));
     for i in 0..hosts {
-        sw.fdb_mut().learn(Instant::ZERO, 0, vswitch_core::MacAddr(mac(i)), PortId(port_of(i)));
+        sw.fdb_mut().learn(
+            Instant::ZERO,
+            0,
+            vswitch_core::MacAddr(mac(i)),
+            PortId(port_of(i)),
+        );
     }
     let mut rng = 0x1234_5678_9abc_def0u64;
     let mut next = move || {
@@ -137,7 +149,10 @@ impl NaiveSwitch {
 }
 
 fn naive_from(sw_hosts: u32) -> NaiveSwitch {
-    let mut n = NaiveSwitch { table: HashMap::new(), ports: usize::from(PORTS) };
+    let mut n = NaiveSwitch {
+        table: HashMap::new(),
+        ports: usize::from(PORTS),
+    };
     for i in 0..sw_hosts {
         n.table.insert(mac(i), usize::from(port_of(i)));
     }
@@ -256,10 +271,15 @@ fn bench_churn(c: &mut Criterion) {
                 i = i.wrapping_add(1);
             }
             now += 1;
-            sw.forward(Instant::from_millis(now), PortId((i % 4) as u16), &batch, |p, f| {
-                black_box((p, f.len()));
-                Ok(())
-            });
+            sw.forward(
+                Instant::from_millis(now),
+                PortId((i % 4) as u16),
+                &batch,
+                |p, f| {
+                    black_box((p, f.len()));
+                    Ok(())
+                },
+            );
         })
     });
     let mut naive = naive_from(0);

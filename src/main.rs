@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod cli_replay;
 mod cli_sim;
 
 /// A software Ethernet switch you can read, test, simulate and run on Linux.

@@ -5,4 +5,19 @@
 //! scenario and seed give byte-identical captures and JSON.
 #![warn(missing_docs)]
 
+pub mod engine;
+pub mod host;
+pub mod pcap;
+pub mod plot;
+pub mod progress;
+pub mod replay;
 pub mod report;
+pub mod results;
+pub mod scenario;
+pub mod traffic;
+pub mod units;
+pub mod wire;
+
+pub use engine::{SimError, Simulation};
+pub use results::SimReport;
+pub use scenario::Scenario;

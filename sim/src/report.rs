@@ -86,7 +86,12 @@ pub struct SwitchReport {
 
 impl SwitchReport {
     /// Reads the report off `switch` at time `now`; `port_name` names port numbers.
-    pub fn new(name: &str, switch: &mut Switch, now: Instant, port_name: impl Fn(u16) -> String) -> SwitchReport {
+    pub fn new(
+        name: &str,
+        switch: &mut Switch,
+        now: Instant,
+        port_name: impl Fn(u16) -> String,
+    ) -> SwitchReport {
         let ports = switch
             .ports()
             .map(|(id, p)| {
@@ -181,8 +186,16 @@ impl fmt::Display for SwitchReport {
             d.current, d.statics, d.learned, d.moved, d.expired, d.evicted, d.refused, d.flushed
         )?;
         for e in &d.entries {
-            let age = if e.is_static { "static".to_string() } else { format!("{:.1}s", e.age_ms as f64 / 1000.0) };
-            writeln!(f, "    port {:>3} {:<12} vlan {:>4}  {}  {}", e.port, e.port_name, e.vid, e.mac, age)?;
+            let age = if e.is_static {
+                "static".to_string()
+            } else {
+                format!("{:.1}s", e.age_ms as f64 / 1000.0)
+            };
+            writeln!(
+                f,
+                "    port {:>3} {:<12} vlan {:>4}  {}  {}",
+                e.port, e.port_name, e.vid, e.mac, age
+            )?;
         }
         Ok(())
     }

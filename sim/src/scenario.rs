@@ -1,0 +1,680 @@
+//! Scenario files: the TOML description of a simulation (switches, hosts, wires,
+//! traffic, duration and seed), read and checked before anything runs.
+//!
+//! ```
+//! let s = vswitch_sim::scenario::Scenario::from_toml(r#"
+//!     seed = 7
+//!     duration = "2s"
+//!     [switch.s1]
+//!     aging = 300
+//!     [[host]]
+//!     name = "h1"
+//!     ip = "10.0.0.1/24"
+//!     port = "s1:p1"
+//!     [[host]]
+//!     name = "h2"
+//!     ip = "10.0.0.2/24"
+//!     port = "s1:p2"
+//!     [[ping]]
+//!     from = "h1"
+//!     to = "h2"
+//! "#).unwrap();
+//! assert_eq!(s.hosts.len(), 2);
+//! ```
+
+use crate::units::{BitRate, Span, NS_PER_SEC};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use vswitch_core::spec::SwitchSpec;
+use vswitch_core::MacAddr;
+
+/// A scenario file that cannot be used, with what is wrong in words.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{path}: cannot read the scenario: {}", read_problem(error))]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The file is not valid (TOML syntax, unknown keys, bad values, bad references).
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file, or `<scenario>` for text given directly.
+        path: String,
+        /// What is wrong, on one line.
+        message: String,
+    },
+}
+
+/// A whole scenario, as written in its file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// A name for reports; defaults to the file name.
+    #[serde(default)]
+    pub name: String,
+    /// Seed of every random choice (traffic, smoltcp, FDB hash).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// How much virtual time to simulate.
+    #[serde(default = "default_duration")]
+    pub duration: Span,
+    /// Latency of wires that do not give one.
+    #[serde(default = "default_latency")]
+    pub latency: Span,
+    /// Bandwidth of wires that do not give one (0 = unlimited).
+    #[serde(default = "default_bandwidth")]
+    pub bandwidth: BitRate,
+    /// Frames a wire direction can hold waiting to be sent before it drops.
+    #[serde(default = "default_queue")]
+    pub queue: usize,
+    /// Switches by name, with the core's configuration.
+    #[serde(default, rename = "switch")]
+    pub switches: BTreeMap<String, SwitchSpec>,
+    /// smoltcp hosts.
+    #[serde(default, rename = "host")]
+    pub hosts: Vec<HostSpec>,
+    /// Wires between switch ports.
+    #[serde(default, rename = "wire")]
+    pub wires: Vec<WireSpec>,
+    /// Scheduled pings.
+    #[serde(default, rename = "ping")]
+    pub pings: Vec<PingSpec>,
+    /// UDP flows between hosts.
+    #[serde(default, rename = "udp")]
+    pub udp: Vec<UdpSpec>,
+    /// TCP transfers between hosts.
+    #[serde(default, rename = "tcp")]
+    pub tcp: Vec<TcpSpec>,
+    /// Synthetic traffic generators attached to switch ports.
+    #[serde(default, rename = "generator")]
+    pub generators: Vec<GeneratorSpec>,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+fn default_duration() -> Span {
+    Span(10 * NS_PER_SEC)
+}
+fn default_latency() -> Span {
+    Span(5_000)
+}
+fn default_bandwidth() -> BitRate {
+    BitRate(1_000_000_000)
+}
+fn default_queue() -> usize {
+    1000
+}
+
+/// A host: one interface with a MAC and an IPv4 address, on a switch port.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    /// Its name.
+    pub name: String,
+    /// Address and prefix, `192.168.100.101/24`.
+    pub ip: String,
+    /// MAC; by default `02:00:00:00:hh:ll` from its position in the file.
+    #[serde(default)]
+    pub mac: Option<String>,
+    /// The switch port it is plugged into, `s1:p1`.
+    pub port: String,
+    /// Latency of its wire.
+    #[serde(default)]
+    pub latency: Option<Span>,
+    /// Bandwidth of its wire.
+    #[serde(default)]
+    pub bandwidth: Option<BitRate>,
+    /// Times it is unplugged and plugged into another port (MAC churn).
+    #[serde(default)]
+    pub moves: Vec<MoveSpec>,
+}
+
+/// A host moving to another switch port.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveSpec {
+    /// When.
+    pub at: Span,
+    /// The new port, `s1:p5`.
+    pub port: String,
+}
+
+/// A wire between two switch ports.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireSpec {
+    /// One end, `s1:p5`.
+    pub a: String,
+    /// The other end, `s2:p5`.
+    pub b: String,
+    /// Propagation delay.
+    #[serde(default)]
+    pub latency: Option<Span>,
+    /// Bandwidth.
+    #[serde(default)]
+    pub bandwidth: Option<BitRate>,
+}
+
+/// Pings from one host to another; `"*"` in `from` or `to` means every host.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PingSpec {
+    /// Sender host name, or `*`.
+    pub from: String,
+    /// Target host name, IPv4 address, or `*`.
+    pub to: String,
+    /// First echo request.
+    #[serde(default = "default_start")]
+    pub at: Span,
+    /// Number of requests.
+    #[serde(default = "default_count")]
+    pub count: u32,
+    /// Time between requests.
+    #[serde(default = "default_interval")]
+    pub interval: Span,
+    /// ICMP payload bytes.
+    #[serde(default = "default_ping_size")]
+    pub size: usize,
+}
+
+fn default_start() -> Span {
+    Span(NS_PER_SEC / 10)
+}
+fn default_count() -> u32 {
+    3
+}
+fn default_interval() -> Span {
+    Span(NS_PER_SEC)
+}
+fn default_ping_size() -> usize {
+    56
+}
+
+/// A UDP flow: datagrams at a rate, with sizes drawn from the seeded RNG.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UdpSpec {
+    /// Sender host.
+    pub from: String,
+    /// Receiver host.
+    pub to: String,
+    /// Start.
+    #[serde(default = "default_start")]
+    pub at: Span,
+    /// Datagrams per second (gaps are exponential, i.e. Poisson arrivals).
+    pub rate: f64,
+    /// Number of datagrams.
+    pub count: u64,
+    /// Smallest payload.
+    #[serde(default = "default_udp_size")]
+    pub min_size: usize,
+    /// Largest payload.
+    #[serde(default = "default_udp_size")]
+    pub max_size: usize,
+}
+
+fn default_udp_size() -> usize {
+    512
+}
+
+/// A TCP transfer of `bytes` from one host to another.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpSpec {
+    /// Sender (client) host.
+    pub from: String,
+    /// Receiver (server) host.
+    pub to: String,
+    /// When the client connects.
+    #[serde(default = "default_start")]
+    pub at: Span,
+    /// Bytes to send.
+    pub bytes: u64,
+}
+
+/// What a generator sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GeneratorKind {
+    /// Frames from random source MACs to random unicast destinations (macof).
+    MacFlood,
+    /// Broadcast frames from the generator's MAC.
+    Broadcast,
+    /// UDP/IPv4 frames from the generator's MAC to the MAC of `to`.
+    Unicast,
+    /// Broadcast frames from a MAC drawn at random from a pool of `macs` MACs
+    /// shared by every churn generator: with churn generators on several
+    /// ports, the pool's MACs keep moving between them.
+    Churn,
+}
+
+/// A synthetic traffic source (and sink) on a switch port, driven by the seeded RNG.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorSpec {
+    /// Its name.
+    pub name: String,
+    /// What it sends.
+    pub kind: GeneratorKind,
+    /// Switch port, `s1:p4`.
+    pub port: String,
+    /// Its own MAC (source of broadcast and unicast kinds).
+    #[serde(default)]
+    pub mac: Option<String>,
+    /// Destination of the unicast kind: a host or generator name, or several.
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// Frames per second.
+    pub rate: f64,
+    /// Start.
+    #[serde(default)]
+    pub at: Span,
+    /// Number of frames (default: until the end).
+    #[serde(default)]
+    pub count: Option<u64>,
+    /// Frame size in bytes (14..=1518).
+    #[serde(default = "default_frame_size")]
+    pub size: usize,
+    /// Draw gaps from an exponential distribution instead of a fixed interval.
+    #[serde(default)]
+    pub poisson: bool,
+    /// Size of the shared MAC pool of the churn kind.
+    #[serde(default = "default_churn_macs")]
+    pub macs: u16,
+    /// Wire latency.
+    #[serde(default)]
+    pub latency: Option<Span>,
+    /// Wire bandwidth.
+    #[serde(default)]
+    pub bandwidth: Option<BitRate>,
+}
+
+fn default_churn_macs() -> u16 {
+    16
+}
+
+fn default_frame_size() -> usize {
+    64
+}
+
+/// A switch port reference `switch:port`, checked.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PortRef {
+    /// Switch name.
+    pub switch: String,
+    /// Port name on it.
+    pub port: String,
+}
+
+impl fmt::Display for PortRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.switch, self.port)
+    }
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| ScenarioError::Read {
+            path: shown.clone(),
+            error,
+        })?;
+        let mut s = Scenario::parse(&text).map_err(|message| ScenarioError::Invalid {
+            path: shown,
+            message,
+        })?;
+        if s.name.is_empty() {
+            s.name = path
+                .file_stem()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+        }
+        Ok(s)
+    }
+
+    /// Reads and checks scenario text.
+    pub fn from_toml(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(text).map_err(|message| ScenarioError::Invalid {
+            path: "<scenario>".into(),
+            message,
+        })
+    }
+
+    fn parse(text: &str) -> Result<Scenario, String> {
+        let s: Scenario = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|r| {
+                1 + text.as_bytes()[..r.start.min(text.len())]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count()
+            });
+            let msg = e.message().trim().replace('\n', " ");
+            match line {
+                Some(l) => format!("line {l}: {msg}"),
+                None => msg,
+            }
+        })?;
+        s.check()?;
+        Ok(s)
+    }
+
+    /// Parses `switch:port`, checking that the switch exists.
+    pub fn port_ref(&self, text: &str, whose: &str) -> Result<PortRef, String> {
+        let Some((sw, port)) = text.split_once(':') else {
+            return Err(format!(
+                "{whose}: port {text:?} must be written switch:port, like \"s1:p1\""
+            ));
+        };
+        if !self.switches.contains_key(sw) {
+            return Err(format!(
+                "{whose}: port {text:?} names no switch {sw:?} (add a [switch.{sw}] table)"
+            ));
+        }
+        if port.is_empty() || port.contains(':') {
+            return Err(format!("{whose}: port {text:?} has a bad port name"));
+        }
+        Ok(PortRef {
+            switch: sw.to_string(),
+            port: port.to_string(),
+        })
+    }
+
+    /// The MAC of host number `i`.
+    pub fn host_mac(&self, i: usize) -> Result<MacAddr, String> {
+        match &self.hosts[i].mac {
+            Some(m) => parse_mac(m, &self.hosts[i].name),
+            None => Ok(MacAddr([2, 0, 0, 0, (i >> 8) as u8, (i & 0xff) as u8 + 1])),
+        }
+    }
+
+    /// The MAC of generator number `i`.
+    pub fn generator_mac(&self, i: usize) -> Result<MacAddr, String> {
+        match &self.generators[i].mac {
+            Some(m) => parse_mac(m, &self.generators[i].name),
+            None => Ok(MacAddr([
+                2,
+                0xfe,
+                0,
+                0,
+                (i >> 8) as u8,
+                (i & 0xff) as u8 + 1,
+            ])),
+        }
+    }
+
+    /// Address and prefix length of host number `i`.
+    pub fn host_ip(&self, i: usize) -> Result<(Ipv4Addr, u8), String> {
+        let h = &self.hosts[i];
+        let (addr, prefix) = h.ip.split_once('/').unwrap_or((&h.ip, "24"));
+        let addr: Ipv4Addr = addr
+            .parse()
+            .map_err(|_| format!("host {:?}: ip {:?} is not an IPv4 address", h.name, h.ip))?;
+        let prefix: u8 = prefix
+            .parse()
+            .ok()
+            .filter(|p| (1..=32).contains(p))
+            .ok_or_else(|| format!("host {:?}: ip {:?} has a bad prefix length", h.name, h.ip))?;
+        Ok((addr, prefix))
+    }
+
+    /// Host number of `name`.
+    pub fn host_index(&self, name: &str) -> Option<usize> {
+        self.hosts.iter().position(|h| h.name == name)
+    }
+
+    /// The (from, to) host pairs of a ping entry, `*` expanded.
+    pub fn ping_pairs(&self, p: &PingSpec) -> Vec<(usize, usize)> {
+        let pick = |name: &str| -> Vec<usize> {
+            if name == "*" {
+                (0..self.hosts.len()).collect()
+            } else {
+                self.host_index(name).into_iter().collect()
+            }
+        };
+        let mut pairs = Vec::new();
+        for f in pick(&p.from) {
+            for t in pick(&p.to) {
+                if f != t || (p.from != "*" && p.to != "*") {
+                    pairs.push((f, t));
+                }
+            }
+        }
+        pairs
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.switches.is_empty() {
+            return Err("the scenario has no switch: add a [switch.s1] table".into());
+        }
+        if self.duration.0 == 0 {
+            return Err("duration must be longer than 0".into());
+        }
+        if self.queue == 0 {
+            return Err("queue must be at least 1 frame".into());
+        }
+        for (name, sw) in &self.switches {
+            sw.to_config(0)
+                .map_err(|e| format!("switch {name:?}: {e}"))?;
+            for (port, spec) in &sw.ports {
+                spec.to_config()
+                    .map_err(|e| format!("switch {name:?} port {port:?}: {e}"))?;
+            }
+        }
+        let mut names = BTreeSet::new();
+        let mut used_ports = BTreeSet::new();
+        let mut plug = |r: PortRef, whose: &str| -> Result<(), String> {
+            if !used_ports.insert(r.clone()) {
+                return Err(format!(
+                    "{whose}: port {r} is already connected to something else"
+                ));
+            }
+            Ok(())
+        };
+        let mut macs = BTreeSet::new();
+        for (i, h) in self.hosts.iter().enumerate() {
+            let whose = format!("host {:?}", h.name);
+            if h.name.is_empty() || !names.insert(h.name.clone()) {
+                return Err(format!("{whose}: the name is empty or used twice"));
+            }
+            plug(self.port_ref(&h.port, &whose)?, &whose)?;
+            for m in &h.moves {
+                self.port_ref(&m.port, &whose)?;
+            }
+            self.host_ip(i)?;
+            let mac = self.host_mac(i)?;
+            if !mac.is_valid_source() || !macs.insert(mac) {
+                return Err(format!(
+                    "{whose}: MAC {mac} is multicast, zero or used twice"
+                ));
+            }
+        }
+        for (i, g) in self.generators.iter().enumerate() {
+            let whose = format!("generator {:?}", g.name);
+            if g.name.is_empty() || !names.insert(g.name.clone()) {
+                return Err(format!("{whose}: the name is empty or used twice"));
+            }
+            plug(self.port_ref(&g.port, &whose)?, &whose)?;
+            let mac = self.generator_mac(i)?;
+            if !mac.is_valid_source() || !macs.insert(mac) {
+                return Err(format!(
+                    "{whose}: MAC {mac} is multicast, zero or used twice"
+                ));
+            }
+            if !(g.rate.is_finite() && g.rate > 0.0) {
+                return Err(format!(
+                    "{whose}: rate must be a positive number of frames per second"
+                ));
+            }
+            if !(14..=9018).contains(&g.size) {
+                return Err(format!(
+                    "{whose}: size {} is outside 14..=9018 bytes",
+                    g.size
+                ));
+            }
+            if g.kind == GeneratorKind::Churn && g.macs == 0 {
+                return Err(format!("{whose}: a churn generator needs macs >= 1"));
+            }
+            if g.kind == GeneratorKind::Unicast && g.to.is_empty() {
+                return Err(format!(
+                    "{whose}: a unicast generator needs `to` (host or generator names)"
+                ));
+            }
+        }
+        for g in &self.generators {
+            for t in &g.to {
+                if !names.contains(t) {
+                    return Err(format!(
+                        "generator {:?}: `to` names no host or generator {t:?}",
+                        g.name
+                    ));
+                }
+            }
+        }
+        for (i, w) in self.wires.iter().enumerate() {
+            let whose = format!("wire {} ({} - {})", i + 1, w.a, w.b);
+            let a = self.port_ref(&w.a, &whose)?;
+            let b = self.port_ref(&w.b, &whose)?;
+            if a == b {
+                return Err(format!("{whose}: both ends are the same port"));
+            }
+            plug(a, &whose)?;
+            plug(b, &whose)?;
+        }
+        for h in &self.hosts {
+            for m in &h.moves {
+                let r = self.port_ref(&m.port, "")?;
+                if used_ports.contains(&r) && r != self.port_ref(&h.port, "")? {
+                    return Err(format!(
+                        "host {:?}: moves to port {r}, which something else is plugged into",
+                        h.name
+                    ));
+                }
+            }
+        }
+        let host = |name: &str, what: &str| -> Result<usize, String> {
+            self.host_index(name)
+                .ok_or_else(|| format!("{what}: no host is called {name:?}"))
+        };
+        for p in &self.pings {
+            if p.from != "*" {
+                host(&p.from, "ping")?;
+            }
+            if p.to != "*" && p.to.parse::<Ipv4Addr>().is_err() {
+                host(&p.to, "ping")?;
+            }
+            if p.size > 1400 {
+                return Err(format!(
+                    "ping from {:?}: size {} is above 1400 bytes",
+                    p.from, p.size
+                ));
+            }
+            if p.from == "*" && p.to.parse::<Ipv4Addr>().is_ok() {
+                return Err("ping: from = \"*\" needs a host name or \"*\" in `to`".into());
+            }
+        }
+        for u in &self.udp {
+            let (f, t) = (host(&u.from, "udp")?, host(&u.to, "udp")?);
+            if f == t {
+                return Err(format!(
+                    "udp from {:?}: a flow needs two different hosts",
+                    u.from
+                ));
+            }
+            if !(u.rate.is_finite() && u.rate > 0.0) {
+                return Err(format!(
+                    "udp from {:?}: rate must be a positive number of datagrams per second",
+                    u.from
+                ));
+            }
+            if u.min_size > u.max_size || u.max_size > 1400 || u.min_size == 0 {
+                return Err(format!(
+                    "udp from {:?}: sizes must satisfy 1 <= min-size <= max-size <= 1400",
+                    u.from
+                ));
+            }
+        }
+        for t in &self.tcp {
+            if host(&t.from, "tcp")? == host(&t.to, "tcp")? {
+                return Err(format!(
+                    "tcp from {:?}: a transfer needs two different hosts",
+                    t.from
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_problem(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "the file does not exist".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn parse_mac(text: &str, whose: &str) -> Result<MacAddr, String> {
+    text.parse()
+        .map_err(|_| format!("{whose:?}: {text:?} is not a MAC address like 02:00:00:00:00:01"))
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn error_of(text: &str) -> String {
+        Scenario::from_toml(text).unwrap_err().to_string()
+    }
+
+    const HOSTS: &str = r#"
+        [switch.s1]
+        [[host]]
+        name = "h1"
+        ip = "10.0.0.1/24"
+        port = "s1:p1"
+    "#;
+
+    #[test]
+    fn bad_files_get_one_line_that_names_the_problem() {
+        let e = error_of("[switch.s1]\nagin = 3\n");
+        assert!(
+            e.starts_with("<scenario>: line 2:") && e.contains("agin"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'));
+        assert!(error_of("seed = 1").contains("no switch"));
+        let e = error_of(&HOSTS.replace("s1:p1", "s9:p1"));
+        assert!(e.contains("names no switch \"s9\""), "{e}");
+        let e = error_of(&format!(
+            "{HOSTS}[[host]]\nname = \"h2\"\nip = \"10.0.0.2/24\"\nport = \"s1:p1\"\n"
+        ));
+        assert!(e.contains("already connected"), "{e}");
+        let e = error_of(&HOSTS.replace("10.0.0.1/24", "10.0.0.300/24"));
+        assert!(e.contains("not an IPv4 address"), "{e}");
+        let e = error_of(&format!("{HOSTS}[[ping]]\nfrom = \"h1\"\nto = \"h7\"\n"));
+        assert!(e.contains("no host is called \"h7\""), "{e}");
+        let e = error_of(&format!("duration = \"3 weeks\"\n{HOSTS}"));
+        assert!(e.contains("unknown unit"), "{e}");
+        let e = error_of("[switch.s1]\ngroup-forward-mask = 1\n");
+        assert!(e.contains("STP"), "{e}");
+    }
+
+    #[test]
+    fn stars_expand_to_every_other_host() {
+        let s = Scenario::from_toml(&format!(
+            "{HOSTS}[[host]]\nname = \"h2\"\nip = \"10.0.0.2/24\"\nport = \"s1:p2\"\n[[ping]]\nfrom = \"*\"\nto = \"*\"\n"
+        ))
+        .unwrap();
+        assert_eq!(s.ping_pairs(&s.pings[0]), [(0, 1), (1, 0)]);
+        assert_eq!(s.host_mac(1).unwrap().to_string(), "02:00:00:00:00:02");
+    }
+}

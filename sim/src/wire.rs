@@ -1,0 +1,115 @@
+//! Virtual wires: full-duplex links with a latency, a bandwidth and a bounded
+//! transmit queue per direction.
+//!
+//! A frame put on a wire at `t` starts when the direction's earlier frames have
+//! been sent, takes `(len + 24) * 8 / bandwidth` to serialise (preamble, FCS and
+//! inter-frame gap included) and arrives `latency` after its last bit left. When
+//! `queue` frames are already waiting, the frame is dropped, as a full NIC ring
+//! would. Bandwidth 0 means infinitely fast: no serialisation, no queue.
+
+use std::collections::VecDeque;
+
+/// Bytes on the wire besides the frame itself: preamble and SFD (8), FCS (4), gap (12).
+pub const OVERHEAD_BYTES: u64 = 24;
+
+/// What is plugged into one end of a wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// Port `port` of switch number `switch`.
+    Port {
+        /// Switch index.
+        switch: u32,
+        /// Port number.
+        port: u16,
+    },
+    /// Host number `n`.
+    Host(u32),
+    /// Generator number `n`.
+    Generator(u32),
+}
+
+/// One wire.
+#[derive(Clone, Debug)]
+pub struct Wire {
+    /// Its two ends.
+    pub ends: [End; 2],
+    /// Propagation delay, ns.
+    pub latency_ns: u64,
+    /// Bits per second; 0 = unlimited.
+    pub bits_per_sec: u64,
+    /// Frames a direction holds waiting before it drops.
+    pub queue: usize,
+    /// Bumped when an end is unplugged: frames in flight before that are lost.
+    pub generation: u32,
+    /// Finish times of the frames each direction is sending or holds.
+    backlog: [VecDeque<u64>; 2],
+    /// Frames put on the wire, per direction (0 = from end 0).
+    pub frames: [u64; 2],
+    /// Frames dropped on a full queue, per direction.
+    pub dropped: [u64; 2],
+}
+
+impl Wire {
+    /// A wire between `a` and `b`.
+    pub fn new(a: End, b: End, latency_ns: u64, bits_per_sec: u64, queue: usize) -> Wire {
+        Wire {
+            ends: [a, b],
+            latency_ns,
+            bits_per_sec,
+            queue,
+            generation: 0,
+            backlog: [VecDeque::new(), VecDeque::new()],
+            frames: [0; 2],
+            dropped: [0; 2],
+        }
+    }
+
+    /// Puts a frame of `len` bytes on the wire from end `from` at `now`: returns
+    /// when it arrives at the other end, or `None` if the queue is full.
+    pub fn send(&mut self, from: usize, now: u64, len: usize) -> Option<u64> {
+        if self.bits_per_sec == 0 {
+            self.frames[from] += 1;
+            return Some(now + self.latency_ns);
+        }
+        let q = &mut self.backlog[from];
+        while q.front().is_some_and(|&done| done <= now) {
+            q.pop_front();
+        }
+        if q.len() >= self.queue {
+            self.dropped[from] += 1;
+            return None;
+        }
+        let start = q.back().map_or(now, |&t| t.max(now));
+        let bits = (len as u64 + OVERHEAD_BYTES) * 8;
+        let done = start + (bits * 1_000_000_000).div_ceil(self.bits_per_sec);
+        q.push_back(done);
+        self.frames[from] += 1;
+        Some(done + self.latency_ns)
+    }
+
+    /// Forgets the frames waiting to be sent (an end was unplugged).
+    pub fn cut(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        self.backlog[0].clear();
+        self.backlog[1].clear();
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn latency_serialisation_and_queue() {
+        // 1 Gbit/s: a 1000-byte frame takes (1000 + 24) * 8 ns.
+        let mut w = Wire::new(End::Host(0), End::Host(1), 1000, 1_000_000_000, 2);
+        assert_eq!(w.send(0, 0, 1000), Some(8192 + 1000));
+        assert_eq!(w.send(0, 0, 1000), Some(2 * 8192 + 1000));
+        assert_eq!(w.send(0, 0, 1000), None);
+        assert_eq!(w.dropped, [1, 0]);
+        // The other direction is independent.
+        assert_eq!(w.send(1, 0, 1000), Some(8192 + 1000));
+        // Once the first frame has left, there is room again.
+        assert_eq!(w.send(0, 8192, 1000), Some(3 * 8192 + 1000));
+    }
+}

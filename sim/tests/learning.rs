@@ -1,0 +1,136 @@
+//! Aging in virtual time, and hub mode against switch mode on the same traffic.
+
+use std::path::PathBuf;
+use vswitch_sim::pcap::read_capture;
+use vswitch_sim::{Scenario, Simulation};
+
+const H2_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+/// h1, h2 and a bystander h3 on one switch; h1 pings h2 at 0.1 s, then again at
+/// `second_ping` s.
+fn three_hosts(switch: &str, second_ping: f64) -> Scenario {
+    Scenario::from_toml(&format!(
+        r#"
+        seed = 3
+        duration = 8
+        [switch.s1]
+        {switch}
+        [[host]]
+        name = "h1"
+        ip = "10.0.0.1/24"
+        port = "s1:p1"
+        [[host]]
+        name = "h2"
+        ip = "10.0.0.2/24"
+        port = "s1:p2"
+        [[host]]
+        name = "h3"
+        ip = "10.0.0.3/24"
+        port = "s1:p3"
+        [[ping]]
+        from = "h1"
+        to = "h2"
+        at = 0.1
+        count = 1
+        [[ping]]
+        from = "h1"
+        to = "h2"
+        at = {second_ping}
+        count = 1
+        "#
+    ))
+    .unwrap()
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vswitch-sim-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Times (ns) of the frames for h2 that the switch sent out of h3's port.
+fn frames_for_h2_at_h3(scenario: &Scenario, name: &str) -> (Vec<u64>, vswitch_sim::SimReport) {
+    let dir = scratch_dir(name);
+    let mut sim = Simulation::new(scenario).unwrap();
+    sim.capture_to(&dir).unwrap();
+    let report = sim.run().unwrap();
+    let frames = read_capture(&dir.join("switch-s1-p3.pcap")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        frames
+            .iter()
+            .filter(|f| f.data[..6] == H2_MAC)
+            .map(|f| f.ts_ns)
+            .collect(),
+        report,
+    )
+}
+
+#[test]
+fn a_silent_host_is_forgotten_after_the_aging_time_and_flooded_again() {
+    let scenario = three_hosts("aging = 2", 5.0);
+    let mut sim = Simulation::new(&scenario).unwrap();
+    sim.run_until(1_000_000_000).unwrap();
+    let h2 = sim.port_id("s1", "p2").unwrap();
+    let known = |sim: &Simulation| {
+        let sw = sim.switch("s1").unwrap();
+        sw.fdb().get(0, vswitch_core::MacAddr(H2_MAC))
+    };
+    assert_eq!(known(&sim), Some(h2));
+    // h2 last spoke at about 0.1 s: at 2.2 s (aging 2 s) it is gone.
+    sim.run_until(2_200_000_000).unwrap();
+    let report = sim.report();
+    assert!(report.switches[0]
+        .fdb
+        .entries
+        .iter()
+        .all(|e| e.mac != "02:00:00:00:00:02"));
+    assert!(report.switches[0].fdb.expired >= 1);
+
+    // The second echo request to h2 (h1's ARP cache still knows h2) is flooded,
+    // so h3's port sees it; the first one was not.
+    let (times, report) = frames_for_h2_at_h3(&scenario, "aging");
+    assert_eq!(report.pairs_answered(), (2, 2));
+    assert!(!times.is_empty());
+    assert!(times.iter().all(|&t| t >= 5_000_000_000), "{times:?}");
+    assert!(report.switches[0].ports[0].unknown_unicast >= 1);
+
+    // With the default aging (300 s) nothing reaches h3.
+    let (times, report) = frames_for_h2_at_h3(&three_hosts("", 5.0), "no-aging");
+    assert_eq!(report.pairs_answered(), (2, 2));
+    assert_eq!(times, Vec::<u64>::new());
+}
+
+#[test]
+fn a_hub_floods_known_unicast_and_a_switch_does_not() {
+    let (hub_times, hub) = frames_for_h2_at_h3(&three_hosts("hub = true", 1.0), "hub");
+    let (switch_times, switch) = frames_for_h2_at_h3(&three_hosts("hub = false", 1.0), "switch");
+    assert_eq!(hub.pairs_answered(), (2, 2));
+    assert_eq!(switch.pairs_answered(), (2, 2));
+    // Both echo requests (and the ARP reply) for h2 also went to h3 through the hub.
+    assert!(hub_times.len() >= 2, "{hub_times:?}");
+    assert_eq!(switch_times, Vec::<u64>::new());
+    assert_eq!(hub.switches[0].fdb.learned, 0);
+    assert_eq!(switch.switches[0].fdb.learned, 2);
+    // A hub sends every frame to every other port: what h1 sent, h2 and h3 got.
+    let p = &hub.switches[0].ports;
+    assert_eq!(p[0].rx_frames, p[2].tx_frames - p[1].rx_frames);
+}
+
+#[test]
+fn the_timeline_plots_every_port_over_virtual_time() {
+    let mut sim = Simulation::new(&three_hosts("aging = 2", 5.0)).unwrap();
+    sim.record_timeline();
+    let report = sim.run().unwrap();
+    let timeline = sim.timeline().unwrap();
+    assert_eq!(timeline.port_names(), ["s1:p1", "s1:p2", "s1:p3"]);
+    assert_eq!(timeline.bucket_ns(), 8_000_000_000 / 200);
+    let dir = scratch_dir("plot");
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("run.svg");
+    vswitch_sim::plot::render_svg(timeline, &svg).unwrap();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("s1:p3"));
+    assert!(report.frames_switched > 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,69 @@
+//! The simulator's commands as people run them.
+
+use std::process::Command;
+
+fn vswitch(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vswitch"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn demo_prints_the_fdb_and_twelve_answered_pairs() {
+    let (ok, out, err) = vswitch(&["demo"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("12 of 12 pairs answered"), "{out}");
+    for mac in [
+        "02:00:00:00:00:01",
+        "02:00:00:00:00:02",
+        "02:00:00:00:00:03",
+        "02:00:00:00:00:04",
+    ] {
+        assert_eq!(out.matches(mac).count(), 1, "{out}");
+    }
+    // No progress bar or other noise when stderr is not a terminal.
+    assert_eq!(err, "");
+}
+
+#[test]
+fn json_and_trace_carry_the_same_run() {
+    let (ok, out, err) = vswitch(&["sim", "run", "scenarios/aging.toml", "--json", "--trace"]);
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let switched = report["frames_switched"].as_u64().unwrap();
+    assert!(switched > 0);
+    // With --json the trace goes to stderr: one line per frame that crossed the switch.
+    assert_eq!(err.lines().count() as u64, switched, "{err}");
+    assert!(err.lines().all(|l| l.contains("s1")), "{err}");
+}
+
+#[test]
+fn a_bad_scenario_gets_one_line_naming_the_file_and_the_problem() {
+    let dir = std::env::temp_dir().join(format!("vswitch-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        "[switch.s1]\n[[host]]\nname = \"h1\"\nip = \"10.0.0.1/24\"\nport = \"s2:p1\"\n",
+    )
+    .unwrap();
+    let (ok, out, err) = vswitch(&["sim", "run", path.to_str().unwrap()]);
+    assert!(!ok);
+    assert_eq!(out, "");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("bad.toml") && err.contains("no switch \"s2\""),
+        "{err}"
+    );
+    let (ok, _, err) = vswitch(&["sim", "run", "scenarios/no-such-scenario.toml"]);
+    assert!(!ok);
+    assert!(err.contains("does not exist"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
