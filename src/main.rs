@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod cli_linux;
 mod cli_replay;
 mod cli_sim;
 
@@ -18,12 +19,15 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Sim(cli_sim::SimCommand),
+    #[command(flatten)]
+    Linux(cli_linux::LinuxCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Sim(c) => cli_sim::run(c),
+        Command::Linux(c) => cli_linux::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,320 @@
+//! The control protocol between a running switch and the `vswitch` commands that
+//! manage it, and the client side of it.
+//!
+//! One request per connection on `/run/vswitch/NAME.sock`: the client writes one
+//! JSON line `{"version":1,"request":{"cmd":"show"}}`, the switch answers with one
+//! JSON line `{"version":1,"ok":true,"data":...}` or
+//! `{"version":1,"ok":false,"error":"..."}`. After a successful `trace` the
+//! switch goes on writing one text line per frame; after a successful `capture`,
+//! one record per frame: time in ns since the switch started (u64, little
+//! endian), length (u32, little endian), then the frame.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The protocol version this build speaks.
+pub const VERSION: u32 = 1;
+/// Where control sockets live.
+pub const SOCKET_DIR: &str = "/run/vswitch";
+/// The switch name used when none is given.
+pub const DEFAULT_NAME: &str = "vswitch";
+
+/// A request to a running switch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+pub enum Request {
+    /// Attach a port (`IFACE`, `netns:NS/IFACE`, `pid:PID/IFACE`, `tap:NAME`).
+    Add {
+        /// The port as named by the user.
+        port: String,
+    },
+    /// Detach a port.
+    Del {
+        /// The port as named by the user.
+        port: String,
+    },
+    /// Ports, their state and counters.
+    Show,
+    /// The MAC table.
+    FdbShow,
+    /// Add a static entry.
+    FdbAdd {
+        /// MAC address.
+        mac: String,
+        /// Port name.
+        port: String,
+        /// VLAN (0 on a VLAN-unaware switch).
+        vlan: u16,
+    },
+    /// Remove an entry.
+    FdbDel {
+        /// MAC address.
+        mac: String,
+        /// VLAN.
+        vlan: u16,
+    },
+    /// Remove dynamic entries, of one port or all.
+    FdbFlush {
+        /// Port name, or all ports.
+        port: Option<String>,
+    },
+    /// Switch-wide statistics.
+    Stats,
+    /// Stream one trace line per frame (of one ingress or egress port, or all).
+    Trace {
+        /// Port name filter.
+        port: Option<String>,
+    },
+    /// Stream the frames sent out of a port.
+    Capture {
+        /// Port name.
+        port: String,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    version: u32,
+    request: Request,
+}
+
+/// A response line.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Response {
+    /// Protocol version of the switch.
+    pub version: u32,
+    /// True on success.
+    pub ok: bool,
+    /// The result on success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+    /// The error message on failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Response {
+    /// A success carrying `data`.
+    pub fn ok(data: impl Serialize) -> Response {
+        Response {
+            version: VERSION,
+            ok: true,
+            data: Some(serde_json::to_value(data).unwrap_or(serde_json::Value::Null)),
+            error: None,
+        }
+    }
+
+    /// A failure.
+    pub fn err(message: impl ToString) -> Response {
+        Response {
+            version: VERSION,
+            ok: false,
+            data: None,
+            error: Some(message.to_string()),
+        }
+    }
+}
+
+/// One port as `show` reports it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PortInfo {
+    /// Port number.
+    pub port: u16,
+    /// Interface name.
+    pub ifname: String,
+    /// `afpacket` or `tap`.
+    pub kind: String,
+    /// Interface index.
+    pub ifindex: u32,
+    /// `up` or `down`.
+    pub state: String,
+    /// MTU.
+    pub mtu: u32,
+    /// Frames received.
+    pub rx_frames: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames sent.
+    pub tx_frames: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Frames received and sent to one known port.
+    pub unicast: u64,
+    /// Broadcast/multicast frames received and flooded.
+    pub flood: u64,
+    /// Unknown unicast frames received and flooded.
+    pub unknown_unicast: u64,
+    /// Frames the socket could not deliver whole.
+    pub rx_errors: u64,
+    /// Drops by reason (only reasons with drops).
+    pub drops: BTreeMap<String, u64>,
+}
+
+/// One FDB entry as `fdb show` reports it, in the fields of `bridge -j fdb show`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FdbRow {
+    /// MAC address.
+    pub mac: String,
+    /// Port interface name.
+    pub ifname: String,
+    /// Port number.
+    pub port: u16,
+    /// VLAN (0 on a VLAN-unaware switch).
+    pub vlan: u16,
+    /// `static` or `dynamic`.
+    pub state: String,
+    /// Seconds since last seen.
+    pub age: f64,
+}
+
+/// What `add` did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Added {
+    /// Interface attached.
+    pub ifname: String,
+    /// Its port number.
+    pub port: u16,
+    /// What was done to find it.
+    pub notes: Vec<String>,
+}
+
+/// The path of the control socket of switch `name`.
+pub fn socket_path(name: &str) -> PathBuf {
+    PathBuf::from(SOCKET_DIR).join(format!("{name}.sock"))
+}
+
+/// Checks a switch name: letters, digits, `-`, `_`, `.`; 1 to 32 characters.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "bad switch name \"{name}\": use 1-32 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
+/// Connects to switch `name`.
+pub fn connect(name: &str) -> Result<UnixStream> {
+    check_name(name)?;
+    let path = socket_path(name);
+    UnixStream::connect(&path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+            Error::NoSuchSwitch(name.to_string())
+        }
+        io::ErrorKind::PermissionDenied => {
+            Error::PermissionDenied(format!("cannot open {}", path.display()))
+        }
+        _ => Error::io(format!("connecting to {}", path.display()), e),
+    })
+}
+
+fn send_request(name: &str, request: Request) -> Result<BufReader<UnixStream>> {
+    let mut stream = connect(name)?;
+    let timeout = Some(Duration::from_secs(10));
+    let _ = stream.set_read_timeout(timeout);
+    let _ = stream.set_write_timeout(timeout);
+    let mut line = serde_json::to_vec(&Envelope {
+        version: VERSION,
+        request,
+    })
+    .map_err(|e| Error::Protocol(e.to_string()))?;
+    line.push(b'\n');
+    stream
+        .write_all(&line)
+        .map_err(|e| Error::io("sending the request", e))?;
+    Ok(BufReader::new(stream))
+}
+
+fn read_response(reader: &mut BufReader<UnixStream>) -> Result<serde_json::Value> {
+    let mut line = String::new();
+    reader
+        .read_line(&mut line)
+        .map_err(|e| Error::io("reading the switch's answer", e))?;
+    if line.is_empty() {
+        return Err(Error::Protocol("the switch closed the connection".into()));
+    }
+    let r: Response = serde_json::from_str(&line)
+        .map_err(|e| Error::Protocol(format!("bad answer from the switch: {e}")))?;
+    if r.version != VERSION {
+        return Err(Error::Protocol(format!(
+            "the switch speaks version {}, this program {VERSION}",
+            r.version
+        )));
+    }
+    if r.ok {
+        Ok(r.data.unwrap_or(serde_json::Value::Null))
+    } else {
+        Err(Error::Remote(r.error.unwrap_or_default()))
+    }
+}
+
+/// Sends `request` to switch `name` and returns its data.
+pub fn request(name: &str, request: Request) -> Result<serde_json::Value> {
+    let mut reader = send_request(name, request)?;
+    read_response(&mut reader)
+}
+
+/// Sends a streaming request (`trace`, `capture`) and returns the stream,
+/// positioned after the response line, with no read timeout.
+pub fn stream(name: &str, request: Request) -> Result<BufReader<UnixStream>> {
+    let mut reader = send_request(name, request)?;
+    read_response(&mut reader)?;
+    let _ = reader.get_ref().set_read_timeout(None);
+    Ok(reader)
+}
+
+/// Parses a request line as the switch receives it.
+pub fn parse_request(line: &[u8]) -> std::result::Result<Request, String> {
+    let env: Envelope = serde_json::from_slice(line).map_err(|e| format!("bad request: {e}"))?;
+    if env.version != VERSION {
+        return Err(format!(
+            "this switch speaks control protocol version {VERSION}, the request is version {}",
+            env.version
+        ));
+    }
+    Ok(env.request)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn request_round_trip() {
+        let line = serde_json::to_vec(&Envelope {
+            version: VERSION,
+            request: Request::FdbFlush { port: None },
+        })
+        .unwrap();
+        assert_eq!(
+            parse_request(&line).unwrap(),
+            Request::FdbFlush { port: None }
+        );
+        assert!(parse_request(br#"{"version":9,"request":{"cmd":"show"}}"#).is_err());
+        assert!(parse_request(b"garbage").is_err());
+        assert_eq!(
+            parse_request(br#"{"version":1,"request":{"cmd":"show"}}"#).unwrap(),
+            Request::Show
+        );
+    }
+
+    #[test]
+    fn names() {
+        assert!(check_name("vsw-1.a_b").is_ok());
+        assert!(check_name("").is_err());
+        assert!(check_name("../x").is_err());
+        assert!(check_name("a/b").is_err());
+    }
+}

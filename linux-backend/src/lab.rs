@@ -1,0 +1,304 @@
+//! The test lab: N network namespaces, each with one veth pair whose outer end
+//! waits in the host's namespace for a switch to attach it.
+//!
+//! Host K lives in namespace `{prefix}K` (default `vsw-ns1..N`) on `vethK` with
+//! 192.168.100.(100+K)/24; its peer is `vethK-vsw` (with a custom prefix,
+//! `{prefix}K-vsw`, so that labs can exist side by side). What was made is
+//! recorded in `/run/vswitch/lab-{prefix}.json` so that `down` removes exactly
+//! that. Only addresses in 192.168.100.0/24 are used, and namespaces get no
+//! route elsewhere (except, with the gateway, to 192.168.100.254).
+
+use crate::error::{Error, Result};
+use crate::sys;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The default namespace prefix.
+pub const DEFAULT_PREFIX: &str = "vsw-ns";
+/// The gateway's address on the lab network.
+pub const GATEWAY_ADDR: &str = "192.168.100.254";
+
+/// How to build a lab.
+#[derive(Clone, Debug)]
+pub struct LabOptions {
+    /// Number of hosts, 1..=150.
+    pub hosts: u32,
+    /// Namespace name prefix.
+    pub prefix: String,
+    /// Add a host-side gateway port with 192.168.100.254 and default routes via it.
+    pub gateway: bool,
+    /// Switch TX checksum offload off inside the namespaces (needed until the
+    /// switch handles offloaded frames).
+    pub tx_offload_off: bool,
+}
+
+/// What a lab is made of.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lab {
+    /// Namespace prefix.
+    pub prefix: String,
+    /// Namespaces created.
+    pub namespaces: Vec<String>,
+    /// Host-side interfaces created (the switch's ports).
+    pub ports: Vec<String>,
+    /// Host addresses, one per namespace.
+    pub addresses: Vec<String>,
+    /// The gateway interface (holding 192.168.100.254), if any.
+    pub gateway: Option<String>,
+}
+
+/// The interface name stem for a prefix: `veth` for the default prefix.
+fn stem(prefix: &str) -> &str {
+    if prefix == DEFAULT_PREFIX {
+        "veth"
+    } else {
+        prefix
+    }
+}
+
+fn record_path(prefix: &str) -> PathBuf {
+    PathBuf::from(crate::control::SOCKET_DIR).join(format!("lab-{prefix}.json"))
+}
+
+/// Runs `ip ARGS`, turning a failure into a one-line error.
+pub fn ip(args: &[&str]) -> Result<()> {
+    let out = Command::new("ip").args(args).output().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::Command("iproute2 is not installed (no \"ip\" command)".into())
+        } else {
+            Error::io("running ip", e)
+        }
+    })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Command(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+fn namespace_exists(ns: &str) -> bool {
+    std::path::Path::new("/run/netns").join(ns).exists()
+}
+
+fn write_sysctl(path: &str, value: &str) -> std::io::Result<()> {
+    std::fs::write(path, value)
+}
+
+impl LabOptions {
+    fn check(&self) -> Result<()> {
+        if !(1..=150).contains(&self.hosts) {
+            return Err(Error::Config("the lab has 1 to 150 hosts".into()));
+        }
+        crate::control::check_name(&self.prefix)?;
+        let longest = format!("{}{}-vsw", stem(&self.prefix), self.hosts);
+        if longest.len() >= libc::IFNAMSIZ {
+            return Err(Error::Config(format!(
+                "prefix \"{}\" is too long: interface \"{longest}\" would exceed 15 characters",
+                self.prefix
+            )));
+        }
+        if !sys::is_root() {
+            return Err(Error::PermissionDenied(
+                "building namespaces needs CAP_SYS_ADMIN".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Builds a lab; on failure removes whatever it had made.
+pub fn up(opts: &LabOptions) -> Result<Lab> {
+    opts.check()?;
+    let s = stem(&opts.prefix);
+    for k in 1..=opts.hosts {
+        let ns = format!("{}{k}", opts.prefix);
+        if namespace_exists(&ns) {
+            return Err(Error::Config(format!(
+                "namespace \"{ns}\" already exists (vswitch lab down --prefix {})",
+                opts.prefix
+            )));
+        }
+        let port = format!("{s}{k}-vsw");
+        if sys::if_index(&port).is_ok() {
+            return Err(Error::Config(format!(
+                "interface \"{port}\" already exists (vswitch lab down --prefix {})",
+                opts.prefix
+            )));
+        }
+    }
+    let mut lab = Lab {
+        prefix: opts.prefix.clone(),
+        ..Lab::default()
+    };
+    match build(opts, &mut lab) {
+        Ok(()) => {
+            save(&lab);
+            Ok(lab)
+        }
+        Err(e) => {
+            teardown(&lab);
+            Err(e)
+        }
+    }
+}
+
+fn build(opts: &LabOptions, lab: &mut Lab) -> Result<()> {
+    let s = stem(&opts.prefix);
+    for k in 1..=opts.hosts {
+        let ns = format!("{}{k}", opts.prefix);
+        let inner = format!("veth{k}");
+        let port = format!("{s}{k}-vsw");
+        let addr = format!("192.168.100.{}", 100 + k);
+        let mac = format!("02:00:00:00:01:{k:02x}");
+        ip(&["netns", "add", &ns])?;
+        lab.namespaces.push(ns.clone());
+        ip(&[
+            "link", "add", &port, "type", "veth", "peer", "name", &inner, "address", &mac, "netns",
+            &ns,
+        ])?;
+        lab.ports.push(port.clone());
+        // No IPv6: no DAD, router or MLD chatter in the tests' captures.
+        let _ = write_sysctl(&format!("/proc/sys/net/ipv6/conf/{port}/disable_ipv6"), "1");
+        let inner2 = inner.clone();
+        let off = opts.tx_offload_off;
+        sys::in_netns(&format!("/run/netns/{ns}"), move || {
+            let _ = write_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
+            let _ = write_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+            if off {
+                sys::if_tx_checksum_off(&inner2)?;
+            }
+            Ok(())
+        })
+        .map_err(|e| Error::io(format!("setting up {inner} in {ns}"), e))?;
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            &inner,
+        ])?;
+        ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        ip(&["-n", &ns, "link", "set", &inner, "up"])?;
+        ip(&["link", "set", &port, "up"])?;
+        lab.addresses.push(addr);
+    }
+    if opts.gateway {
+        let gw = format!("{s}gw");
+        let gw_port = format!("{s}gw-vsw");
+        ip(&["link", "add", &gw, "type", "veth", "peer", "name", &gw_port])?;
+        lab.gateway = Some(gw.clone());
+        lab.ports.push(gw_port.clone());
+        let _ = write_sysctl(&format!("/proc/sys/net/ipv6/conf/{gw}/disable_ipv6"), "1");
+        let _ = write_sysctl(
+            &format!("/proc/sys/net/ipv6/conf/{gw_port}/disable_ipv6"),
+            "1",
+        );
+        if opts.tx_offload_off {
+            sys::if_tx_checksum_off(&gw).map_err(|e| Error::iface(&gw, "tx offload off on", e))?;
+        }
+        ip(&["addr", "add", &format!("{GATEWAY_ADDR}/24"), "dev", &gw])?;
+        ip(&["link", "set", &gw, "up"])?;
+        ip(&["link", "set", &gw_port, "up"])?;
+        for ns in &lab.namespaces {
+            ip(&["-n", ns, "route", "add", "default", "via", GATEWAY_ADDR])?;
+        }
+    }
+    wait_for_carrier(&lab.ports);
+    Ok(())
+}
+
+/// Waits (up to 3 s) until every port has carrier, so that a switch started
+/// right after `lab up` finds its ports up.
+fn wait_for_carrier(ports: &[String]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while std::time::Instant::now() < deadline {
+        let all_up = ports
+            .iter()
+            .all(|p| sys::if_flags(p).map(crate::link::flags_up).unwrap_or(false));
+        if all_up {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn save(lab: &Lab) {
+    let _ = std::fs::create_dir_all(crate::control::SOCKET_DIR);
+    if let Ok(json) = serde_json::to_vec_pretty(lab) {
+        let _ = std::fs::write(record_path(&lab.prefix), json);
+    }
+}
+
+fn teardown(lab: &Lab) -> Vec<String> {
+    let mut errors = Vec::new();
+    for port in lab.ports.iter().chain(lab.gateway.iter()) {
+        if sys::if_index(port).is_ok() {
+            if let Err(e) = ip(&["link", "del", port]) {
+                // Deleting one end removes the other: only a real failure counts.
+                if sys::if_index(port).is_ok() {
+                    errors.push(e.to_string());
+                }
+            }
+        }
+    }
+    for ns in &lab.namespaces {
+        if namespace_exists(ns) {
+            if let Err(e) = ip(&["netns", "del", ns]) {
+                errors.push(e.to_string());
+            }
+        }
+    }
+    errors
+}
+
+/// Removes the lab with `prefix`: what its record lists, else the namespaces
+/// `{prefix}K` found (which takes their veth pairs with them) and the gateway.
+/// Returns what was removed.
+pub fn down(prefix: &str) -> Result<Lab> {
+    crate::control::check_name(prefix)?;
+    let path = record_path(prefix);
+    let lab = match std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Lab>(&b).ok())
+    {
+        Some(lab) => lab,
+        None => scan(prefix),
+    };
+    let errors = teardown(&lab);
+    let _ = std::fs::remove_file(&path);
+    if errors.is_empty() {
+        Ok(lab)
+    } else {
+        Err(Error::Command(errors.join("; ")))
+    }
+}
+
+fn scan(prefix: &str) -> Lab {
+    let mut lab = Lab {
+        prefix: prefix.to_string(),
+        ..Lab::default()
+    };
+    let s = stem(prefix);
+    if let Ok(dir) = std::fs::read_dir("/run/netns") {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(k) = name.strip_prefix(prefix) {
+                if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) {
+                    lab.namespaces.push(name);
+                }
+            }
+        }
+    }
+    let gw = format!("{s}gw");
+    if sys::if_index(&gw).is_ok() {
+        lab.gateway = Some(gw);
+    }
+    lab
+}

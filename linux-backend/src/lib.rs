@@ -1,0 +1,40 @@
+//! vswitch-linux: the vswitch core forwarding real frames between real
+//! interfaces.
+//!
+//! - [`port`]: AF_PACKET sockets and TAP devices as core [`vswitch_core::Port`]s;
+//! - [`switch`]: the running switch, one epoll loop over ports, the aging timer,
+//!   link events ([`link`]), signals and the control socket;
+//! - [`control`]: the control protocol and its client;
+//! - [`target`]: `IFACE`, `netns:NS/IFACE`, `pid:PID/IFACE` and `tap:NAME`;
+//! - [`capture`]: pcap output of what a switch sends out of a port;
+//! - [`trace`]: one line per frame;
+//! - [`lab`]: namespaces and veths to test with.
+//!
+//! All system calls go through [`sys`], where every `unsafe` block lives.
+//!
+//! ```no_run
+//! use vswitch_linux::switch::{LinuxSwitch, RunOptions};
+//! let mut sw = LinuxSwitch::new(RunOptions {
+//!     name: "vswitch".into(),
+//!     ports: vec!["veth1-vsw".into(), "veth2-vsw".into()],
+//!     ..RunOptions::default()
+//! })?;
+//! sw.run()?; // until SIGINT or SIGTERM
+//! # Ok::<(), vswitch_linux::Error>(())
+//! ```
+#![warn(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod capture;
+pub mod control;
+pub mod error;
+pub mod lab;
+pub mod link;
+pub mod port;
+pub mod switch;
+#[allow(unsafe_code)]
+pub mod sys;
+pub mod target;
+pub mod trace;
+
+pub use error::{Error, Result};

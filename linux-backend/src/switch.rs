@@ -1,0 +1,829 @@
+//! The running switch: one epoll loop over the ports, the aging timer, link
+//! events, signals and the control socket. The core decides; this file carries
+//! out the decisions and answers the control requests.
+
+use crate::control::{self, Added, FdbRow, PortInfo, Request, Response};
+use crate::error::{Error, Result};
+use crate::link::{self, LinkEvent, LinkMonitor};
+use crate::port::{AfPacketPort, LinuxPort, TapPort};
+use crate::sys::{self, Epoll};
+use crate::target::{self, PortTarget};
+use crate::trace;
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use vswitch_core::spec::SwitchSpec;
+use vswitch_core::{FlushScope, FrameBatch, MacAddr, PortId, Switch, SwitchConfig, TxError};
+
+const TOKEN_SIGNAL: u64 = 1;
+const TOKEN_TIMER: u64 = 2;
+const TOKEN_LINK: u64 = 3;
+const TOKEN_LISTENER: u64 = 4;
+const TOKEN_PORT: u64 = 1 << 32;
+const TOKEN_CLIENT: u64 = 2 << 32;
+/// How often aged entries are swept.
+const AGING_SWEEP_MS: u64 = 1000;
+/// A streaming client that falls this far behind loses frames rather than
+/// holding up the switch.
+const MAX_CLIENT_BACKLOG: usize = 8 << 20;
+const MAX_REQUEST: usize = 64 << 10;
+
+/// How to run a switch.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Switch name: names the control socket.
+    pub name: String,
+    /// Switch and port settings.
+    pub spec: SwitchSpec,
+    /// Ports to attach at start.
+    pub ports: Vec<String>,
+    /// Print a trace line per frame on standard output.
+    pub trace: bool,
+}
+
+struct PortSlot {
+    port: Box<dyn LinuxPort>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Request,
+    /// Trace lines, optionally only of frames entering or leaving one port.
+    Trace(Option<PortId>),
+    /// Frames sent out of one port.
+    Capture(PortId),
+    /// Answered; close once the answer is out.
+    Closing,
+}
+
+struct Client {
+    stream: UnixStream,
+    inbuf: Vec<u8>,
+    outbuf: Vec<u8>,
+    mode: Mode,
+    writable_armed: bool,
+}
+
+/// A switch running on real interfaces.
+pub struct LinuxSwitch {
+    name: String,
+    spec: SwitchSpec,
+    sw: Switch,
+    ports: Vec<Option<PortSlot>>,
+    epoll: Epoll,
+    start: std::time::Instant,
+    signal: OwnedFd,
+    timer: OwnedFd,
+    links: LinkMonitor,
+    listener: UnixListener,
+    socket_path: PathBuf,
+    clients: Vec<Option<Client>>,
+    trace_stdout: bool,
+    batch: FrameBatch,
+    /// Frames sent out of captured ports during one batch: (port, time, frame).
+    captured: Vec<(PortId, u64, Vec<u8>)>,
+    /// Number of capture clients per port number.
+    capture_count: Vec<u32>,
+}
+
+impl LinuxSwitch {
+    /// Sets up the switch: control socket, signals, timer, link events, then the
+    /// ports of `opts`. Fails if any port cannot be attached.
+    pub fn new(opts: RunOptions) -> Result<LinuxSwitch> {
+        control::check_name(&opts.name)?;
+        if !sys::is_root() {
+            return Err(Error::PermissionDenied(
+                "a switch needs CAP_NET_RAW and CAP_NET_ADMIN".into(),
+            ));
+        }
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64 ^ u64::from(std::process::id()) << 32)
+            .unwrap_or(1);
+        let config: SwitchConfig = opts
+            .spec
+            .to_config(seed)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let sw = Switch::new(config).map_err(|e| Error::Config(e.to_string()))?;
+        let (listener, socket_path) = bind_control(&opts.name)?;
+        // Block the signals before any thread exists, so that only the signalfd sees them.
+        let signal = sys::signal_fd().map_err(|e| Error::io("setting up signals", e))?;
+        let timer = sys::interval_timer(AGING_SWEEP_MS)
+            .map_err(|e| Error::io("setting up the aging timer", e))?;
+        let links = LinkMonitor::new().map_err(|e| Error::io("subscribing to link events", e))?;
+        let epoll = Epoll::new().map_err(|e| Error::io("creating epoll", e))?;
+        let ev = libc::EPOLLIN as u32;
+        let watch = |fd, token| epoll.add(fd, ev, token).map_err(|e| Error::io("epoll", e));
+        watch(signal.as_raw_fd(), TOKEN_SIGNAL)?;
+        watch(timer.as_raw_fd(), TOKEN_TIMER)?;
+        watch(links.fd(), TOKEN_LINK)?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::io("control socket", e))?;
+        watch(listener.as_raw_fd(), TOKEN_LISTENER)?;
+        let mut s = LinuxSwitch {
+            name: opts.name,
+            spec: opts.spec,
+            sw,
+            ports: Vec::new(),
+            epoll,
+            start: std::time::Instant::now(),
+            signal,
+            timer,
+            links,
+            listener,
+            socket_path,
+            clients: Vec::new(),
+            trace_stdout: opts.trace,
+            batch: FrameBatch::with_capacity(FrameBatch::DEFAULT_SIZE),
+            captured: Vec::new(),
+            capture_count: Vec::new(),
+        };
+        for p in &opts.ports {
+            let added = s.add_port(p)?;
+            let notes = if added.notes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", added.notes.join("; "))
+            };
+            tracing::info!("attached port {} {}{notes}", added.port, added.ifname);
+        }
+        Ok(s)
+    }
+
+    /// The control socket's path.
+    pub fn socket_path(&self) -> &std::path::Path {
+        &self.socket_path
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    fn now(&self) -> vswitch_core::Instant {
+        vswitch_core::Instant::from_nanos(self.now_ns())
+    }
+
+    /// Runs until SIGINT or SIGTERM.
+    pub fn run(&mut self) -> Result<()> {
+        tracing::info!(
+            "switch {} running with {} ports; control socket {}",
+            self.name,
+            self.ports.iter().flatten().count(),
+            self.socket_path.display()
+        );
+        let mut events = Vec::with_capacity(64);
+        loop {
+            self.epoll
+                .wait(&mut events, -1)
+                .map_err(|e| Error::io("epoll_wait", e))?;
+            for &(token, ev) in &events {
+                match token {
+                    TOKEN_SIGNAL => {
+                        let mut buf = [0u8; 128];
+                        let _ = sys::read(self.signal.as_raw_fd(), &mut buf);
+                        tracing::info!("signal received, stopping");
+                        return Ok(());
+                    }
+                    TOKEN_TIMER => {
+                        let mut buf = [0u8; 8];
+                        let _ = sys::read(self.timer.as_raw_fd(), &mut buf);
+                        let now = self.now();
+                        self.sw.fdb_mut().advance(now);
+                    }
+                    TOKEN_LINK => self.on_link_events(),
+                    TOKEN_LISTENER => self.accept_clients(),
+                    t if t & TOKEN_CLIENT != 0 => self.on_client((t & 0xffff_ffff) as usize, ev),
+                    t if t & TOKEN_PORT != 0 => self.on_port(PortId(t as u16), ev),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    // ---- ports ----
+
+    fn port_id_by_name(&self, name: &str) -> Option<PortId> {
+        self.ports
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.port.name() == name))
+            .map(|i| PortId(i as u16))
+    }
+
+    fn slot(&mut self, id: PortId) -> Option<&mut PortSlot> {
+        self.ports
+            .get_mut(usize::from(id.0))
+            .and_then(Option::as_mut)
+    }
+
+    /// Attaches the port named by `spec`.
+    pub fn add_port(&mut self, spec: &str) -> Result<Added> {
+        let target = PortTarget::parse(spec)?;
+        let name = match &target {
+            PortTarget::Iface(n) | PortTarget::Tap(n) => Some(n.clone()),
+            _ => None,
+        };
+        if let Some(n) = name.filter(|n| self.port_id_by_name(n).is_some()) {
+            return Err(Error::AlreadyAttached(n));
+        }
+        let resolved = target::resolve(&target)?;
+        if self.port_id_by_name(&resolved.iface).is_some() {
+            return Err(Error::AlreadyAttached(resolved.iface));
+        }
+        let port: Box<dyn LinuxPort> = if resolved.tap {
+            Box::new(TapPort::open(&resolved.iface)?)
+        } else {
+            Box::new(AfPacketPort::open(&resolved.iface)?)
+        };
+        let config = self
+            .spec
+            .port_config(&resolved.iface)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let id = self
+            .sw
+            .add_port(config)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let index = usize::from(id.0);
+        let fd = port.fd();
+        let up = sys::if_flags(&resolved.iface)
+            .map(link::flags_up)
+            .unwrap_or(false);
+        if let Err(e) = self
+            .epoll
+            .add(fd, libc::EPOLLIN as u32, TOKEN_PORT | u64::from(id.0))
+        {
+            let _ = self.sw.remove_port(id);
+            return Err(Error::io("epoll", e));
+        }
+        if self.ports.len() <= index {
+            self.ports.resize_with(index + 1, || None);
+            self.capture_count.resize(index + 1, 0);
+        }
+        self.ports[index] = Some(PortSlot { port });
+        let _ = self.sw.set_port_up(id, up);
+        if !up {
+            tracing::warn!("port {} {} has no carrier: marked down", id, resolved.iface);
+        }
+        Ok(Added {
+            ifname: resolved.iface,
+            port: id.0,
+            notes: resolved.notes,
+        })
+    }
+
+    fn remove_port(&mut self, id: PortId, why: &str) -> Option<String> {
+        let slot = self.ports.get_mut(usize::from(id.0))?.take()?;
+        self.epoll.delete(slot.port.fd());
+        let _ = self.sw.remove_port(id);
+        let name = slot.port.name().to_string();
+        tracing::info!("port {id} {name} removed ({why})");
+        // Capture clients of this port have nothing more to get.
+        for c in self.clients.iter_mut().flatten() {
+            if c.mode == Mode::Capture(id) {
+                c.mode = Mode::Closing;
+            }
+        }
+        if let Some(n) = self.capture_count.get_mut(usize::from(id.0)) {
+            *n = 0;
+        }
+        Some(name)
+    }
+
+    fn on_port(&mut self, id: PortId, ev: u32) {
+        let now_ns = self.now_ns();
+        let now = vswitch_core::Instant::from_nanos(now_ns);
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        let Some(slot) = self.slot(id) else {
+            self.batch = batch;
+            return;
+        };
+        let ifindex = slot.port.ifindex();
+        slot.port.recv(&mut batch);
+        if batch.is_empty() {
+            let error = ev & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
+            let gone = slot.port.gone()
+                || (error && slot.port.follows_link_events() && sys::if_name(ifindex).is_none());
+            self.batch = batch;
+            if gone {
+                self.remove_port(id, "interface disappeared");
+            }
+            return;
+        }
+        let ports = &mut self.ports;
+        let capture_count = &self.capture_count;
+        let captured = &mut self.captured;
+        self.sw.forward(now, id, &batch, |out, frame| {
+            let i = usize::from(out.0);
+            let Some(Some(slot)) = ports.get_mut(i) else {
+                return Err(TxError::Full);
+            };
+            let r = slot.port.send(frame);
+            if r.is_ok() && capture_count.get(i).is_some_and(|&n| n > 0) {
+                captured.push((out, now_ns, frame.to_vec()));
+            }
+            r
+        });
+        if !self.captured.is_empty() {
+            self.deliver_captures();
+        }
+        if self.trace_stdout
+            || self
+                .clients
+                .iter()
+                .flatten()
+                .any(|c| matches!(c.mode, Mode::Trace(_)))
+        {
+            self.trace_batch(now_ns, id, &batch);
+        }
+        self.batch = batch;
+    }
+
+    fn trace_batch(&mut self, now_ns: u64, ingress: PortId, batch: &FrameBatch) {
+        let ingress_name = self.port_name(ingress);
+        let mut stdout = io::stdout().lock();
+        for (i, d) in self.sw.last_decisions().iter().enumerate() {
+            let mut out_ids = Vec::new();
+            self.sw.for_each_egress(d, |p| out_ids.push(p));
+            let names: Vec<String> = out_ids.iter().map(|&p| self.port_name(p)).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let line = trace::line(
+                now_ns,
+                &self.name,
+                &ingress_name,
+                batch.get(i),
+                d.verdict,
+                &refs,
+            );
+            if self.trace_stdout {
+                let _ = writeln!(stdout, "{line}");
+            }
+            for c in self.clients.iter_mut().flatten() {
+                if let Mode::Trace(filter) = c.mode {
+                    let wanted = match filter {
+                        None => true,
+                        Some(p) => p == ingress || out_ids.contains(&p),
+                    };
+                    if wanted && c.outbuf.len() < MAX_CLIENT_BACKLOG {
+                        c.outbuf.extend_from_slice(line.as_bytes());
+                        c.outbuf.push(b'\n');
+                    }
+                }
+            }
+        }
+        drop(stdout);
+        self.flush_clients();
+    }
+
+    fn deliver_captures(&mut self) {
+        let captured = std::mem::take(&mut self.captured);
+        for c in self.clients.iter_mut().flatten() {
+            let Mode::Capture(port) = c.mode else {
+                continue;
+            };
+            for (out, ts, frame) in &captured {
+                if *out == port && c.outbuf.len() < MAX_CLIENT_BACKLOG {
+                    c.outbuf.extend_from_slice(&ts.to_le_bytes());
+                    c.outbuf
+                        .extend_from_slice(&(frame.len() as u32).to_le_bytes());
+                    c.outbuf.extend_from_slice(frame);
+                }
+            }
+        }
+        self.captured = captured;
+        self.captured.clear();
+        self.flush_clients();
+    }
+
+    fn port_name(&self, id: PortId) -> String {
+        self.ports
+            .get(usize::from(id.0))
+            .and_then(Option::as_ref)
+            .map(|s| s.port.name().to_string())
+            .unwrap_or_else(|| format!("port{id}"))
+    }
+
+    // ---- link events ----
+
+    fn on_link_events(&mut self) {
+        let mut events = Vec::new();
+        if let Err(e) = self.links.read(&mut events) {
+            tracing::warn!("link events lost ({e}); re-reading port state");
+            self.resync_links();
+        }
+        for ev in events {
+            self.on_link_event(&ev);
+        }
+    }
+
+    fn on_link_event(&mut self, ev: &LinkEvent) {
+        let Some(i) = self.ports.iter().position(|p| {
+            p.as_ref()
+                .is_some_and(|p| p.port.ifindex() == ev.index && p.port.follows_link_events())
+        }) else {
+            return;
+        };
+        let id = PortId(i as u16);
+        if ev.deleted {
+            self.remove_port(id, "interface disappeared");
+            return;
+        }
+        if let (Some(mtu), Some(slot)) = (ev.mtu, self.slot(id)) {
+            slot.port.set_mtu(mtu);
+        }
+        self.set_up(id, ev.up);
+    }
+
+    fn set_up(&mut self, id: PortId, up: bool) {
+        let was = self.sw.port(id).map(|p| p.up);
+        if was == Some(up) {
+            return;
+        }
+        let _ = self.sw.set_port_up(id, up);
+        let name = self.port_name(id);
+        if up {
+            tracing::info!("port {id} {name} is up");
+        } else {
+            tracing::warn!("port {id} {name} is down: its learned entries are flushed");
+        }
+    }
+
+    fn resync_links(&mut self) {
+        for i in 0..self.ports.len() {
+            let Some(slot) = &self.ports[i] else { continue };
+            if !slot.port.follows_link_events() {
+                continue;
+            }
+            let id = PortId(i as u16);
+            match sys::if_name(slot.port.ifindex()) {
+                None => {
+                    self.remove_port(id, "interface disappeared");
+                }
+                Some(name) => {
+                    let up = sys::if_flags(&name).map(link::flags_up).unwrap_or(false);
+                    self.set_up(id, up);
+                }
+            }
+        }
+    }
+
+    // ---- control clients ----
+
+    fn accept_clients(&mut self) {
+        loop {
+            let stream = match self.listener.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::warn!("control socket accept: {e}");
+                    return;
+                }
+            };
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let slot = match self.clients.iter().position(Option::is_none) {
+                Some(i) => i,
+                None => {
+                    self.clients.push(None);
+                    self.clients.len() - 1
+                }
+            };
+            let token = TOKEN_CLIENT | slot as u64;
+            if self
+                .epoll
+                .add(stream.as_raw_fd(), libc::EPOLLIN as u32, token)
+                .is_err()
+            {
+                continue;
+            }
+            self.clients[slot] = Some(Client {
+                stream,
+                inbuf: Vec::new(),
+                outbuf: Vec::new(),
+                mode: Mode::Request,
+                writable_armed: false,
+            });
+        }
+    }
+
+    fn close_client(&mut self, slot: usize) {
+        if let Some(c) = self.clients.get_mut(slot).and_then(Option::take) {
+            self.epoll.delete(c.stream.as_raw_fd());
+            if let Mode::Capture(p) = c.mode {
+                if let Some(n) = self.capture_count.get_mut(usize::from(p.0)) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+        }
+    }
+
+    fn on_client(&mut self, slot: usize, ev: u32) {
+        let Some(Some(c)) = self.clients.get_mut(slot) else {
+            return;
+        };
+        if ev & libc::EPOLLIN as u32 != 0 {
+            let mut buf = [0u8; 4096];
+            loop {
+                match c.stream.read(&mut buf) {
+                    Ok(0) => {
+                        self.close_client(slot);
+                        return;
+                    }
+                    Ok(n) if c.mode == Mode::Request => c.inbuf.extend_from_slice(&buf[..n]),
+                    Ok(_) => {} // streaming clients have nothing more to say
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        self.close_client(slot);
+                        return;
+                    }
+                }
+                if c.inbuf.len() > MAX_REQUEST {
+                    self.close_client(slot);
+                    return;
+                }
+            }
+            if c.mode == Mode::Request {
+                if let Some(end) = c.inbuf.iter().position(|&b| b == b'\n') {
+                    let line = c.inbuf[..end].to_vec();
+                    let (response, mode) = match control::parse_request(&line) {
+                        Ok(req) => self.handle(req),
+                        Err(e) => (Response::err(e), Mode::Closing),
+                    };
+                    if let Some(Some(c)) = self.clients.get_mut(slot) {
+                        let mut out = serde_json::to_vec(&response).unwrap_or_default();
+                        out.push(b'\n');
+                        c.outbuf.extend_from_slice(&out);
+                        c.mode = mode;
+                        if let Mode::Capture(p) = mode {
+                            if let Some(n) = self.capture_count.get_mut(usize::from(p.0)) {
+                                *n += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if ev & (libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+            self.close_client(slot);
+            return;
+        }
+        self.flush_client(slot);
+    }
+
+    fn flush_clients(&mut self) {
+        for slot in 0..self.clients.len() {
+            if self.clients[slot]
+                .as_ref()
+                .is_some_and(|c| !c.outbuf.is_empty() || c.mode == Mode::Closing)
+            {
+                self.flush_client(slot);
+            }
+        }
+    }
+
+    fn flush_client(&mut self, slot: usize) {
+        let Some(Some(c)) = self.clients.get_mut(slot) else {
+            return;
+        };
+        while !c.outbuf.is_empty() {
+            match c.stream.write(&c.outbuf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    c.outbuf.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    self.close_client(slot);
+                    return;
+                }
+            }
+        }
+        if c.outbuf.is_empty() && c.mode == Mode::Closing {
+            self.close_client(slot);
+            return;
+        }
+        let want = !c.outbuf.is_empty();
+        if want != c.writable_armed {
+            let events = libc::EPOLLIN as u32 | if want { libc::EPOLLOUT as u32 } else { 0 };
+            let _ = self
+                .epoll
+                .modify(c.stream.as_raw_fd(), events, TOKEN_CLIENT | slot as u64);
+            c.writable_armed = want;
+        }
+    }
+
+    fn find_port(&self, name: &str) -> Result<PortId> {
+        self.port_id_by_name(name)
+            .ok_or_else(|| Error::NotAttached(name.to_string()))
+    }
+
+    fn handle(&mut self, req: Request) -> (Response, Mode) {
+        let done = |r: Result<serde_json::Value>| match r {
+            Ok(v) => (Response::ok(v), Mode::Closing),
+            Err(e) => (Response::err(e), Mode::Closing),
+        };
+        match req {
+            Request::Add { port } => {
+                let r = self.add_port(&port);
+                if let Ok(a) = &r {
+                    tracing::info!("attached port {} {} on request", a.port, a.ifname);
+                }
+                done(json(r))
+            }
+            Request::Del { port } => done(json(self.del_port(&port))),
+            Request::Show => done(json(Ok(self.show()))),
+            Request::FdbShow => done(json(Ok(self.fdb_rows()))),
+            Request::FdbAdd { mac, port, vlan } => done(json(self.fdb_add(&mac, &port, vlan))),
+            Request::FdbDel { mac, vlan } => done(json(self.fdb_del(&mac, vlan))),
+            Request::FdbFlush { port } => done(json(self.fdb_flush(port.as_deref()))),
+            Request::Stats => done(json(Ok(self.stats()))),
+            Request::Trace { port } => match port.map(|p| self.find_port(&p)).transpose() {
+                Ok(filter) => (Response::ok(()), Mode::Trace(filter)),
+                Err(e) => (Response::err(e), Mode::Closing),
+            },
+            Request::Capture { port } => match self.find_port(&port) {
+                Ok(p) => (Response::ok(()), Mode::Capture(p)),
+                Err(e) => (Response::err(e), Mode::Closing),
+            },
+        }
+    }
+
+    fn del_port(&mut self, spec: &str) -> Result<String> {
+        let name = match PortTarget::parse(spec)? {
+            PortTarget::Iface(n) | PortTarget::Tap(n) => n,
+            t => target::resolve(&t)?.iface,
+        };
+        let id = self.find_port(&name)?;
+        self.remove_port(id, "deleted by request");
+        Ok(name)
+    }
+
+    fn show(&self) -> Vec<PortInfo> {
+        let mut out = Vec::new();
+        for (id, state) in self.sw.ports() {
+            let Some(slot) = self.ports.get(usize::from(id.0)).and_then(Option::as_ref) else {
+                continue;
+            };
+            let c = &state.counters;
+            let mut drops = BTreeMap::new();
+            for r in vswitch_core::DropReason::ALL {
+                if c.drops(r) > 0 {
+                    drops.insert(r.name().to_string(), c.drops(r));
+                }
+            }
+            out.push(PortInfo {
+                port: id.0,
+                ifname: slot.port.name().to_string(),
+                kind: slot.port.kind().to_string(),
+                ifindex: slot.port.ifindex(),
+                state: if state.up { "up" } else { "down" }.to_string(),
+                mtu: slot.port.mtu(),
+                rx_frames: c.rx_frames,
+                rx_bytes: c.rx_bytes,
+                tx_frames: c.tx_frames,
+                tx_bytes: c.tx_bytes,
+                unicast: c.unicast,
+                flood: c.flood,
+                unknown_unicast: c.unknown_unicast,
+                rx_errors: slot.port.rx_errors(),
+                drops,
+            });
+        }
+        out
+    }
+
+    fn fdb_rows(&mut self) -> Vec<FdbRow> {
+        let now = self.now();
+        let entries: Vec<_> = self.sw.fdb_mut().entries(now).collect();
+        let mut rows: Vec<FdbRow> = entries
+            .into_iter()
+            .map(|e| FdbRow {
+                mac: e.mac.to_string(),
+                ifname: self.port_name(e.port),
+                port: e.port.0,
+                vlan: e.vid,
+                state: if e.is_static { "static" } else { "dynamic" }.to_string(),
+                age: e.age.as_secs_f64(),
+            })
+            .collect();
+        rows.sort_by(|a, b| (a.port, a.vlan, &a.mac).cmp(&(b.port, b.vlan, &b.mac)));
+        rows
+    }
+
+    fn fdb_add(&mut self, mac: &str, port: &str, vlan: u16) -> Result<()> {
+        let mac: MacAddr = mac
+            .parse()
+            .map_err(|_| Error::Config(format!("bad MAC address \"{mac}\"")))?;
+        if !mac.is_unicast() || mac.is_zero() {
+            return Err(Error::Config(format!("{mac} is not a unicast address")));
+        }
+        if vlan > 4094 {
+            return Err(Error::Config(format!("VLAN {vlan} is outside 0..=4094")));
+        }
+        let id = self.find_port(port)?;
+        self.sw.fdb_mut().add_static(vlan, mac, id);
+        Ok(())
+    }
+
+    fn fdb_del(&mut self, mac: &str, vlan: u16) -> Result<()> {
+        let parsed: MacAddr = mac
+            .parse()
+            .map_err(|_| Error::Config(format!("bad MAC address \"{mac}\"")))?;
+        if self.sw.fdb_mut().remove(vlan, parsed) {
+            Ok(())
+        } else {
+            Err(Error::Remote(format!(
+                "no FDB entry for {parsed} in VLAN {vlan}"
+            )))
+        }
+    }
+
+    fn fdb_flush(&mut self, port: Option<&str>) -> Result<usize> {
+        Ok(match port {
+            Some(p) => {
+                let id = self.find_port(p)?;
+                self.sw.fdb_mut().flush_port(id, FlushScope::Dynamic)
+            }
+            None => self.sw.fdb_mut().flush_all(FlushScope::Dynamic),
+        })
+    }
+
+    fn stats(&mut self) -> serde_json::Value {
+        let now = self.now();
+        self.sw.fdb_mut().advance(now);
+        let fdb = self.sw.fdb().stats();
+        let cfg = *self.sw.config();
+        let mut rx = 0;
+        let mut tx = 0;
+        let mut drops: BTreeMap<&str, u64> = BTreeMap::new();
+        for (_, p) in self.sw.ports() {
+            rx += p.counters.rx_frames;
+            tx += p.counters.tx_frames;
+            for r in vswitch_core::DropReason::ALL {
+                if p.counters.drops(r) > 0 {
+                    *drops.entry(r.name()).or_default() += p.counters.drops(r);
+                }
+            }
+        }
+        serde_json::json!({
+            "name": self.name,
+            "uptime": self.start.elapsed().as_secs_f64(),
+            "mode": if cfg.hub { "hub" } else { "switch" },
+            "ports": self.sw.ports().count(),
+            "rx_frames": rx,
+            "tx_frames": tx,
+            "drops": drops,
+            "fdb": {
+                "entries": fdb.current,
+                "static": fdb.statics,
+                "capacity": cfg.fdb.capacity,
+                "aging": cfg.fdb.aging_time.as_secs_f64(),
+                "learned": fdb.learned,
+                "moved": fdb.moved,
+                "expired": fdb.expired,
+                "evicted": fdb.evicted,
+                "refused": fdb.refused,
+                "flushed": fdb.flushed,
+            }
+        })
+    }
+}
+
+fn json<T: serde::Serialize>(r: Result<T>) -> Result<serde_json::Value> {
+    r.map(|x| serde_json::to_value(x).unwrap_or_default())
+}
+
+impl Drop for LinuxSwitch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.socket_path);
+    }
+}
+
+/// Binds `/run/vswitch/NAME.sock` (mode 0600), replacing a stale socket but
+/// refusing one a running switch answers on.
+fn bind_control(name: &str) -> Result<(UnixListener, PathBuf)> {
+    let path = control::socket_path(name);
+    std::fs::create_dir_all(control::SOCKET_DIR)
+        .map_err(|e| Error::io(format!("creating {}", control::SOCKET_DIR), e))?;
+    let _ = std::fs::set_permissions(control::SOCKET_DIR, std::fs::Permissions::from_mode(0o755));
+    if path.exists() {
+        if UnixStream::connect(&path).is_ok() {
+            return Err(Error::SocketInUse(path.display().to_string()));
+        }
+        std::fs::remove_file(&path)
+            .map_err(|e| Error::io(format!("removing stale {}", path.display()), e))?;
+    }
+    // The directory is root's and the mode is narrowed at once: only root
+    // (who may connect anyway) could use the moment in between.
+    let listener = UnixListener::bind(&path).map_err(|e| match e.kind() {
+        io::ErrorKind::AddrInUse => Error::SocketInUse(path.display().to_string()),
+        _ => Error::io(format!("binding {}", path.display()), e),
+    })?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::io(format!("chmod {}", path.display()), e))?;
+    Ok((listener, path))
+}

@@ -1,0 +1,491 @@
+//! The real switch's commands: `run`, `add`, `del`, `show`, `fdb`, `stats`,
+//! `trace`, `capture` and `lab`.
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use vswitch_core::spec::{EvictionSpec, SwitchSpec};
+use vswitch_linux::control::{self, Added, FdbRow, PortInfo, Request, DEFAULT_NAME};
+use vswitch_linux::lab::{self, LabOptions};
+use vswitch_linux::switch::{LinuxSwitch, RunOptions};
+
+/// Commands of the switch on real interfaces.
+#[derive(Subcommand)]
+pub enum LinuxCommand {
+    /// Run a switch in the foreground on real interfaces (until SIGINT/SIGTERM).
+    Run(RunArgs),
+    /// Attach a port to a running switch: IFACE, netns:NS/IFACE, pid:PID/IFACE or tap:NAME.
+    Add(PortArgs),
+    /// Detach a port from a running switch.
+    Del(PortArgs),
+    /// Show a running switch's ports, their state and counters.
+    Show(Common),
+    /// Show or change a running switch's MAC table.
+    #[command(subcommand)]
+    Fdb(FdbCommand),
+    /// Show a running switch's totals and MAC table statistics.
+    Stats(Common),
+    /// Print one line per frame a running switch forwards.
+    Trace(TraceArgs),
+    /// Record what a running switch sends out of a port, as pcap.
+    Capture(CaptureArgs),
+    /// Build or remove a test lab of network namespaces and veth pairs.
+    #[command(subcommand)]
+    Lab(LabCommand),
+}
+
+/// Options every management command takes.
+#[derive(Args)]
+pub struct Common {
+    /// The switch to talk to.
+    #[arg(long, default_value = DEFAULT_NAME)]
+    name: String,
+    /// Print JSON.
+    #[arg(short = 'j', long = "json")]
+    json: bool,
+}
+
+/// `vswitch run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// The switch's name (names its control socket /run/vswitch/NAME.sock).
+    #[arg(long, default_value = DEFAULT_NAME)]
+    name: String,
+    /// Switch and port settings, a TOML file (aging, capacity, eviction,
+    /// vlan-aware, group-forward-mask, [ports.NAME]).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Be a repeater hub: every frame to every other port.
+    #[arg(long)]
+    hub: bool,
+    /// Aging time in seconds (0: learn nothing, flood everything).
+    #[arg(long, value_name = "SECS")]
+    aging: Option<f64>,
+    /// Bound on learned MAC entries.
+    #[arg(long)]
+    capacity: Option<u32>,
+    /// What to do when the MAC table is full.
+    #[arg(long, value_enum)]
+    eviction: Option<Eviction>,
+    /// IEEE link-local groups 01:80:C2:00:00:0X to forward (bit X), e.g. 0x4000 for LLDP.
+    #[arg(long, value_name = "MASK", value_parser = parse_mask)]
+    group_forward_mask: Option<u16>,
+    /// Print one line per frame on standard output.
+    #[arg(long)]
+    trace: bool,
+    /// Ports: IFACE, netns:NS/IFACE, pid:PID/IFACE or tap:NAME.
+    ports: Vec<String>,
+}
+
+/// Eviction policies on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Eviction {
+    /// Evict the oldest entry of the port holding the most entries.
+    FairLru,
+    /// Learn nothing new until entries age out.
+    StopLearning,
+}
+
+fn parse_mask(s: &str) -> Result<u16, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u16::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    r.map_err(|_| format!("\"{s}\" is not a 16-bit mask"))
+}
+
+/// `vswitch add|del`.
+#[derive(Args)]
+pub struct PortArgs {
+    /// The port.
+    port: String,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// `vswitch fdb ...`.
+#[derive(Subcommand)]
+pub enum FdbCommand {
+    /// List the entries.
+    Show(Common),
+    /// Add a static entry: MAC PORT.
+    Add {
+        /// MAC address.
+        mac: String,
+        /// Port name.
+        port: String,
+        /// VLAN.
+        #[arg(long, default_value_t = 0)]
+        vlan: u16,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Remove an entry.
+    Del {
+        /// MAC address.
+        mac: String,
+        /// VLAN.
+        #[arg(long, default_value_t = 0)]
+        vlan: u16,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Remove learned entries, of one port or all.
+    Flush {
+        /// Only this port's entries.
+        #[arg(long)]
+        port: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// `vswitch trace`.
+#[derive(Args)]
+pub struct TraceArgs {
+    /// Only frames entering or leaving this port.
+    #[arg(long)]
+    port: Option<String>,
+    /// The switch to talk to.
+    #[arg(long, default_value = DEFAULT_NAME)]
+    name: String,
+}
+
+/// `vswitch capture`.
+#[derive(Args)]
+pub struct CaptureArgs {
+    /// The port whose outgoing frames are recorded.
+    port: String,
+    /// The pcap file to write, `-` for standard output.
+    #[arg(short = 'w', value_name = "FILE")]
+    write: PathBuf,
+    /// Stop after this many frames.
+    #[arg(short = 'c', long = "count")]
+    count: Option<u64>,
+    /// The switch to talk to.
+    #[arg(long, default_value = DEFAULT_NAME)]
+    name: String,
+}
+
+/// `vswitch lab ...`.
+#[derive(Subcommand)]
+pub enum LabCommand {
+    /// Build N namespaces (PREFIX1..N), each with vethK inside (192.168.100.(100+K)/24)
+    /// and its peer outside, ready to attach.
+    Up {
+        /// Number of hosts.
+        #[arg(default_value_t = 4)]
+        hosts: u32,
+        /// Namespace name prefix.
+        #[arg(long, default_value = lab::DEFAULT_PREFIX)]
+        prefix: String,
+        /// Also add a host-side port with 192.168.100.254/24 and a default route via it.
+        #[arg(long)]
+        gateway: bool,
+        /// Keep the veths' TX checksum offload on (TCP through the switch then fails).
+        #[arg(long)]
+        keep_offloads: bool,
+    },
+    /// Remove what `lab up` made.
+    Down {
+        /// Namespace name prefix.
+        #[arg(long, default_value = lab::DEFAULT_PREFIX)]
+        prefix: String,
+    },
+}
+
+/// Runs a command of the real switch.
+pub fn run(command: LinuxCommand) -> anyhow::Result<()> {
+    match command {
+        LinuxCommand::Run(args) => run_switch(args),
+        LinuxCommand::Add(a) => {
+            let data = control::request(&a.common.name, Request::Add { port: a.port })?;
+            if a.common.json {
+                return print_json(&data);
+            }
+            let added: Added = serde_json::from_value(data)?;
+            let notes = if added.notes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", added.notes.join("; "))
+            };
+            println!("attached {} as port {}{notes}", added.ifname, added.port);
+            Ok(())
+        }
+        LinuxCommand::Del(a) => {
+            let data = control::request(&a.common.name, Request::Del { port: a.port })?;
+            if a.common.json {
+                return print_json(&data);
+            }
+            println!("detached {}", data.as_str().unwrap_or("?"));
+            Ok(())
+        }
+        LinuxCommand::Show(c) => {
+            let data = control::request(&c.name, Request::Show)?;
+            if c.json {
+                return print_json(&data);
+            }
+            let ports: Vec<PortInfo> = serde_json::from_value(data)?;
+            print_ports(&c.name, &ports);
+            Ok(())
+        }
+        LinuxCommand::Fdb(f) => fdb(f),
+        LinuxCommand::Stats(c) => {
+            let data = control::request(&c.name, Request::Stats)?;
+            if c.json {
+                return print_json(&data);
+            }
+            print_stats(&data);
+            Ok(())
+        }
+        LinuxCommand::Trace(t) => {
+            let reader = control::stream(&t.name, Request::Trace { port: t.port })?;
+            let mut out = std::io::stdout().lock();
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        LinuxCommand::Capture(c) => {
+            let n = if c.write.as_os_str() == "-" {
+                vswitch_linux::capture::capture(
+                    &c.name,
+                    &c.port,
+                    std::io::stdout().lock(),
+                    c.count,
+                )?
+            } else {
+                let file = std::fs::File::create(&c.write)
+                    .with_context(|| format!("cannot create {}", c.write.display()))?;
+                vswitch_linux::capture::capture(
+                    &c.name,
+                    &c.port,
+                    std::io::BufWriter::new(file),
+                    c.count,
+                )?
+            };
+            eprintln!("{n} frames captured");
+            Ok(())
+        }
+        LinuxCommand::Lab(l) => lab_command(l),
+    }
+}
+
+fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(v)?);
+    Ok(())
+}
+
+fn run_switch(a: RunArgs) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    let mut spec = match &a.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            toml::from_str::<SwitchSpec>(&text)
+                .with_context(|| format!("bad configuration in {}", path.display()))?
+        }
+        None => SwitchSpec::default(),
+    };
+    if a.hub {
+        spec.hub = true;
+    }
+    if let Some(aging) = a.aging {
+        spec.aging = aging;
+    }
+    if let Some(c) = a.capacity {
+        spec.capacity = c;
+    }
+    if let Some(e) = a.eviction {
+        spec.eviction = match e {
+            Eviction::FairLru => EvictionSpec::FairLru,
+            Eviction::StopLearning => EvictionSpec::StopLearning,
+        };
+    }
+    if let Some(m) = a.group_forward_mask {
+        spec.group_forward_mask = m;
+    }
+    let mut sw = LinuxSwitch::new(RunOptions {
+        name: a.name,
+        spec,
+        ports: a.ports,
+        trace: a.trace,
+    })?;
+    sw.run()?;
+    Ok(())
+}
+
+fn print_ports(name: &str, ports: &[PortInfo]) {
+    println!("switch {name}: {} ports", ports.len());
+    for p in ports {
+        println!(
+            "port {} {} ({}, ifindex {}) {} mtu {}",
+            p.port, p.ifname, p.kind, p.ifindex, p.state, p.mtu
+        );
+        println!(
+            "    rx {} frames {} bytes  tx {} frames {} bytes",
+            p.rx_frames, p.rx_bytes, p.tx_frames, p.tx_bytes
+        );
+        let mut drops: Vec<String> = p.drops.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        if p.rx_errors > 0 {
+            drops.push(format!("rx-errors {}", p.rx_errors));
+        }
+        println!(
+            "    unicast {} flood {} unknown-unicast {}  drops: {}",
+            p.unicast,
+            p.flood,
+            p.unknown_unicast,
+            if drops.is_empty() {
+                "none".to_string()
+            } else {
+                drops.join(", ")
+            }
+        );
+    }
+}
+
+fn print_stats(v: &serde_json::Value) {
+    let get = |k: &str| v.get(k).cloned().unwrap_or_default();
+    println!(
+        "switch {} ({}), up {:.0} s, {} ports",
+        get("name").as_str().unwrap_or("?"),
+        get("mode").as_str().unwrap_or("?"),
+        get("uptime").as_f64().unwrap_or(0.0),
+        get("ports")
+    );
+    println!("frames: rx {} tx {}", get("rx_frames"), get("tx_frames"));
+    if let Some(drops) = v.get("drops").and_then(|d| d.as_object()) {
+        let list: Vec<String> = drops.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        println!(
+            "drops: {}",
+            if list.is_empty() {
+                "none".into()
+            } else {
+                list.join(", ")
+            }
+        );
+    }
+    if let Some(fdb) = v.get("fdb").and_then(|d| d.as_object()) {
+        let list: Vec<String> = fdb.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        println!("fdb: {}", list.join(", "));
+    }
+}
+
+fn fdb(command: FdbCommand) -> anyhow::Result<()> {
+    match command {
+        FdbCommand::Show(c) => {
+            let data = control::request(&c.name, Request::FdbShow)?;
+            if c.json {
+                return print_json(&data);
+            }
+            let rows: Vec<FdbRow> = serde_json::from_value(data)?;
+            // As `bridge fdb show`: one entry per line.
+            for r in rows {
+                let vlan = if r.vlan != 0 {
+                    format!(" vlan {}", r.vlan)
+                } else {
+                    String::new()
+                };
+                let age = if r.state == "static" {
+                    "static".to_string()
+                } else {
+                    format!("age {:.1}s", r.age)
+                };
+                println!(
+                    "{} dev {}{vlan} port {} {age} master {}",
+                    r.mac, r.ifname, r.port, c.name
+                );
+            }
+            Ok(())
+        }
+        FdbCommand::Add {
+            mac,
+            port,
+            vlan,
+            common,
+        } => {
+            control::request(&common.name, Request::FdbAdd { mac, port, vlan })?;
+            Ok(())
+        }
+        FdbCommand::Del { mac, vlan, common } => {
+            control::request(&common.name, Request::FdbDel { mac, vlan })?;
+            Ok(())
+        }
+        FdbCommand::Flush { port, common } => {
+            let n = control::request(&common.name, Request::FdbFlush { port })?;
+            if common.json {
+                return print_json(&n);
+            }
+            println!("{n} entries flushed");
+            Ok(())
+        }
+    }
+}
+
+fn lab_command(command: LabCommand) -> anyhow::Result<()> {
+    match command {
+        LabCommand::Up {
+            hosts,
+            prefix,
+            gateway,
+            keep_offloads,
+        } => {
+            let built = lab::up(&LabOptions {
+                hosts,
+                prefix,
+                gateway,
+                tx_offload_off: !keep_offloads,
+            })?;
+            let first = built.namespaces.first().map(String::as_str).unwrap_or("");
+            let last = built.namespaces.last().map(String::as_str).unwrap_or("");
+            println!(
+                "lab up: {} hosts in namespaces {first}..{last}, 192.168.100.{}-{}/24",
+                built.namespaces.len(),
+                101,
+                100 + built.namespaces.len()
+            );
+            if let Some(gw) = &built.gateway {
+                println!(
+                    "gateway: {gw} with {}/24, default route via it in each namespace",
+                    lab::GATEWAY_ADDR
+                );
+            }
+            if !keep_offloads {
+                println!(
+                    "TX checksum offload is switched off inside the namespaces (the switch does not handle offloaded frames yet)"
+                );
+            }
+            println!("attach them with:\n  vswitch run {}", built.ports.join(" "));
+            println!(
+                "remove them with:\n  vswitch lab down --prefix {}",
+                built.prefix
+            );
+            Ok(())
+        }
+        LabCommand::Down { prefix } => {
+            let removed = lab::down(&prefix)?;
+            println!(
+                "lab down: removed {} namespaces{}",
+                removed.namespaces.len(),
+                if removed.gateway.is_some() {
+                    " and the gateway"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
+        }
+    }
+}
