@@ -7,6 +7,10 @@ mod cli_linux;
 mod cli_replay;
 mod cli_sim;
 
+/// Large tables (a big FDB) on transparent huge pages where the kernel has them.
+#[global_allocator]
+static ALLOC: vswitch_linux::hugepage::HugePageAlloc = vswitch_linux::hugepage::HugePageAlloc;
+
 /// A software Ethernet switch you can read, test, simulate and run on Linux.
 #[derive(Parser)]
 #[command(name = "vswitch", version, about)]

@@ -138,8 +138,10 @@ pub struct PortCounters {
     pub flood: u64,
     /// Unicast frames received here whose destination was unknown, flooded.
     pub unknown_unicast: u64,
-    /// Drops by reason, indexed as [`DropReason::ALL`]. Ingress reasons count on
-    /// the port the frame came in on, egress reasons on the port it was to leave by.
+    /// Drops by reason, indexed as [`DropReason::ALL`]. Drops decided when the
+    /// frame arrives count on the port it came in on (including `egress-down` and
+    /// `vlan-egress`, which are known then); drops at transmit (`too-big`,
+    /// `tx-full`) count on the port it was to leave by.
     pub drops: [u64; DropReason::ALL.len()],
 }
 

@@ -8,9 +8,11 @@
 //! - [`target`]: `IFACE`, `netns:NS/IFACE`, `pid:PID/IFACE` and `tap:NAME`;
 //! - [`capture`]: pcap output of what a switch sends out of a port;
 //! - [`trace`]: one line per frame;
-//! - [`lab`]: namespaces and veths to test with.
+//! - [`lab`]: namespaces and veths to test with;
+//! - [`hugepage`]: a global allocator that puts large tables on huge pages.
 //!
-//! All system calls go through [`sys`], where every `unsafe` block lives.
+//! All system calls go through [`sys`], where every `unsafe` block lives (but
+//! for the allocator in [`hugepage`]).
 //!
 //! ```no_run
 //! use vswitch_linux::switch::{LinuxSwitch, RunOptions};
@@ -28,6 +30,8 @@
 pub mod capture;
 pub mod control;
 pub mod error;
+#[allow(unsafe_code)]
+pub mod hugepage;
 pub mod lab;
 pub mod link;
 pub mod port;
