@@ -38,7 +38,7 @@ fn every_scenario_file_has_a_comment_and_loads() {
             n += 1;
         }
     }
-    assert!(n >= 8, "{n} scenarios");
+    assert!(n >= 11, "{n} scenarios");
 }
 
 #[test]
@@ -110,21 +110,176 @@ fn a_loop_makes_a_broadcast_storm() {
 
 #[test]
 fn fair_eviction_keeps_the_hosts_during_a_mac_flood() {
-    let r = run(&scenario("mac-flood"));
-    let fdb = &r.switches[0].fdb;
-    assert_eq!(fdb.current, 1024);
-    assert!(fdb.evicted > 1000);
-    for mac in [
-        "02:00:00:00:00:01",
-        "02:00:00:00:00:02",
-        "02:00:00:00:00:03",
-    ] {
+    let s = scenario("mac-flood");
+    let capacity = s.switches["s1"].capacity as usize;
+    let mut sim = Simulation::new(&s).unwrap();
+    // The table's size, every 10 ms of the attack.
+    let mut t = 0;
+    while t < s.duration.0 {
+        t += 10_000_000;
+        sim.run_until(t).unwrap();
+        let fdb = sim.switch("s1").unwrap().fdb();
+        assert!(fdb.len() <= capacity, "{} entries at {t} ns", fdb.len());
+    }
+    let r = sim.run().unwrap();
+    let sw = &r.switches[0];
+    let attacker = sw.ports.iter().find(|p| p.name == "p5").unwrap();
+    assert_eq!(r.generators[0].sent, 1_000_000);
+    assert_eq!(attacker.rx_frames, 1_000_000);
+    assert!(sw.fdb.learned > 999_000, "{}", sw.fdb.learned);
+    assert_eq!(sw.fdb.current, capacity as u64);
+    for h in &r.hosts {
         assert!(
-            fdb.entries.iter().any(|e| e.mac == mac),
-            "{mac} was evicted"
+            sw.fdb
+                .entries
+                .iter()
+                .any(|e| e.mac == h.mac && e.port_name == h.port[3..]),
+            "{} was evicted",
+            h.name
         );
     }
-    assert_eq!(r.pairs_answered(), (6, 6));
+    // No unicast of the hosts was flooded, so only their broadcasts reached
+    // the attacker's port.
+    let hosts: Vec<_> = sw.ports.iter().filter(|p| p.name != "p5").collect();
+    assert_eq!(hosts.len(), 4);
+    assert!(hosts.iter().all(|p| p.unknown_unicast == 0), "{r}");
+    let broadcasts: u64 = hosts.iter().map(|p| p.flood).sum();
+    assert_eq!(attacker.tx_frames, broadcasts);
+    assert_eq!(r.generators[0].received, broadcasts);
+    assert!(
+        r.pings.iter().all(|p| p.received == p.sent && p.sent == 5),
+        "{r}"
+    );
+    assert!(r.udp.iter().all(|u| u.received == u.sent && u.sent == 1200));
+}
+
+/// Echo replies received and requests sent, over every ping of a run.
+fn replies(r: &SimReport) -> (u32, u32) {
+    (
+        r.pings.iter().map(|p| p.received).sum(),
+        r.pings.iter().map(|p| p.sent).sum(),
+    )
+}
+
+/// Frames put on the inter-switch wires and dropped from their full queues.
+fn loop_wires(r: &SimReport) -> (u64, u64) {
+    let wires = r.wires.iter().filter(|w| w.a.contains(":to-s"));
+    wires.fold((0, 0), |(f, d), w| {
+        (
+            f + w.frames[0] + w.frames[1],
+            d + w.dropped[0] + w.dropped[1],
+        )
+    })
+}
+
+#[test]
+fn a_loop_without_storm_control_saturates_its_wires() {
+    let s = scenario("loop");
+    let mut sim = Simulation::new(&s).unwrap();
+    // One broadcast (at 1 ms) going round alone, then more and more of them.
+    sim.run_until(15_000_000).unwrap();
+    let (early, early_drops) = loop_wires(&sim.report());
+    assert_eq!(early_drops, 0);
+    sim.run_until(500_000_000).unwrap();
+    let (mid, _) = loop_wires(&sim.report());
+    sim.run_until(550_000_000).unwrap();
+    let (late, _) = loop_wires(&sim.report());
+    assert!(
+        late - mid > 3 * early,
+        "{early} frames in the first 50 ms, {} later",
+        late - mid
+    );
+    let r = sim.run().unwrap();
+    let (frames, dropped) = loop_wires(&r);
+    // 70 broadcasts became millions of frames, and the wires overflowed.
+    assert_eq!(r.generators[0].sent, 70);
+    assert!(
+        frames > 100_000 && dropped > 1000,
+        "{frames} frames, {dropped} dropped"
+    );
+    assert!(r.switches.iter().all(|s| s.fdb.moved > 1000));
+    let (got, sent) = replies(&r);
+    assert!(got * 2 < sent, "{got} of {sent} echo requests answered");
+}
+
+#[test]
+fn storm_control_caps_the_loop_and_pings_get_through() {
+    let s = scenario("loop-storm-control");
+    let r = run(&s);
+    let (frames, dropped) = loop_wires(&r);
+    assert_eq!(dropped, 0, "{r}");
+    assert!(frames < 20_000, "{frames}");
+    let secs = s.duration.0 / 1_000_000_000 + 1;
+    for sw in &r.switches {
+        for p in &sw.ports {
+            // Three kinds, each at most its rate plus a burst of a tenth of it.
+            assert!(p.flood + p.unknown_unicast <= 3 * (200 * secs + 20), "{r}");
+            if p.name.starts_with("to-") {
+                assert!(p.drops.get("storm").is_some_and(|&n| n > 0), "{r}");
+            }
+        }
+        assert!(sw.guard.moves_blocked > 0);
+    }
+    assert_eq!(replies(&r), (120, 120), "{r}");
+    // Storm control alone (without the move guard) caps the storm just as well.
+    let mut alone = s.clone();
+    for sw in alone.switches.values_mut() {
+        sw.move_guard = None;
+    }
+    let r = run(&alone);
+    let (_, dropped) = loop_wires(&r);
+    assert_eq!(dropped, 0, "{r}");
+    let storm: u64 = r
+        .switches
+        .iter()
+        .flat_map(|s| &s.ports)
+        .filter_map(|p| p.drops.get("storm"))
+        .sum();
+    assert!(storm > 100, "{r}");
+}
+
+#[test]
+fn the_move_guard_holds_a_flapping_host_down_or_shuts_its_port() {
+    let mut s = scenario("flapping-host");
+    let r = run(&s);
+    let sw = &r.switches[0];
+    // 5 moves allowed per second, then 5 s of hold-down: about 6 moves per
+    // 6 s instead of 40 a second.
+    assert!(sw.guard.hold_downs >= 2, "{r}");
+    assert!(sw.guard.moves_blocked > 100, "{r}");
+    assert!(sw.fdb.moved <= 6 * sw.guard.hold_downs, "{r}");
+    assert_eq!(sw.guard.shutdowns, 0);
+    assert_eq!(r.pings[0].received, r.pings[0].sent);
+    assert!(r.to_string().contains("guard: moves blocked"));
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(
+        json["switches"][0]["guard"]["hold_downs"],
+        sw.guard.hold_downs
+    );
+
+    let guard = s
+        .switches
+        .get_mut("s1")
+        .unwrap()
+        .move_guard
+        .as_mut()
+        .unwrap();
+    guard.action = vswitch_core::spec::GuardActionSpec::Shutdown;
+    let r = run(&s);
+    let sw = &r.switches[0];
+    assert!(sw.guard.shutdowns >= 1, "{r}");
+    assert_eq!(sw.guard.hold_downs, 0);
+    let guard_drops: u64 = sw
+        .ports
+        .iter()
+        .filter_map(|p| p.drops.get("move-guard"))
+        .sum();
+    assert_eq!(guard_drops, sw.guard.shutdowns);
+    assert!(sw
+        .ports
+        .iter()
+        .any(|p| p.drops.get("ingress-down").is_some_and(|&n| n > 0)));
+    assert_eq!(r.pings[0].received, r.pings[0].sent);
 }
 
 #[test]

@@ -425,6 +425,15 @@ impl Fdb {
             .map(|idx| PortId(self.entries[idx as usize].port))
     }
 
+    /// The port of entry `key` and whether it is static, without advancing time.
+    #[inline]
+    pub(crate) fn get_entry(&self, key: u64) -> Option<(PortId, bool)> {
+        self.find(key).map(|idx| {
+            let e = &self.entries[idx as usize];
+            (PortId(e.port), e.flags & F_STATIC != 0)
+        })
+    }
+
     /// Learns that (vid, mac) was seen on `port` at `now`.
     #[inline]
     pub fn learn(&mut self, now: Instant, vid: Vid, mac: MacAddr, port: PortId) -> Learned {

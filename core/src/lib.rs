@@ -2,8 +2,9 @@
 //!
 //! Pure logic, `no_std` + `alloc`: frame classification ([`frame`]), the MAC
 //! learning table with aging, a bound and fair eviction ([`fdb`]), VLAN port
-//! modes ([`vlan`]), ports, flags and counters ([`port`]) and the forward
-//! decision ([`switch`]). No I/O and no clock: time is passed in as [`Instant`].
+//! modes ([`vlan`]), ports, flags and counters ([`port`]), storm control
+//! ([`storm`]), the MAC-move guard ([`guard`]) and the forward decision
+//! ([`switch`]). No I/O and no clock: time is passed in as [`Instant`].
 //! Adapters (the simulator, the Linux backend, tests) implement [`Port`].
 //!
 //! The forwarding rules are those of `DESIGN.md`'s semantics table: runts and bad
@@ -21,10 +22,12 @@ extern crate std;
 
 pub mod fdb;
 pub mod frame;
+pub mod guard;
 pub mod mac;
 pub mod port;
 #[cfg(feature = "serde")]
 pub mod spec;
+pub mod storm;
 pub mod summary;
 pub mod switch;
 pub mod time;
@@ -32,10 +35,13 @@ pub mod vlan;
 
 pub use fdb::{EvictionPolicy, Fdb, FdbConfig, FdbEntry, FdbStats, FlushScope, Learned};
 pub use frame::{FrameInfo, Malformed, VlanTag};
+pub use guard::{GuardAction, GuardStats, MoveGuardConfig};
 pub use mac::MacAddr;
 pub use port::{
-    DropReason, FrameBatch, Port, PortConfig, PortCounters, PortFlags, PortId, TxError,
+    DropReason, FrameBatch, MacLimit, MacLimitAction, Port, PortConfig, PortCounters, PortFlags,
+    PortId, TxError,
 };
+pub use storm::StormControl;
 pub use switch::{
     ConfigError, Decision, FloodKind, GroupForwardMask, PortState, Switch, SwitchConfig, Verdict,
 };

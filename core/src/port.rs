@@ -1,6 +1,7 @@
 //! Ports: their identity, flags, counters, and the [`Port`] trait that every
 //! adapter (simulated wire, AF_PACKET socket, TAP device, pcap file) implements.
 
+use crate::storm::StormControl;
 use crate::vlan::VlanMode;
 use alloc::vec::Vec;
 use core::fmt;
@@ -50,6 +51,29 @@ pub struct PortConfig {
     pub flags: PortFlags,
     /// VLAN membership, used only by a VLAN-aware switch.
     pub vlan: VlanMode,
+    /// Flood rate limits (storm control); off by default.
+    pub storm: StormControl,
+    /// At most this many learned MACs (port security); off by default.
+    pub mac_limit: Option<MacLimit>,
+}
+
+/// A bound on the MACs learned on one port (port security).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MacLimit {
+    /// Dynamic entries the port may hold.
+    pub max: u32,
+    /// What happens to a frame from a MAC the port may not learn.
+    pub action: MacLimitAction,
+}
+
+/// What a port at its MAC limit does with a frame from a new MAC.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MacLimitAction {
+    /// Forward it without learning its source.
+    #[default]
+    NoLearn,
+    /// Drop it (counted as `mac-limit`).
+    Drop,
 }
 
 /// Why a frame was dropped. Every drop has one.
@@ -76,11 +100,17 @@ pub enum DropReason {
     TooBig,
     /// The egress port could not take the frame (queue or ring full).
     TxFull,
+    /// A flood over its ingress port's storm-control rate.
+    Storm,
+    /// From a new MAC on a port at its MAC limit (action `drop`).
+    MacLimit,
+    /// The move that made the move guard shut its ingress port down.
+    MoveGuard,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::Runt,
         DropReason::BadSource,
         DropReason::LinkLocal,
@@ -91,6 +121,9 @@ impl DropReason {
         DropReason::VlanEgress,
         DropReason::TooBig,
         DropReason::TxFull,
+        DropReason::Storm,
+        DropReason::MacLimit,
+        DropReason::MoveGuard,
     ];
 
     /// A short name for output: `runt`, `bad-source`, ...
@@ -106,6 +139,9 @@ impl DropReason {
             DropReason::VlanEgress => "vlan-egress",
             DropReason::TooBig => "too-big",
             DropReason::TxFull => "tx-full",
+            DropReason::Storm => "storm",
+            DropReason::MacLimit => "mac-limit",
+            DropReason::MoveGuard => "move-guard",
         }
     }
 
@@ -143,6 +179,14 @@ pub struct PortCounters {
     /// `vlan-egress`, which are known then); drops at transmit (`too-big`,
     /// `tx-full`) count on the port it was to leave by.
     pub drops: [u64; DropReason::ALL.len()],
+    /// Moves of a held-down MAC onto this port that the move guard refused.
+    pub moves_blocked: u64,
+    /// Hold-downs started by a MAC moving onto this port.
+    pub hold_downs: u64,
+    /// Times the move guard shut this port down.
+    pub guard_shutdowns: u64,
+    /// MACs not learned here because the port was at its MAC limit.
+    pub mac_limit_refused: u64,
 }
 
 impl PortCounters {

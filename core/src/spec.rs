@@ -15,9 +15,26 @@
 //! vlan = { trunk = [10, 20], native = 1 }
 //! hairpin = false
 //! ```
+//!
+//! Protections, all off unless written:
+//!
+//! ```toml
+//! # More than 5 moves of one MAC within 10 s: pin it for 60 s
+//! # (or action = "shutdown": shut the port it moved to down for 60 s).
+//! move-guard = { moves = 5, window = 10, hold = 60, action = "hold-down" }
+//!
+//! [ports.default]
+//! storm-broadcast = 1000   # floods per second, per port and kind
+//! storm-multicast = 1000
+//! storm-unknown = 1000
+//! mac-limit = 16           # learned MACs per port
+//! mac-limit-action = "no-learn"   # or "drop"
+//! ```
 
 use crate::fdb::{EvictionPolicy, FdbConfig};
-use crate::port::{PortConfig, PortFlags};
+use crate::guard::{GuardAction, MoveGuardConfig};
+use crate::port::{MacLimit, MacLimitAction, PortConfig, PortFlags};
+use crate::storm::StormControl;
 use crate::switch::{ConfigError, GroupForwardMask, SwitchConfig};
 use crate::vlan::{VlanMode, VlanSet};
 use crate::Vid;
@@ -45,6 +62,8 @@ pub struct SwitchSpec {
     pub group_forward_mask: u16,
     /// Seed of the FDB hash; when absent the program picks one.
     pub hash_seed: Option<u64>,
+    /// The MAC-move guard; off when absent.
+    pub move_guard: Option<MoveGuardSpec>,
     /// Port settings by port name; the name `default` applies to every port not named.
     pub ports: BTreeMap<String, PortSpec>,
 }
@@ -60,6 +79,7 @@ impl Default for SwitchSpec {
             vlan_aware: false,
             group_forward_mask: 0,
             hash_seed: None,
+            move_guard: None,
             ports: BTreeMap::new(),
         }
     }
@@ -74,6 +94,78 @@ pub enum EvictionSpec {
     FairLru,
     /// Stop learning when full.
     StopLearning,
+}
+
+/// The MAC-move guard as written in files:
+/// `{ moves = 5, window = 10, hold = 60, action = "hold-down" }` (seconds;
+/// absent fields take these values).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MoveGuardSpec {
+    /// Moves of one MAC allowed per window.
+    pub moves: u32,
+    /// The counting window, seconds.
+    pub window: f64,
+    /// How long a hold-down or shutdown lasts, seconds.
+    pub hold: f64,
+    /// What to do on one move too many.
+    pub action: GuardActionSpec,
+}
+
+impl Default for MoveGuardSpec {
+    fn default() -> Self {
+        let d = MoveGuardConfig::default();
+        MoveGuardSpec {
+            moves: d.moves,
+            window: d.window.as_secs_f64(),
+            hold: d.hold.as_secs_f64(),
+            action: GuardActionSpec::HoldDown,
+        }
+    }
+}
+
+impl MoveGuardSpec {
+    /// The core configuration (negative or not-a-number times count as 0).
+    pub fn to_config(&self) -> MoveGuardConfig {
+        let secs = |s: f64| {
+            if s.is_finite() && s > 0.0 {
+                Duration::from_secs_f64(s.min(1e12))
+            } else {
+                Duration::ZERO
+            }
+        };
+        MoveGuardConfig {
+            moves: self.moves,
+            window: secs(self.window),
+            hold: secs(self.hold),
+            action: match self.action {
+                GuardActionSpec::HoldDown => GuardAction::HoldDown,
+                GuardActionSpec::Shutdown => GuardAction::Shutdown,
+            },
+        }
+    }
+}
+
+/// [`GuardAction`] as written in files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GuardActionSpec {
+    /// Pin the MAC where it is.
+    #[default]
+    HoldDown,
+    /// Shut the port down.
+    Shutdown,
+}
+
+/// [`MacLimitAction`] as written in files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MacLimitActionSpec {
+    /// Forward without learning.
+    #[default]
+    NoLearn,
+    /// Drop frames from new MACs.
+    Drop,
 }
 
 /// One port's settings; absent fields take the defaults of [`PortFlags`].
@@ -92,6 +184,16 @@ pub struct PortSpec {
     pub hairpin: Option<bool>,
     /// VLAN mode (VLAN-aware switches only); default access VLAN 1.
     pub vlan: Option<VlanSpec>,
+    /// Broadcast floods per second from this port (storm control); no limit when absent.
+    pub storm_broadcast: Option<u32>,
+    /// Multicast floods per second from this port.
+    pub storm_multicast: Option<u32>,
+    /// Unknown-unicast floods per second from this port.
+    pub storm_unknown: Option<u32>,
+    /// At most this many learned MACs on the port.
+    pub mac_limit: Option<u32>,
+    /// What a port at its MAC limit does with frames from new MACs (default `no-learn`).
+    pub mac_limit_action: Option<MacLimitActionSpec>,
 }
 
 /// A VLAN mode as written in files: `{ access = 10 }` or
@@ -171,6 +273,7 @@ impl SwitchSpec {
             hub: self.hub,
             vlan_aware: self.vlan_aware,
             group_forward: GroupForwardMask::new(self.group_forward_mask)?,
+            move_guard: self.move_guard.as_ref().map(MoveGuardSpec::to_config),
         })
     }
 
@@ -200,6 +303,18 @@ impl PortSpec {
                 Some(v) => v.to_mode()?,
                 None => VlanMode::default(),
             },
+            storm: StormControl {
+                broadcast: self.storm_broadcast,
+                multicast: self.storm_multicast,
+                unknown_unicast: self.storm_unknown,
+            },
+            mac_limit: self.mac_limit.map(|max| MacLimit {
+                max,
+                action: match self.mac_limit_action.unwrap_or_default() {
+                    MacLimitActionSpec::NoLearn => MacLimitAction::NoLearn,
+                    MacLimitActionSpec::Drop => MacLimitAction::Drop,
+                },
+            }),
         })
     }
 }

@@ -24,9 +24,12 @@
 
 use crate::fdb::{key as fdb_key, Fdb, FdbConfig, FdbConfigError, FlushScope, Learned};
 use crate::frame::{FrameInfo, ETHERNET_HEADER_LEN, ETHERTYPE_OFFSET, TPID_8021Q, VLAN_TAG_LEN};
+use crate::guard::{GuardAction, GuardStats, MoveCheck, MoveGuard, MoveGuardConfig};
 use crate::port::{
-    DropReason, FrameBatch, Port, PortConfig, PortCounters, PortFlags, PortId, TxError,
+    DropReason, FrameBatch, MacLimit, MacLimitAction, Port, PortConfig, PortCounters, PortFlags,
+    PortId, TxError,
 };
+use crate::storm::{StormBuckets, StormControl};
 use crate::time::Instant;
 use crate::vlan::VlanMode;
 use crate::Vid;
@@ -85,6 +88,8 @@ pub struct SwitchConfig {
     pub vlan_aware: bool,
     /// Which IEEE link-local frames are forwarded.
     pub group_forward: GroupForwardMask,
+    /// The MAC-move guard; off when `None` (the default).
+    pub move_guard: Option<MoveGuardConfig>,
 }
 
 /// A configuration or port-management request the switch cannot carry out.
@@ -169,13 +174,26 @@ pub struct PortState {
     pub up: bool,
     /// Its counters.
     pub counters: PortCounters,
+    /// Set while the move guard holds the port shut down (and down), until then.
+    pub shutdown_until: Option<Instant>,
+    /// The state last asked for by [`Switch::set_port_up`], which the port takes
+    /// again when a shutdown ends.
+    link_up: bool,
+    storm: StormBuckets,
 }
 
 /// A switch: ports, the FDB and the decision. Pure logic: the caller brings
 /// frames and time, and carries out the decisions.
 pub struct Switch {
     config: SwitchConfig,
+    /// True when [`Switch::fast_unicast`] may decide: nothing configured could
+    /// make its answer differ from the general path's.
+    fast: bool,
     fdb: Fdb,
+    guard: Option<MoveGuard>,
+    guard_stats: GuardStats,
+    /// Earliest end of a port shutdown, ms; `u64::MAX` when none.
+    next_recovery: u64,
     ports: Vec<Option<PortState>>,
     decisions: Vec<Decision>,
     /// (port << 32 | frame index) per delivery of the current batch.
@@ -189,7 +207,11 @@ impl Switch {
         GroupForwardMask::new(config.group_forward.bits())?;
         Ok(Switch {
             config,
+            fast: !config.vlan_aware && !config.hub && config.move_guard.is_none(),
             fdb: Fdb::new(config.fdb)?,
+            guard: config.move_guard.map(MoveGuard::new),
+            guard_stats: GuardStats::default(),
+            next_recovery: u64::MAX,
             ports: Vec::new(),
             decisions: Vec::with_capacity(FrameBatch::DEFAULT_SIZE),
             deliveries: Vec::with_capacity(FrameBatch::DEFAULT_SIZE * 4),
@@ -212,12 +234,59 @@ impl Switch {
         &mut self.fdb
     }
 
+    /// Totals of the move guard and the ports' MAC limits.
+    pub fn guard_stats(&self) -> GuardStats {
+        self.guard_stats
+    }
+
+    /// Brings the switch to time `now` without a frame: ages the table and ends
+    /// port shutdowns that are over. Call it from a timer.
+    pub fn advance(&mut self, now: Instant) {
+        let t = now.max(self.fdb.clock());
+        if t.millis() >= self.next_recovery {
+            self.recover(t);
+        }
+        self.fdb.advance(now);
+    }
+
+    /// Brings back every port whose shutdown is over at `t`, in the state its
+    /// link asks for.
+    #[inline(never)]
+    fn recover(&mut self, t: Instant) {
+        let mut next = u64::MAX;
+        for p in self.ports.iter_mut().flatten() {
+            match p.shutdown_until {
+                Some(until) if until <= t => {
+                    p.shutdown_until = None;
+                    p.up = p.link_up;
+                }
+                Some(until) => next = next.min(until.millis()),
+                None => {}
+            }
+        }
+        self.next_recovery = next;
+    }
+
+    /// Shuts `port` down until `until`: down, its dynamic entries flushed.
+    fn shut_down(&mut self, port: PortId, until: Instant) {
+        if let Some(Some(p)) = self.ports.get_mut(usize::from(port.0)) {
+            p.shutdown_until = Some(until);
+            if core::mem::replace(&mut p.up, false) {
+                self.fdb.flush_port(port, FlushScope::Dynamic);
+            }
+            self.next_recovery = self.next_recovery.min(until.millis());
+        }
+    }
+
     /// Adds a port, up, with the lowest free number.
     pub fn add_port(&mut self, config: PortConfig) -> Result<PortId, ConfigError> {
         let state = PortState {
             config,
             up: true,
             counters: PortCounters::default(),
+            shutdown_until: None,
+            link_up: true,
+            storm: StormBuckets::default(),
         };
         if let Some(i) = self.ports.iter().position(Option::is_none) {
             self.ports[i] = Some(state);
@@ -244,9 +313,13 @@ impl Switch {
         Ok(state)
     }
 
-    /// Sets a port up or down. Going down flushes its dynamic entries.
+    /// Sets a port up or down. Going down flushes its dynamic entries. A port
+    /// the move guard has shut down stays down until its shutdown is over, and
+    /// then takes the state last set here.
     pub fn set_port_up(&mut self, port: PortId, up: bool) -> Result<(), ConfigError> {
         let state = self.port_mut(port)?;
+        state.link_up = up;
+        let up = up && state.shutdown_until.is_none();
         let was_up = core::mem::replace(&mut state.up, up);
         if was_up && !up {
             self.fdb.flush_port(port, FlushScope::Dynamic);
@@ -293,6 +366,9 @@ impl Switch {
         if let Some(d) = self.fast_unicast(now, ingress, frame) {
             return d;
         }
+        if now.max(self.fdb.clock()).millis() >= self.next_recovery {
+            self.recover(now.max(self.fdb.clock()));
+        }
         let mut d = Decision {
             verdict: Verdict::Drop(DropReason::IngressDown),
             ingress,
@@ -323,9 +399,14 @@ impl Switch {
     /// another port that is up. Gives exactly what the general path would; for
     /// any other frame it returns `None` having changed nothing but the table's
     /// time (which the general path advances anyway).
+    ///
+    /// Storm control never limits known unicast, and a port's MAC limit only
+    /// acts on MACs new to the port, which this path never learns. The move
+    /// guard (whose port shutdowns end with time) sends every frame the general
+    /// way.
     #[inline(always)]
     fn fast_unicast(&mut self, now: Instant, ingress: PortId, frame: &[u8]) -> Option<Decision> {
-        if self.config.vlan_aware || self.config.hub || frame.len() < ETHERNET_HEADER_LEN {
+        if !self.fast || frame.len() < ETHERNET_HEADER_LEN {
             return None;
         }
         let port = self.ports.get(usize::from(ingress.0))?.as_ref()?;
@@ -407,8 +488,15 @@ impl Switch {
             return Verdict::Drop(DropReason::LinkLocal);
         }
         let hairpin = port.config.flags.hairpin;
+        let storm = port.config.storm;
+        let limit = port.config.mac_limit;
         if port.config.flags.learning {
-            let _: Learned = self.fdb.learn_key(now, fdb_key(d.vid, src), ingress);
+            let key = fdb_key(d.vid, src);
+            if self.guard.is_none() && limit.is_none() {
+                let _: Learned = self.fdb.learn_key(now, key, ingress);
+            } else if let Some(reason) = self.learn_guarded(now, ingress, key, limit) {
+                return Verdict::Drop(reason);
+            }
         } else {
             self.fdb.advance(now);
         }
@@ -418,10 +506,10 @@ impl Switch {
             } else {
                 FloodKind::Multicast
             };
-            return Verdict::Flood(kind);
+            return self.flood(ingress, kind, &storm);
         }
         match self.fdb.get_key(fdb_key(d.vid, dst)) {
-            None => Verdict::Flood(FloodKind::UnknownUnicast),
+            None => self.flood(ingress, FloodKind::UnknownUnicast, &storm),
             Some(out) if out == ingress && !hairpin => Verdict::Drop(DropReason::SamePort),
             Some(out) => match self.port(out) {
                 Some(p) if !p.up => Verdict::Drop(DropReason::EgressDown),
@@ -432,6 +520,88 @@ impl Switch {
                 None => Verdict::Drop(DropReason::EgressDown),
             },
         }
+    }
+
+    /// Learning with the move guard or a MAC limit in the way: the port's MAC
+    /// limit first (a MAC new to a full port is not learned, nor is its move
+    /// counted), then the guard for a move of a dynamic entry. Returns the drop
+    /// reason when the frame must go.
+    #[inline(never)]
+    fn learn_guarded(
+        &mut self,
+        now: Instant,
+        ingress: PortId,
+        key: u64,
+        limit: Option<MacLimit>,
+    ) -> Option<DropReason> {
+        self.fdb.advance(now);
+        let t = self.fdb.clock();
+        let current = self.fdb.get_entry(key);
+        let learns = !self.fdb.config().aging_time.is_zero();
+        let new_here = match current {
+            None => learns,
+            Some((port, is_static)) => !is_static && port != ingress,
+        };
+        let Some(Some(port)) = self.ports.get_mut(usize::from(ingress.0)) else {
+            return None; // checked by decide
+        };
+        let counters = &mut port.counters;
+        if let (true, Some(limit)) = (new_here, limit) {
+            if self.fdb.port_len(ingress) >= limit.max as usize {
+                self.guard_stats.mac_limit_refused += 1;
+                counters.mac_limit_refused += 1;
+                return match limit.action {
+                    MacLimitAction::NoLearn => None,
+                    MacLimitAction::Drop => Some(DropReason::MacLimit),
+                };
+            }
+        }
+        if let (Some(guard), Some((from, false))) = (self.guard.as_mut(), current) {
+            if from != ingress {
+                match guard.on_move(t, key) {
+                    MoveCheck::Allow => {}
+                    MoveCheck::Held => {
+                        self.guard_stats.moves_blocked += 1;
+                        counters.moves_blocked += 1;
+                        return None;
+                    }
+                    MoveCheck::Trigger => match guard.config().action {
+                        GuardAction::HoldDown => {
+                            self.guard_stats.hold_downs += 1;
+                            self.guard_stats.moves_blocked += 1;
+                            counters.hold_downs += 1;
+                            counters.moves_blocked += 1;
+                            return None;
+                        }
+                        GuardAction::Shutdown => {
+                            let until = guard.hold_end(t);
+                            self.guard_stats.shutdowns += 1;
+                            counters.guard_shutdowns += 1;
+                            self.shut_down(ingress, until);
+                            return Some(DropReason::MoveGuard);
+                        }
+                    },
+                }
+            }
+        }
+        let _: Learned = self.fdb.learn_key(now, key, ingress);
+        None
+    }
+
+    /// A flood of `kind` from `ingress`, unless it is over the port's storm
+    /// control rate for the kind.
+    #[inline]
+    fn flood(&mut self, ingress: PortId, kind: FloodKind, storm: &StormControl) -> Verdict {
+        if !storm.is_on() {
+            return Verdict::Flood(kind);
+        }
+        let now = self.fdb.clock();
+        if let Some(Some(p)) = self.ports.get_mut(usize::from(ingress.0)) {
+            if !p.storm.admit(storm, kind, now) {
+                return Verdict::Drop(DropReason::Storm);
+            }
+        }
+        Verdict::Flood(kind)
     }
 
     /// Calls `f` for every port a flood of `kind` in VLAN `vid` from `ingress`
@@ -661,6 +831,7 @@ mod test {
     use super::*;
     use crate::fdb::{EvictionPolicy, FdbEntry};
     use crate::mac::MacAddr;
+    use crate::port::MacLimit;
     use crate::vlan::VlanSet;
     use alloc::collections::VecDeque;
     use alloc::string::{String, ToString};
@@ -1632,5 +1803,144 @@ mod test {
             c.rx_bytes,
             frames.iter().map(|f| f.len() as u64).sum::<u64>() + 18
         );
+    }
+
+    #[test]
+    fn storm_control_drops_floods_over_the_rate_but_never_known_unicast() {
+        let mut sw = switch(SwitchConfig::default(), 2);
+        let limited = PortConfig {
+            storm: StormControl {
+                broadcast: Some(20),
+                ..StormControl::default()
+            },
+            ..PortConfig::default()
+        };
+        let p = sw.add_port(limited).unwrap();
+        decide(&mut sw, 1, &ARP_H2);
+        // 20 per second: a burst of 2, then one every 50 ms.
+        let at = |ms| Instant::from_millis(ms);
+        let mut passed = 0;
+        for _ in 0..5 {
+            passed += usize::from(
+                sw.decide(at(0), p, &ARP_H1).verdict != Verdict::Drop(DropReason::Storm),
+            );
+        }
+        assert_eq!(passed, 2);
+        assert_eq!(
+            sw.decide(at(50), p, &ARP_H1).verdict,
+            Verdict::Flood(FloodKind::Broadcast)
+        );
+        for _ in 0..5 {
+            assert_eq!(
+                sw.decide(at(50), p, &H1_TO_H2).verdict,
+                Verdict::Unicast(PortId(1))
+            );
+        }
+        // Multicast is not limited on this port.
+        assert_eq!(
+            sw.decide(at(50), p, &MDNS_H1).verdict,
+            Verdict::Flood(FloodKind::Multicast)
+        );
+        assert_eq!(counters(&sw, p.0).drops(DropReason::Storm), 3);
+    }
+
+    #[test]
+    fn a_flapping_mac_is_held_down_or_shuts_its_port_down() {
+        let guarded = |action| SwitchConfig {
+            move_guard: Some(MoveGuardConfig {
+                moves: 2,
+                window: Duration::from_secs(10),
+                hold: Duration::from_secs(60),
+                action,
+            }),
+            ..SwitchConfig::default()
+        };
+        let mut sw = switch(guarded(GuardAction::HoldDown), 3);
+        for port in [0, 1, 0] {
+            decide(&mut sw, port, &ARP_H1); // two moves: allowed
+        }
+        assert_eq!(sw.fdb().get(0, MacAddr(H1)), Some(PortId(0)));
+        // The third move triggers: H1 stays on port 0, the frame still floods.
+        assert_eq!(
+            verdict(&mut sw, 1, &ARP_H1),
+            Verdict::Flood(FloodKind::Broadcast)
+        );
+        assert_eq!(
+            verdict(&mut sw, 2, &ARP_H1),
+            Verdict::Flood(FloodKind::Broadcast)
+        );
+        assert_eq!(sw.fdb().get(0, MacAddr(H1)), Some(PortId(0)));
+        let g = sw.guard_stats();
+        assert_eq!((g.hold_downs, g.moves_blocked, g.shutdowns), (1, 2, 0));
+        // 60 s later it may move again.
+        sw.decide(Instant::from_secs(60), PortId(1), &ARP_H1);
+        assert_eq!(sw.fdb().get(0, MacAddr(H1)), Some(PortId(1)));
+
+        let mut sw = switch(guarded(GuardAction::Shutdown), 3);
+        for port in [0, 1, 0] {
+            decide(&mut sw, port, &ARP_H1);
+        }
+        decide(&mut sw, 2, &ARP_H2);
+        assert_eq!(
+            verdict(&mut sw, 2, &ARP_H1),
+            Verdict::Drop(DropReason::MoveGuard)
+        );
+        let p2 = sw.port(PortId(2)).unwrap();
+        assert!(!p2.up && p2.shutdown_until == Some(Instant::from_secs(60)));
+        assert_eq!(sw.fdb().get(0, MacAddr(H2)), None, "flushed");
+        // Link events do not bring it back before its time; the time does.
+        sw.set_port_up(PortId(2), true).unwrap();
+        assert_eq!(
+            verdict(&mut sw, 2, &ARP_H2),
+            Verdict::Drop(DropReason::IngressDown)
+        );
+        sw.advance(Instant::from_secs(60));
+        assert!(sw.port(PortId(2)).unwrap().up);
+        assert_eq!(sw.guard_stats().shutdowns, 1);
+        // A port whose link went down meanwhile comes back down.
+        for port in [1, 0] {
+            sw.decide(Instant::from_secs(61), PortId(port), &ARP_H1);
+        }
+        assert_eq!(
+            sw.decide(Instant::from_secs(61), PortId(2), &ARP_H1)
+                .verdict,
+            Verdict::Drop(DropReason::MoveGuard)
+        );
+        sw.set_port_up(PortId(2), false).unwrap();
+        sw.advance(Instant::from_secs(200));
+        let p2 = sw.port(PortId(2)).unwrap();
+        assert!(!p2.up && p2.shutdown_until.is_none());
+    }
+
+    #[test]
+    fn a_port_at_its_mac_limit_learns_no_more_or_drops() {
+        let limited = |action| PortConfig {
+            mac_limit: Some(MacLimit { max: 1, action }),
+            ..PortConfig::default()
+        };
+        let mut sw = switch(SwitchConfig::default(), 1);
+        let p = sw.add_port(limited(MacLimitAction::NoLearn)).unwrap();
+        decide(&mut sw, p.0, &ARP_H1);
+        assert_eq!(
+            verdict(&mut sw, p.0, &ARP_H2),
+            Verdict::Flood(FloodKind::Broadcast)
+        );
+        assert_eq!(sw.fdb().get(0, MacAddr(H2)), None);
+        // H1 is still refreshed there; H2's frames are forwarded.
+        assert_eq!(
+            verdict(&mut sw, p.0, &H2_TO_H1),
+            Verdict::Drop(DropReason::SamePort)
+        );
+        assert_eq!(sw.guard_stats().mac_limit_refused, 2);
+        let q = sw.add_port(limited(MacLimitAction::Drop)).unwrap();
+        decide(&mut sw, q.0, &ARP_H2);
+        // A move onto a full port is a new MAC for it too.
+        assert_eq!(
+            verdict(&mut sw, q.0, &ARP_H1),
+            Verdict::Drop(DropReason::MacLimit)
+        );
+        assert_eq!(sw.fdb().get(0, MacAddr(H1)), Some(p));
+        assert_eq!(counters(&sw, q.0).drops(DropReason::MacLimit), 1);
+        assert_eq!(verdict(&mut sw, 0, &H1_TO_H2), Verdict::Unicast(q));
     }
 }

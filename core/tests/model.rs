@@ -19,9 +19,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use vswitch_core::fdb::{EvictionPolicy, FdbConfig, FdbEntry, FdbStats, FlushScope, Learned};
 use vswitch_core::{
-    ConfigError, Decision, DropReason, FloodKind, FrameBatch, GroupForwardMask, Instant, MacAddr,
-    PortConfig, PortCounters, PortFlags, PortId, Switch, SwitchConfig, TxError, Verdict, VlanMode,
-    VlanSet,
+    ConfigError, Decision, DropReason, FloodKind, FrameBatch, GroupForwardMask, GuardAction,
+    GuardStats, Instant, MacAddr, MacLimit, MacLimitAction, MoveGuardConfig, PortConfig,
+    PortCounters, PortFlags, PortId, StormControl, Switch, SwitchConfig, TxError, Verdict,
+    VlanMode, VlanSet,
 };
 
 /// Number of unicast hosts in the MAC pool: few, so that lookups hit.
@@ -197,6 +198,8 @@ struct PortSpec {
     flags: PortFlags,
     mode: Mode,
     up: bool,
+    storm: StormControl,
+    mac_limit: Option<MacLimit>,
 }
 
 #[derive(Clone, Debug)]
@@ -205,6 +208,54 @@ struct MPort {
     mode: Mode,
     up: bool,
     counters: PortCounters,
+    storm: StormControl,
+    mac_limit: Option<MacLimit>,
+    /// The state last asked for; taken again when a shutdown ends.
+    link_up: bool,
+    shutdown_until: Option<u64>,
+    /// Broadcast, multicast, unknown-unicast buckets.
+    buckets: [MBucket; 3],
+}
+
+/// A token bucket, plainly: thousandths of a frame, the time of the last refill.
+#[derive(Clone, Copy, Debug, Default)]
+struct MBucket {
+    tokens: u64,
+    last: Option<u64>,
+}
+
+impl MBucket {
+    fn take(&mut self, now: u64, rate: u32) -> bool {
+        // Holds a tenth of a second of frames, at least one (none at rate 0).
+        let cap = if rate == 0 {
+            0
+        } else {
+            (u64::from(rate) * 100).max(1000)
+        };
+        match self.last {
+            None => self.tokens = cap,
+            Some(last) if now > last => {
+                let add = (now - last).saturating_mul(u64::from(rate));
+                self.tokens = (self.tokens.saturating_add(add)).min(cap);
+            }
+            Some(_) => {}
+        }
+        self.last = Some(self.last.map_or(now, |l| l.max(now)));
+        if self.tokens >= 1000 {
+            self.tokens -= 1000;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The move guard's memory of one (vid, MAC).
+#[derive(Clone, Copy, Debug, Default)]
+struct MMoves {
+    window_start: u64,
+    moves: u32,
+    held_until: u64,
 }
 
 fn count_drop(c: &mut PortCounters, reason: DropReason) {
@@ -485,6 +536,9 @@ struct Model {
     mask: u16,
     ports: Vec<Option<MPort>>,
     fdb: MFdb,
+    guard: Option<MoveGuardConfig>,
+    moves: BTreeMap<(u16, [u8; 6]), MMoves>,
+    guard_stats: GuardStats,
 }
 
 impl Model {
@@ -502,6 +556,11 @@ impl Model {
             mode: spec.mode.clone(),
             up: true,
             counters: PortCounters::default(),
+            storm: spec.storm,
+            mac_limit: spec.mac_limit,
+            link_up: true,
+            shutdown_until: None,
+            buckets: [MBucket::default(); 3],
         };
         for (i, slot) in self.ports.iter_mut().enumerate() {
             if slot.is_none() {
@@ -527,14 +586,23 @@ impl Model {
             return false;
         };
         let was_up = p.up;
-        p.up = up;
-        if was_up && !up {
+        p.link_up = up;
+        p.up = up && p.shutdown_until.is_none();
+        if was_up && !p.up {
             self.fdb.flush_port(id, FlushScope::Dynamic);
         }
         true
     }
 
     fn decide(&mut self, now: u64, ingress: u16, frame: &[u8]) -> Decision {
+        // Shutdowns that are over end before anything else.
+        let t = now.max(self.fdb.clock);
+        for p in self.ports.iter_mut().flatten() {
+            if p.shutdown_until.is_some_and(|until| until <= t) {
+                p.shutdown_until = None;
+                p.up = p.link_up;
+            }
+        }
         let mut d = Decision {
             verdict: Verdict::Drop(DropReason::IngressDown),
             ingress: PortId(ingress),
@@ -587,18 +655,20 @@ impl Model {
             }
         }
         if port.flags.learning {
-            let _: Learned = self.fdb.learn(now, d.vid, f.src, ingress);
+            if let Some(reason) = self.learn(now, ingress, d.vid, f.src, port.mac_limit) {
+                return Verdict::Drop(reason);
+            }
         } else {
             self.fdb.tick(now);
         }
         if f.dst == [0xff; 6] {
-            return Verdict::Flood(FloodKind::Broadcast);
+            return self.flood(ingress, FloodKind::Broadcast);
         }
         if is_multicast(f.dst) {
-            return Verdict::Flood(FloodKind::Multicast);
+            return self.flood(ingress, FloodKind::Multicast);
         }
         let Some(i) = self.fdb.find(d.vid, f.dst) else {
-            return Verdict::Flood(FloodKind::UnknownUnicast);
+            return self.flood(ingress, FloodKind::UnknownUnicast);
         };
         let out = self.fdb.entries[i].port;
         if out == ingress && !port.flags.hairpin {
@@ -611,6 +681,106 @@ impl Model {
                 Verdict::Drop(DropReason::VlanEgress)
             }
             Some(_) => Verdict::Unicast(PortId(out)),
+        }
+    }
+
+    /// Learning of `src` on `ingress`, with the port's MAC limit and the move
+    /// guard: a MAC new to a full port is not learned (and dropped in `drop`
+    /// mode); a move of a dynamic entry is counted per (vid, MAC) in windows,
+    /// and one more than allowed holds the MAC down or shuts the port down.
+    fn learn(
+        &mut self,
+        now: u64,
+        ingress: u16,
+        vid: u16,
+        src: [u8; 6],
+        limit: Option<MacLimit>,
+    ) -> Option<DropReason> {
+        self.fdb.tick(now);
+        let t = self.fdb.clock;
+        let current = self
+            .fdb
+            .find(vid, src)
+            .map(|i| (self.fdb.entries[i].port, self.fdb.entries[i].is_static));
+        let new_here = match current {
+            None => self.fdb.aging != 0,
+            Some((port, is_static)) => !is_static && port != ingress,
+        };
+        if let (true, Some(limit)) = (new_here, limit) {
+            let on_port = self
+                .fdb
+                .entries
+                .iter()
+                .filter(|e| !e.is_static && e.port == ingress)
+                .count();
+            if on_port >= limit.max as usize {
+                self.guard_stats.mac_limit_refused += 1;
+                self.port_mut(ingress).unwrap().counters.mac_limit_refused += 1;
+                return match limit.action {
+                    MacLimitAction::NoLearn => None,
+                    MacLimitAction::Drop => Some(DropReason::MacLimit),
+                };
+            }
+        }
+        if let (Some(g), Some((from, false))) = (self.guard, current) {
+            if from != ingress {
+                let h = self.moves.entry((vid, src)).or_default();
+                if t < h.held_until {
+                    self.guard_stats.moves_blocked += 1;
+                    self.port_mut(ingress).unwrap().counters.moves_blocked += 1;
+                    return None;
+                }
+                let window = g.window.as_millis() as u64;
+                if h.moves == 0 || t - h.window_start.min(t) >= window {
+                    h.window_start = t;
+                    h.moves = 0;
+                }
+                h.moves += 1;
+                if h.moves > g.moves {
+                    h.moves = 0;
+                    let until = t.saturating_add(g.hold.as_millis() as u64);
+                    match g.action {
+                        GuardAction::HoldDown => {
+                            h.held_until = until;
+                            self.guard_stats.hold_downs += 1;
+                            self.guard_stats.moves_blocked += 1;
+                            let c = &mut self.port_mut(ingress).unwrap().counters;
+                            c.hold_downs += 1;
+                            c.moves_blocked += 1;
+                            return None;
+                        }
+                        GuardAction::Shutdown => {
+                            self.guard_stats.shutdowns += 1;
+                            let p = self.port_mut(ingress).unwrap();
+                            p.counters.guard_shutdowns += 1;
+                            p.shutdown_until = Some(until);
+                            let was_up = std::mem::replace(&mut p.up, false);
+                            if was_up {
+                                self.fdb.flush_port(ingress, FlushScope::Dynamic);
+                            }
+                            return Some(DropReason::MoveGuard);
+                        }
+                    }
+                }
+            }
+        }
+        let _: Learned = self.fdb.learn(now, vid, src, ingress);
+        None
+    }
+
+    /// A flood, unless the ingress port's bucket for the kind is empty.
+    fn flood(&mut self, ingress: u16, kind: FloodKind) -> Verdict {
+        let t = self.fdb.clock;
+        let p = self.port_mut(ingress).unwrap();
+        let (rate, i) = match kind {
+            FloodKind::Broadcast => (p.storm.broadcast, 0),
+            FloodKind::Multicast => (p.storm.multicast, 1),
+            FloodKind::UnknownUnicast => (p.storm.unknown_unicast, 2),
+            FloodKind::Hub => (None, 0),
+        };
+        match rate {
+            Some(rate) if !p.buckets[i].take(t, rate) => Verdict::Drop(DropReason::Storm),
+            _ => Verdict::Flood(kind),
         }
     }
 
@@ -716,6 +886,7 @@ struct Cfg {
     seed: u64,
     start: u64,
     ports: Vec<PortSpec>,
+    guard: Option<MoveGuardConfig>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -827,12 +998,67 @@ fn flags() -> impl Strategy<Value = PortFlags> {
         )
 }
 
+fn storm_rate() -> impl Strategy<Value = Option<u32>> {
+    prop_oneof![
+        5 => Just(None),
+        1 => prop::sample::select(vec![0u32, 1, 3, 10, 100, 1000, u32::MAX]).prop_map(Some),
+    ]
+}
+
+fn mac_limit() -> impl Strategy<Value = Option<MacLimit>> {
+    prop_oneof![
+        4 => Just(None),
+        1 => (0..4u32, any::<bool>()).prop_map(|(max, drop)| Some(MacLimit {
+            max,
+            action: if drop { MacLimitAction::Drop } else { MacLimitAction::NoLearn },
+        })),
+    ]
+}
+
 fn port_spec() -> impl Strategy<Value = PortSpec> {
-    (flags(), mode(), prop::bool::weighted(0.9)).prop_map(|(flags, mode, up)| PortSpec {
-        flags,
-        mode,
-        up,
-    })
+    (
+        flags(),
+        mode(),
+        prop::bool::weighted(0.9),
+        (storm_rate(), storm_rate(), storm_rate()),
+        mac_limit(),
+    )
+        .prop_map(
+            |(flags, mode, up, (broadcast, multicast, unknown_unicast), mac_limit)| PortSpec {
+                flags,
+                mode,
+                up,
+                storm: StormControl {
+                    broadcast,
+                    multicast,
+                    unknown_unicast,
+                },
+                mac_limit,
+            },
+        )
+}
+
+fn move_guard() -> impl Strategy<Value = Option<MoveGuardConfig>> {
+    let ms = |v: Vec<u64>| prop::sample::select(v).prop_map(Duration::from_millis);
+    prop_oneof![
+        3 => Just(None),
+        1 => (
+            0..4u32,
+            ms(vec![0, 1, 10, 100, 1000, 1 << 40]),
+            ms(vec![0, 1, 50, 1000, 300_000, u64::MAX]),
+            any::<bool>(),
+        )
+            .prop_map(|(moves, window, hold, shutdown)| Some(MoveGuardConfig {
+                moves,
+                window,
+                hold,
+                action: if shutdown {
+                    GuardAction::Shutdown
+                } else {
+                    GuardAction::HoldDown
+                },
+            })),
+    ]
 }
 
 fn cfg() -> impl Strategy<Value = Cfg> {
@@ -846,18 +1072,22 @@ fn cfg() -> impl Strategy<Value = Cfg> {
         any::<u64>(),
         prop_oneof![Just(0u64), Just((1u64 << 32) - 5), 0..1_000_000u64],
         vec(port_spec(), 1..6),
+        move_guard(),
     )
         .prop_map(
-            |(hub, vlan_aware, aging, capacity, stop_learning, mask, seed, start, ports)| Cfg {
-                hub,
-                vlan_aware,
-                aging,
-                capacity,
-                stop_learning,
-                mask,
-                seed,
-                start,
-                ports,
+            |(hub, vlan_aware, aging, capacity, stop_learning, mask, seed, start, ports, guard)| {
+                Cfg {
+                    hub,
+                    vlan_aware,
+                    aging,
+                    capacity,
+                    stop_learning,
+                    mask,
+                    seed,
+                    start,
+                    ports,
+                    guard,
+                }
             },
         )
 }
@@ -936,6 +1166,7 @@ fn build(cfg: &Cfg) -> (Switch, Model) {
         hub: cfg.hub,
         vlan_aware: cfg.vlan_aware,
         group_forward: GroupForwardMask::new(cfg.mask).unwrap(),
+        move_guard: cfg.guard,
     };
     let mut sw = Switch::new(config).unwrap();
     let mut model = Model {
@@ -957,6 +1188,9 @@ fn build(cfg: &Cfg) -> (Switch, Model) {
             refused: 0,
             flushed: 0,
         },
+        guard: cfg.guard,
+        moves: BTreeMap::new(),
+        guard_stats: GuardStats::default(),
     };
     for spec in &cfg.ports {
         add_port(&mut sw, &mut model, spec);
@@ -968,6 +1202,8 @@ fn port_config(spec: &PortSpec) -> PortConfig {
     PortConfig {
         flags: spec.flags,
         vlan: spec.mode.to_real(),
+        storm: spec.storm,
+        mac_limit: spec.mac_limit,
     }
 }
 
@@ -994,8 +1230,15 @@ fn entries_now(sw: &mut Switch) -> Vec<FdbEntry> {
     v
 }
 
-/// Real ports as (number, up, flags, VLAN mode, counters).
-type PortView = (u16, bool, PortFlags, VlanMode, PortCounters);
+/// Real ports as (number, up, flags, VLAN mode, counters, end of a shutdown).
+type PortView = (
+    u16,
+    bool,
+    PortFlags,
+    VlanMode,
+    PortCounters,
+    Option<Instant>,
+);
 
 fn real_ports(sw: &Switch) -> Vec<PortView> {
     sw.ports()
@@ -1006,6 +1249,7 @@ fn real_ports(sw: &Switch) -> Vec<PortView> {
                 p.config.flags,
                 p.config.vlan.clone(),
                 p.counters,
+                p.shutdown_until,
             )
         })
         .collect()
@@ -1017,7 +1261,14 @@ fn model_ports(m: &Model) -> Vec<PortView> {
         .enumerate()
         .filter_map(|(i, p)| {
             let p = p.as_ref()?;
-            Some((i as u16, p.up, p.flags, p.mode.to_real(), p.counters))
+            Some((
+                i as u16,
+                p.up,
+                p.flags,
+                p.mode.to_real(),
+                p.counters,
+                p.shutdown_until.map(Instant::from_millis),
+            ))
         })
         .collect()
 }
@@ -1030,6 +1281,7 @@ fn compare(sw: &mut Switch, m: &Model) -> Result<(), TestCaseError> {
     prop_assert_eq!(entries_now(sw), m.fdb.listing(), "FDB contents");
     prop_assert_eq!(sw.fdb().stats(), stats, "listing the FDB changed it");
     prop_assert_eq!(real_ports(sw), model_ports(m), "ports");
+    prop_assert_eq!(sw.guard_stats(), m.guard_stats, "guard totals");
     Ok(())
 }
 
@@ -1495,7 +1747,7 @@ fn generators_reach_every_outcome() {
     let mut runner = TestRunner::deterministic();
     let strategy = (cfg(), vec(op(), 0..60));
     let mut seen = BTreeSet::new();
-    for _ in 0..1500 {
+    for _ in 0..3000 {
         let (cfg, ops) = strategy.new_tree(&mut runner).unwrap().current();
         let (mut sw, _) = build(&cfg);
         let mut now = cfg.start;
@@ -1524,6 +1776,17 @@ fn generators_reach_every_outcome() {
                     });
                 }
                 _ => admin(&mut sw, &mut now, op),
+            }
+        }
+        let g = sw.guard_stats();
+        for (name, n) in [
+            ("moves_blocked", g.moves_blocked),
+            ("hold_downs", g.hold_downs),
+            ("shutdowns", g.shutdowns),
+            ("mac_limit_refused", g.mac_limit_refused),
+        ] {
+            if n > 0 {
+                seen.insert(name.into());
             }
         }
         let s = sw.fdb().stats();
@@ -1565,6 +1828,10 @@ fn generators_reach_every_outcome() {
             "refused",
             "flushed",
             "statics",
+            "moves_blocked",
+            "hold_downs",
+            "shutdowns",
+            "mac_limit_refused",
         ]
         .map(String::from),
     );

@@ -1,5 +1,6 @@
 //! What a run or a replay reports about a switch: per-port counters, drops by
-//! reason and FDB statistics, printable for people and serialisable as JSON.
+//! reason (storm control's included), FDB statistics and the move guard's and
+//! MAC limits' events, printable for people and serialisable as JSON.
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -31,6 +32,28 @@ pub struct PortReport {
     pub unknown_unicast: u64,
     /// Drops by reason name; reasons with no drop are left out.
     pub drops: BTreeMap<String, u64>,
+    /// Shut down by the move guard at the end.
+    pub shut_down: bool,
+}
+
+/// What the move guard and the ports' MAC limits did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GuardReport {
+    /// Moves refused because the MAC was held down.
+    pub moves_blocked: u64,
+    /// Hold-downs started.
+    pub hold_downs: u64,
+    /// Ports shut down.
+    pub shutdowns: u64,
+    /// MACs not learned because their port was at its MAC limit.
+    pub mac_limit_refused: u64,
+}
+
+impl GuardReport {
+    /// True if nothing happened.
+    pub fn is_quiet(&self) -> bool {
+        *self == GuardReport::default()
+    }
 }
 
 /// FDB statistics and contents.
@@ -82,6 +105,8 @@ pub struct SwitchReport {
     pub ports: Vec<PortReport>,
     /// Its table.
     pub fdb: FdbReport,
+    /// Move-guard and MAC-limit events.
+    pub guard: GuardReport,
 }
 
 impl SwitchReport {
@@ -112,6 +137,7 @@ impl SwitchReport {
                         .filter(|r| c.drops(**r) > 0)
                         .map(|r| (r.name().to_string(), c.drops(*r)))
                         .collect(),
+                    shut_down: p.shutdown_until.is_some(),
                 }
             })
             .collect();
@@ -129,6 +155,7 @@ impl SwitchReport {
             .collect();
         entries.sort_by(|a, b| (a.port, a.vid, &a.mac).cmp(&(b.port, b.vid, &b.mac)));
         let s = switch.fdb().stats();
+        let g = switch.guard_stats();
         SwitchReport {
             name: name.to_string(),
             ports,
@@ -142,6 +169,12 @@ impl SwitchReport {
                 current: s.current,
                 statics: s.statics,
                 entries,
+            },
+            guard: GuardReport {
+                moves_blocked: g.moves_blocked,
+                hold_downs: g.hold_downs,
+                shutdowns: g.shutdowns,
+                mac_limit_refused: g.mac_limit_refused,
             },
         }
     }
@@ -169,7 +202,13 @@ impl fmt::Display for SwitchReport {
                 "  {:>4} {:<12} {:>4} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8}  {}",
                 p.port,
                 p.name,
-                if p.up { "up" } else { "down" },
+                if p.shut_down {
+                    "shut"
+                } else if p.up {
+                    "up"
+                } else {
+                    "down"
+                },
                 p.rx_frames,
                 p.tx_frames,
                 p.unicast,
@@ -185,6 +224,14 @@ impl fmt::Display for SwitchReport {
             "  fdb: {} entries ({} static); learned {} moved {} expired {} evicted {} refused {} flushed {}",
             d.current, d.statics, d.learned, d.moved, d.expired, d.evicted, d.refused, d.flushed
         )?;
+        let g = &self.guard;
+        if !g.is_quiet() {
+            writeln!(
+                f,
+                "  guard: moves blocked {} hold-downs {} ports shut down {} mac-limit refused {}",
+                g.moves_blocked, g.hold_downs, g.shutdowns, g.mac_limit_refused
+            )?;
+        }
         for e in &d.entries {
             let age = if e.is_static {
                 "static".to_string()

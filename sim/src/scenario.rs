@@ -677,4 +677,53 @@ mod test {
         assert_eq!(s.ping_pairs(&s.pings[0]), [(0, 1), (1, 0)]);
         assert_eq!(s.host_mac(1).unwrap().to_string(), "02:00:00:00:00:02");
     }
+
+    #[test]
+    fn protections_are_read_from_kebab_case_keys() {
+        let s = Scenario::from_toml(
+            r#"
+            [switch.s1]
+            move-guard = { moves = 3, window = 2.5, action = "shutdown" }
+            [switch.s1.ports.p1]
+            storm-broadcast = 100
+            storm-multicast = 0
+            storm-unknown = 7
+            mac-limit = 4
+            mac-limit-action = "drop"
+        "#,
+        )
+        .unwrap();
+        let sw = &s.switches["s1"];
+        let guard = sw.to_config(0).unwrap().move_guard.unwrap();
+        assert_eq!(guard.moves, 3);
+        assert_eq!(guard.window, std::time::Duration::from_millis(2500));
+        assert_eq!(guard.hold, std::time::Duration::from_secs(60));
+        assert_eq!(guard.action, vswitch_core::GuardAction::Shutdown);
+        let p1 = sw.port_config("p1").unwrap();
+        assert_eq!(
+            p1.storm,
+            vswitch_core::StormControl {
+                broadcast: Some(100),
+                multicast: Some(0),
+                unknown_unicast: Some(7),
+            }
+        );
+        let limit = p1.mac_limit.unwrap();
+        assert_eq!(
+            (limit.max, limit.action),
+            (4, vswitch_core::MacLimitAction::Drop)
+        );
+        // Off unless written.
+        let p2 = sw.port_config("p2").unwrap();
+        assert!(!p2.storm.is_on() && p2.mac_limit.is_none());
+        assert!(SwitchSpec::default()
+            .to_config(0)
+            .unwrap()
+            .move_guard
+            .is_none());
+        let e = error_of("[switch.s1.ports.p1]\nmac-limit-action = \"maybe\"\n");
+        assert!(e.contains("line 2"), "{e}");
+        let e = error_of("[switch.s1]\nmove-guard = { moves = 1, holdd = 3 }\n");
+        assert!(e.contains("holdd"), "{e}");
+    }
 }
