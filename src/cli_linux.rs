@@ -53,7 +53,8 @@ pub struct RunArgs {
     #[arg(long, default_value = DEFAULT_NAME)]
     name: String,
     /// Switch and port settings, a TOML file (aging, capacity, eviction,
-    /// vlan-aware, group-forward-mask, [ports.NAME]).
+    /// vlan-aware, group-forward-mask, move-guard, [ports.NAME] with
+    /// storm-broadcast, storm-multicast, storm-unknown, mac-limit, ...).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Be a repeater hub: every frame to every other port.
@@ -71,6 +72,17 @@ pub struct RunArgs {
     /// IEEE link-local groups 01:80:C2:00:00:0X to forward (bit X), e.g. 0x4000 for LLDP.
     #[arg(long, value_name = "MASK", value_parser = parse_mask)]
     group_forward_mask: Option<u16>,
+    /// Storm control: at most PPS broadcast floods per second from each port.
+    #[arg(long, value_name = "PPS")]
+    storm_broadcast: Option<u32>,
+    /// Port security: at most K learned MACs per port (frames from more are
+    /// forwarded but not learned).
+    #[arg(long, value_name = "K")]
+    mac_limit: Option<u32>,
+    /// MAC-move guard: a MAC moving more than MOVES times in SECS seconds is
+    /// held on its port for 60 s.
+    #[arg(long, value_name = "MOVES/SECS", value_parser = parse_move_guard)]
+    move_guard: Option<(u32, f64)>,
     /// Print one line per frame on standard output.
     #[arg(long)]
     trace: bool,
@@ -85,6 +97,17 @@ pub enum Eviction {
     FairLru,
     /// Learn nothing new until entries age out.
     StopLearning,
+}
+
+fn parse_move_guard(s: &str) -> Result<(u32, f64), String> {
+    let bad = || format!("\"{s}\" is not MOVES/SECS, like 5/10");
+    let (moves, secs) = s.split_once('/').ok_or_else(bad)?;
+    let moves = moves.trim().parse().map_err(|_| bad())?;
+    let secs: f64 = secs.trim().parse().map_err(|_| bad())?;
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(bad());
+    }
+    Ok((moves, secs))
 }
 
 fn parse_mask(s: &str) -> Result<u16, String> {
@@ -183,9 +206,6 @@ pub enum LabCommand {
         /// Also add a host-side port with 192.168.100.254/24 and a default route via it.
         #[arg(long)]
         gateway: bool,
-        /// Keep the veths' TX checksum offload on (TCP through the switch then fails).
-        #[arg(long)]
-        keep_offloads: bool,
     },
     /// Remove what `lab up` made.
     Down {
@@ -317,6 +337,23 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
     if let Some(m) = a.group_forward_mask {
         spec.group_forward_mask = m;
     }
+    if a.storm_broadcast.is_some() || a.mac_limit.is_some() {
+        // Every port: the ones the file names and, through `default`, the rest.
+        spec.ports.entry("default".into()).or_default();
+        for port in spec.ports.values_mut() {
+            if let Some(pps) = a.storm_broadcast {
+                port.storm_broadcast = Some(pps);
+            }
+            if let Some(k) = a.mac_limit {
+                port.mac_limit = Some(k);
+            }
+        }
+    }
+    if let Some((moves, window)) = a.move_guard {
+        let guard = spec.move_guard.get_or_insert_with(Default::default);
+        guard.moves = moves;
+        guard.window = window;
+    }
     let mut sw = LinuxSwitch::new(RunOptions {
         name: a.name,
         spec,
@@ -353,6 +390,13 @@ fn print_ports(name: &str, ports: &[PortInfo]) {
                 drops.join(", ")
             }
         );
+        let g = &p.guard;
+        if !g.is_quiet() {
+            println!(
+                "    guard: moves blocked {} hold-downs {} shut down {} mac-limit refused {}",
+                g.moves_blocked, g.hold_downs, g.shutdowns, g.mac_limit_refused
+            );
+        }
     }
 }
 
@@ -380,6 +424,10 @@ fn print_stats(v: &serde_json::Value) {
     if let Some(fdb) = v.get("fdb").and_then(|d| d.as_object()) {
         let list: Vec<String> = fdb.iter().map(|(k, n)| format!("{k} {n}")).collect();
         println!("fdb: {}", list.join(", "));
+    }
+    if let Some(guard) = v.get("guard").and_then(|d| d.as_object()) {
+        let list: Vec<String> = guard.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        println!("guard: {}", list.join(", "));
     }
 }
 
@@ -440,13 +488,11 @@ fn lab_command(command: LabCommand) -> anyhow::Result<()> {
             hosts,
             prefix,
             gateway,
-            keep_offloads,
         } => {
             let built = lab::up(&LabOptions {
                 hosts,
                 prefix,
                 gateway,
-                tx_offload_off: !keep_offloads,
             })?;
             let first = built.namespaces.first().map(String::as_str).unwrap_or("");
             let last = built.namespaces.last().map(String::as_str).unwrap_or("");
@@ -460,11 +506,6 @@ fn lab_command(command: LabCommand) -> anyhow::Result<()> {
                 println!(
                     "gateway: {gw} with {}/24, default route via it in each namespace",
                     lab::GATEWAY_ADDR
-                );
-            }
-            if !keep_offloads {
-                println!(
-                    "TX checksum offload is switched off inside the namespaces (the switch does not handle offloaded frames yet)"
                 );
             }
             println!("attach them with:\n  vswitch run {}", built.ports.join(" "));

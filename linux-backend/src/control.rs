@@ -131,7 +131,7 @@ pub struct PortInfo {
     pub kind: String,
     /// Interface index.
     pub ifindex: u32,
-    /// `up` or `down`.
+    /// `up`, `down`, or `shut-down` (by the move guard, for its hold time).
     pub state: String,
     /// MTU.
     pub mtu: u32,
@@ -151,8 +151,31 @@ pub struct PortInfo {
     pub unknown_unicast: u64,
     /// Frames the socket could not deliver whole.
     pub rx_errors: u64,
-    /// Drops by reason (only reasons with drops).
+    /// Drops by reason (only reasons with drops; `storm` for storm control).
     pub drops: BTreeMap<String, u64>,
+    /// What the move guard and the port's MAC limit did here.
+    #[serde(default)]
+    pub guard: PortGuard,
+}
+
+/// Move-guard and MAC-limit events of one port, as `show` reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortGuard {
+    /// Moves of held-down MACs onto this port that were refused.
+    pub moves_blocked: u64,
+    /// Hold-downs started by MACs moving onto this port.
+    pub hold_downs: u64,
+    /// Times the move guard shut this port down.
+    pub shutdowns: u64,
+    /// MACs not learned because the port was at its MAC limit.
+    pub mac_limit_refused: u64,
+}
+
+impl PortGuard {
+    /// True if nothing happened.
+    pub fn is_quiet(&self) -> bool {
+        *self == PortGuard::default()
+    }
 }
 
 /// One FDB entry as `fdb show` reports it, in the fields of `bridge -j fdb show`.

@@ -2,6 +2,9 @@
 //! interfaces.
 //!
 //! - [`port`]: AF_PACKET sockets and TAP devices as core [`vswitch_core::Port`]s;
+//! - [`vnet`]: the virtio-net header that carries a frame's offload state;
+//! - [`gso`]: checksum completion and GSO segmentation in software;
+//! - [`ring`]: the memory-mapped receive ring of a packet socket;
 //! - [`switch`]: the running switch, one epoll loop over ports, the aging timer,
 //!   link events ([`link`]), signals and the control socket;
 //! - [`control`]: the control protocol and its client;
@@ -30,15 +33,19 @@
 pub mod capture;
 pub mod control;
 pub mod error;
+pub mod gso;
 #[allow(unsafe_code)]
 pub mod hugepage;
 pub mod lab;
 pub mod link;
 pub mod port;
+#[allow(unsafe_code)]
+pub mod ring;
 pub mod switch;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod target;
 pub mod trace;
+pub mod vnet;
 
 pub use error::{Error, Result};

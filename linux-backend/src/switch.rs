@@ -4,11 +4,13 @@
 
 use crate::control::{self, Added, FdbRow, PortInfo, Request, Response};
 use crate::error::{Error, Result};
+use crate::gso;
 use crate::link::{self, LinkEvent, LinkMonitor};
 use crate::port::{AfPacketPort, LinuxPort, TapPort};
 use crate::sys::{self, Epoll};
 use crate::target::{self, PortTarget};
 use crate::trace;
+use crate::vnet::VnetHdr;
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -87,6 +89,13 @@ pub struct LinuxSwitch {
     captured: Vec<(PortId, u64, Vec<u8>)>,
     /// Number of capture clients per port number.
     capture_count: Vec<u32>,
+    /// Offload state of each frame of `batch`.
+    offloads: Vec<VnetHdr>,
+    /// Address of each frame of `batch`, to find its offload state.
+    frame_starts: Vec<usize>,
+    /// Frames of a batch whose offloads were finished in software.
+    resolved: FrameBatch,
+    gso_scratch: Vec<u8>,
 }
 
 impl LinuxSwitch {
@@ -141,6 +150,10 @@ impl LinuxSwitch {
             batch: FrameBatch::with_capacity(FrameBatch::DEFAULT_SIZE),
             captured: Vec::new(),
             capture_count: Vec::new(),
+            offloads: Vec::with_capacity(FrameBatch::DEFAULT_SIZE),
+            frame_starts: Vec::with_capacity(FrameBatch::DEFAULT_SIZE),
+            resolved: FrameBatch::default(),
+            gso_scratch: Vec::new(),
         };
         for p in &opts.ports {
             let added = s.add_port(p)?;
@@ -192,7 +205,9 @@ impl LinuxSwitch {
                         let mut buf = [0u8; 8];
                         let _ = sys::read(self.timer.as_raw_fd(), &mut buf);
                         let now = self.now();
-                        self.sw.fdb_mut().advance(now);
+                        // Ages the table and ends move-guard shutdowns that are over.
+                        self.sw.advance(now);
+                        self.poll_port_stats();
                     }
                     TOKEN_LINK => self.on_link_events(),
                     TOKEN_LISTENER => self.accept_clients(),
@@ -296,37 +311,69 @@ impl LinuxSwitch {
         let now_ns = self.now_ns();
         let now = vswitch_core::Instant::from_nanos(now_ns);
         let mut batch = std::mem::take(&mut self.batch);
+        let mut offloads = std::mem::take(&mut self.offloads);
         batch.clear();
+        offloads.clear();
         let Some(slot) = self.slot(id) else {
             self.batch = batch;
+            self.offloads = offloads;
             return;
         };
         let ifindex = slot.port.ifindex();
-        slot.port.recv(&mut batch);
+        slot.port.recv_offloaded(&mut batch, &mut offloads);
         if batch.is_empty() {
             let error = ev & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
             let gone = slot.port.gone()
                 || (error && slot.port.follows_link_events() && sys::if_name(ifindex).is_none());
             self.batch = batch;
+            self.offloads = offloads;
             if gone {
                 self.remove_port(id, "interface disappeared");
             }
             return;
         }
+        let cfg = *self.sw.config();
+        if cfg.vlan_aware && !cfg.hub && offloads.iter().any(|o| !o.is_plain()) {
+            // Egress tagging may move the headers the offload state points
+            // at: finish such frames here, before the core sees them.
+            self.resolve_offloads(&mut batch, &mut offloads);
+        }
+        // The core hands each frame of the batch to `tx` as the very slice it
+        // was given (only egress VLAN retagging makes a copy, and then the
+        // frame carries no offload state): its address finds its offload state.
+        let starts = &mut self.frame_starts;
+        starts.clear();
+        starts.extend(batch.iter().map(|f| f.as_ptr() as usize));
         let ports = &mut self.ports;
         let capture_count = &self.capture_count;
         let captured = &mut self.captured;
+        let scratch = &mut self.gso_scratch;
         self.sw.forward(now, id, &batch, |out, frame| {
             let i = usize::from(out.0);
             let Some(Some(slot)) = ports.get_mut(i) else {
                 return Err(TxError::Full);
             };
-            let r = slot.port.send(frame);
+            // The last frame starting at that address (an empty frame would
+            // share it with the next one; it is never sent).
+            let at = frame.as_ptr() as usize;
+            let k = starts.partition_point(|&s| s <= at);
+            let offload = match k.checked_sub(1) {
+                Some(k) if starts[k] == at => offloads[k],
+                _ => VnetHdr::NONE,
+            };
+            let r = slot.port.send_offloaded(frame, &offload);
             if r.is_ok() && capture_count.get(i).is_some_and(|&n| n > 0) {
-                captured.push((out, now_ns, frame.to_vec()));
+                // A capture gets what a wire would carry: finished segments.
+                let _ = gso::resolve(frame, &offload, scratch, |seg| {
+                    captured.push((out, now_ns, seg.to_vec()));
+                });
             }
             r
         });
+        // One send system call per egress port for the whole batch.
+        for slot in self.ports.iter_mut().flatten() {
+            slot.port.flush();
+        }
         if !self.captured.is_empty() {
             self.deliver_captures();
         }
@@ -340,6 +387,26 @@ impl LinuxSwitch {
             self.trace_batch(now_ns, id, &batch);
         }
         self.batch = batch;
+        self.offloads = offloads;
+    }
+
+    /// Replaces the offloaded frames of a batch by their finished segments.
+    fn resolve_offloads(&mut self, batch: &mut FrameBatch, offloads: &mut Vec<VnetHdr>) {
+        let mut resolved = std::mem::take(&mut self.resolved);
+        resolved.clear();
+        for (frame, offload) in batch.iter().zip(offloads.iter()) {
+            if gso::resolve(frame, offload, &mut self.gso_scratch, |seg| {
+                resolved.push(seg)
+            })
+            .is_err()
+            {
+                tracing::debug!("dropped an offloaded frame the switch cannot finish");
+            }
+        }
+        std::mem::swap(batch, &mut resolved);
+        offloads.clear();
+        offloads.resize(batch.len(), VnetHdr::NONE);
+        self.resolved = resolved;
     }
 
     fn trace_batch(&mut self, now_ns: u64, ingress: PortId, batch: &FrameBatch) {
@@ -396,6 +463,13 @@ impl LinuxSwitch {
         self.captured = captured;
         self.captured.clear();
         self.flush_clients();
+    }
+
+    /// Fetches every port's kernel drop counters.
+    fn poll_port_stats(&mut self) {
+        for slot in self.ports.iter_mut().flatten() {
+            slot.port.poll_stats();
+        }
     }
 
     fn port_name(&self, id: PortId) -> String {
@@ -527,11 +601,13 @@ impl LinuxSwitch {
         };
         if ev & libc::EPOLLIN as u32 != 0 {
             let mut buf = [0u8; 4096];
+            // End of the client's stream: answer what it sent before, then close.
+            let mut eof = false;
             loop {
                 match c.stream.read(&mut buf) {
                     Ok(0) => {
-                        self.close_client(slot);
-                        return;
+                        eof = true;
+                        break;
                     }
                     Ok(n) if c.mode == Mode::Request => c.inbuf.extend_from_slice(&buf[..n]),
                     Ok(_) => {} // streaming clients have nothing more to say
@@ -542,29 +618,29 @@ impl LinuxSwitch {
                     }
                 }
                 if c.inbuf.len() > MAX_REQUEST {
+                    break;
+                }
+            }
+            if c.mode != Mode::Request {
+                if eof {
                     self.close_client(slot);
                     return;
                 }
-            }
-            if c.mode == Mode::Request {
-                if let Some(end) = c.inbuf.iter().position(|&b| b == b'\n') {
-                    let line = c.inbuf[..end].to_vec();
-                    let (response, mode) = match control::parse_request(&line) {
-                        Ok(req) => self.handle(req),
-                        Err(e) => (Response::err(e), Mode::Closing),
-                    };
-                    if let Some(Some(c)) = self.clients.get_mut(slot) {
-                        let mut out = serde_json::to_vec(&response).unwrap_or_default();
-                        out.push(b'\n');
-                        c.outbuf.extend_from_slice(&out);
-                        c.mode = mode;
-                        if let Mode::Capture(p) = mode {
-                            if let Some(n) = self.capture_count.get_mut(usize::from(p.0)) {
-                                *n += 1;
-                            }
+            } else if let Some((response, mode)) = self.answer(slot, eof) {
+                if let Some(Some(c)) = self.clients.get_mut(slot) {
+                    let mut out = serde_json::to_vec(&response).unwrap_or_default();
+                    out.push(b'\n');
+                    c.outbuf.extend_from_slice(&out);
+                    c.mode = if eof { Mode::Closing } else { mode };
+                    if let Mode::Capture(p) = c.mode {
+                        if let Some(n) = self.capture_count.get_mut(usize::from(p.0)) {
+                            *n += 1;
                         }
                     }
                 }
+            } else if eof {
+                self.close_client(slot);
+                return;
             }
         }
         if ev & (libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
@@ -572,6 +648,37 @@ impl LinuxSwitch {
             return;
         }
         self.flush_client(slot);
+    }
+
+    /// The reply to what a request client has sent so far, if it is time for
+    /// one: a complete line is handled; a request with no newline within
+    /// `MAX_REQUEST` bytes, or cut off by the end of the stream, gets an error.
+    fn answer(&mut self, slot: usize, eof: bool) -> Option<(Response, Mode)> {
+        let c = self.clients.get_mut(slot)?.as_mut()?;
+        if let Some(end) = c.inbuf.iter().position(|&b| b == b'\n') {
+            let line = c.inbuf[..end].to_vec();
+            c.inbuf.clear();
+            return Some(match control::parse_request(&line) {
+                Ok(req) => self.handle(req),
+                Err(e) => (Response::err(e), Mode::Closing),
+            });
+        }
+        if c.inbuf.len() > MAX_REQUEST {
+            c.inbuf.clear();
+            return Some((
+                Response::err(format!(
+                    "request longer than {MAX_REQUEST} bytes without a newline: one JSON object per line"
+                )),
+                Mode::Closing,
+            ));
+        }
+        if eof && !c.inbuf.is_empty() {
+            return Some((
+                Response::err("request cut off: the stream ended before its newline"),
+                Mode::Closing,
+            ));
+        }
+        None
     }
 
     fn flush_clients(&mut self) {
@@ -635,12 +742,18 @@ impl LinuxSwitch {
                 done(json(r))
             }
             Request::Del { port } => done(json(self.del_port(&port))),
-            Request::Show => done(json(Ok(self.show()))),
+            Request::Show => {
+                self.poll_port_stats();
+                done(json(Ok(self.show())))
+            }
             Request::FdbShow => done(json(Ok(self.fdb_rows()))),
             Request::FdbAdd { mac, port, vlan } => done(json(self.fdb_add(&mac, &port, vlan))),
             Request::FdbDel { mac, vlan } => done(json(self.fdb_del(&mac, vlan))),
             Request::FdbFlush { port } => done(json(self.fdb_flush(port.as_deref()))),
-            Request::Stats => done(json(Ok(self.stats()))),
+            Request::Stats => {
+                self.poll_port_stats();
+                done(json(Ok(self.stats())))
+            }
             Request::Trace { port } => match port.map(|p| self.find_port(&p)).transpose() {
                 Ok(filter) => (Response::ok(()), Mode::Trace(filter)),
                 Err(e) => (Response::err(e), Mode::Closing),
@@ -675,12 +788,20 @@ impl LinuxSwitch {
                     drops.insert(r.name().to_string(), c.drops(r));
                 }
             }
+            add_kernel_drops(&mut drops, slot.port.as_ref());
             out.push(PortInfo {
                 port: id.0,
                 ifname: slot.port.name().to_string(),
                 kind: slot.port.kind().to_string(),
                 ifindex: slot.port.ifindex(),
-                state: if state.up { "up" } else { "down" }.to_string(),
+                state: if state.shutdown_until.is_some() {
+                    "shut-down"
+                } else if state.up {
+                    "up"
+                } else {
+                    "down"
+                }
+                .to_string(),
                 mtu: slot.port.mtu(),
                 rx_frames: c.rx_frames,
                 rx_bytes: c.rx_bytes,
@@ -691,6 +812,12 @@ impl LinuxSwitch {
                 unknown_unicast: c.unknown_unicast,
                 rx_errors: slot.port.rx_errors(),
                 drops,
+                guard: control::PortGuard {
+                    moves_blocked: c.moves_blocked,
+                    hold_downs: c.hold_downs,
+                    shutdowns: c.guard_shutdowns,
+                    mac_limit_refused: c.mac_limit_refused,
+                },
             });
         }
         out
@@ -754,8 +881,9 @@ impl LinuxSwitch {
 
     fn stats(&mut self) -> serde_json::Value {
         let now = self.now();
-        self.sw.fdb_mut().advance(now);
+        self.sw.advance(now);
         let fdb = self.sw.fdb().stats();
+        let guard = self.sw.guard_stats();
         let cfg = *self.sw.config();
         let mut rx = 0;
         let mut tx = 0;
@@ -767,6 +895,14 @@ impl LinuxSwitch {
                 if p.counters.drops(r) > 0 {
                     *drops.entry(r.name()).or_default() += p.counters.drops(r);
                 }
+            }
+        }
+        for slot in self.ports.iter().flatten() {
+            let mut kernel = BTreeMap::new();
+            add_kernel_drops(&mut kernel, slot.port.as_ref());
+            for (name, n) in kernel {
+                let name = if name == RX_FULL { RX_FULL } else { TX_FULL };
+                *drops.entry(name).or_default() += n;
             }
         }
         serde_json::json!({
@@ -788,8 +924,30 @@ impl LinuxSwitch {
                 "evicted": fdb.evicted,
                 "refused": fdb.refused,
                 "flushed": fdb.flushed,
+            },
+            "guard": {
+                "moves_blocked": guard.moves_blocked,
+                "hold_downs": guard.hold_downs,
+                "shutdowns": guard.shutdowns,
+                "mac_limit_refused": guard.mac_limit_refused,
             }
         })
+    }
+}
+
+/// Drops of frames the kernel refused or never handed over for lack of room.
+const RX_FULL: &str = "rx-full";
+const TX_FULL: &str = "tx-full";
+
+/// Adds what the port's kernel queues dropped: `rx-full` (the receive queue
+/// overflowed before the switch read it) and, to the core's `tx-full`, frames
+/// the kernel refused when a queued batch was sent.
+fn add_kernel_drops(drops: &mut BTreeMap<String, u64>, port: &dyn LinuxPort) {
+    if port.rx_full() > 0 {
+        *drops.entry(RX_FULL.to_string()).or_default() += port.rx_full();
+    }
+    if port.tx_full() > 0 {
+        *drops.entry(TX_FULL.to_string()).or_default() += port.tx_full();
     }
 }
 

@@ -110,27 +110,6 @@ pub fn if_set_up(name: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// Switches TX checksum offload (and with it TSO) off on interface `name`, as
-/// `ethtool -K NAME tx off` does.
-pub fn if_tx_checksum_off(name: &str) -> io::Result<()> {
-    const ETHTOOL_STXCSUM: u32 = 0x17;
-    #[repr(C)]
-    struct EthtoolValue {
-        cmd: u32,
-        data: u32,
-    }
-    let sock = ioctl_socket()?;
-    let mut value = EthtoolValue {
-        cmd: ETHTOOL_STXCSUM,
-        data: 0,
-    };
-    let mut req = ifreq(name)?;
-    req.ifr_ifru.ifru_data = (&mut value as *mut EthtoolValue).cast();
-    // SAFETY: SIOCETHTOOL reads `value` through ifru_data; it lives across the call.
-    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCETHTOOL, &mut req) })?;
-    Ok(())
-}
-
 /// Sets an integer socket option.
 pub fn setsockopt_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
     setsockopt(fd, level, name, &value)
@@ -191,7 +170,8 @@ pub fn packet_promisc(fd: RawFd, ifindex: u32) -> io::Result<()> {
     setsockopt(fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)
 }
 
-/// What [`packet_recv`] got.
+/// What a packet receive got.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Received {
     /// Bytes written to the buffer.
     pub len: usize,
@@ -201,28 +181,13 @@ pub struct Received {
     pub vlan: Option<(u16, u16)>,
 }
 
-/// Receives one frame without blocking, with the VLAN tag the kernel stripped
-/// (PACKET_AUXDATA must be on).
-pub fn packet_recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
+/// Reads the PACKET_AUXDATA of a message the kernel filled in: the frame's
+/// real length and the VLAN tag it stripped.
+fn packet_aux(msg: &libc::msghdr, n: usize, cap: usize) -> Received {
     const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
     const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
-    // u64 storage keeps the control buffer aligned for cmsghdr.
-    let mut control = [0u64; 16];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: msghdr is plain old data; all-zero is valid.
-    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = mem::size_of_val(&control);
-    // SAFETY: msg points to `iov` (our buffer) and `control`, both live and
-    // writable for the whole call, with their true lengths.
-    let n = cvt_size(unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_TRUNC | libc::MSG_DONTWAIT) })?;
     let mut got = Received {
-        len: n.min(buf.len()),
+        len: n.min(cap),
         wire_len: n,
         vlan: None,
     };
@@ -230,7 +195,7 @@ pub fn packet_recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
     // within msg_controllen; we read a tpacket_auxdata only when the header says
     // one is there, with read_unaligned.
     unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        let mut cmsg = libc::CMSG_FIRSTHDR(msg);
         while !cmsg.is_null() {
             let h = &*cmsg;
             if h.cmsg_level == libc::SOL_PACKET && h.cmsg_type == libc::PACKET_AUXDATA {
@@ -246,10 +211,151 @@ pub fn packet_recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
                     got.vlan = Some((tpid, aux.tp_vlan_tci));
                 }
             }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            cmsg = libc::CMSG_NXTHDR(msg, cmsg);
         }
     }
+    got
+}
+
+/// Receives one frame without blocking, with the VLAN tag the kernel stripped
+/// (PACKET_AUXDATA must be on).
+pub fn packet_recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
+    // u64 storage keeps the control buffer aligned for cmsghdr.
+    let mut control = [0u64; 16];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain old data; all-zero is valid.
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = mem::size_of_val(&control);
+    // SAFETY: msg points to `iov` (our buffer) and `control`, both live and
+    // writable for the whole call, with their true lengths.
+    let n = cvt_size(unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_TRUNC | libc::MSG_DONTWAIT) })?;
+    Ok(packet_aux(&msg, n, buf.len()))
+}
+
+/// Most messages one [`packet_recv_many`] or [`send_many`] call moves.
+pub const MAX_MSGS: usize = 64;
+
+/// Receives up to [`MAX_MSGS`] frames in one system call without blocking:
+/// `buf` is cut into slots of `slot` bytes and message `i` is written into
+/// slot `i` from byte `offset` on; `out[i]` says what it got. Returns the
+/// number of messages.
+pub fn packet_recv_many(
+    fd: RawFd,
+    buf: &mut [u8],
+    slot: usize,
+    offset: usize,
+    out: &mut [Received],
+) -> io::Result<usize> {
+    if slot <= offset {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let n = (buf.len() / slot).min(out.len()).min(MAX_MSGS);
+    // SAFETY: iovec and mmsghdr are plain old data; all-zero is valid.
+    let mut iovs: [libc::iovec; MAX_MSGS] = unsafe { mem::zeroed() };
+    // SAFETY: as above.
+    let mut msgs: [libc::mmsghdr; MAX_MSGS] = unsafe { mem::zeroed() };
+    // u64 storage keeps each control buffer aligned for cmsghdr.
+    let mut controls = [[0u64; 8]; MAX_MSGS];
+    for (i, chunk) in buf.chunks_exact_mut(slot).take(n).enumerate() {
+        iovs[i].iov_base = chunk[offset..].as_mut_ptr().cast();
+        iovs[i].iov_len = slot - offset;
+        let hdr = &mut msgs[i].msg_hdr;
+        hdr.msg_iov = &mut iovs[i];
+        hdr.msg_iovlen = 1;
+        hdr.msg_control = controls[i].as_mut_ptr().cast();
+        hdr.msg_controllen = mem::size_of_val(&controls[i]);
+    }
+    // SAFETY: the first `n` messages point to disjoint slots of `buf` and to
+    // their own control buffers, all live and writable for the whole call,
+    // with their true lengths.
+    let got = cvt(unsafe {
+        libc::recvmmsg(
+            fd,
+            msgs.as_mut_ptr(),
+            n as libc::c_uint,
+            libc::MSG_TRUNC | libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    })? as usize;
+    for i in 0..got {
+        out[i] = packet_aux(&msgs[i].msg_hdr, msgs[i].msg_len as usize, slot - offset);
+    }
     Ok(got)
+}
+
+/// Sends up to [`MAX_MSGS`] frames in one system call without blocking:
+/// message `i` is `data[frames[i]]`. Returns how many were sent; the kernel
+/// stops at the first that fails (an error only if that is the first).
+pub fn send_many(fd: RawFd, data: &[u8], frames: &[std::ops::Range<usize>]) -> io::Result<usize> {
+    let n = frames.len().min(MAX_MSGS);
+    // SAFETY: iovec and mmsghdr are plain old data; all-zero is valid.
+    let mut iovs: [libc::iovec; MAX_MSGS] = unsafe { mem::zeroed() };
+    // SAFETY: as above.
+    let mut msgs: [libc::mmsghdr; MAX_MSGS] = unsafe { mem::zeroed() };
+    for (i, r) in frames.iter().take(n).enumerate() {
+        let frame = &data[r.clone()];
+        // The kernel only reads through this pointer (sendmmsg).
+        iovs[i].iov_base = frame.as_ptr() as *mut libc::c_void;
+        iovs[i].iov_len = frame.len();
+        msgs[i].msg_hdr.msg_iov = &mut iovs[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: the first `n` messages point to slices of `data`, readable for
+    // the whole call; the kernel only writes msg_len.
+    let sent = cvt(unsafe {
+        libc::sendmmsg(fd, msgs.as_mut_ptr(), n as libc::c_uint, libc::MSG_DONTWAIT)
+    })?;
+    Ok(sent as usize)
+}
+
+/// Sends `head` followed by `frame` as one message without copying them
+/// together (a virtio-net header and a large frame).
+pub fn send_two(fd: RawFd, head: &[u8], frame: &[u8]) -> io::Result<usize> {
+    // The kernel only reads through these pointers (sendmsg).
+    let mut iovs = [
+        libc::iovec {
+            iov_base: head.as_ptr() as *mut libc::c_void,
+            iov_len: head.len(),
+        },
+        libc::iovec {
+            iov_base: frame.as_ptr() as *mut libc::c_void,
+            iov_len: frame.len(),
+        },
+    ];
+    // SAFETY: msghdr is plain old data; all-zero is valid.
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    msg.msg_iov = iovs.as_mut_ptr();
+    msg.msg_iovlen = 2;
+    // SAFETY: msg points to two iovecs over `head` and `frame`, readable for
+    // the whole call.
+    cvt_size(unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT) })
+}
+
+/// Frames the kernel dropped because the socket's receive queue was full,
+/// since the last call (PACKET_STATISTICS, which the read resets).
+pub fn packet_drops(fd: RawFd) -> io::Result<u64> {
+    let mut stats = libc::tpacket_stats {
+        tp_packets: 0,
+        tp_drops: 0,
+    };
+    let mut len = mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    // SAFETY: `stats` is writable for `len` bytes during the call.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&mut stats as *mut libc::tpacket_stats).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(u64::from(stats.tp_drops))
 }
 
 /// Sends one frame on a bound socket or a TAP descriptor without blocking.

@@ -192,12 +192,9 @@ fn a_running_switch_answers_malformed_requests_and_keeps_running() {
     let _ = std::fs::remove_file(&path);
 }
 
-/// DESIGN of the control socket: every malformed request gets an error reply.
-/// A request cut off by the end of the stream, and one over the 64 KiB limit,
-/// are today answered by closing the connection without a reply
-/// (`LinuxSwitch::on_client` in src/switch.rs). Run with `--ignored`.
+/// Every malformed request gets an error reply: also one cut off by the end of
+/// the stream, and one over the 64 KiB limit.
 #[test]
-#[ignore = "switch.rs closes the connection without an error reply"]
 fn cut_off_and_oversize_requests_get_an_error_reply() {
     let Some(path) = start_switch('b') else {
         return;
