@@ -195,6 +195,15 @@ impl PortCounters {
         self.drops[reason.index()]
     }
 
+    /// The reasons with at least one drop, by name (`runt`, `same-port`, ...),
+    /// with their counts, in counter order: what reports and `show` print.
+    pub fn nonzero_drops(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        DropReason::ALL
+            .iter()
+            .map(|&r| (r.name(), self.drops(r)))
+            .filter(|&(_, n)| n > 0)
+    }
+
     /// Drops for all reasons.
     pub fn total_drops(&self) -> u64 {
         self.drops.iter().sum()

@@ -782,12 +782,8 @@ impl LinuxSwitch {
                 continue;
             };
             let c = &state.counters;
-            let mut drops = BTreeMap::new();
-            for r in vswitch_core::DropReason::ALL {
-                if c.drops(r) > 0 {
-                    drops.insert(r.name().to_string(), c.drops(r));
-                }
-            }
+            let mut drops: BTreeMap<String, u64> =
+                c.nonzero_drops().map(|(r, n)| (r.to_string(), n)).collect();
             add_kernel_drops(&mut drops, slot.port.as_ref());
             out.push(PortInfo {
                 port: id.0,
@@ -891,10 +887,8 @@ impl LinuxSwitch {
         for (_, p) in self.sw.ports() {
             rx += p.counters.rx_frames;
             tx += p.counters.tx_frames;
-            for r in vswitch_core::DropReason::ALL {
-                if p.counters.drops(r) > 0 {
-                    *drops.entry(r.name()).or_default() += p.counters.drops(r);
-                }
+            for (r, n) in p.counters.nonzero_drops() {
+                *drops.entry(r).or_default() += n;
             }
         }
         for slot in self.ports.iter().flatten() {

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
-use vswitch_core::{DropReason, Instant, Switch};
+use vswitch_core::{Instant, Switch};
 
 /// One port's counters, by name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -132,11 +132,7 @@ impl SwitchReport {
                     unicast: c.unicast,
                     flood: c.flood,
                     unknown_unicast: c.unknown_unicast,
-                    drops: DropReason::ALL
-                        .iter()
-                        .filter(|r| c.drops(**r) > 0)
-                        .map(|r| (r.name().to_string(), c.drops(*r)))
-                        .collect(),
+                    drops: c.nonzero_drops().map(|(r, n)| (r.to_string(), n)).collect(),
                     shut_down: p.shutdown_until.is_some(),
                 }
             })
