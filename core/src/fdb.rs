@@ -244,6 +244,10 @@ fn make_key(vid: Vid, mac: MacAddr) -> u64 {
     key(vid, mac.to_u64())
 }
 
+/// The largest VLAN id a key holds (12 bits); the public methods refuse larger
+/// ones rather than alias them.
+const MAX_KEY_VID: Vid = 0x0fff;
+
 /// The table key of (vid, MAC) for a MAC held in the low 48 bits of `mac`.
 #[inline(always)]
 pub(crate) fn key(vid: Vid, mac: u64) -> u64 {
@@ -408,14 +412,16 @@ impl Fdb {
     /// out are never returned.
     pub fn lookup(&mut self, now: Instant, vid: Vid, mac: MacAddr) -> Option<PortId> {
         self.advance(now);
-        self.find(make_key(vid, mac))
-            .map(|idx| PortId(self.entries[idx as usize].port))
+        self.get(vid, mac)
     }
 
     /// Looks up without advancing time: for a caller that has just called
     /// [`Fdb::advance`] or [`Fdb::learn`] with the same `now`.
     #[inline(always)]
     pub fn get(&self, vid: Vid, mac: MacAddr) -> Option<PortId> {
+        if vid > MAX_KEY_VID {
+            return None;
+        }
         self.get_key(make_key(vid, mac))
     }
 
@@ -606,6 +612,9 @@ impl Fdb {
     /// Removes the entry for (vid, mac), static or dynamic. Returns whether there
     /// was one.
     pub fn remove(&mut self, vid: Vid, mac: MacAddr) -> bool {
+        if vid > MAX_KEY_VID {
+            return false; // no such VLAN: must not alias vid & 0xfff
+        }
         match self.find(make_key(vid, mac)) {
             Some(idx) => {
                 self.remove_entry(idx);
@@ -1093,6 +1102,16 @@ mod test {
         assert_eq!((f.stats().current, f.stats().statics), (0, 2));
         assert!(f.remove(0, mac(1)));
         assert!(!f.remove(0, mac(1)));
+    }
+
+    #[test]
+    fn vids_above_12_bits_do_not_alias() {
+        let mut f = fdb(16, EvictionPolicy::FairLru);
+        f.learn(t(0), 10, mac(1), PortId(1));
+        // 4106 & 0xfff == 10: it must not find or remove VLAN 10's entry.
+        assert_eq!(f.lookup(t(0), 4106, mac(1)), None);
+        assert!(!f.remove(4106, mac(1)));
+        assert_eq!(f.lookup(t(0), 10, mac(1)), Some(PortId(1)));
     }
 
     #[test]

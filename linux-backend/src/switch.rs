@@ -853,6 +853,9 @@ impl LinuxSwitch {
     }
 
     fn fdb_del(&mut self, mac: &str, vlan: u16) -> Result<()> {
+        if vlan > 4094 {
+            return Err(Error::Config(format!("VLAN {vlan} is outside 0..=4094")));
+        }
         let parsed: MacAddr = mac
             .parse()
             .map_err(|_| Error::Config(format!("bad MAC address \"{mac}\"")))?;
