@@ -97,9 +97,27 @@ fn oversize_and_odd_bytes_are_refused_or_parsed_without_panicking() {
 // A running switch
 // ---------------------------------------------------------------------------
 
+/// The control socket of a switch started by a test: the switch thread never
+/// returns (it ends with the process), so the socket file is removed here, even
+/// when an assertion fails.
+struct SocketFile(std::path::PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl std::ops::Deref for SocketFile {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
 /// Starts a switch with no ports in a thread of this test process (it ends
 /// with the process); returns its socket path, or `None` when not root.
-fn start_switch(tag: char) -> Option<std::path::PathBuf> {
+fn start_switch(tag: char) -> Option<SocketFile> {
     let name = format!("vswt-ctl{tag}-{}", std::process::id());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -118,7 +136,10 @@ fn start_switch(tag: char) -> Option<std::path::PathBuf> {
             }
         }
     });
-    rx.recv_timeout(Duration::from_secs(10)).ok().flatten()
+    rx.recv_timeout(Duration::from_secs(10))
+        .ok()
+        .flatten()
+        .map(SocketFile)
 }
 
 /// Sends `bytes` on a new connection, closes the writing side, and returns the
@@ -189,7 +210,6 @@ fn a_running_switch_answers_malformed_requests_and_keeps_running() {
         answers_show(&path),
         "the switch stopped after an oversize request"
     );
-    let _ = std::fs::remove_file(&path);
 }
 
 /// Every malformed request gets an error reply: also one cut off by the end of
@@ -215,5 +235,4 @@ fn cut_off_and_oversize_requests_get_an_error_reply() {
         big.is_some_and(|r| !r.ok),
         "no error reply to an oversize request"
     );
-    let _ = std::fs::remove_file(&path);
 }
