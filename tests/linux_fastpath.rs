@@ -9,63 +9,11 @@
 //! and iperf3; without them a test prints a skip note and passes, unless the
 //! environment variable CI is set: then it fails.
 
-use std::io::Read;
+mod common;
+use common::*;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const VSWITCH: &str = env!("CARGO_BIN_EXE_vswitch");
-
-fn ready() -> bool {
-    let root = vswitch_linux::sys::is_root();
-    let has = |cmd: &str, arg: &str| {
-        Command::new(cmd)
-            .arg(arg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    let ip = has("ip", "-V");
-    let ping = has("ping", "-V");
-    let iperf3 = has("iperf3", "--version");
-    if root && ip && ping && iperf3 {
-        return true;
-    }
-    let why = format!("root: {root}, iproute2: {ip}, ping: {ping}, iperf3: {iperf3}");
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but the fast-path tests cannot run ({why})");
-    }
-    eprintln!("skipping: the fast-path tests need root, iproute2, ping and iperf3 ({why})");
-    false
-}
-
-/// `vswt-{pid}{tag}`: unique to this process and test, and known to CI's
-/// last-resort cleanup.
-fn unique(tag: char) -> String {
-    format!("vswt-{:04}{tag}", std::process::id() % 10_000)
-}
-
-fn vswitch(args: &[&str]) -> Output {
-    Command::new(VSWITCH)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run vswitch")
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("ip");
@@ -74,161 +22,6 @@ fn ip(args: &[&str]) {
         "ip {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// A lab of `n` hosts with the veths' default offloads; removed on drop, with
-/// any extra namespaces.
-struct Lab {
-    prefix: String,
-    n: u32,
-    extra_namespaces: Vec<String>,
-}
-
-impl Lab {
-    fn up(tag: char, n: u32) -> Lab {
-        let prefix = unique(tag);
-        let _ = vswitch(&["lab", "down", "--prefix", &prefix]);
-        let lab = Lab {
-            prefix,
-            n,
-            extra_namespaces: Vec::new(),
-        };
-        let out = vswitch(&["lab", "up", &n.to_string(), "--prefix", &lab.prefix]);
-        assert!(
-            out.status.success(),
-            "lab up: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(!text.contains("offload"), "lab up touches offloads: {text}");
-        lab
-    }
-
-    fn ns(&self, k: u32) -> String {
-        format!("{}{k}", self.prefix)
-    }
-
-    fn port(&self, k: u32) -> String {
-        format!("{}{k}-vsw", self.prefix)
-    }
-
-    fn ports(&self) -> Vec<String> {
-        (1..=self.n).map(|k| self.port(k)).collect()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = vswitch(&["lab", "down", "--prefix", &self.prefix]);
-        for ns in &self.extra_namespaces {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-    }
-}
-
-fn addr(k: u32) -> String {
-    format!("192.168.100.{}", 100 + k)
-}
-
-fn ping(ns: &str, to: &str) -> bool {
-    (0..3).any(|_| {
-        Command::new("ip")
-            .args(["netns", "exec", ns, "ping", "-c", "1", "-W", "1", "-q", to])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
-}
-
-/// A child process killed (by its PID) and reaped on drop.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A running `vswitch run`; stopped with SIGCONT + SIGTERM (then SIGKILL) on drop.
-struct Running {
-    child: Child,
-    name: String,
-}
-
-impl Running {
-    fn start(name: &str, ports: &[String]) -> Running {
-        let mut args = vec!["run", "--name", name];
-        args.extend(ports.iter().map(String::as_str));
-        let child = Command::new(VSWITCH)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start vswitch run");
-        let mut sw = Running {
-            child,
-            name: name.to_string(),
-        };
-        let n = ports.len();
-        let up = wait_until(Duration::from_secs(5), || {
-            sw.ports()
-                .is_some_and(|p| p.len() == n && p.iter().all(|p| p["state"] == "up"))
-        });
-        if !up {
-            let _ = sw.child.kill();
-            let mut err = String::new();
-            if let Some(mut e) = sw.child.stderr.take() {
-                let _ = sw.child.wait();
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("the switch did not come up with {n} ports up: {err}");
-        }
-        sw
-    }
-
-    fn signal(&self, sig: &str) {
-        let _ = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status();
-    }
-
-    fn ports(&self) -> Option<Vec<serde_json::Value>> {
-        let out = vswitch(&["show", "--name", &self.name, "-j"]);
-        if !out.status.success() {
-            return None;
-        }
-        serde_json::from_slice::<serde_json::Value>(&out.stdout)
-            .ok()?
-            .as_array()
-            .cloned()
-    }
-
-    fn port(&self, ifname: &str) -> serde_json::Value {
-        self.ports()
-            .expect("show -j")
-            .into_iter()
-            .find(|p| p["ifname"] == ifname)
-            .expect("port in show")
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.signal("-CONT");
-        self.signal("-TERM");
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if !matches!(self.child.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Runs iperf3 for 3 s from `client_ns` to a server on `server` in `server_ns`;
@@ -274,28 +67,6 @@ fn iperf3(server_ns: &str, server: &str, client_ns: &str) -> (u64, String) {
     )
 }
 
-/// Reads the frames of a pcap stream, in the byte order its magic number says.
-fn pcap_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut frames = Vec::new();
-    let big = bytes.get(..4) == Some(&[0xa1, 0xb2, 0xc3, 0xd4]);
-    let mut at = 24;
-    while at + 16 <= bytes.len() {
-        let raw: [u8; 4] = bytes[at + 8..at + 12].try_into().unwrap();
-        let len = if big {
-            u32::from_be_bytes(raw)
-        } else {
-            u32::from_le_bytes(raw)
-        } as usize;
-        at += 16;
-        if at + len > bytes.len() {
-            break;
-        }
-        frames.push(bytes[at..at + len].to_vec());
-        at += len;
-    }
-    frames
-}
-
 fn sum16(data: &[u8], mut acc: u64) -> u64 {
     for c in data.chunks(2) {
         acc += u64::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
@@ -329,7 +100,12 @@ fn fastpath_tcp_with_default_offloads_crosses_as_super_frames() {
         return;
     }
     let lab = Lab::up('o', 2);
-    let sw = Running::start(&lab.prefix, &lab.ports());
+    assert!(
+        !lab.up_output.contains("offload"),
+        "lab up touches offloads: {}",
+        lab.up_output
+    );
+    let sw = Running::start(&lab.prefix, &lab.ports(), &[]);
     assert!(ping(&lab.ns(1), &addr(2)), "no ping through the switch");
     // A capture of what leaves towards the server: what a wire would carry.
     let pcap = PathBuf::from(format!("/tmp/{}-capture.pcap", lab.prefix));
@@ -392,7 +168,7 @@ fn fastpath_tcp_to_a_tap_host_is_segmented_in_software() {
     let tap_ns = format!("{}t", lab.prefix);
     lab.extra_namespaces.push(tap_ns.clone());
     let ports = vec![lab.port(1), format!("tap:{tap}")];
-    let sw = Running::start(&lab.prefix, &ports);
+    let sw = Running::start(&lab.prefix, &ports, &[]);
     // The TAP (opened without virtio-net headers) becomes a host in its own
     // namespace: it takes only finished frames, while host 1 sends TSO.
     ip(&["netns", "add", &tap_ns]);
@@ -457,7 +233,7 @@ fn fastpath_a_burst_the_switch_cannot_take_is_counted_as_rx_full() {
         return;
     }
     let lab = Lab::up('q', 2);
-    let sw = Running::start(&lab.prefix, &lab.ports());
+    let sw = Running::start(&lab.prefix, &lab.ports(), &[]);
     let port1 = lab.port(1);
     let before = rx_packets(&port1);
     let counted = |p: &serde_json::Value| {
@@ -487,4 +263,11 @@ fn fastpath_a_burst_the_switch_cannot_take_is_counted_as_rx_full() {
     assert!(full > 0, "no rx-full drops counted: {last}");
     let show = vswitch(&["show", "--name", &sw.name]);
     assert!(String::from_utf8_lossy(&show.stdout).contains("rx-full"));
+}
+
+fn ready() -> bool {
+    common::ready(
+        "the fast-path tests",
+        &[("ip", "-V"), ("ping", "-V"), ("iperf3", "--version")],
+    )
 }

@@ -9,194 +9,11 @@
 //! Needs root and iproute2. Without them a test prints a skip note and passes,
 //! unless the environment variable CI is set: then it fails.
 
-use std::io::Read;
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+use common::*;
 use std::time::{Duration, Instant};
 use vswitch_core::Port;
 use vswitch_linux::port::AfPacketPort;
-
-const VSWITCH: &str = env!("CARGO_BIN_EXE_vswitch");
-
-fn ready() -> bool {
-    let root = vswitch_linux::sys::is_root();
-    let ip = Command::new("ip")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if root && ip {
-        return true;
-    }
-    let why = format!("root: {root}, iproute2: {ip}");
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but the Linux protection tests cannot run ({why})");
-    }
-    eprintln!("skipping: the Linux protection tests need root and iproute2 ({why})");
-    false
-}
-
-/// A name unique to this process and test: `vswt-{pid}{tag}`.
-fn unique(tag: char) -> String {
-    format!("vswt-{:04}{tag}", std::process::id() % 10_000)
-}
-
-fn vswitch(args: &[&str]) -> Output {
-    Command::new(VSWITCH)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run vswitch")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "vswitch failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A lab of `n` hosts (192.168.100.101.. in namespaces PREFIX1..); removed on drop.
-struct Lab {
-    prefix: String,
-    n: u32,
-}
-
-impl Lab {
-    fn up(tag: char, n: u32) -> Lab {
-        let prefix = unique(tag);
-        // Leftovers of an earlier run with the same pid: remove them first.
-        let _ = vswitch(&["lab", "down", "--prefix", &prefix]);
-        let lab = Lab { prefix, n };
-        ok(&vswitch(&[
-            "lab",
-            "up",
-            &n.to_string(),
-            "--prefix",
-            &lab.prefix,
-        ]));
-        lab
-    }
-
-    fn ns(&self, k: u32) -> String {
-        format!("{}{k}", self.prefix)
-    }
-
-    fn port(&self, k: u32) -> String {
-        format!("{}{k}-vsw", self.prefix)
-    }
-
-    fn ports(&self) -> Vec<String> {
-        (1..=self.n).map(|k| self.port(k)).collect()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = vswitch(&["lab", "down", "--prefix", &self.prefix]);
-    }
-}
-
-/// A running `vswitch run`; stopped with SIGTERM (then SIGKILL) on drop.
-struct Running {
-    child: Child,
-    name: String,
-}
-
-impl Running {
-    fn start(name: &str, ports: &[String], extra: &[&str]) -> Running {
-        let mut args = vec!["run", "--name", name];
-        args.extend_from_slice(extra);
-        args.extend(ports.iter().map(String::as_str));
-        let child = Command::new(VSWITCH)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start vswitch run");
-        let mut sw = Running {
-            child,
-            name: name.to_string(),
-        };
-        let n = ports.len();
-        let up = wait_until(Duration::from_secs(5), || {
-            sw.ports()
-                .is_some_and(|p| p.len() == n && p.iter().all(|p| p["state"] == "up"))
-        });
-        if !up {
-            let _ = sw.child.kill();
-            let mut err = String::new();
-            if let Some(mut e) = sw.child.stderr.take() {
-                let _ = sw.child.wait();
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("the switch did not come up with {n} ports up: {err}");
-        }
-        sw
-    }
-
-    fn json(&self, args: &[&str]) -> Option<serde_json::Value> {
-        let mut a = args.to_vec();
-        a.extend_from_slice(&["--name", &self.name, "-j"]);
-        let out = vswitch(&a);
-        if !out.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&out.stdout).ok()
-    }
-
-    fn ports(&self) -> Option<Vec<serde_json::Value>> {
-        self.json(&["show"])?.as_array().cloned()
-    }
-
-    /// Port `ifname` as `show -j` reports it.
-    fn port(&self, ifname: &str) -> serde_json::Value {
-        self.ports()
-            .expect("show -j")
-            .into_iter()
-            .find(|p| p["ifname"] == ifname)
-            .unwrap_or_else(|| panic!("no port {ifname}"))
-    }
-
-    fn fdb(&self) -> Vec<serde_json::Value> {
-        self.json(&["fdb", "show"])
-            .and_then(|v| v.as_array().cloned())
-            .expect("fdb show -j")
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if !matches!(self.child.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A packet socket on `iface` inside namespace `ns`, to send raw frames.
 fn raw_socket(ns: &str, iface: &str) -> AfPacketPort {
@@ -375,4 +192,8 @@ fn linux_mac_limit_and_move_guard_from_flags_and_config() {
         text.contains("guard: moves blocked 1 hold-downs 1"),
         "{text}"
     );
+}
+
+fn ready() -> bool {
+    common::ready("the Linux protection tests", &[("ip", "-V")])
 }

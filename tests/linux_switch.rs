@@ -6,231 +6,14 @@
 //! Needs root, iproute2 and ping. Without them a test prints a skip note and
 //! passes, unless the environment variable CI is set: then it fails.
 
+mod common;
+use common::*;
 use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use vswitch_core::{FrameBatch, Port};
 use vswitch_linux::port::AfPacketPort;
-
-const VSWITCH: &str = env!("CARGO_BIN_EXE_vswitch");
-
-fn ready() -> bool {
-    let root = vswitch_linux::sys::is_root();
-    let has = |cmd: &str, arg: &str| {
-        Command::new(cmd)
-            .arg(arg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    let ip = has("ip", "-V");
-    let ping = has("ping", "-V");
-    if root && ip && ping {
-        return true;
-    }
-    let why = format!("root: {root}, iproute2: {ip}, ping: {ping}");
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but the Linux switch tests cannot run ({why})");
-    }
-    eprintln!("skipping: the Linux switch tests need root, iproute2 and ping ({why})");
-    false
-}
-
-/// A name unique to this process and test: `vswt-{pid}{tag}` (the prefix CI's
-/// last-resort cleanup knows), short enough for `{name}{K}-vsw` to be a valid
-/// interface name.
-fn unique(tag: char) -> String {
-    format!("vswt-{:04}{tag}", std::process::id() % 10_000)
-}
-
-fn vswitch(args: &[&str]) -> Output {
-    Command::new(VSWITCH)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run vswitch")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "vswitch failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A lab of `n` hosts; removed on drop, with any extra namespaces.
-struct Lab {
-    prefix: String,
-    n: u32,
-    extra_namespaces: Vec<String>,
-    extra_links: Vec<String>,
-}
-
-impl Lab {
-    fn up(tag: char, n: u32) -> Lab {
-        let prefix = unique(tag);
-        // Leftovers of an earlier run with the same pid: remove them first.
-        let _ = vswitch(&["lab", "down", "--prefix", &prefix]);
-        let lab = Lab {
-            prefix,
-            n,
-            extra_namespaces: Vec::new(),
-            extra_links: Vec::new(),
-        };
-        ok(&vswitch(&[
-            "lab",
-            "up",
-            &n.to_string(),
-            "--prefix",
-            &lab.prefix,
-        ]));
-        lab
-    }
-
-    fn ns(&self, k: u32) -> String {
-        format!("{}{k}", self.prefix)
-    }
-
-    fn port(&self, k: u32) -> String {
-        format!("{}{k}-vsw", self.prefix)
-    }
-
-    fn ports(&self) -> Vec<String> {
-        (1..=self.n).map(|k| self.port(k)).collect()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = vswitch(&["lab", "down", "--prefix", &self.prefix]);
-        for link in &self.extra_links {
-            let _ = Command::new("ip").args(["link", "del", link]).output();
-        }
-        for ns in &self.extra_namespaces {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-    }
-}
-
-fn addr(k: u32) -> String {
-    format!("192.168.100.{}", 100 + k)
-}
-
-fn mac(k: u32) -> String {
-    format!("02:00:00:00:01:{k:02x}")
-}
-
-/// Pings `to` from namespace `ns`: up to 3 attempts of one echo, 1 s each.
-fn ping(ns: &str, to: &str) -> bool {
-    (0..3).any(|_| ping_once(ns, to))
-}
-
-fn ping_once(ns: &str, to: &str) -> bool {
-    Command::new("ip")
-        .args(["netns", "exec", ns, "ping", "-c", "1", "-W", "1", "-q", to])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// A running `vswitch run`; stopped with SIGTERM (then SIGKILL) on drop.
-struct Running {
-    child: Child,
-    name: String,
-}
-
-impl Running {
-    fn start(name: &str, ports: &[String], extra: &[&str]) -> Running {
-        let mut args = vec!["run", "--name", name];
-        args.extend_from_slice(extra);
-        args.extend(ports.iter().map(String::as_str));
-        let child = Command::new(VSWITCH)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start vswitch run");
-        let mut sw = Running {
-            child,
-            name: name.to_string(),
-        };
-        let n = ports.len();
-        let up = wait_until(Duration::from_secs(5), || {
-            sw.ports()
-                .is_some_and(|p| p.len() == n && p.iter().all(|p| p["state"] == "up"))
-        });
-        if !up {
-            let _ = sw.child.kill();
-            let mut err = String::new();
-            if let Some(mut e) = sw.child.stderr.take() {
-                let _ = sw.child.wait();
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("the switch did not come up with {n} ports up: {err}");
-        }
-        sw
-    }
-
-    fn json(&self, args: &[&str]) -> Option<serde_json::Value> {
-        let mut a = args.to_vec();
-        a.extend_from_slice(&["--name", &self.name, "-j"]);
-        let out = vswitch(&a);
-        if !out.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&out.stdout).ok()
-    }
-
-    fn ports(&self) -> Option<Vec<serde_json::Value>> {
-        self.json(&["show"])?.as_array().cloned()
-    }
-
-    fn fdb(&self) -> Vec<serde_json::Value> {
-        self.json(&["fdb", "show"])
-            .and_then(|v| v.as_array().cloned())
-            .expect("fdb show -j")
-    }
-
-    fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if !matches!(self.child.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A packet socket on `iface` inside namespace `ns`: what arrives there.
 fn sniffer(ns: &str, iface: &str) -> AfPacketPort {
@@ -508,16 +291,6 @@ fn linux_tap_port_carries_traffic() {
     assert!(t["tx_frames"].as_u64().unwrap_or(0) > 0);
 }
 
-/// A child process killed (by its PID) and reaped on drop.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn linux_carrier_down_marks_the_port_down_and_flushes_it() {
     if !ready() {
@@ -559,28 +332,6 @@ fn linux_carrier_down_marks_the_port_down_and_flushes_it() {
         "port 2 not marked up again"
     );
     assert!(ping(&lab.ns(1), &addr(2)));
-}
-
-/// Reads the frames of a pcap stream, in the byte order its magic number says.
-fn pcap_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut frames = Vec::new();
-    let big = bytes.get(..4) == Some(&[0xa1, 0xb2, 0xc3, 0xd4]);
-    let mut at = 24;
-    while at + 16 <= bytes.len() {
-        let raw: [u8; 4] = bytes[at + 8..at + 12].try_into().unwrap();
-        let len = if big {
-            u32::from_be_bytes(raw)
-        } else {
-            u32::from_le_bytes(raw)
-        } as usize;
-        at += 16;
-        if at + len > bytes.len() {
-            break;
-        }
-        frames.push(bytes[at..at + len].to_vec());
-        at += len;
-    }
-    frames
 }
 
 #[test]
@@ -867,4 +618,8 @@ fn linux_lab_refuses_what_exists_and_down_removes_everything() {
         assert!(!Path::new(&format!("/run/netns/{}", lab.ns(k))).exists());
         assert!(!Path::new(&format!("/sys/class/net/{}", lab.port(k))).exists());
     }
+}
+
+fn ready() -> bool {
+    common::ready("the Linux switch tests", &[("ip", "-V"), ("ping", "-V")])
 }
