@@ -15,15 +15,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Runs iperf3 for 3 s from `client_ns` to a server on `server` in `server_ns`;
 /// returns the bytes the server received, and iperf3's report.
 fn iperf3(server_ns: &str, server: &str, client_ns: &str) -> (u64, String) {
@@ -164,31 +155,12 @@ fn fastpath_tcp_to_a_tap_host_is_segmented_in_software() {
         return;
     }
     let mut lab = Lab::up('p', 1);
-    let tap = format!("{}tap", lab.prefix);
-    let tap_ns = format!("{}t", lab.prefix);
-    lab.extra_namespaces.push(tap_ns.clone());
-    let ports = vec![lab.port(1), format!("tap:{tap}")];
-    let sw = Running::start(&lab.prefix, &ports, &[]);
     // The TAP (opened without virtio-net headers) becomes a host in its own
     // namespace: it takes only finished frames, while host 1 sends TSO.
-    ip(&["netns", "add", &tap_ns]);
-    ip(&["link", "set", &tap, "netns", &tap_ns]);
-    ip(&[
-        "-n",
-        &tap_ns,
-        "addr",
-        "add",
-        "192.168.100.150/24",
-        "dev",
-        &tap,
-    ]);
-    ip(&["-n", &tap_ns, "link", "set", &tap, "up"]);
-    assert!(
-        ping(&lab.ns(1), "192.168.100.150"),
-        "no ping to the TAP host"
-    );
-    let (received, report) = iperf3(&tap_ns, "192.168.100.150", &lab.ns(1));
-    let tap_port = sw.port(&format!("{}tap", lab.prefix));
+    let (sw, tap, tap_ns) = tap_host(&mut lab);
+    assert!(ping(&lab.ns(1), TAP_HOST), "no ping to the TAP host");
+    let (received, report) = iperf3(&tap_ns, TAP_HOST, &lab.ns(1));
+    let tap_port = sw.port(&tap);
     assert!(
         received > 1_000_000,
         "TCP moved only {received} bytes to the TAP host: {report}; {tap_port}"

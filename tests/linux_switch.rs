@@ -253,35 +253,10 @@ fn linux_tap_port_carries_traffic() {
         return;
     }
     let mut lab = Lab::up('g', 1);
-    let tap = format!("{}tap", lab.prefix);
-    let tap_ns = format!("{}t", lab.prefix);
-    lab.extra_namespaces.push(tap_ns.clone());
-    let ports = vec![lab.port(1), format!("tap:{tap}")];
-    let sw = Running::start(&lab.prefix, &ports, &[]);
-    assert!(Path::new(&format!("/sys/class/net/{tap}")).exists());
     // The TAP's device becomes a host in its own namespace; the switch keeps its descriptor.
-    let ip = |args: &[&str]| {
-        let out = Command::new("ip").args(args).output().expect("ip");
-        assert!(
-            out.status.success(),
-            "ip {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    ip(&["netns", "add", &tap_ns]);
-    ip(&["link", "set", &tap, "netns", &tap_ns]);
-    ip(&[
-        "-n",
-        &tap_ns,
-        "addr",
-        "add",
-        "192.168.100.150/24",
-        "dev",
-        &tap,
-    ]);
-    ip(&["-n", &tap_ns, "link", "set", &tap, "up"]);
+    let (sw, tap, tap_ns) = tap_host(&mut lab);
     assert!(
-        ping(&lab.ns(1), "192.168.100.150"),
+        ping(&lab.ns(1), TAP_HOST),
         "host 1 cannot reach the TAP host"
     );
     assert!(ping(&tap_ns, &addr(1)), "the TAP host cannot reach host 1");

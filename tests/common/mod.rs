@@ -134,6 +134,48 @@ impl Drop for Lab {
     }
 }
 
+/// Runs `ip ARGS`, which must succeed.
+pub fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The address of the TAP host made by [`tap_host`].
+pub const TAP_HOST: &str = "192.168.100.150";
+
+/// A switch on lab host 1's port and a TAP port `tap:<prefix>tap`, whose device
+/// then becomes a host ([`TAP_HOST`]) in a namespace of its own (removed with
+/// the lab); the switch keeps its descriptor. Returns the switch and the TAP's
+/// name and namespace.
+pub fn tap_host(lab: &mut Lab) -> (Running, String, String) {
+    let tap = format!("{}tap", lab.prefix);
+    let tap_ns = format!("{}t", lab.prefix);
+    lab.extra_namespaces.push(tap_ns.clone());
+    let ports = vec![lab.port(1), format!("tap:{tap}")];
+    let sw = Running::start(&lab.prefix, &ports, &[]);
+    assert!(
+        std::path::Path::new(&format!("/sys/class/net/{tap}")).exists(),
+        "the switch made no TAP device {tap}"
+    );
+    ip(&["netns", "add", &tap_ns]);
+    ip(&["link", "set", &tap, "netns", &tap_ns]);
+    ip(&[
+        "-n",
+        &tap_ns,
+        "addr",
+        "add",
+        &format!("{TAP_HOST}/24"),
+        "dev",
+        &tap,
+    ]);
+    ip(&["-n", &tap_ns, "link", "set", &tap, "up"]);
+    (sw, tap, tap_ns)
+}
+
 /// Address of lab host `k`.
 pub fn addr(k: u32) -> String {
     format!("192.168.100.{}", 100 + k)
