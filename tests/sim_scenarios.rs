@@ -52,7 +52,10 @@ fn same_scenario_and_seed_give_identical_captures_and_json() {
         let mut sim = Simulation::new(&s).unwrap();
         sim.capture_to(&dir).unwrap();
         let report = sim.run().unwrap();
-        assert!(report.switches[0].fdb.expired > 0, "aging must play a part");
+        assert!(
+            report.switches[0].fdb.stats.expired > 0,
+            "aging must play a part"
+        );
         assert!(report.udp.iter().all(|u| u.received > 0));
         let json = serde_json::to_string_pretty(&report).unwrap();
         let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
@@ -105,7 +108,7 @@ fn a_loop_makes_a_broadcast_storm() {
     assert_eq!(r.hosts[0].tx_frames, 1);
     assert!(r.frames_switched > 10_000, "{}", r.frames_switched);
     assert!(r.wires.iter().any(|w| w.dropped != [0, 0]));
-    assert!(r.switches.iter().all(|s| s.fdb.moved > 100));
+    assert!(r.switches.iter().all(|s| s.fdb.stats.moved > 100));
 }
 
 #[test]
@@ -126,8 +129,8 @@ fn fair_eviction_keeps_the_hosts_during_a_mac_flood() {
     let attacker = sw.ports.iter().find(|p| p.name == "p5").unwrap();
     assert_eq!(r.generators[0].sent, 1_000_000);
     assert_eq!(attacker.rx_frames, 1_000_000);
-    assert!(sw.fdb.learned > 999_000, "{}", sw.fdb.learned);
-    assert_eq!(sw.fdb.current, capacity as u64);
+    assert!(sw.fdb.stats.learned > 999_000, "{}", sw.fdb.stats.learned);
+    assert_eq!(sw.fdb.stats.current, capacity as u64);
     for h in &r.hosts {
         assert!(
             sw.fdb
@@ -197,7 +200,7 @@ fn a_loop_without_storm_control_saturates_its_wires() {
         frames > 100_000 && dropped > 1000,
         "{frames} frames, {dropped} dropped"
     );
-    assert!(r.switches.iter().all(|s| s.fdb.moved > 1000));
+    assert!(r.switches.iter().all(|s| s.fdb.stats.moved > 1000));
     let (got, sent) = replies(&r);
     assert!(got * 2 < sent, "{got} of {sent} echo requests answered");
 }
@@ -247,7 +250,7 @@ fn the_move_guard_holds_a_flapping_host_down_or_shuts_its_port() {
     // 6 s instead of 40 a second.
     assert!(sw.guard.hold_downs >= 2, "{r}");
     assert!(sw.guard.moves_blocked > 100, "{r}");
-    assert!(sw.fdb.moved <= 6 * sw.guard.hold_downs, "{r}");
+    assert!(sw.fdb.stats.moved <= 6 * sw.guard.hold_downs, "{r}");
     assert_eq!(sw.guard.shutdowns, 0);
     assert_eq!(r.pings[0].received, r.pings[0].sent);
     assert!(r.to_string().contains("guard: moves blocked"));
@@ -293,6 +296,6 @@ fn vlans_isolate_and_hosts_can_move() {
     let r = run(&scenario("churn"));
     assert!(r.pings.iter().all(|p| p.received >= 8), "{r}");
     // The churn generators' shared MACs keep moving on both switches.
-    assert!(r.switches.iter().all(|s| s.fdb.moved > 100), "{r}");
-    assert!(r.switches.iter().all(|s| s.fdb.flushed >= 1));
+    assert!(r.switches.iter().all(|s| s.fdb.stats.moved > 100), "{r}");
+    assert!(r.switches.iter().all(|s| s.fdb.stats.flushed >= 1));
 }

@@ -119,6 +119,7 @@ impl std::error::Error for FdbConfigError {}
 
 /// Totals of one table since it was made.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FdbStats {
     /// New dynamic entries created.
     pub learned: u64,

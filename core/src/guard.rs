@@ -72,6 +72,7 @@ impl Default for MoveGuardConfig {
 
 /// Totals of the protections that act at learning (move guard, MAC limits).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct GuardStats {
     /// Moves refused because the MAC was held down (the triggering move included).
     pub moves_blocked: u64,
@@ -82,6 +83,13 @@ pub struct GuardStats {
     /// MACs not learned because their port had reached its MAC limit (in both
     /// modes; in `drop` mode the frame is also counted as a `mac-limit` drop).
     pub mac_limit_refused: u64,
+}
+
+impl GuardStats {
+    /// True if nothing happened.
+    pub fn is_quiet(&self) -> bool {
+        *self == GuardStats::default()
+    }
 }
 
 /// What the guard says about one attempted move.

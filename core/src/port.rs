@@ -204,6 +204,16 @@ impl PortCounters {
             .filter(|&(_, n)| n > 0)
     }
 
+    /// This port's move-guard and MAC-limit events.
+    pub fn guard(&self) -> crate::GuardStats {
+        crate::GuardStats {
+            moves_blocked: self.moves_blocked,
+            hold_downs: self.hold_downs,
+            shutdowns: self.guard_shutdowns,
+            mac_limit_refused: self.mac_limit_refused,
+        }
+    }
+
     /// Drops for all reasons.
     pub fn total_drops(&self) -> u64 {
         self.drops.iter().sum()

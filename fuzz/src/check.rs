@@ -12,7 +12,7 @@
 //!
 //! Every failed check panics, which is what libFuzzer reports.
 
-use crate::ops::{host, Op, Scenario, TimeStep, TxFault};
+use crate::ops::{host, Op, PortSpec, Scenario, TimeStep, TxFault};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use vswitch_core::fdb::{EvictionPolicy, FdbConfig, FdbEntry, FlushScope};
@@ -78,14 +78,7 @@ fn build(s: &Scenario) -> Switch {
     };
     let mut sw = Switch::new(config).expect("a valid configuration");
     for spec in &c.ports {
-        let id = sw
-            .add_port(PortConfig {
-                flags: spec.flags,
-                vlan: spec.mode.to_real(),
-                ..PortConfig::default()
-            })
-            .expect("room for a port");
-        sw.set_port_up(id, spec.up).expect("the port just added");
+        add_port(&mut sw, spec);
     }
     sw
 }
@@ -134,16 +127,7 @@ fn admin(sw: &mut Switch, now: &mut u64, op: &Op) {
         Op::SetUp(port, up) => {
             let _ = sw.set_port_up(PortId(*port), *up);
         }
-        Op::AddPort(spec) => {
-            let id = sw
-                .add_port(PortConfig {
-                    flags: spec.flags,
-                    vlan: spec.mode.to_real(),
-                    ..PortConfig::default()
-                })
-                .expect("room for a port");
-            sw.set_port_up(id, spec.up).expect("the port just added");
-        }
+        Op::AddPort(spec) => add_port(sw, spec),
         Op::RemovePort(port) => {
             let _ = sw.remove_port(PortId(*port));
             assert!(sw.port(PortId(*port)).is_none(), "port {port} still there");
@@ -616,4 +600,16 @@ fn compare(a: &mut Switch, b: &mut Switch, tx: &TxTotals, step: usize) {
     assert_eq!(a.fdb().clock(), b.fdb().clock(), "step {step}: clocks");
     assert_eq!(a.fdb().stats(), b.fdb().stats(), "step {step}: FDB totals");
     assert_eq!(entries_now(a), entries_now(b), "step {step}: FDB contents");
+}
+
+/// Adds a port as `spec` describes it, up or down.
+fn add_port(sw: &mut Switch, spec: &PortSpec) {
+    let id = sw
+        .add_port(PortConfig {
+            flags: spec.flags,
+            vlan: spec.mode.to_real(),
+            ..PortConfig::default()
+        })
+        .expect("room for a port");
+    sw.set_port_up(id, spec.up).expect("the port just added");
 }

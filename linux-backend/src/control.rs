@@ -155,27 +155,7 @@ pub struct PortInfo {
     pub drops: BTreeMap<String, u64>,
     /// What the move guard and the port's MAC limit did here.
     #[serde(default)]
-    pub guard: PortGuard,
-}
-
-/// Move-guard and MAC-limit events of one port, as `show` reports them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PortGuard {
-    /// Moves of held-down MACs onto this port that were refused.
-    pub moves_blocked: u64,
-    /// Hold-downs started by MACs moving onto this port.
-    pub hold_downs: u64,
-    /// Times the move guard shut this port down.
-    pub shutdowns: u64,
-    /// MACs not learned because the port was at its MAC limit.
-    pub mac_limit_refused: u64,
-}
-
-impl PortGuard {
-    /// True if nothing happened.
-    pub fn is_quiet(&self) -> bool {
-        *self == PortGuard::default()
-    }
+    pub guard: vswitch_core::GuardStats,
 }
 
 /// One FDB entry as `fdb show` reports it, in the fields of `bridge -j fdb show`.

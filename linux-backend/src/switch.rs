@@ -808,12 +808,7 @@ impl LinuxSwitch {
                 unknown_unicast: c.unknown_unicast,
                 rx_errors: slot.port.rx_errors(),
                 drops,
-                guard: control::PortGuard {
-                    moves_blocked: c.moves_blocked,
-                    hold_downs: c.hold_downs,
-                    shutdowns: c.guard_shutdowns,
-                    mac_limit_refused: c.mac_limit_refused,
-                },
+                guard: c.guard(),
             });
         }
         out

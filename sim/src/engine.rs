@@ -31,7 +31,7 @@
 //! "#).unwrap();
 //! let report = Simulation::new(&scenario).unwrap().run().unwrap();
 //! assert_eq!(report.pings[0].received, 2);
-//! assert_eq!(report.switches[0].fdb.current, 2);
+//! assert_eq!(report.switches[0].fdb.stats.current, 2);
 //! ```
 
 mod apps;

@@ -510,7 +510,7 @@ mod test {
             (t.replayed, t.unicast, t.flooded, t.dropped, t.delivered),
             (3, 1, 1, 1, 3)
         );
-        assert_eq!(outcome.summary.switch.fdb.current, 3);
+        assert_eq!(outcome.summary.switch.fdb.stats.current, 3);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
-use vswitch_core::{Instant, Switch};
+use vswitch_core::{FdbStats, GuardStats, Instant, Switch};
 
 /// One port's counters, by name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -36,45 +36,12 @@ pub struct PortReport {
     pub shut_down: bool,
 }
 
-/// What the move guard and the ports' MAC limits did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct GuardReport {
-    /// Moves refused because the MAC was held down.
-    pub moves_blocked: u64,
-    /// Hold-downs started.
-    pub hold_downs: u64,
-    /// Ports shut down.
-    pub shutdowns: u64,
-    /// MACs not learned because their port was at its MAC limit.
-    pub mac_limit_refused: u64,
-}
-
-impl GuardReport {
-    /// True if nothing happened.
-    pub fn is_quiet(&self) -> bool {
-        *self == GuardReport::default()
-    }
-}
-
 /// FDB statistics and contents.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FdbReport {
-    /// New dynamic entries created.
-    pub learned: u64,
-    /// Entries moved to another port.
-    pub moved: u64,
-    /// Entries aged out.
-    pub expired: u64,
-    /// Entries evicted (fair policy).
-    pub evicted: u64,
-    /// MACs not learned because the table was full (stop-learning policy).
-    pub refused: u64,
-    /// Entries removed by flushes.
-    pub flushed: u64,
-    /// Dynamic entries at the end.
-    pub current: u64,
-    /// Static entries at the end.
-    pub statics: u64,
+    /// The table's totals at the end (flattened: `learned`, `moved`, ... in JSON).
+    #[serde(flatten)]
+    pub stats: FdbStats,
     /// The entries at the end, sorted by port, VLAN and MAC.
     pub entries: Vec<FdbEntryReport>,
 }
@@ -106,7 +73,7 @@ pub struct SwitchReport {
     /// Its table.
     pub fdb: FdbReport,
     /// Move-guard and MAC-limit events.
-    pub guard: GuardReport,
+    pub guard: GuardStats,
 }
 
 impl SwitchReport {
@@ -150,28 +117,14 @@ impl SwitchReport {
             })
             .collect();
         entries.sort_by(|a, b| (a.port, a.vid, &a.mac).cmp(&(b.port, b.vid, &b.mac)));
-        let s = switch.fdb().stats();
-        let g = switch.guard_stats();
         SwitchReport {
             name: name.to_string(),
             ports,
             fdb: FdbReport {
-                learned: s.learned,
-                moved: s.moved,
-                expired: s.expired,
-                evicted: s.evicted,
-                refused: s.refused,
-                flushed: s.flushed,
-                current: s.current,
-                statics: s.statics,
+                stats: switch.fdb().stats(),
                 entries,
             },
-            guard: GuardReport {
-                moves_blocked: g.moves_blocked,
-                hold_downs: g.hold_downs,
-                shutdowns: g.shutdowns,
-                mac_limit_refused: g.mac_limit_refused,
-            },
+            guard: switch.guard_stats(),
         }
     }
 
@@ -218,7 +171,14 @@ impl fmt::Display for SwitchReport {
         writeln!(
             f,
             "  fdb: {} entries ({} static); learned {} moved {} expired {} evicted {} refused {} flushed {}",
-            d.current, d.statics, d.learned, d.moved, d.expired, d.evicted, d.refused, d.flushed
+            d.stats.current,
+            d.stats.statics,
+            d.stats.learned,
+            d.stats.moved,
+            d.stats.expired,
+            d.stats.evicted,
+            d.stats.refused,
+            d.stats.flushed
         )?;
         let g = &self.guard;
         if !g.is_quiet() {

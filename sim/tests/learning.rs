@@ -85,7 +85,7 @@ fn a_silent_host_is_forgotten_after_the_aging_time_and_flooded_again() {
         .entries
         .iter()
         .all(|e| e.mac != "02:00:00:00:00:02"));
-    assert!(report.switches[0].fdb.expired >= 1);
+    assert!(report.switches[0].fdb.stats.expired >= 1);
 
     // The second echo request to h2 (h1's ARP cache still knows h2) is flooded,
     // so h3's port sees it; the first one was not.
@@ -110,8 +110,8 @@ fn a_hub_floods_known_unicast_and_a_switch_does_not() {
     // Both echo requests (and the ARP reply) for h2 also went to h3 through the hub.
     assert!(hub_times.len() >= 2, "{hub_times:?}");
     assert_eq!(switch_times, Vec::<u64>::new());
-    assert_eq!(hub.switches[0].fdb.learned, 0);
-    assert_eq!(switch.switches[0].fdb.learned, 2);
+    assert_eq!(hub.switches[0].fdb.stats.learned, 0);
+    assert_eq!(switch.switches[0].fdb.stats.learned, 2);
     // A hub sends every frame to every other port: what h1 sent, h2 and h3 got.
     let p = &hub.switches[0].ports;
     assert_eq!(p[0].rx_frames, p[2].tx_frames - p[1].rx_frames);
