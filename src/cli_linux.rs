@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use vswitch_core::spec::{EvictionSpec, SwitchSpec};
 use vswitch_linux::control::{self, Added, FdbRow, PortInfo, Request, DEFAULT_NAME};
 use vswitch_linux::lab::{self, LabOptions};
+use vswitch_linux::port::PortOptions;
 use vswitch_linux::switch::{LinuxSwitch, RunOptions};
 
 /// Commands of the switch on real interfaces.
@@ -86,6 +87,10 @@ pub struct RunArgs {
     /// Print one line per frame on standard output.
     #[arg(long)]
     trace: bool,
+    /// Send TCP segments as they came, never joined into GSO super-frames
+    /// (joining saves the receiving hosts most of their per-segment work).
+    #[arg(long)]
+    no_gro: bool,
     /// Ports: IFACE, netns:NS/IFACE, pid:PID/IFACE or tap:NAME.
     ports: Vec<String>,
 }
@@ -359,6 +364,7 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
         spec,
         ports: a.ports,
         trace: a.trace,
+        port: PortOptions { gro: !a.no_gro },
     })?;
     sw.run()?;
     Ok(())

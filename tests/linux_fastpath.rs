@@ -1,7 +1,9 @@
 //! The Linux fast path: TCP through the switch with the veths' default offloads
 //! (TX checksum offload and TSO on, so 64 KB super-frames with partial
 //! checksums reach the switch), finished in software for a TAP host and for a
-//! capture, and drops counted when a burst overflows a port's receive queue.
+//! capture, TCP segments from hosts without offloads joined into super-frames
+//! on their way to the receiving host, and drops counted when a burst
+//! overflows a port's receive queue.
 //!
 //! Each test builds its own lab (namespaces `vswt-{pid}{letter}K`, only
 //! 192.168.100.0/24), removes it on drop even when it fails, bounds every wait
@@ -147,6 +149,80 @@ fn fastpath_tcp_with_default_offloads_crosses_as_super_frames() {
         tcp.len() >= 100 && tcp.iter().all(|&ok| ok),
         "bad checksums in the capture"
     );
+}
+
+/// A counter of interface `iface` in namespace `ns`.
+fn ns_counter(ns: &str, iface: &str, what: &str) -> u64 {
+    let path = format!("/sys/class/net/{iface}/statistics/{what}");
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "cat", &path])
+        .output()
+        .expect("ip netns exec cat");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn fastpath_tcp_without_offloads_reaches_the_host_as_joined_super_frames() {
+    if !ready() || !common::ready("the GRO test", &[("ethtool", "--version")]) {
+        return;
+    }
+    let lab = Lab::up('g', 2);
+    // Senders that checksum and segment in software: 1514-byte frames reach
+    // the switch, which joins a batch's run of segments of one flow.
+    for k in 1..=2 {
+        let iface = format!("veth{k}");
+        ip(&[
+            "netns",
+            "exec",
+            &lab.ns(k),
+            "ethtool",
+            "-K",
+            &iface,
+            "tx",
+            "off",
+        ]);
+    }
+    for gro in [false, true] {
+        let name = format!("{}{}", lab.prefix, if gro { 'j' } else { 'n' });
+        let extra: &[&str] = if gro { &[] } else { &["--no-gro"] };
+        let sw = Running::start(&name, &lab.ports(), extra);
+        assert!(ping(&lab.ns(1), &addr(2)), "no ping through the switch");
+        let sent0 = ns_counter(&lab.ns(1), "veth1", "tx_packets");
+        let got0 = ns_counter(&lab.ns(2), "veth2", "rx_packets");
+        let (received, report) = iperf3(&lab.ns(2), &addr(2), &lab.ns(1));
+        let sent = ns_counter(&lab.ns(1), "veth1", "tx_packets") - sent0;
+        let got = ns_counter(&lab.ns(2), "veth2", "rx_packets") - got0;
+        assert!(
+            received > 10_000_000,
+            "TCP moved only {received} bytes (gro {gro}): {report}"
+        );
+        // The switch counts the frames of the wire, joined or not.
+        let p1 = sw.port(&lab.port(1));
+        let p2 = sw.port(&lab.port(2));
+        let rx1 = p1["rx_frames"].as_u64().unwrap_or(0);
+        assert!(
+            rx1 * 10 >= sent * 9 && p1["rx_bytes"].as_u64().unwrap_or(0) <= rx1 * 1514,
+            "the switch saw {rx1} frames of the {sent} sent: {p1}"
+        );
+        assert!(
+            p2["tx_frames"].as_u64().unwrap_or(0) * 10 >= sent * 9,
+            "{p2}"
+        );
+        if gro {
+            assert!(
+                got * 4 < sent,
+                "{sent} segments sent, the host received {got} frames: not joined"
+            );
+        } else {
+            assert!(
+                got * 10 >= sent * 9,
+                "{sent} segments sent, the host received {got} frames"
+            );
+        }
+    }
 }
 
 #[test]

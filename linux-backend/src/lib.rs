@@ -4,6 +4,7 @@
 //! - [`port`]: AF_PACKET sockets and TAP devices as core [`vswitch_core::Port`]s;
 //! - [`vnet`]: the virtio-net header that carries a frame's offload state;
 //! - [`gso`]: checksum completion and GSO segmentation in software;
+//! - [`gro`]: joining TCP segments into GSO super-frames on the way out;
 //! - [`ring`]: the memory-mapped receive ring of a packet socket;
 //! - [`switch`]: the running switch, one epoll loop over ports, the aging timer,
 //!   link events ([`link`]), signals and the control socket;
@@ -33,6 +34,7 @@
 pub mod capture;
 pub mod control;
 pub mod error;
+pub mod gro;
 pub mod gso;
 #[allow(unsafe_code)]
 pub mod hugepage;

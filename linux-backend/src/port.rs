@@ -7,6 +7,7 @@
 //! a port that cannot take it.
 
 use crate::error::{Error, Result};
+use crate::gro::{Coalescer, Queued};
 use crate::gso;
 use crate::ring::RxRing;
 use crate::sys;
@@ -40,6 +41,20 @@ const TX_COPY_MAX: usize = 2048;
 /// Socket buffer sizes: room for bursts while the loop is busy elsewhere (the
 /// kernel doubles them).
 const SOCKET_BUF: i32 = 8 << 20;
+
+/// How AF_PACKET ports are set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortOptions {
+    /// Join consecutive TCP segments that leave together into GSO
+    /// super-frames ([`crate::gro`]).
+    pub gro: bool,
+}
+
+impl Default for PortOptions {
+    fn default() -> PortOptions {
+        PortOptions { gro: true }
+    }
+}
 
 /// A port the event loop can wait on.
 pub trait LinuxPort: Port + Send {
@@ -158,9 +173,12 @@ pub struct AfPacketPort {
     /// Offload states of the last receive, for [`Port::recv`].
     rx_offloads: Vec<VnetHdr>,
     rx_batch: FrameBatch,
-    /// Queued frames, each behind its virtio-net header.
+    /// Queued frames, each behind its virtio-net header, and how many
+    /// frames the switch sent each stands for (segments joined by `gro`).
     tx: Vec<u8>,
     tx_frames: Vec<Range<usize>>,
+    tx_segs: Vec<u32>,
+    gro: Coalescer,
     scratch: Vec<u8>,
     rx_errors: u64,
     rx_full: u64,
@@ -168,8 +186,13 @@ pub struct AfPacketPort {
 }
 
 impl AfPacketPort {
-    /// Opens a port on interface `name`.
+    /// Opens a port on interface `name` with the default options.
     pub fn open(name: &str) -> Result<AfPacketPort> {
+        AfPacketPort::open_with(name, &PortOptions::default())
+    }
+
+    /// Opens a port on interface `name`.
+    pub fn open_with(name: &str, opts: &PortOptions) -> Result<AfPacketPort> {
         let ifindex = sys::if_index(name).map_err(|e| Error::iface(name, "opening", e))?;
         let mtu = sys::if_mtu(name).map_err(|e| Error::iface(name, "reading the MTU of", e))?;
         let fd = sys::packet_socket().map_err(|e| Error::io("opening a packet socket", e))?;
@@ -219,6 +242,8 @@ impl AfPacketPort {
             rx_batch: FrameBatch::with_capacity(RX_BATCH),
             tx: Vec::with_capacity(RX_BATCH * (TX_COPY_MAX + VNET_HDR_LEN)),
             tx_frames: Vec::with_capacity(RX_BATCH),
+            tx_segs: Vec::with_capacity(RX_BATCH),
+            gro: Coalescer::new(opts.gro),
             scratch: Vec::new(),
             rx_errors: 0,
             rx_full: 0,
@@ -335,7 +360,10 @@ impl Port for AfPacketPort {
         while at < self.tx_frames.len() {
             match sys::send_many(fd, &self.tx, &self.tx_frames[at..]) {
                 Ok(0) => {
-                    self.tx_full += (self.tx_frames.len() - at) as u64;
+                    self.tx_full += self.tx_segs[at..]
+                        .iter()
+                        .map(|&n| u64::from(n))
+                        .sum::<u64>();
                     break;
                 }
                 Ok(sent) => at += sent,
@@ -343,13 +371,15 @@ impl Port for AfPacketPort {
                     // The first frame was refused (ENOBUFS: the egress queue
                     // is full; ENETDOWN...): count it and go on with the rest.
                     tracing::trace!(port = %self.name, error = %e, "send failed");
-                    self.tx_full += 1;
+                    self.tx_full += u64::from(self.tx_segs[at]);
                     at += 1;
                 }
             }
         }
         self.tx.clear();
         self.tx_frames.clear();
+        self.tx_segs.clear();
+        self.gro.reset();
     }
 }
 
@@ -437,10 +467,19 @@ impl LinuxPort for AfPacketPort {
                 .map(|_| ())
                 .map_err(|e| tx_error(&e));
         }
-        let start = self.tx.len();
-        self.tx.extend_from_slice(&hdr);
-        self.tx.extend_from_slice(frame);
-        self.tx_frames.push(start..self.tx.len());
+        match self.gro.push(&mut self.tx, frame, offload) {
+            Queued::New(range) => {
+                self.tx_frames.push(range);
+                self.tx_segs.push(1);
+            }
+            Queued::Joined => {
+                if let (Some(range), Some(n)) = (self.tx_frames.last_mut(), self.tx_segs.last_mut())
+                {
+                    range.end = self.tx.len();
+                    *n += 1;
+                }
+            }
+        }
         if self.tx_frames.len() >= sys::MAX_MSGS {
             self.flush();
         }

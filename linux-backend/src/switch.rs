@@ -6,7 +6,7 @@ use crate::control::{self, Added, FdbRow, PortInfo, Request, Response};
 use crate::error::{Error, Result};
 use crate::gso;
 use crate::link::{self, LinkEvent, LinkMonitor};
-use crate::port::{AfPacketPort, LinuxPort, TapPort};
+use crate::port::{AfPacketPort, LinuxPort, PortOptions, TapPort};
 use crate::sys::{self, Epoll};
 use crate::target::{self, PortTarget};
 use crate::trace;
@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub ports: Vec<String>,
     /// Print a trace line per frame on standard output.
     pub trace: bool,
+    /// How AF_PACKET ports are set up.
+    pub port: PortOptions,
 }
 
 struct PortSlot {
@@ -96,6 +98,7 @@ pub struct LinuxSwitch {
     /// Frames of a batch whose offloads were finished in software.
     resolved: FrameBatch,
     gso_scratch: Vec<u8>,
+    port_opts: PortOptions,
 }
 
 impl LinuxSwitch {
@@ -147,6 +150,7 @@ impl LinuxSwitch {
             socket_path,
             clients: Vec::new(),
             trace_stdout: opts.trace,
+            port_opts: opts.port,
             batch: FrameBatch::with_capacity(FrameBatch::DEFAULT_SIZE),
             captured: Vec::new(),
             capture_count: Vec::new(),
@@ -251,7 +255,7 @@ impl LinuxSwitch {
         let port: Box<dyn LinuxPort> = if resolved.tap {
             Box::new(TapPort::open(&resolved.iface)?)
         } else {
-            Box::new(AfPacketPort::open(&resolved.iface)?)
+            Box::new(AfPacketPort::open_with(&resolved.iface, &self.port_opts)?)
         };
         let config = self
             .spec
