@@ -243,6 +243,73 @@ fn fastpath_tcp_to_a_tap_host_is_segmented_in_software() {
     );
 }
 
+/// CPU time (user + system, clock ticks) of process `pid`.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which may hold spaces: utime and
+    // stime are the 12th and 13th.
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    f.get(11).unwrap_or(&0) + f.get(12).unwrap_or(&0)
+}
+
+#[test]
+fn fastpath_an_idle_switch_sleeps_after_traffic() {
+    if !ready() {
+        return;
+    }
+    let lab = Lab::up('i', 2);
+    let sw = Running::start(&lab.prefix, &lab.ports(), &["--poll-us", "1000"]);
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns(1),
+            "ping",
+            "-c",
+            "200",
+            "-i",
+            "0.002",
+        ])
+        .args(["-q", &addr(2)])
+        .output()
+        .expect("ping");
+    assert!(out.status.success(), "no ping through the switch");
+    // Polling after traffic lasts a millisecond; then the switch must block.
+    let before = cpu_ticks(sw.child.id());
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_ticks(sw.child.id()) - before;
+    assert!(used <= 3, "an idle switch used {used} ticks of CPU in 3 s");
+}
+
+#[test]
+fn fastpath_the_v3_ring_forwards_and_takes_super_frames_whole() {
+    if !ready() {
+        return;
+    }
+    let lab = Lab::up('v', 2);
+    let sw = Running::start(&lab.prefix, &lab.ports(), &["--rx-ring", "v3"]);
+    assert!(ping(&lab.ns(1), &addr(2)), "no ping through a V3 switch");
+    let (received, report) = iperf3(&lab.ns(2), &addr(2), &lab.ns(1));
+    assert!(
+        received > 10_000_000,
+        "TCP moved only {received} bytes through a V3 switch: {report}"
+    );
+    let p1 = sw.port(&lab.port(1));
+    let (frames, bytes) = (
+        p1["rx_frames"].as_u64().unwrap_or(0),
+        p1["rx_bytes"].as_u64().unwrap_or(1),
+    );
+    assert!(
+        frames > 0 && bytes / frames > 1514,
+        "no super-frames crossed: {p1}"
+    );
+    assert_eq!(p1["rx_errors"].as_u64(), Some(0), "{p1}");
+}
+
 /// Sends `count` frames of 1000 bytes out of `iface` in namespace `ns`.
 fn blast(ns: &str, iface: &str, count: usize) {
     let iface = iface.to_string();

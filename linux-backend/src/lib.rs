@@ -5,7 +5,7 @@
 //! - [`vnet`]: the virtio-net header that carries a frame's offload state;
 //! - [`gso`]: checksum completion and GSO segmentation in software;
 //! - [`gro`]: joining TCP segments into GSO super-frames on the way out;
-//! - [`ring`]: the memory-mapped receive ring of a packet socket;
+//! - [`ring`], [`ring_v3`]: the memory-mapped receive rings of a packet socket;
 //! - [`switch`]: the running switch, one epoll loop over ports, the aging timer,
 //!   link events ([`link`]), signals and the control socket;
 //! - [`control`]: the control protocol and its client;
@@ -43,6 +43,8 @@ pub mod link;
 pub mod port;
 #[allow(unsafe_code)]
 pub mod ring;
+#[allow(unsafe_code)]
+pub mod ring_v3;
 pub mod switch;
 #[allow(unsafe_code)]
 pub mod sys;
