@@ -120,6 +120,23 @@ impl Ring {
     }
 }
 
+/// Frames a port took that the kernel then refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Refused {
+    /// Frames, as the switch handed them over (segments joined into one
+    /// super-frame count one each).
+    pub frames: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+impl Refused {
+    fn add(&mut self, other: Refused) {
+        self.frames += other.frames;
+        self.bytes += other.bytes;
+    }
+}
+
 /// A port the event loop can wait on.
 pub trait LinuxPort: Port + Send {
     /// The descriptor to wait on for received frames.
@@ -140,9 +157,9 @@ pub trait LinuxPort: Port + Send {
         0
     }
     /// Frames accepted by [`Port::send`] that the kernel then refused when
-    /// the queue was flushed (transmit queue full).
-    fn tx_full(&self) -> u64 {
-        0
+    /// the queue was flushed (transmit queue full), and their bytes.
+    fn tx_full(&self) -> Refused {
+        Refused::default()
     }
     /// Fetches the kernel's drop counters.
     fn poll_stats(&mut self) {}
@@ -241,12 +258,12 @@ pub struct AfPacketPort {
     /// frames the switch sent each stands for (segments joined by `gro`).
     tx: Vec<u8>,
     tx_frames: Vec<Range<usize>>,
-    tx_segs: Vec<u32>,
+    tx_segs: Vec<Refused>,
     gro: Coalescer,
     scratch: Vec<u8>,
     rx_errors: u64,
     rx_full: u64,
-    tx_full: u64,
+    tx_full: Refused,
 }
 
 impl AfPacketPort {
@@ -307,7 +324,7 @@ impl AfPacketPort {
             scratch: Vec::new(),
             rx_errors: 0,
             rx_full: 0,
-            tx_full: 0,
+            tx_full: Refused::default(),
         })
     }
 }
@@ -420,10 +437,9 @@ impl Port for AfPacketPort {
         while at < self.tx_frames.len() {
             match sys::send_many(fd, &self.tx, &self.tx_frames[at..]) {
                 Ok(0) => {
-                    self.tx_full += self.tx_segs[at..]
-                        .iter()
-                        .map(|&n| u64::from(n))
-                        .sum::<u64>();
+                    for &n in &self.tx_segs[at..] {
+                        self.tx_full.add(n);
+                    }
                     break;
                 }
                 Ok(sent) => at += sent,
@@ -431,7 +447,7 @@ impl Port for AfPacketPort {
                     // The first frame was refused (ENOBUFS: the egress queue
                     // is full; ENETDOWN...): count it and go on with the rest.
                     tracing::trace!(port = %self.name, error = %e, "send failed");
-                    self.tx_full += u64::from(self.tx_segs[at]);
+                    self.tx_full.add(self.tx_segs[at]);
                     at += 1;
                 }
             }
@@ -465,7 +481,7 @@ impl LinuxPort for AfPacketPort {
     fn rx_full(&self) -> u64 {
         self.rx_full
     }
-    fn tx_full(&self) -> u64 {
+    fn tx_full(&self) -> Refused {
         self.tx_full
     }
     fn poll_stats(&mut self) {
@@ -530,13 +546,19 @@ impl LinuxPort for AfPacketPort {
         match self.gro.push(&mut self.tx, frame, offload) {
             Queued::New(range) => {
                 self.tx_frames.push(range);
-                self.tx_segs.push(1);
+                self.tx_segs.push(Refused {
+                    frames: 1,
+                    bytes: frame.len() as u64,
+                });
             }
             Queued::Joined => {
                 if let (Some(range), Some(n)) = (self.tx_frames.last_mut(), self.tx_segs.last_mut())
                 {
                     range.end = self.tx.len();
-                    *n += 1;
+                    n.add(Refused {
+                        frames: 1,
+                        bytes: frame.len() as u64,
+                    });
                 }
             }
         }

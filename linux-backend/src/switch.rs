@@ -820,6 +820,7 @@ impl LinuxSwitch {
                 continue;
             };
             let c = &state.counters;
+            let refused = slot.port.tx_full();
             let mut drops: BTreeMap<String, u64> =
                 c.nonzero_drops().map(|(r, n)| (r.to_string(), n)).collect();
             add_kernel_drops(&mut drops, slot.port.as_ref());
@@ -839,8 +840,10 @@ impl LinuxSwitch {
                 mtu: slot.port.mtu(),
                 rx_frames: c.rx_frames,
                 rx_bytes: c.rx_bytes,
-                tx_frames: c.tx_frames,
-                tx_bytes: c.tx_bytes,
+                // Frames the kernel refused after the core handed them over
+                // were not sent: they count as `tx-full` only.
+                tx_frames: c.tx_frames.saturating_sub(refused.frames),
+                tx_bytes: c.tx_bytes.saturating_sub(refused.bytes),
                 unicast: c.unicast,
                 flood: c.flood,
                 unknown_unicast: c.unknown_unicast,
@@ -920,9 +923,12 @@ impl LinuxSwitch {
         let mut rx = 0;
         let mut tx = 0;
         let mut drops: BTreeMap<&str, u64> = BTreeMap::new();
-        for (_, p) in self.sw.ports() {
+        for (id, p) in self.sw.ports() {
             rx += p.counters.rx_frames;
             tx += p.counters.tx_frames;
+            if let Some(Some(slot)) = self.ports.get(usize::from(id.0)) {
+                tx -= slot.port.tx_full().frames.min(p.counters.tx_frames);
+            }
             for (r, n) in p.counters.nonzero_drops() {
                 *drops.entry(r).or_default() += n;
             }
@@ -976,8 +982,8 @@ fn add_kernel_drops(drops: &mut BTreeMap<String, u64>, port: &dyn LinuxPort) {
     if port.rx_full() > 0 {
         *drops.entry(RX_FULL.to_string()).or_default() += port.rx_full();
     }
-    if port.tx_full() > 0 {
-        *drops.entry(TX_FULL.to_string()).or_default() += port.tx_full();
+    if port.tx_full().frames > 0 {
+        *drops.entry(TX_FULL.to_string()).or_default() += port.tx_full().frames;
     }
 }
 
