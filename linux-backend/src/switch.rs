@@ -28,6 +28,8 @@ const TOKEN_PORT: u64 = 1 << 32;
 const TOKEN_CLIENT: u64 = 2 << 32;
 /// How often aged entries are swept.
 const AGING_SWEEP_MS: u64 = 1000;
+/// Batches read from one ready port before going back to epoll_wait.
+const DRAIN_BATCHES: usize = 8;
 /// A streaming client that falls this far behind loses frames rather than
 /// holding up the switch.
 const MAX_CLIENT_BACKLOG: usize = 8 << 20;
@@ -245,7 +247,17 @@ impl LinuxSwitch {
                     TOKEN_LINK => self.on_link_events(),
                     TOKEN_LISTENER => self.accept_clients(),
                     t if t & TOKEN_CLIENT != 0 => self.on_client((t & 0xffff_ffff) as usize, ev),
-                    t if t & TOKEN_PORT != 0 => got |= self.on_port(PortId(t as u16), ev),
+                    t if t & TOKEN_PORT != 0 => {
+                        // A full batch: more are likely waiting. Take a few
+                        // more now rather than one per epoll_wait.
+                        for _ in 0..DRAIN_BATCHES {
+                            let n = self.on_port(PortId(t as u16), ev);
+                            got |= n > 0;
+                            if n < FrameBatch::DEFAULT_SIZE {
+                                break;
+                            }
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -343,8 +355,8 @@ impl LinuxSwitch {
         Some(name)
     }
 
-    /// Forwards a batch from port `id`; false if there was nothing to read.
-    fn on_port(&mut self, id: PortId, ev: u32) -> bool {
+    /// Forwards a batch from port `id`; returns how many frames it read.
+    fn on_port(&mut self, id: PortId, ev: u32) -> usize {
         let now_ns = self.now_ns();
         let now = vswitch_core::Instant::from_nanos(now_ns);
         let mut batch = std::mem::take(&mut self.batch);
@@ -354,10 +366,10 @@ impl LinuxSwitch {
         let Some(slot) = self.slot(id) else {
             self.batch = batch;
             self.offloads = offloads;
-            return false;
+            return 0;
         };
         let ifindex = slot.port.ifindex();
-        slot.port.recv_offloaded(&mut batch, &mut offloads);
+        let got = slot.port.recv_offloaded(&mut batch, &mut offloads);
         if batch.is_empty() {
             let error = ev & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
             let gone = slot.port.gone()
@@ -367,7 +379,7 @@ impl LinuxSwitch {
             if gone {
                 self.remove_port(id, "interface disappeared");
             }
-            return false;
+            return 0;
         }
         let cfg = *self.sw.config();
         if cfg.vlan_aware && !cfg.hub && offloads.iter().any(|o| !o.is_plain()) {
@@ -425,7 +437,7 @@ impl LinuxSwitch {
         }
         self.batch = batch;
         self.offloads = offloads;
-        true
+        got
     }
 
     /// Replaces the offloaded frames of a batch by their finished segments.

@@ -145,10 +145,20 @@ pub fn packet_socket() -> io::Result<OwnedFd> {
 
 /// Binds a packet socket to every protocol of interface `ifindex`.
 pub fn packet_bind(fd: RawFd, ifindex: u32) -> io::Result<()> {
+    packet_bind_protocol(fd, ifindex, libc::ETH_P_ALL as u16)
+}
+
+/// Binds a packet socket to interface `ifindex` for sending only: it
+/// receives nothing (protocol 0).
+pub fn packet_bind_send_only(fd: RawFd, ifindex: u32) -> io::Result<()> {
+    packet_bind_protocol(fd, ifindex, 0)
+}
+
+fn packet_bind_protocol(fd: RawFd, ifindex: u32, protocol: u16) -> io::Result<()> {
     // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
     let mut addr: libc::sockaddr_ll = unsafe { mem::zeroed() };
     addr.sll_family = libc::AF_PACKET as u16;
-    addr.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+    addr.sll_protocol = protocol.to_be();
     addr.sll_ifindex = ifindex as i32;
     // SAFETY: `addr` is an initialised sockaddr_ll of the size we pass.
     cvt(unsafe {
