@@ -67,23 +67,9 @@ impl RxRing {
         };
         crate::sys::setsockopt(fd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
         let size = block_size * blocks;
-        // SAFETY: maps the ring the kernel just allocated for `fd`, shared, at
-        // an address of the kernel's choosing; the result is checked.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                size,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                fd,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        let base = map(fd, size)?;
         Ok(RxRing {
-            base: base.cast(),
+            base,
             size,
             frame_size,
             frames: blocks * per_block,
@@ -154,6 +140,28 @@ impl RxRing {
             .store(libc::TP_STATUS_KERNEL, Ordering::Release);
         self.next = (self.next + 1) % self.frames;
     }
+}
+
+/// Maps the `size` bytes of ring the kernel just allocated for packet socket
+/// `fd` (PACKET_RX_RING), shared, with every page touched in advance.
+pub(crate) fn map(fd: RawFd, size: usize) -> io::Result<*mut u8> {
+    // SAFETY: maps the ring the kernel allocated for `fd`, shared, at an
+    // address of the kernel's choosing; the result is checked. The caller
+    // owns the mapping and unmaps it.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_POPULATE,
+            fd,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(base.cast())
 }
 
 impl Drop for RxRing {

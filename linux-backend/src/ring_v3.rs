@@ -194,23 +194,9 @@ impl RxRingV3 {
             libc::tpacket_versions::TPACKET_V3 as i32,
         )?;
         crate::sys::setsockopt(fd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
-        // SAFETY: maps the ring the kernel just allocated for `fd`, shared, at
-        // an address of the kernel's choosing; the result is checked.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                size,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                fd,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        let base = crate::ring::map(fd, block_size * blocks)?;
         Ok(RxRingV3 {
-            base: base.cast(),
+            base,
             block_size,
             blocks,
             block: 0,
