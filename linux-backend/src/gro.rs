@@ -185,7 +185,7 @@ pub enum Queued {
 pub struct Coalescer {
     open: Option<Open>,
     /// Joining is off: every frame is queued as it is.
-    pub disabled: bool,
+    disabled: bool,
 }
 
 impl Coalescer {
