@@ -161,11 +161,7 @@ fn fastpath_tcp_with_default_offloads_crosses_as_super_frames() {
 /// A counter of interface `iface` in namespace `ns`.
 fn ns_counter(ns: &str, iface: &str, what: &str) -> u64 {
     let path = format!("/sys/class/net/{iface}/statistics/{what}");
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "cat", &path])
-        .output()
-        .expect("ip netns exec cat");
-    String::from_utf8_lossy(&out.stdout)
+    String::from_utf8_lossy(&in_ns(ns, &["cat", &path]).stdout)
         .trim()
         .parse()
         .unwrap_or(0)
@@ -270,20 +266,10 @@ fn fastpath_an_idle_switch_sleeps_after_traffic() {
     }
     let lab = Lab::up('i', 2);
     let sw = Running::start(&lab.prefix, &lab.ports(), &["--poll-us", "1000"]);
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns(1),
-            "ping",
-            "-c",
-            "200",
-            "-i",
-            "0.002",
-        ])
-        .args(["-q", &addr(2)])
-        .output()
-        .expect("ping");
+    let out = in_ns(
+        &lab.ns(1),
+        &["ping", "-c", "200", "-i", "0.002", "-q", &addr(2)],
+    );
     assert!(out.status.success(), "no ping through the switch");
     // Polling after traffic lasts a millisecond; then the switch must block.
     let before = cpu_ticks(sw.child.id());

@@ -464,25 +464,14 @@ fn linux_frames_over_the_egress_mtu_are_dropped_and_counted() {
         "the MTU change was not seen"
     );
     // 1200 bytes of ICMP payload: a 1242-byte frame, over port 2's MTU.
-    let big = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns(1),
-            "ping",
-            "-c",
-            "1",
-            "-W",
-            "1",
-            "-q",
-            "-s",
-            "1200",
-            &addr(2),
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .expect("ping");
-    assert!(!big.success(), "a frame over the egress MTU got through");
+    let big = in_ns(
+        &lab.ns(1),
+        &["ping", "-c", "1", "-W", "1", "-q", "-s", "1200", &addr(2)],
+    );
+    assert!(
+        !big.status.success(),
+        "a frame over the egress MTU got through"
+    );
     assert!(port2(&sw)["drops"]["too-big"].as_u64().unwrap_or(0) >= 1);
     assert!(ping(&lab.ns(1), &addr(2)), "small frames stopped working");
 }

@@ -842,48 +842,42 @@ mod test {
     const H2: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x02];
     const H3: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x03];
 
-    /// ARP request from H1 to broadcast, untagged.
-    const ARP_H1: [u8; 18] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // dst: broadcast
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x01, // src: H1
-        0x08, 0x06, // ARP
-        0x00, 0x01, 0x08, 0x00,
-    ];
-    /// ARP request from H2 to broadcast, untagged.
-    const ARP_H2: [u8; 18] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // dst: broadcast
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x02, // src: H2
-        0x08, 0x06, // ARP
-        0x00, 0x01, 0x08, 0x00,
-    ];
-    /// IPv4 from H2 to H1, untagged.
-    const H2_TO_H1: [u8; 18] = [
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x01, // dst: H1
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x02, // src: H2
-        0x08, 0x00, // IPv4
-        0x45, 0x00, 0x00, 0x14,
-    ];
-    /// IPv4 from H1 to H2, untagged.
-    const H1_TO_H2: [u8; 18] = [
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x02, // dst: H2
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x01, // src: H1
-        0x08, 0x00, // IPv4
-        0x45, 0x00, 0x00, 0x14,
-    ];
-    /// IPv4 from H1 to H3, untagged.
-    const H1_TO_H3: [u8; 18] = [
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x03, // dst: H3
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x01, // src: H1
-        0x08, 0x00, // IPv4
-        0x45, 0x00, 0x00, 0x14,
-    ];
+    const BROADCAST: [u8; 6] = [0xff; 6];
+    const MDNS_GROUP: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb];
+    const ARP: [u8; 2] = [0x08, 0x06];
+    const IPV4: [u8; 2] = [0x08, 0x00];
+    /// The first bytes of an ARP and of an IPv4 header.
+    const ARP_BODY: [u8; 4] = [0x00, 0x01, 0x08, 0x00];
+    const IPV4_BODY: [u8; 4] = [0x45, 0x00, 0x00, 0x14];
+
+    /// An untagged frame: addresses, ethertype, the first 4 bytes after it.
+    const fn untagged(dst: [u8; 6], src: [u8; 6], ethertype: [u8; 2], body: [u8; 4]) -> [u8; 18] {
+        let mut f = [0u8; 18];
+        let mut i = 0;
+        while i < 6 {
+            f[i] = dst[i];
+            f[6 + i] = src[i];
+            i += 1;
+        }
+        f[12] = ethertype[0];
+        f[13] = ethertype[1];
+        let mut i = 0;
+        while i < 4 {
+            f[14 + i] = body[i];
+            i += 1;
+        }
+        f
+    }
+
+    /// ARP requests from H1 and H2 to broadcast.
+    const ARP_H1: [u8; 18] = untagged(BROADCAST, H1, ARP, ARP_BODY);
+    const ARP_H2: [u8; 18] = untagged(BROADCAST, H2, ARP, ARP_BODY);
+    /// IPv4 between hosts.
+    const H2_TO_H1: [u8; 18] = untagged(H1, H2, IPV4, IPV4_BODY);
+    const H1_TO_H2: [u8; 18] = untagged(H2, H1, IPV4, IPV4_BODY);
+    const H1_TO_H3: [u8; 18] = untagged(H3, H1, IPV4, IPV4_BODY);
     /// mDNS from H1 to 01:00:5e:00:00:fb.
-    const MDNS_H1: [u8; 18] = [
-        0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb, // dst: IPv4 multicast
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x01, // src: H1
-        0x08, 0x00, // IPv4
-        0x45, 0x00, 0x00, 0x14,
-    ];
+    const MDNS_H1: [u8; 18] = untagged(MDNS_GROUP, H1, IPV4, IPV4_BODY);
     /// H1 to broadcast in 802.1Q VLAN 10, priority 5.
     const ARP_H1_VID10: [u8; 22] = [
         0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // dst: broadcast

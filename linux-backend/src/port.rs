@@ -93,16 +93,19 @@ enum Ring {
 }
 
 impl Ring {
-    fn open(fd: RawFd, kind: RingKind, mib: u16) -> io::Result<Ring> {
+    /// The ring of `kind` and `mib` MiB on socket `fd`, or none if none is asked for.
+    fn open(fd: RawFd, kind: RingKind, mib: u16) -> io::Result<Option<Ring>> {
         let bytes = usize::from(mib.max(1)) << 20;
-        match kind {
-            RingKind::V2 => RxRing::new(fd, RING_FRAME_SIZE, bytes / RING_FRAME_SIZE).map(Ring::V2),
-            RingKind::V3 => {
-                RxRingV3::new(fd, RING_V3_BLOCK, bytes / RING_V3_BLOCK, RING_V3_TIMEOUT_MS)
-                    .map(Ring::V3)
-            }
-            RingKind::None => Err(io::Error::other("no ring asked for")),
-        }
+        Ok(Some(match kind {
+            RingKind::V2 => Ring::V2(RxRing::new(fd, RING_FRAME_SIZE, bytes / RING_FRAME_SIZE)?),
+            RingKind::V3 => Ring::V3(RxRingV3::new(
+                fd,
+                RING_V3_BLOCK,
+                bytes / RING_V3_BLOCK,
+                RING_V3_TIMEOUT_MS,
+            )?),
+            RingKind::None => return Ok(None),
+        }))
     }
 
     fn peek(&mut self) -> Option<(SlotInfo, &mut [u8])> {
@@ -131,6 +134,22 @@ pub struct Refused {
 }
 
 impl Refused {
+    /// One frame of `len` bytes.
+    fn one(len: usize) -> Refused {
+        Refused {
+            frames: 1,
+            bytes: len as u64,
+        }
+    }
+
+    /// What of `frames` and `bytes` handed to the port the kernel took.
+    pub fn taken_of(&self, frames: u64, bytes: u64) -> (u64, u64) {
+        (
+            frames.saturating_sub(self.frames),
+            bytes.saturating_sub(self.bytes),
+        )
+    }
+
     fn add(&mut self, other: Refused) {
         self.frames += other.frames;
         self.bytes += other.bytes;
@@ -288,8 +307,7 @@ impl AfPacketPort {
         sys::setsockopt_int(raw, libc::SOL_PACKET, libc::PACKET_VNET_HDR, 1)
             .map_err(|e| Error::io(ctx("PACKET_VNET_HDR"), e))?;
         let ring = match Ring::open(raw, opts.ring, opts.ring_mib) {
-            Ok(ring) => Some(ring),
-            Err(_) if opts.ring == RingKind::None => None,
+            Ok(ring) => ring,
             Err(e) => {
                 tracing::warn!("no receive ring on \"{name}\" ({e}): one system call per batch");
                 None
@@ -559,19 +577,13 @@ impl LinuxPort for AfPacketPort {
         match self.gro.push(&mut self.tx, frame, offload) {
             Queued::New(range) => {
                 self.tx_frames.push(range);
-                self.tx_segs.push(Refused {
-                    frames: 1,
-                    bytes: frame.len() as u64,
-                });
+                self.tx_segs.push(Refused::one(frame.len()));
             }
             Queued::Joined => {
                 if let (Some(range), Some(n)) = (self.tx_frames.last_mut(), self.tx_segs.last_mut())
                 {
                     range.end = self.tx.len();
-                    n.add(Refused {
-                        frames: 1,
-                        bytes: frame.len() as u64,
-                    });
+                    n.add(Refused::one(frame.len()));
                 }
             }
         }

@@ -832,7 +832,9 @@ impl LinuxSwitch {
                 continue;
             };
             let c = &state.counters;
-            let refused = slot.port.tx_full();
+            // Frames the kernel refused after the core handed them over were
+            // not sent: they count as `tx-full` only.
+            let (tx_frames, tx_bytes) = slot.port.tx_full().taken_of(c.tx_frames, c.tx_bytes);
             let mut drops: BTreeMap<String, u64> =
                 c.nonzero_drops().map(|(r, n)| (r.to_string(), n)).collect();
             add_kernel_drops(&mut drops, slot.port.as_ref());
@@ -852,10 +854,8 @@ impl LinuxSwitch {
                 mtu: slot.port.mtu(),
                 rx_frames: c.rx_frames,
                 rx_bytes: c.rx_bytes,
-                // Frames the kernel refused after the core handed them over
-                // were not sent: they count as `tx-full` only.
-                tx_frames: c.tx_frames.saturating_sub(refused.frames),
-                tx_bytes: c.tx_bytes.saturating_sub(refused.bytes),
+                tx_frames,
+                tx_bytes,
                 unicast: c.unicast,
                 flood: c.flood,
                 unknown_unicast: c.unknown_unicast,
@@ -937,10 +937,13 @@ impl LinuxSwitch {
         let mut drops: BTreeMap<&str, u64> = BTreeMap::new();
         for (id, p) in self.sw.ports() {
             rx += p.counters.rx_frames;
-            tx += p.counters.tx_frames;
-            if let Some(Some(slot)) = self.ports.get(usize::from(id.0)) {
-                tx -= slot.port.tx_full().frames.min(p.counters.tx_frames);
-            }
+            tx += match self.ports.get(usize::from(id.0)) {
+                Some(Some(slot)) => {
+                    let c = &p.counters;
+                    slot.port.tx_full().taken_of(c.tx_frames, c.tx_bytes).0
+                }
+                _ => p.counters.tx_frames,
+            };
             for (r, n) in p.counters.nonzero_drops() {
                 *drops.entry(r).or_default() += n;
             }

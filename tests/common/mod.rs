@@ -191,12 +191,19 @@ pub fn ping(ns: &str, to: &str) -> bool {
 }
 
 pub fn ping_once(ns: &str, to: &str) -> bool {
+    in_ns(ns, &["ping", "-c", "1", "-W", "1", "-q", to])
+        .status
+        .success()
+}
+
+/// Runs `cmd` in namespace `ns` (`ip netns exec`) to its end; its output.
+pub fn in_ns(ns: &str, cmd: &[&str]) -> Output {
     Command::new("ip")
-        .args(["netns", "exec", ns, "ping", "-c", "1", "-W", "1", "-q", to])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+        .args(["netns", "exec", ns])
+        .args(cmd)
+        .stdin(Stdio::null())
+        .output()
+        .expect("ip netns exec")
 }
 
 /// `vswitch run` started by the test, ended on drop (by its PID).
