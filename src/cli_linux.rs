@@ -107,6 +107,12 @@ pub struct RunArgs {
     /// instead of being woken per frame; idle, it costs nothing.
     #[arg(long, value_name = "MICROSECONDS", default_value_t = DEFAULT_POLL_US)]
     poll_us: u32,
+    /// Open interface ports as AF_XDP sockets (copy mode, --rx-ring-mib of
+    /// frame memory), AF_PACKET where the kernel or interface does not allow
+    /// it. No offloads: the peers must send finished checksums (`ethtool -K
+    /// PEER tx off`).
+    #[arg(long)]
+    afxdp: bool,
     /// Ports: IFACE, netns:NS/IFACE, pid:PID/IFACE or tap:NAME.
     ports: Vec<String>,
 }
@@ -399,6 +405,7 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
                 RxRing::None => RingKind::None,
             },
             ring_mib: a.rx_ring_mib,
+            afxdp: a.afxdp,
         },
         poll_us: a.poll_us,
     })?;

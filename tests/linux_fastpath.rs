@@ -365,6 +365,110 @@ fn fastpath_a_burst_the_switch_cannot_take_is_counted_as_rx_full() {
     assert!(String::from_utf8_lossy(&show.stdout).contains("rx-full"));
 }
 
+/// Turns TX checksum offload off on the host ends of a lab's veths: AF_XDP
+/// carries no offloads, so the hosts must send finished frames.
+fn finished_checksums(lab: &Lab) {
+    for k in 1..=lab.n {
+        let iface = format!("veth{k}");
+        ip(&[
+            "netns",
+            "exec",
+            &lab.ns(k),
+            "ethtool",
+            "-K",
+            &iface,
+            "tx",
+            "off",
+        ]);
+    }
+}
+
+/// True if interface `iface` has an XDP program attached.
+fn has_xdp(iface: &str) -> bool {
+    let out = Command::new("ip")
+        .args(["-d", "link", "show", iface])
+        .output()
+        .expect("ip link show");
+    String::from_utf8_lossy(&out.stdout).contains("prog/xdp")
+}
+
+#[test]
+fn fastpath_afxdp_ports_forward_beside_afpacket_ones_and_detach_on_exit() {
+    if !ready() || !common::ready("the AF_XDP test", &[("ethtool", "--version")]) {
+        return;
+    }
+    let lab = Lab::up('x', 3);
+    finished_checksums(&lab);
+    // A frame of MTU 9000 does not fit an AF_XDP chunk: that port falls
+    // back to AF_PACKET.
+    ip(&["link", "set", &lab.port(3), "mtu", "9000"]);
+    let sw = Running::start(&lab.prefix, &lab.ports(), &["--afxdp"]);
+    let kinds: Vec<_> = (1..=3)
+        .map(|k| sw.port(&lab.port(k))["kind"].clone())
+        .collect();
+    assert_eq!(kinds, ["afxdp", "afxdp", "afpacket"], "port kinds");
+    assert!(has_xdp(&lab.port(1)) && !has_xdp(&lab.port(3)));
+    assert!(ping(&lab.ns(1), &addr(2)), "no ping between AF_XDP ports");
+    assert!(
+        ping(&lab.ns(3), &addr(1)),
+        "no ping from AF_PACKET to AF_XDP"
+    );
+    let (received, report) = iperf3(&lab.ns(2), &addr(2), &lab.ns(1));
+    assert!(
+        received > 10_000_000,
+        "TCP moved only {received} bytes between AF_XDP ports: {report}"
+    );
+    let p2 = sw.port(&lab.port(2));
+    assert!(
+        p2["tx_bytes"].as_u64().unwrap_or(0) >= received,
+        "port 2 sent less than the host received: {p2}"
+    );
+    drop(sw);
+    // The program was attached by a link the switch held: gone with it.
+    assert!(
+        !has_xdp(&lab.port(1)),
+        "XDP program left on {}",
+        lab.port(1)
+    );
+}
+
+#[test]
+fn fastpath_afxdp_counts_what_it_could_not_take_as_rx_full() {
+    if !ready() {
+        return;
+    }
+    let lab = Lab::up('y', 2);
+    let sw = Running::start(
+        &lab.prefix,
+        &lab.ports(),
+        &["--afxdp", "--rx-ring-mib", "1"],
+    );
+    let port1 = lab.port(1);
+    assert_eq!(sw.port(&port1)["kind"], "afxdp");
+    let counted = |p: &serde_json::Value| {
+        p["rx_frames"].as_u64().unwrap_or(0) + p["drops"]["rx-full"].as_u64().unwrap_or(0)
+    };
+    let counted_before = counted(&sw.port(&port1));
+    // A stopped switch reads nothing: 256 receive chunks, 20,000 frames.
+    sw.signal("-STOP");
+    blast(&lab.ns(1), "veth1", 20_000);
+    sw.signal("-CONT");
+    let mut last = serde_json::Value::Null;
+    let all_counted = wait_until(Duration::from_secs(10), || {
+        last = sw.port(&port1);
+        counted(&last) - counted_before == 20_000
+    });
+    assert!(
+        all_counted,
+        "20000 frames sent, the switch accounts for {}: {last}",
+        counted(&last) - counted_before
+    );
+    assert!(
+        last["drops"]["rx-full"].as_u64().unwrap_or(0) > 10_000,
+        "{last}"
+    );
+}
+
 fn ready() -> bool {
     common::ready(
         "the fast-path tests",

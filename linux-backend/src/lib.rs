@@ -6,6 +6,7 @@
 //! - [`gso`]: checksum completion and GSO segmentation in software;
 //! - [`gro`]: joining TCP segments into GSO super-frames on the way out;
 //! - [`ring`], [`ring_v3`]: the memory-mapped receive rings of a packet socket;
+//! - [`xdp`]: AF_XDP ports, a second kind of port on an interface;
 //! - [`switch`]: the running switch, one epoll loop over ports, the aging timer,
 //!   link events ([`link`]), signals and the control socket;
 //! - [`control`]: the control protocol and its client;
@@ -51,5 +52,7 @@ pub mod sys;
 pub mod target;
 pub mod trace;
 pub mod vnet;
+#[allow(unsafe_code)]
+pub mod xdp;
 
 pub use error::{Error, Result};

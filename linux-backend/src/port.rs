@@ -50,7 +50,7 @@ const TX_COPY_MAX: usize = 2048;
 /// kernel doubles them).
 const SOCKET_BUF: i32 = 8 << 20;
 
-/// How AF_PACKET ports are set up.
+/// How ports on interfaces are set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PortOptions {
     /// Join consecutive TCP segments that leave together into GSO
@@ -58,8 +58,10 @@ pub struct PortOptions {
     pub gro: bool,
     /// The receive ring.
     pub ring: RingKind,
-    /// Its size in MiB.
+    /// Its size in MiB (for an AF_XDP port, the size of its frame memory).
     pub ring_mib: u16,
+    /// Open AF_XDP ports ([`crate::xdp::XdpPort`]) instead, where possible.
+    pub afxdp: bool,
 }
 
 impl Default for PortOptions {
@@ -68,6 +70,7 @@ impl Default for PortOptions {
             gro: true,
             ring: RingKind::V2,
             ring_mib: DEFAULT_RING_MIB,
+            afxdp: false,
         }
     }
 }
@@ -135,7 +138,7 @@ pub struct Refused {
 
 impl Refused {
     /// One frame of `len` bytes.
-    fn one(len: usize) -> Refused {
+    pub(crate) fn one(len: usize) -> Refused {
         Refused {
             frames: 1,
             bytes: len as u64,
@@ -150,7 +153,7 @@ impl Refused {
         )
     }
 
-    fn add(&mut self, other: Refused) {
+    pub(crate) fn add(&mut self, other: Refused) {
         self.frames += other.frames;
         self.bytes += other.bytes;
     }
@@ -223,7 +226,7 @@ fn tagged(frame: &[u8]) -> bool {
     matches!(frame.get(12..14), Some([0x81, 0x00] | [0x88, 0xa8]))
 }
 
-fn too_big(frame: &[u8], mtu: u32) -> bool {
+pub(crate) fn too_big(frame: &[u8], mtu: u32) -> bool {
     let limit = mtu as usize + ETH_HLEN + if tagged(frame) { VLAN_HLEN } else { 0 };
     frame.len() > limit
 }

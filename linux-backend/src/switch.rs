@@ -11,6 +11,7 @@ use crate::sys::{self, Epoll};
 use crate::target::{self, PortTarget};
 use crate::trace;
 use crate::vnet::VnetHdr;
+use crate::xdp::XdpPort;
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -299,7 +300,7 @@ impl LinuxSwitch {
         let port: Box<dyn LinuxPort> = if resolved.tap {
             Box::new(TapPort::open(&resolved.iface)?)
         } else {
-            Box::new(AfPacketPort::open_with(&resolved.iface, &self.port_opts)?)
+            self.open_iface(&resolved.iface)?
         };
         let config = self
             .spec
@@ -335,6 +336,17 @@ impl LinuxSwitch {
             port: id.0,
             notes: resolved.notes,
         })
+    }
+
+    /// A port on interface `iface`: AF_XDP if asked for and possible, else AF_PACKET.
+    fn open_iface(&self, iface: &str) -> Result<Box<dyn LinuxPort>> {
+        if self.port_opts.afxdp {
+            match XdpPort::open(iface, self.port_opts.ring_mib) {
+                Ok(port) => return Ok(Box::new(port)),
+                Err(e) => tracing::warn!("{e}: AF_PACKET port on \"{iface}\" instead"),
+            }
+        }
+        Ok(Box::new(AfPacketPort::open_with(iface, &self.port_opts)?))
     }
 
     fn remove_port(&mut self, id: PortId, why: &str) -> Option<String> {

@@ -368,6 +368,90 @@ pub fn packet_drops(fd: RawFd) -> io::Result<u64> {
     Ok(u64::from(stats.tp_drops))
 }
 
+/// A new AF_XDP socket, not yet bound.
+pub fn xsk_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call.
+    owned(unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })
+}
+
+/// Where the four rings of AF_XDP socket `fd` sit in their mappings.
+pub fn xsk_mmap_offsets(fd: RawFd) -> io::Result<libc::xdp_mmap_offsets> {
+    // SAFETY: plain old data; all-zero is valid.
+    let mut off: libc::xdp_mmap_offsets = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<libc::xdp_mmap_offsets>() as libc::socklen_t;
+    // SAFETY: `off` is writable for `len` bytes during the call.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_XDP,
+            libc::XDP_MMAP_OFFSETS,
+            (&mut off as *mut libc::xdp_mmap_offsets).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(off)
+}
+
+/// Binds AF_XDP socket `fd` to queue `queue` of interface `ifindex`: in
+/// copy mode with its own UMEM, or sharing that of socket `shared`.
+pub fn xsk_bind(fd: RawFd, ifindex: u32, queue: u32, shared: Option<RawFd>) -> io::Result<()> {
+    // SAFETY: plain old data; all-zero is valid.
+    let mut addr: libc::sockaddr_xdp = unsafe { mem::zeroed() };
+    addr.sxdp_family = libc::AF_XDP as u16;
+    addr.sxdp_ifindex = ifindex;
+    addr.sxdp_queue_id = queue;
+    match shared {
+        Some(owner) => {
+            addr.sxdp_flags = libc::XDP_SHARED_UMEM;
+            addr.sxdp_shared_umem_fd = owner as u32;
+        }
+        None => addr.sxdp_flags = libc::XDP_COPY,
+    }
+    // SAFETY: `addr` is an initialised sockaddr_xdp of the size we pass.
+    cvt(unsafe {
+        libc::bind(
+            fd,
+            (&addr as *const libc::sockaddr_xdp).cast(),
+            mem::size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
+/// Asks the kernel to send what the transmit ring of AF_XDP socket `fd` holds.
+pub fn xsk_kick(fd: RawFd) -> io::Result<()> {
+    // SAFETY: no buffer: a zero-length send without an address.
+    cvt_size(unsafe {
+        libc::sendto(
+            fd,
+            std::ptr::null(),
+            0,
+            libc::MSG_DONTWAIT,
+            std::ptr::null(),
+            0,
+        )
+    })?;
+    Ok(())
+}
+
+/// The drop counters of AF_XDP socket `fd`, totals since it opened.
+pub fn xsk_statistics(fd: RawFd) -> io::Result<libc::xdp_statistics> {
+    // SAFETY: plain old data; all-zero is valid.
+    let mut stats: libc::xdp_statistics = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<libc::xdp_statistics>() as libc::socklen_t;
+    // SAFETY: `stats` is writable for `len` bytes during the call.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_XDP,
+            libc::XDP_STATISTICS,
+            (&mut stats as *mut libc::xdp_statistics).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(stats)
+}
+
 /// Sends one frame on a bound socket or a TAP descriptor without blocking.
 pub fn send(fd: RawFd, frame: &[u8]) -> io::Result<usize> {
     // SAFETY: `frame` is readable for its length during the call.
