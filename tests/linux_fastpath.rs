@@ -265,17 +265,28 @@ fn fastpath_an_idle_switch_sleeps_after_traffic() {
         return;
     }
     let lab = Lab::up('i', 2);
-    let sw = Running::start(&lab.prefix, &lab.ports(), &["--poll-us", "1000"]);
-    let out = in_ns(
-        &lab.ns(1),
-        &["ping", "-c", "200", "-i", "0.002", "-q", &addr(2)],
-    );
-    assert!(out.status.success(), "no ping through the switch");
-    // Polling after traffic lasts a millisecond; then the switch must block.
-    let before = cpu_ticks(sw.child.id());
-    std::thread::sleep(Duration::from_secs(3));
-    let used = cpu_ticks(sw.child.id()) - before;
-    assert!(used <= 3, "an idle switch used {used} ticks of CPU in 3 s");
+    // Both kinds of interface port: AF_PACKET, then AF_XDP.
+    for (k, kind) in [&[][..], &["--afxdp"][..]].into_iter().enumerate() {
+        let name = format!("{}{k}", lab.prefix);
+        let mut args = vec!["--poll-us", "1000"];
+        args.extend_from_slice(kind);
+        let sw = Running::start(&name, &lab.ports(), &args);
+        let want = if kind.is_empty() { "afpacket" } else { "afxdp" };
+        assert_eq!(sw.port(&lab.port(1))["kind"], want);
+        let out = in_ns(
+            &lab.ns(1),
+            &["ping", "-c", "200", "-i", "0.002", "-q", &addr(2)],
+        );
+        assert!(out.status.success(), "no ping through the switch {args:?}");
+        // Polling after traffic lasts a millisecond; then the switch must block.
+        let before = cpu_ticks(sw.child.id());
+        std::thread::sleep(Duration::from_secs(3));
+        let used = cpu_ticks(sw.child.id()) - before;
+        assert!(
+            used <= 3,
+            "an idle switch {args:?} used {used} ticks of CPU in 3 s"
+        );
+    }
 }
 
 #[test]

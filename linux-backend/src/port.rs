@@ -165,7 +165,7 @@ pub trait LinuxPort: Port + Send {
     fn fd(&self) -> RawFd;
     /// The interface index in the switch's namespace.
     fn ifindex(&self) -> u32;
-    /// `afpacket` or `tap`.
+    /// `afpacket`, `afxdp` or `tap`.
     fn kind(&self) -> &'static str;
     /// The MTU frames are checked against.
     fn mtu(&self) -> u32;

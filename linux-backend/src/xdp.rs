@@ -352,6 +352,12 @@ impl<T: Copy> XskRing<T> {
         self.producer().store(self.cached_prod, Ordering::Release);
     }
 
+    /// Entries pushed but not yet handed over.
+    fn unsubmitted(&self) -> u32 {
+        self.cached_prod
+            .wrapping_sub(self.producer().load(Ordering::Relaxed))
+    }
+
     /// Entries pushed but not yet taken by the kernel.
     fn outstanding(&self) -> u32 {
         self.cached_prod
@@ -630,7 +636,7 @@ impl Port for XdpPort {
             len: frame.len() as u32,
             options: 0,
         });
-        if self.tx.cached_prod.wrapping_sub(self.tx.cached_cons) >= TX_FLUSH_AT {
+        if self.tx.unsubmitted() >= TX_FLUSH_AT {
             self.flush();
         }
         Ok(())
@@ -781,7 +787,9 @@ mod tests {
             0,
             "nothing submitted yet"
         );
+        assert_eq!(r.unsubmitted(), 4);
         r.submit();
+        assert_eq!(r.unsubmitted(), 0);
         assert_eq!(r.producer().load(Ordering::Relaxed), 4);
         assert_eq!(r.outstanding(), 4);
         // The "kernel" takes two.
