@@ -175,19 +175,7 @@ fn fastpath_tcp_without_offloads_reaches_the_host_as_joined_super_frames() {
     let lab = Lab::up('g', 2);
     // Senders that checksum and segment in software: 1514-byte frames reach
     // the switch, which joins a batch's run of segments of one flow.
-    for k in 1..=2 {
-        let iface = format!("veth{k}");
-        ip(&[
-            "netns",
-            "exec",
-            &lab.ns(k),
-            "ethtool",
-            "-K",
-            &iface,
-            "tx",
-            "off",
-        ]);
-    }
+    finished_checksums(&lab);
     for gro in [false, true] {
         let name = format!("{}{}", lab.prefix, if gro { 'j' } else { 'n' });
         let extra: &[&str] = if gro { &[] } else { &["--no-gro"] };
@@ -376,8 +364,8 @@ fn fastpath_a_burst_the_switch_cannot_take_is_counted_as_rx_full() {
     assert!(String::from_utf8_lossy(&show.stdout).contains("rx-full"));
 }
 
-/// Turns TX checksum offload off on the host ends of a lab's veths: AF_XDP
-/// carries no offloads, so the hosts must send finished frames.
+/// Turns TX checksum offload (and with it TSO) off on the host ends of a
+/// lab's veths: the hosts send finished frames of at most the MTU.
 fn finished_checksums(lab: &Lab) {
     for k in 1..=lab.n {
         let iface = format!("veth{k}");

@@ -350,22 +350,24 @@ pub fn send_two(fd: RawFd, head: &[u8], frame: &[u8]) -> io::Result<usize> {
 /// Frames the kernel dropped because the socket's receive queue was full,
 /// since the last call (PACKET_STATISTICS, which the read resets).
 pub fn packet_drops(fd: RawFd) -> io::Result<u64> {
-    let mut stats = libc::tpacket_stats {
-        tp_packets: 0,
-        tp_drops: 0,
-    };
-    let mut len = mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
-    // SAFETY: `stats` is writable for `len` bytes during the call.
-    cvt(unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_PACKET,
-            libc::PACKET_STATISTICS,
-            (&mut stats as *mut libc::tpacket_stats).cast(),
-            &mut len,
-        )
-    })?;
+    // SAFETY: tpacket_stats is a plain C struct.
+    let stats: libc::tpacket_stats =
+        unsafe { getsockopt(fd, libc::SOL_PACKET, libc::PACKET_STATISTICS)? };
     Ok(u64::from(stats.tp_drops))
+}
+
+/// Reads socket option `name` at `level` of `fd` into a `T`.
+///
+/// # Safety
+/// `T` must be the plain C struct the option fills (all-zero bytes a valid
+/// value of it, and any bytes the kernel writes too).
+unsafe fn getsockopt<T>(fd: RawFd, level: i32, name: i32) -> io::Result<T> {
+    // SAFETY: the caller vouches that all-zero is a valid T.
+    let mut value: T = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `value` is writable for `len` bytes during the call.
+    cvt(unsafe { libc::getsockopt(fd, level, name, (&mut value as *mut T).cast(), &mut len) })?;
+    Ok(value)
 }
 
 /// A new AF_XDP socket, not yet bound.
@@ -376,20 +378,8 @@ pub fn xsk_socket() -> io::Result<OwnedFd> {
 
 /// Where the four rings of AF_XDP socket `fd` sit in their mappings.
 pub fn xsk_mmap_offsets(fd: RawFd) -> io::Result<libc::xdp_mmap_offsets> {
-    // SAFETY: plain old data; all-zero is valid.
-    let mut off: libc::xdp_mmap_offsets = unsafe { mem::zeroed() };
-    let mut len = mem::size_of::<libc::xdp_mmap_offsets>() as libc::socklen_t;
-    // SAFETY: `off` is writable for `len` bytes during the call.
-    cvt(unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_XDP,
-            libc::XDP_MMAP_OFFSETS,
-            (&mut off as *mut libc::xdp_mmap_offsets).cast(),
-            &mut len,
-        )
-    })?;
-    Ok(off)
+    // SAFETY: xdp_mmap_offsets is a plain C struct.
+    unsafe { getsockopt(fd, libc::SOL_XDP, libc::XDP_MMAP_OFFSETS) }
 }
 
 /// Binds AF_XDP socket `fd` to queue `queue` of interface `ifindex`: in
@@ -436,20 +426,8 @@ pub fn xsk_kick(fd: RawFd) -> io::Result<()> {
 
 /// The drop counters of AF_XDP socket `fd`, totals since it opened.
 pub fn xsk_statistics(fd: RawFd) -> io::Result<libc::xdp_statistics> {
-    // SAFETY: plain old data; all-zero is valid.
-    let mut stats: libc::xdp_statistics = unsafe { mem::zeroed() };
-    let mut len = mem::size_of::<libc::xdp_statistics>() as libc::socklen_t;
-    // SAFETY: `stats` is writable for `len` bytes during the call.
-    cvt(unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_XDP,
-            libc::XDP_STATISTICS,
-            (&mut stats as *mut libc::xdp_statistics).cast(),
-            &mut len,
-        )
-    })?;
-    Ok(stats)
+    // SAFETY: xdp_statistics is a plain C struct.
+    unsafe { getsockopt(fd, libc::SOL_XDP, libc::XDP_STATISTICS) }
 }
 
 /// Sends one frame on a bound socket or a TAP descriptor without blocking.
