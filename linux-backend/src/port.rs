@@ -183,7 +183,8 @@ pub trait LinuxPort: Port + Send {
     fn tx_full(&self) -> Refused {
         Refused::default()
     }
-    /// Fetches the kernel's drop counters.
+    /// Fetches the kernel's drop counters; called once a second (an AF_XDP
+    /// port also retries the frames a busy device left queued).
     fn poll_stats(&mut self) {}
     /// Appends the frames that have arrived, as [`Port::recv`] does, and for
     /// each its offload state to `offloads`. The frames may be GSO

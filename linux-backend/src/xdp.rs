@@ -20,8 +20,8 @@
 //!   kernel's stack;
 //! - frames of up to [`MAX_FRAME`] bytes (MTU 1500 with a VLAN tag fits).
 //!
-//! The program is attached through a BPF link, so it goes away with the
-//! process, even on a crash. Its six instructions are written out below
+//! The program is attached through a BPF link (Linux 5.9 or later), so it
+//! goes away with the process, even on a crash. Its six instructions are written out below
 //! rather than compiled, so building needs no BPF toolchain.
 
 use crate::error::{Error, Result};
@@ -108,9 +108,16 @@ struct Insn {
 }
 
 const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    // `dst_reg:4, src_reg:4` as C lays out bitfields: from the low bits on a
+    // little-endian machine, from the high bits on a big-endian one.
+    let regs = if cfg!(target_endian = "big") {
+        (dst << 4) | src
+    } else {
+        (src << 4) | dst
+    };
     Insn {
         code,
-        regs: (src << 4) | dst,
+        regs,
         off,
         imm,
     }
@@ -134,17 +141,16 @@ fn program(map_fd: RawFd) -> [Insn; 6] {
 /// Dropping it detaches the program.
 struct XdpProgram {
     // Field order is drop order: the link (attachment) goes first.
-    _link: OwnedFd,
-    _prog: OwnedFd,
+    link: Option<OwnedFd>,
+    prog: OwnedFd,
     map: OwnedFd,
     /// `native` (in the driver) or `generic` (on the skb, any interface).
     mode: &'static str,
 }
 
 impl XdpProgram {
-    /// Loads the program and attaches it to interface `ifindex`, in the
-    /// driver if it can, generically if not.
-    fn attach(ifindex: u32) -> io::Result<XdpProgram> {
+    /// Loads the program and its socket map.
+    fn load() -> io::Result<XdpProgram> {
         let map = bpf_fd(
             BPF_MAP_CREATE,
             &mut BpfAttr::new()
@@ -165,11 +171,22 @@ impl XdpProgram {
             .u32(68, BPF_XDP);
         attr.0[48..64].copy_from_slice(&name);
         let prog = bpf_fd(BPF_PROG_LOAD, &mut attr)?;
+        Ok(XdpProgram {
+            link: None,
+            prog,
+            map,
+            mode: "",
+        })
+    }
+
+    /// Attaches the program to interface `ifindex`, in the driver if it
+    /// can, generically if not.
+    fn attach(&mut self, ifindex: u32) -> io::Result<()> {
         let link = |flags: u32| {
             bpf_fd(
                 BPF_LINK_CREATE,
                 &mut BpfAttr::new()
-                    .u32(0, prog.as_raw_fd() as u32)
+                    .u32(0, self.prog.as_raw_fd() as u32)
                     .u32(4, ifindex)
                     .u32(8, BPF_XDP)
                     .u32(12, flags),
@@ -177,14 +194,19 @@ impl XdpProgram {
         };
         let (link, mode) = match link(XDP_FLAGS_DRV_MODE) {
             Ok(l) => (l, "native"),
-            Err(_) => (link(XDP_FLAGS_SKB_MODE)?, "generic"),
+            Err(native) => match link(XDP_FLAGS_SKB_MODE) {
+                Ok(l) => (l, "generic"),
+                Err(generic) => {
+                    return Err(io::Error::new(
+                        generic.kind(),
+                        format!("in the driver: {native}; generic: {generic}"),
+                    ))
+                }
+            },
         };
-        Ok(XdpProgram {
-            _link: link,
-            _prog: prog,
-            map,
-            mode,
-        })
+        self.link = Some(link);
+        self.mode = mode;
+        Ok(())
     }
 
     /// Directs the frames of receive queue `queue` to socket `xsk`.
@@ -233,13 +255,13 @@ impl Mmap {
         // SAFETY: a fresh mapping at an address of the kernel's choosing;
         // the result is checked.
         let ptr = unsafe {
-            libc::mmap(
+            libc::mmap64(
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 flags,
                 fd,
-                off as libc::off_t,
+                off as libc::off64_t,
             )
         };
         if ptr == libc::MAP_FAILED {
@@ -331,12 +353,15 @@ impl<T: Copy> XskRing<T> {
     /// Entries free for us to produce, looking at the kernel's progress if
     /// fewer than `want` seem free.
     fn free(&mut self, want: u32) -> u32 {
-        let free = self.size - self.cached_prod.wrapping_sub(self.cached_cons);
+        let free = self
+            .size
+            .saturating_sub(self.cached_prod.wrapping_sub(self.cached_cons));
         if free >= want {
             return free;
         }
         self.cached_cons = self.consumer().load(Ordering::Acquire);
-        self.size - self.cached_prod.wrapping_sub(self.cached_cons)
+        self.size
+            .saturating_sub(self.cached_prod.wrapping_sub(self.cached_cons))
     }
 
     /// Writes the next entry (after [`XskRing::free`] said there is room).
@@ -412,6 +437,8 @@ pub struct XdpPort {
     umem: Mmap,
     /// Chunks of the transmit half that are neither queued nor in flight.
     tx_free: Vec<u64>,
+    /// Bytes of UMEM that receive (the first half); the rest sends.
+    rx_bytes: u64,
     rx_errors: u64,
     rx_full: u64,
     tx_full: Refused,
@@ -498,9 +525,12 @@ impl XdpPort {
         let bind_err = |e| Error::iface(name, "binding AF_XDP to", e);
         sys::xsk_bind(fd, ifindex, 0, None).map_err(bind_err)?;
         sys::xsk_bind(tx_fd, ifindex, 0, Some(fd)).map_err(bind_err)?;
-        let prog = XdpProgram::attach(ifindex)
-            .map_err(|e| Error::iface(name, "attaching the XDP program to", e))?;
+        // The socket goes in the map before the program goes on the
+        // interface, so that no frame meanwhile goes to the kernel's stack.
+        let mut prog = XdpProgram::load().map_err(io_err("loading the XDP program"))?;
         prog.insert(0, fd).map_err(io_err("the XDP socket map"))?;
+        prog.attach(ifindex)
+            .map_err(|e| Error::iface(name, "attaching the XDP program to", e))?;
         let promisc = sys::packet_socket().map_err(|e| Error::io("opening a packet socket", e))?;
         sys::packet_bind_send_only(promisc.as_raw_fd(), ifindex)
             .map_err(|e| Error::iface(name, "binding to", e))?;
@@ -521,6 +551,7 @@ impl XdpPort {
             _promisc: promisc,
             umem,
             tx_free,
+            rx_bytes: u64::from(half) * CHUNK as u64,
             rx_errors: 0,
             rx_full: 0,
             tx_full: Refused::default(),
@@ -532,15 +563,28 @@ impl XdpPort {
         self.prog.mode
     }
 
-    /// The `len` bytes of UMEM at `addr`.
-    fn umem(&mut self, addr: u64, len: usize) -> &mut [u8] {
-        let start = (addr as usize).min(self.umem.len);
-        let len = len.min(self.umem.len - start);
-        // SAFETY: the range is clamped into the UMEM mapping, which `self`
-        // keeps alive; `&mut self` keeps other views from existing. The
-        // kernel writes only chunks on the fill ring, which we do not read
-        // until the receive ring hands them back.
-        unsafe { std::slice::from_raw_parts_mut(self.umem.ptr.add(start), len) }
+    /// The received frame a descriptor points at, if it lies inside one
+    /// chunk of the receive half of the UMEM.
+    fn received(&self, desc: &libc::xdp_desc) -> Option<&[u8]> {
+        let len = desc.len as usize;
+        let in_chunk = (desc.addr % CHUNK as u64) as usize;
+        if desc.addr >= self.rx_bytes || in_chunk + len > CHUNK {
+            return None;
+        }
+        // SAFETY: inside the UMEM mapping, which `self` keeps alive; the
+        // kernel wrote this chunk before handing it over on the receive
+        // ring and does not touch it until it is back on the fill ring.
+        Some(unsafe { std::slice::from_raw_parts(self.umem.ptr.add(desc.addr as usize), len) })
+    }
+
+    /// The first `len` bytes (at most a chunk) of transmit chunk `addr`,
+    /// one of `tx_free`'s.
+    fn tx_chunk(&mut self, addr: u64, len: usize) -> &mut [u8] {
+        let start = (addr as usize).min(self.umem.len - CHUNK);
+        // SAFETY: a whole chunk inside the mapping, which `self` keeps
+        // alive; the kernel reads transmit chunks only between our handing
+        // them over and their completion, and `tx_free` holds neither.
+        unsafe { std::slice::from_raw_parts_mut(self.umem.ptr.add(start), len.min(CHUNK)) }
     }
 
     /// Takes the chunks the kernel has finished sending back for reuse.
@@ -566,9 +610,12 @@ impl XdpPort {
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                    // The device dropped the last frame taken (its queue is full).
+                    // The device dropped a frame (its queue is full, or its
+                    // peer is down). Which one the kernel does not say (it
+                    // publishes its progress lazily): the bytes counted are
+                    // those of the oldest frame it had not reported taken.
                     let taken = self.tx.consumer().load(Ordering::Acquire);
-                    let desc = self.tx.get_at(taken.wrapping_sub(1));
+                    let desc = self.tx.get_at(taken);
                     self.tx_full.add(Refused::one(desc.len as usize));
                 }
                 Err(e) => {
@@ -597,11 +644,13 @@ impl Port for XdpPort {
         let n = self.rx.ready().min(FrameBatch::DEFAULT_SIZE as u32);
         for i in 0..n {
             let desc = self.rx.get(i);
-            let frame = self.umem(desc.addr, desc.len as usize);
-            if frame.len() == desc.len as usize {
-                batch.push(frame);
-            } else {
-                self.rx_errors += 1;
+            match self.received(&desc) {
+                Some(frame) => batch.push(frame),
+                None => {
+                    // Not one of our receive chunks: never give it to the kernel.
+                    self.rx_errors += 1;
+                    continue;
+                }
             }
             // The fill ring has room for every receive chunk.
             self.fill.push(desc.addr & !(CHUNK as u64 - 1));
@@ -630,7 +679,7 @@ impl Port for XdpPort {
             self.tx_free.push(addr);
             return Err(TxError::Full);
         }
-        self.umem(addr, frame.len()).copy_from_slice(frame);
+        self.tx_chunk(addr, frame.len()).copy_from_slice(frame);
         self.tx.push(libc::xdp_desc {
             addr,
             len: frame.len() as u32,
@@ -678,6 +727,12 @@ impl LinuxPort for XdpPort {
         if let Ok(s) = sys::xsk_statistics(self.xsk.as_raw_fd()) {
             // Running totals since the socket opened.
             self.rx_full = s.rx_dropped + s.rx_ring_full;
+        }
+        // Frames a busy device left in the ring: try them again, rather
+        // than wait for the next frame to this port.
+        if self.tx.outstanding() > 0 {
+            self.kick();
+            self.reap();
         }
     }
 }
