@@ -16,6 +16,9 @@
 //!   is not finished; with a veth, attaching XDP also turns TSO off on its
 //!   peer. Use it where the peers send finished frames (`ethtool -K PEER tx
 //!   off`), as for Open vSwitch's AF_XDP ports;
+//! - no VLAN tag that the sending device left to offload (a VLAN device
+//!   on a veth whose TX VLAN offload is on, the default): XDP sees the
+//!   frame without it. Tags inside the frame cross as they are;
 //! - one receive queue (a veth has one); frames of other queues go to the
 //!   kernel's stack;
 //! - frames of up to [`MAX_FRAME`] bytes (MTU 1500 with a VLAN tag fits).
@@ -408,6 +411,12 @@ impl<T: Copy> XskRing<T> {
         unsafe { self.slot(self.cached_cons.wrapping_add(i)).read_volatile() }
     }
 
+    /// The entry at free-running index `index`, whoever owns it now.
+    fn get_at(&self, index: u32) -> T {
+        // SAFETY: masked into the ring; an entry is plain data.
+        unsafe { self.slot(index).read_volatile() }
+    }
+
     /// Gives `n` consumed entries back to the kernel.
     fn consume(&mut self, n: u32) {
         self.cached_cons = self.cached_cons.wrapping_add(n);
@@ -424,7 +433,7 @@ pub struct XdpPort {
     mtu: u32,
     // Drop order: the program first, so that nothing is redirected to a
     // socket being closed; the rings before the socket and the UMEM.
-    prog: XdpProgram,
+    _prog: XdpProgram,
     fill: XskRing<u64>,
     completion: XskRing<u64>,
     rx: XskRing<libc::xdp_desc>,
@@ -541,7 +550,7 @@ impl XdpPort {
             name: name.to_string(),
             ifindex,
             mtu,
-            prog,
+            _prog: prog,
             fill,
             completion,
             rx,
@@ -556,11 +565,6 @@ impl XdpPort {
             rx_full: 0,
             tx_full: Refused::default(),
         })
-    }
-
-    /// `native` or `generic`: where the XDP program runs.
-    pub fn xdp_mode(&self) -> &'static str {
-        self.prog.mode
     }
 
     /// The received frame a descriptor points at, if it lies inside one
@@ -624,14 +628,6 @@ impl XdpPort {
                 }
             }
         }
-    }
-}
-
-impl<T: Copy> XskRing<T> {
-    /// The entry at free-running index `index`, whoever owns it now.
-    fn get_at(&self, index: u32) -> T {
-        // SAFETY: masked into the ring; a descriptor is plain data.
-        unsafe { self.slot(index).read_volatile() }
     }
 }
 
