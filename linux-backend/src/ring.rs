@@ -30,16 +30,11 @@ pub struct SlotInfo {
 
 /// The receive ring of one packet socket.
 pub struct RxRing {
-    base: *mut u8,
-    size: usize,
+    map: Mmap,
     frame_size: usize,
     frames: usize,
     next: usize,
 }
-
-// SAFETY: the mapping belongs to this value alone (nothing else holds `base`);
-// moving it to another thread moves that ownership with it.
-unsafe impl Send for RxRing {}
 
 impl RxRing {
     /// Sets up a ring of `frames` slots of `frame_size` bytes on packet socket
@@ -66,11 +61,9 @@ impl RxRing {
             tp_frame_nr: (blocks * per_block) as u32,
         };
         crate::sys::setsockopt(fd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
-        let size = block_size * blocks;
-        let base = map(fd, size)?;
+        let map = Mmap::shared(fd, block_size * blocks, 0)?;
         Ok(RxRing {
-            base,
-            size,
+            map,
             frame_size,
             frames: blocks * per_block,
             next: 0,
@@ -83,7 +76,7 @@ impl RxRing {
         // long as `self`; its first 4 bytes (page-aligned slots of a multiple
         // of 16 bytes, so aligned) are the tp_status word, which the kernel
         // also accesses atomically.
-        unsafe { AtomicU32::from_ptr(self.base.add(i * self.frame_size).cast()) }
+        unsafe { AtomicU32::from_ptr(self.map.ptr.add(i * self.frame_size).cast()) }
     }
 
     /// The next slot, if the kernel has handed it to us: what it holds and
@@ -99,7 +92,7 @@ impl RxRing {
         // self` keeps any other view of it from existing meanwhile.
         let slot = unsafe {
             std::slice::from_raw_parts_mut(
-                self.base.add(self.next * self.frame_size),
+                self.map.ptr.add(self.next * self.frame_size),
                 self.frame_size,
             )
         };
@@ -142,34 +135,62 @@ impl RxRing {
     }
 }
 
-/// Maps the `size` bytes of ring the kernel just allocated for packet socket
-/// `fd` (PACKET_RX_RING), shared, with every page touched in advance.
-pub(crate) fn map(fd: RawFd, size: usize) -> io::Result<*mut u8> {
-    // SAFETY: maps the ring the kernel allocated for `fd`, shared, at an
-    // address of the kernel's choosing; the result is checked. The caller
-    // owns the mapping and unmaps it.
-    let base = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            size,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_POPULATE,
-            fd,
-            0,
-        )
-    };
-    if base == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(base.cast())
+/// A mapping of ours, unmapped on drop: a ring the kernel allocated for a
+/// socket, or private memory.
+pub(crate) struct Mmap {
+    pub(crate) ptr: *mut u8,
+    pub(crate) len: usize,
 }
 
-impl Drop for RxRing {
+// SAFETY: the mapping belongs to this value alone; moving it to another
+// thread moves that ownership with it.
+unsafe impl Send for Mmap {}
+
+impl Mmap {
+    /// `len` bytes of zeroed private memory.
+    pub(crate) fn anonymous(len: usize) -> io::Result<Mmap> {
+        Mmap::map(
+            len,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+            -1,
+            0,
+        )
+    }
+
+    /// The `len` bytes of the ring of socket `fd` at offset `off`, shared,
+    /// with every page touched in advance.
+    pub(crate) fn shared(fd: RawFd, len: usize, off: u64) -> io::Result<Mmap> {
+        Mmap::map(len, libc::MAP_SHARED | libc::MAP_POPULATE, fd, off)
+    }
+
+    fn map(len: usize, flags: i32, fd: RawFd, off: u64) -> io::Result<Mmap> {
+        // SAFETY: a fresh mapping at an address of the kernel's choosing;
+        // the result is checked.
+        let ptr = unsafe {
+            libc::mmap64(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags,
+                fd,
+                off as libc::off64_t,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mmap {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+}
+
+impl Drop for Mmap {
     fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping new() made; no slice of it
-        // outlives `self` (peek borrows `self` mutably).
+        // SAFETY: unmaps exactly what map() mapped; nothing borrows it any more.
         unsafe {
-            libc::munmap(self.base.cast(), self.size);
+            libc::munmap(self.ptr.cast(), self.len);
         }
     }
 }

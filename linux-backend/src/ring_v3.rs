@@ -11,7 +11,7 @@
 //! The walk through a block reads only bytes (`frame`, `Walk`), so it is
 //! tested on plain buffers; [`RxRingV3`] adds the mapping and the hand-over.
 
-use crate::ring::SlotInfo;
+use crate::ring::{Mmap, SlotInfo};
 use std::io;
 use std::mem::{offset_of, size_of};
 use std::ops::Range;
@@ -153,12 +153,12 @@ pub struct RxRingV3 {
     block: usize,
     /// Where it is in that block, once the kernel has handed the block over.
     walk: Option<Walk>,
-    /// Whether `base` is a mapping of ours to unmap (not for the tests' buffers).
-    mapped: bool,
+    /// The mapping `base` points into (none for the tests' buffers).
+    _map: Option<Mmap>,
 }
 
-// SAFETY: the mapping belongs to this value alone (nothing else holds `base`);
-// moving it to another thread moves that ownership with it.
+// SAFETY: `base` points into the mapping this value owns (or, in tests, into
+// leaked memory); moving it to another thread moves that ownership with it.
 unsafe impl Send for RxRingV3 {}
 
 impl RxRingV3 {
@@ -194,14 +194,14 @@ impl RxRingV3 {
             libc::tpacket_versions::TPACKET_V3 as i32,
         )?;
         crate::sys::setsockopt(fd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
-        let base = crate::ring::map(fd, block_size * blocks)?;
+        let map = Mmap::shared(fd, size, 0)?;
         Ok(RxRingV3 {
-            base,
+            base: map.ptr,
             block_size,
             blocks,
             block: 0,
             walk: None,
-            mapped: true,
+            _map: Some(map),
         })
     }
 
@@ -279,19 +279,6 @@ impl RxRingV3 {
         match walk.next(self.block_mut()) {
             Some(next) => self.walk = Some(next),
             None => self.hand_back(),
-        }
-    }
-}
-
-impl Drop for RxRingV3 {
-    fn drop(&mut self) {
-        if !self.mapped {
-            return;
-        }
-        // SAFETY: unmaps exactly the mapping new() made; no slice of it
-        // outlives `self` (peek borrows `self` mutably).
-        unsafe {
-            libc::munmap(self.base.cast(), self.block_size * self.blocks);
         }
     }
 }
@@ -392,7 +379,7 @@ mod test {
             blocks: bytes.len() / BLOCK,
             block: 0,
             walk: None,
-            mapped: false,
+            _map: None,
         }
     }
 

@@ -29,6 +29,7 @@
 
 use crate::error::{Error, Result};
 use crate::port::{LinuxPort, Refused};
+use crate::ring::Mmap;
 use crate::sys;
 use std::io;
 use std::mem;
@@ -226,65 +227,7 @@ impl XdpProgram {
     }
 }
 
-// ---- memory shared with the kernel ----
-
-/// A mapping, unmapped on drop.
-struct Mmap {
-    ptr: *mut u8,
-    len: usize,
-}
-
-// SAFETY: the mapping belongs to this value alone; moving it to another
-// thread moves that ownership with it.
-unsafe impl Send for Mmap {}
-
-impl Mmap {
-    /// `len` bytes of zeroed private memory (the UMEM).
-    fn anonymous(len: usize) -> io::Result<Mmap> {
-        Mmap::map(
-            len,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-            -1,
-            0,
-        )
-    }
-
-    /// The ring of socket `fd` at page offset `off`.
-    fn ring(fd: RawFd, len: usize, off: u64) -> io::Result<Mmap> {
-        Mmap::map(len, libc::MAP_SHARED | libc::MAP_POPULATE, fd, off)
-    }
-
-    fn map(len: usize, flags: i32, fd: RawFd, off: u64) -> io::Result<Mmap> {
-        // SAFETY: a fresh mapping at an address of the kernel's choosing;
-        // the result is checked.
-        let ptr = unsafe {
-            libc::mmap64(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                flags,
-                fd,
-                off as libc::off64_t,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Mmap {
-            ptr: ptr.cast(),
-            len,
-        })
-    }
-}
-
-impl Drop for Mmap {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly what map() mapped; nothing borrows it any more.
-        unsafe {
-            libc::munmap(self.ptr.cast(), self.len);
-        }
-    }
-}
+// ---- the rings ----
 
 /// One of the four rings of an AF_XDP socket: a power-of-two array of
 /// entries `T` with a producer and a consumer index, one side ours and the
@@ -307,7 +250,7 @@ impl<T: Copy> XskRing<T> {
     /// Maps the ring of `size` entries described by `off` at page offset `pgoff`.
     fn map(fd: RawFd, off: &libc::xdp_ring_offset, size: u32, pgoff: u64) -> io::Result<Self> {
         let len = off.desc as usize + size as usize * mem::size_of::<T>();
-        let map = Mmap::ring(fd, len, pgoff)?;
+        let map = Mmap::shared(fd, len, pgoff)?;
         // SAFETY: the kernel's offsets lie inside the mapping it sized for
         // `size` entries; the indices are 4-byte aligned u32s it also
         // accesses atomically.
@@ -668,13 +611,12 @@ impl Port for XdpPort {
         if self.tx_free.is_empty() || self.tx.free(1) == 0 {
             self.flush();
         }
+        if self.tx.free(1) == 0 {
+            return Err(TxError::Full);
+        }
         let Some(addr) = self.tx_free.pop() else {
             return Err(TxError::Full);
         };
-        if self.tx.free(1) == 0 {
-            self.tx_free.push(addr);
-            return Err(TxError::Full);
-        }
         self.tx_chunk(addr, frame.len()).copy_from_slice(frame);
         self.tx.push(libc::xdp_desc {
             addr,
