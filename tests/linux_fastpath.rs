@@ -277,6 +277,62 @@ fn fastpath_an_idle_switch_sleeps_after_traffic() {
     }
 }
 
+/// A port flapped (its own link, then the far end's) on a switch with each
+/// receive ring: its entries are flushed while it is down, it forwards again
+/// once up, and the idle switch goes back to sleep (issue 12: an unread
+/// socket error after the flap woke it thousands of times a second forever).
+#[test]
+fn fastpath_a_flapped_port_forwards_and_sleeps() {
+    if !ready() {
+        return;
+    }
+    let lab = Lab::up('f', 2);
+    for (k, ring) in ["v2", "v3", "none"].into_iter().enumerate() {
+        let name = format!("{}{k}", lab.prefix);
+        let sw = Running::start(&name, &lab.ports(), &["--rx-ring", ring]);
+        let port = lab.port(1);
+        let learned = |sw: &Running| sw.fdb().iter().any(|e| e["ifname"] == port.as_str());
+        for far_end in [false, true] {
+            assert!(
+                ping(&lab.ns(1), &addr(2)),
+                "no ping before the flap ({ring})"
+            );
+            assert!(learned(&sw), "host 1 not learned before the flap ({ring})");
+            let (ns, dev) = if far_end {
+                (Some(lab.ns(1)), "veth1".to_string())
+            } else {
+                (None, port.clone())
+            };
+            let set = |state: &str| match &ns {
+                Some(ns) => ip(&["-n", ns, "link", "set", &dev, state]),
+                None => ip(&["link", "set", &dev, state]),
+            };
+            set("down");
+            assert!(
+                wait_until(Duration::from_secs(5), || sw.port(&port)["state"] == "down"),
+                "the switch did not see {dev} go down ({ring})"
+            );
+            assert!(!learned(&sw), "entries of a down port kept ({ring})");
+            set("up");
+            assert!(
+                wait_until(Duration::from_secs(5), || sw.port(&port)["state"] == "up"),
+                "the switch did not see {dev} come up ({ring})"
+            );
+            assert!(
+                ping(&lab.ns(1), &addr(2)),
+                "no ping after the flap ({ring})"
+            );
+            let before = cpu_ticks(sw.child.id());
+            std::thread::sleep(Duration::from_secs(2));
+            let used = cpu_ticks(sw.child.id()) - before;
+            assert!(
+                used <= 2,
+                "after a flap of {dev} the idle switch (--rx-ring {ring}) used {used} ticks of CPU in 2 s"
+            );
+        }
+    }
+}
+
 #[test]
 fn fastpath_the_v3_ring_forwards_and_takes_super_frames_whole() {
     if !ready() {

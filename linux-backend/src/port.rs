@@ -210,6 +210,12 @@ pub trait LinuxPort: Port + Send {
         done.map_err(|_| TxError::TooBig)?;
         result
     }
+    /// Reads and clears the error the kernel left on the port's sockets (an
+    /// interface that went down leaves ENETDOWN), so that epoll stops
+    /// reporting it; returns it if there was one.
+    fn take_error(&mut self) -> Option<io::Error> {
+        sys::take_socket_error(self.fd())
+    }
     /// True once the device is known to be gone (a deleted TAP).
     fn gone(&self) -> bool {
         false
@@ -518,6 +524,11 @@ impl LinuxPort for AfPacketPort {
     }
     fn tx_full(&self) -> Refused {
         self.tx_full
+    }
+    fn take_error(&mut self) -> Option<io::Error> {
+        // The sending socket is bound to the same interface and gets the same error.
+        let tx = sys::take_socket_error(self.tx_fd.as_raw_fd());
+        sys::take_socket_error(self.fd.as_raw_fd()).or(tx)
     }
     fn poll_stats(&mut self) {
         if let Ok(drops) = sys::packet_drops(self.fd.as_raw_fd()) {

@@ -384,6 +384,12 @@ impl LinuxSwitch {
         let got = slot.port.recv_offloaded(&mut batch, &mut offloads);
         if batch.is_empty() {
             let error = ev & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
+            if error {
+                // Read the error, or epoll reports it again at once, forever.
+                if let Some(e) = slot.port.take_error() {
+                    tracing::debug!("port {id} {}: {e}", slot.port.name());
+                }
+            }
             let gone = slot.port.gone()
                 || (error && slot.port.follows_link_events() && sys::if_name(ifindex).is_none());
             self.batch = batch;

@@ -356,6 +356,37 @@ pub fn packet_drops(fd: RawFd) -> io::Result<u64> {
     Ok(u64::from(stats.tp_drops))
 }
 
+/// Reads and clears the socket's pending error (SO_ERROR): `None` if there was
+/// none. A packet socket whose interface goes down is left with ENETDOWN,
+/// which makes epoll report EPOLLERR on every wait until it is read; a socket
+/// with a receive ring never calls recv, which would read it.
+pub fn take_socket_error(fd: RawFd) -> Option<io::Error> {
+    // SAFETY: SO_ERROR fills a C int.
+    let err: libc::c_int = unsafe { getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR) }.ok()?;
+    (err != 0).then(|| io::Error::from_raw_os_error(err))
+}
+
+/// True if standard output is a pipe or socket whose reader has gone: a
+/// printing command then ends quietly, as Unix tools do.
+pub fn stdout_reader_gone() -> bool {
+    let mut fd = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, for the duration of the call.
+    let n = unsafe { libc::poll(&mut fd, 1, 0) };
+    // A pipe without readers reports POLLERR; a socket whose peer closed, POLLHUP.
+    n == 1 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
+/// Takes an exclusive lock on the open file `fd` (flock), failing with
+/// WouldBlock if another open file holds it. Closing the file releases it.
+pub fn try_lock_exclusive(fd: RawFd) -> io::Result<()> {
+    // SAFETY: flock only reads its arguments.
+    cvt(unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) }).map(drop)
+}
+
 /// Reads socket option `name` at `level` of `fd` into a `T`.
 ///
 /// # Safety
