@@ -61,11 +61,12 @@ pub struct RunArgs {
     /// Be a repeater hub: every frame to every other port.
     #[arg(long)]
     hub: bool,
-    /// Aging time in seconds (0: learn nothing, flood everything).
-    #[arg(long, value_name = "SECS")]
+    /// Aging time in seconds, 0 to 2147483 (0: learn nothing, flood everything).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     aging: Option<f64>,
-    /// Bound on learned MAC entries.
-    #[arg(long)]
+    /// Bound on learned MAC entries, 1 to 16777214.
+    #[arg(long, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(1..=16_777_214))]
     capacity: Option<u32>,
     /// What to do when the MAC table is full.
     #[arg(long, value_enum)]
@@ -105,7 +106,8 @@ pub struct RunArgs {
     /// After a batch, keep looking for frames this many microseconds before
     /// sleeping (0: sleep at once). Under load the switch keeps its CPU
     /// instead of being woken per frame; idle, it costs nothing.
-    #[arg(long, value_name = "MICROSECONDS", default_value_t = DEFAULT_POLL_US)]
+    #[arg(long, value_name = "MICROSECONDS", default_value_t = DEFAULT_POLL_US,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     poll_us: u32,
     /// Open interface ports as AF_XDP sockets (copy mode, --rx-ring-mib of
     /// frame memory), AF_PACKET where the kernel or interface does not allow
@@ -241,9 +243,13 @@ pub enum LabCommand {
         /// Namespace name prefix.
         #[arg(long, default_value = lab::DEFAULT_PREFIX)]
         prefix: String,
-        /// Also add a host-side port with 192.168.100.254/24 and a default route via it.
+        /// Also add a host-side port with the subnet's .254 and a default route via it.
         #[arg(long)]
         gateway: bool,
+        /// The hosts' network: a /24 inside 10.0.0.0/8 or 192.168.0.0/16
+        /// (host K gets .100+K).
+        #[arg(long, default_value_t = lab::DEFAULT_SUBNET)]
+        subnet: lab::Subnet,
     },
     /// Remove what `lab up` made.
     Down {
@@ -268,7 +274,7 @@ pub fn run(command: LinuxCommand) -> anyhow::Result<()> {
             } else {
                 format!(" ({})", added.notes.join("; "))
             };
-            println!("attached {} as port {}{notes}", added.ifname, added.port);
+            outln!("attached {} as port {}{notes}", added.ifname, added.port)?;
             Ok(())
         }
         LinuxCommand::Del(a) => {
@@ -276,7 +282,7 @@ pub fn run(command: LinuxCommand) -> anyhow::Result<()> {
             if a.common.json {
                 return print_json(&data);
             }
-            println!("detached {}", data.as_str().unwrap_or("?"));
+            outln!("detached {}", data.as_str().unwrap_or("?"))?;
             Ok(())
         }
         LinuxCommand::Show(c) => {
@@ -285,7 +291,7 @@ pub fn run(command: LinuxCommand) -> anyhow::Result<()> {
                 return print_json(&data);
             }
             let ports: Vec<PortInfo> = serde_json::from_value(data)?;
-            print_ports(&c.name, &ports);
+            print_ports(&c.name, &ports)?;
             Ok(())
         }
         LinuxCommand::Fdb(f) => fdb(f),
@@ -294,7 +300,7 @@ pub fn run(command: LinuxCommand) -> anyhow::Result<()> {
             if c.json {
                 return print_json(&data);
             }
-            print_stats(&data);
+            print_stats(&data)?;
             Ok(())
         }
         LinuxCommand::Trace(t) => {
@@ -334,7 +340,7 @@ pub fn run(command: LinuxCommand) -> anyhow::Result<()> {
 }
 
 fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string(v)?);
+    outln!("{}", serde_json::to_string(v)?)?;
     Ok(())
 }
 
@@ -413,22 +419,30 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_ports(name: &str, ports: &[PortInfo]) {
-    println!("switch {name}: {} ports", ports.len());
+fn print_ports(name: &str, ports: &[PortInfo]) -> std::io::Result<()> {
+    outln!("switch {name}: {} ports", ports.len())?;
     for p in ports {
-        println!(
+        outln!(
             "port {} {} ({}, ifindex {}) {} mtu {}",
-            p.port, p.ifname, p.kind, p.ifindex, p.state, p.mtu
-        );
-        println!(
+            p.port,
+            p.ifname,
+            p.kind,
+            p.ifindex,
+            p.state,
+            p.mtu
+        )?;
+        outln!(
             "    rx {} frames {} bytes  tx {} frames {} bytes",
-            p.rx_frames, p.rx_bytes, p.tx_frames, p.tx_bytes
-        );
+            p.rx_frames,
+            p.rx_bytes,
+            p.tx_frames,
+            p.tx_bytes
+        )?;
         let mut drops: Vec<String> = p.drops.iter().map(|(k, v)| format!("{k} {v}")).collect();
         if p.rx_errors > 0 {
             drops.push(format!("rx-errors {}", p.rx_errors));
         }
-        println!(
+        outln!(
             "    unicast {} flood {} unknown-unicast {}  drops: {}",
             p.unicast,
             p.flood,
@@ -438,46 +452,57 @@ fn print_ports(name: &str, ports: &[PortInfo]) {
             } else {
                 drops.join(", ")
             }
-        );
+        )?;
         let g = &p.guard;
         if !g.is_quiet() {
-            println!(
+            outln!(
                 "    guard: moves blocked {} hold-downs {} shut down {} mac-limit refused {}",
-                g.moves_blocked, g.hold_downs, g.shutdowns, g.mac_limit_refused
-            );
+                g.moves_blocked,
+                g.hold_downs,
+                g.shutdowns,
+                g.mac_limit_refused
+            )?;
         }
     }
+    Ok(())
 }
 
-fn print_stats(v: &serde_json::Value) {
+fn print_stats(v: &serde_json::Value) -> std::io::Result<()> {
     let get = |k: &str| v.get(k).cloned().unwrap_or_default();
-    println!(
+    outln!(
         "switch {} ({}), up {:.0} s, {} ports",
         get("name").as_str().unwrap_or("?"),
         get("mode").as_str().unwrap_or("?"),
         get("uptime").as_f64().unwrap_or(0.0),
         get("ports")
-    );
-    println!("frames: rx {} tx {}", get("rx_frames"), get("tx_frames"));
+    )?;
+    outln!("frames: rx {} tx {}", get("rx_frames"), get("tx_frames"))?;
     if let Some(drops) = v.get("drops").and_then(|d| d.as_object()) {
         let list: Vec<String> = drops.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        println!(
+        outln!(
             "drops: {}",
             if list.is_empty() {
                 "none".into()
             } else {
                 list.join(", ")
             }
-        );
+        )?;
     }
     if let Some(fdb) = v.get("fdb").and_then(|d| d.as_object()) {
-        let list: Vec<String> = fdb.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        println!("fdb: {}", list.join(", "));
+        let list: Vec<String> = fdb
+            .iter()
+            .map(|(k, n)| match (k.as_str(), n.as_f64()) {
+                ("aging", Some(secs)) => format!("aging {secs} s"),
+                _ => format!("{k} {n}"),
+            })
+            .collect();
+        outln!("fdb: {}", list.join(", "))?;
     }
     if let Some(guard) = v.get("guard").and_then(|d| d.as_object()) {
         let list: Vec<String> = guard.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        println!("guard: {}", list.join(", "));
+        outln!("guard: {}", list.join(", "))?;
     }
+    Ok(())
 }
 
 fn fdb(command: FdbCommand) -> anyhow::Result<()> {
@@ -500,10 +525,13 @@ fn fdb(command: FdbCommand) -> anyhow::Result<()> {
                 } else {
                     format!("age {:.1}s", r.age)
                 };
-                println!(
+                outln!(
                     "{} dev {}{vlan} port {} {age} master {}",
-                    r.mac, r.ifname, r.port, c.name
-                );
+                    r.mac,
+                    r.ifname,
+                    r.port,
+                    c.name
+                )?;
             }
             Ok(())
         }
@@ -513,11 +541,28 @@ fn fdb(command: FdbCommand) -> anyhow::Result<()> {
             vlan,
             common,
         } => {
-            control::request(&common.name, Request::FdbAdd { mac, port, vlan })?;
+            let said = describe_entry(&mac, vlan);
+            let data = control::request(
+                &common.name,
+                Request::FdbAdd {
+                    mac,
+                    port: port.clone(),
+                    vlan,
+                },
+            )?;
+            if common.json {
+                return print_json(&data);
+            }
+            outln!("added static entry {said} on {port}")?;
             Ok(())
         }
         FdbCommand::Del { mac, vlan, common } => {
-            control::request(&common.name, Request::FdbDel { mac, vlan })?;
+            let said = describe_entry(&mac, vlan);
+            let data = control::request(&common.name, Request::FdbDel { mac, vlan })?;
+            if common.json {
+                return print_json(&data);
+            }
+            outln!("removed entry {said}")?;
             Ok(())
         }
         FdbCommand::Flush { port, common } => {
@@ -525,9 +570,22 @@ fn fdb(command: FdbCommand) -> anyhow::Result<()> {
             if common.json {
                 return print_json(&n);
             }
-            println!("{n} entries flushed");
+            outln!("{n} entries flushed")?;
             Ok(())
         }
+    }
+}
+
+/// `02:00:00:00:00:01 vlan 10` as the user named an entry (the MAC in the
+/// switch's spelling when it parses).
+fn describe_entry(mac: &str, vlan: u16) -> String {
+    let mac = mac
+        .parse::<vswitch_core::MacAddr>()
+        .map_or_else(|_| mac.to_string(), |m| m.to_string());
+    if vlan == 0 {
+        mac
+    } else {
+        format!("{mac} vlan {vlan}")
     }
 }
 
@@ -537,44 +595,51 @@ fn lab_command(command: LabCommand) -> anyhow::Result<()> {
             hosts,
             prefix,
             gateway,
+            subnet,
         } => {
             let built = lab::up(&LabOptions {
                 hosts,
                 prefix,
                 gateway,
+                subnet,
             })?;
+            let n = built.namespaces.len();
             let first = built.namespaces.first().map(String::as_str).unwrap_or("");
             let last = built.namespaces.last().map(String::as_str).unwrap_or("");
-            println!(
-                "lab up: {} hosts in namespaces {first}..{last}, 192.168.100.{}-{}/24",
-                built.namespaces.len(),
-                101,
-                100 + built.namespaces.len()
-            );
-            if let Some(gw) = &built.gateway {
-                println!(
-                    "gateway: {gw} with {}/24, default route via it in each namespace",
-                    lab::GATEWAY_ADDR
-                );
+            let (first_addr, last_addr) = (subnet.host(1), subnet.host(n as u32));
+            if n == 1 {
+                outln!("lab up: 1 host in namespace {first}, {first_addr}/24")?;
+            } else {
+                let last_octet = last_addr.rsplit('.').next().unwrap_or("");
+                outln!(
+                    "lab up: {n} hosts in namespaces {first}..{last}, {first_addr}-{last_octet}/24"
+                )?;
             }
-            println!("attach them with:\n  vswitch run {}", built.ports.join(" "));
-            println!(
+            if let Some(gw) = &built.gateway {
+                outln!(
+                    "gateway: {gw} with {}/24, default route via it in each namespace",
+                    subnet.gateway()
+                )?;
+            }
+            outln!("attach them with:\n  vswitch run {}", built.ports.join(" "))?;
+            outln!(
                 "remove them with:\n  vswitch lab down --prefix {}",
                 built.prefix
-            );
+            )?;
             Ok(())
         }
         LabCommand::Down { prefix } => {
             let removed = lab::down(&prefix)?;
-            println!(
-                "lab down: removed {} namespaces{}",
-                removed.namespaces.len(),
+            let n = removed.namespaces.len();
+            outln!(
+                "lab down: removed {n} namespace{}{}",
+                if n == 1 { "" } else { "s" },
                 if removed.gateway.is_some() {
                     " and the gateway"
                 } else {
                     ""
                 }
-            );
+            )?;
             Ok(())
         }
     }

@@ -125,7 +125,8 @@ impl Default for MoveGuardSpec {
 }
 
 impl MoveGuardSpec {
-    /// The core configuration (negative or not-a-number times count as 0).
+    /// The core configuration (negative or not-a-number times count as 0;
+    /// [`SwitchSpec::check`] refuses them).
     pub fn to_config(&self) -> MoveGuardConfig {
         let secs = |s: f64| {
             if s.is_finite() && s > 0.0 {
@@ -252,14 +253,95 @@ impl VlanSpec {
     }
 }
 
-impl SwitchSpec {
-    /// The core configuration; `default_seed` is used when the spec has no seed.
-    pub fn to_config(&self, default_seed: u64) -> Result<SwitchConfig, ConfigError> {
-        let aging = if self.aging.is_finite() && self.aging > 0.0 {
-            Duration::from_secs_f64(self.aging.min(crate::fdb::MAX_AGING.as_secs_f64() + 1.0))
+/// A number in a spec outside what its setting allows.
+#[derive(Clone, Copy, Debug)]
+pub struct BadSetting {
+    /// The setting, as written in files (`aging`, `move-guard.window`).
+    pub name: &'static str,
+    /// The value given.
+    pub value: f64,
+    /// What is allowed, in words.
+    pub allowed: &'static str,
+}
+
+impl PartialEq for BadSetting {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.value.to_bits() == other.value.to_bits()
+    }
+}
+
+impl Eq for BadSetting {}
+
+impl core::fmt::Display for BadSetting {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} = ", self.name)?;
+        // 1e99, not a hundred digits.
+        if self.value.is_finite() && self.value.abs() < 1e9 {
+            write!(f, "{}", self.value)?;
         } else {
-            Duration::ZERO
-        };
+            write!(f, "{:e}", self.value)?;
+        }
+        write!(f, " is not allowed: {}", self.allowed)
+    }
+}
+
+/// `value` if it lies in `range`, else the error that says so.
+fn in_range(
+    name: &'static str,
+    value: f64,
+    range: core::ops::RangeInclusive<f64>,
+    allowed: &'static str,
+) -> Result<f64, BadSetting> {
+    // NaN is in no range.
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(BadSetting {
+            name,
+            value,
+            allowed,
+        })
+    }
+}
+
+impl SwitchSpec {
+    /// Checks every number against what its setting allows.
+    pub fn check(&self) -> Result<(), BadSetting> {
+        let max_secs = crate::fdb::MAX_AGING.as_secs_f64();
+        in_range(
+            "aging",
+            self.aging,
+            0.0..=max_secs,
+            "seconds from 0 (learn nothing, flood everything) to 2147483",
+        )?;
+        in_range(
+            "capacity",
+            f64::from(self.capacity),
+            1.0..=f64::from(crate::fdb::MAX_CAPACITY),
+            "learned entries from 1 to 16777214",
+        )?;
+        if let Some(g) = &self.move_guard {
+            in_range(
+                "move-guard.window",
+                g.window,
+                f64::MIN_POSITIVE..=max_secs,
+                "seconds, more than 0 and at most 2147483",
+            )?;
+            in_range(
+                "move-guard.hold",
+                g.hold,
+                f64::MIN_POSITIVE..=max_secs,
+                "seconds, more than 0 and at most 2147483",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The core configuration; `default_seed` is used when the spec has no
+    /// seed. Numbers outside their settings' ranges are refused ([`Self::check`]).
+    pub fn to_config(&self, default_seed: u64) -> Result<SwitchConfig, ConfigError> {
+        self.check().map_err(ConfigError::Setting)?;
+        let aging = Duration::from_secs_f64(self.aging);
         Ok(SwitchConfig {
             fdb: FdbConfig {
                 aging_time: aging,
@@ -316,5 +398,77 @@ impl PortSpec {
                 },
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use alloc::string::ToString;
+
+    fn refused(spec: SwitchSpec) -> String {
+        match spec.to_config(0) {
+            Err(ConfigError::Setting(e)) => e.to_string(),
+            other => panic!("accepted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn numbers_outside_their_settings_are_refused_in_one_line() {
+        let aging = |aging| SwitchSpec {
+            aging,
+            ..SwitchSpec::default()
+        };
+        let e = refused(aging(-1.0));
+        assert!(
+            e.starts_with("aging = -1 is not allowed: seconds from 0"),
+            "{e}"
+        );
+        assert!(refused(aging(f64::NAN)).starts_with("aging = NaN "));
+        assert!(refused(aging(f64::INFINITY)).starts_with("aging = inf "));
+        let e = refused(aging(1e99));
+        assert!(e.starts_with("aging = 1e99 is not allowed"), "{e}");
+        assert!(e.len() < 100, "{e}");
+        let e = refused(SwitchSpec {
+            capacity: 0,
+            ..SwitchSpec::default()
+        });
+        assert_eq!(
+            e,
+            "capacity = 0 is not allowed: learned entries from 1 to 16777214"
+        );
+        let guard = |window, hold| SwitchSpec {
+            move_guard: Some(MoveGuardSpec {
+                window,
+                hold,
+                ..MoveGuardSpec::default()
+            }),
+            ..SwitchSpec::default()
+        };
+        assert!(refused(guard(0.0, 60.0)).starts_with("move-guard.window = 0 "));
+        assert!(refused(guard(10.0, -5.0)).starts_with("move-guard.hold = -5 "));
+    }
+
+    #[test]
+    fn the_edges_of_each_range_are_accepted() {
+        // Aging 0 stays the documented "learn nothing, flood everything".
+        let c = SwitchSpec {
+            aging: 0.0,
+            capacity: 1,
+            ..SwitchSpec::default()
+        }
+        .to_config(0)
+        .unwrap();
+        assert_eq!(c.fdb.aging_time, Duration::ZERO);
+        assert_eq!(c.fdb.capacity, 1);
+        let c = SwitchSpec {
+            aging: crate::fdb::MAX_AGING.as_secs_f64(),
+            capacity: crate::fdb::MAX_CAPACITY,
+            ..SwitchSpec::default()
+        }
+        .to_config(0)
+        .unwrap();
+        assert_eq!(c.fdb.aging_time, crate::fdb::MAX_AGING);
+        assert_eq!(c.fdb.capacity, crate::fdb::MAX_CAPACITY);
     }
 }

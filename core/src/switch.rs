@@ -103,6 +103,9 @@ pub enum ConfigError {
     TooManyPorts,
     /// No port has this number.
     NoSuchPort(PortId),
+    /// A number outside its setting's range (in a spec).
+    #[cfg(feature = "serde")]
+    Setting(crate::spec::BadSetting),
 }
 
 impl fmt::Display for ConfigError {
@@ -115,6 +118,8 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::TooManyPorts => f.write_str("the switch already has 65536 ports"),
             ConfigError::NoSuchPort(p) => write!(f, "the switch has no port {p}"),
+            #[cfg(feature = "serde")]
+            ConfigError::Setting(e) => e.fmt(f),
         }
     }
 }

@@ -22,8 +22,11 @@ pub fn capture(name: &str, port: &str, out: impl Write, limit: Option<u64>) -> R
         snaplen: 65535,
         ..PcapHeader::default()
     };
-    let mut writer = PcapWriter::with_header(Flushing(out), header)
-        .map_err(|e| Error::Command(format!("pcap: {e}")))?;
+    let mut writer = PcapWriter::with_header(Flushing(out), header).map_err(|e| match e {
+        // A closed pipe stays an I/O error, which the CLI ends quietly on.
+        pcap_file::PcapError::IoError(io) => Error::io("writing the pcap header", io),
+        e => Error::Command(format!("pcap: {e}")),
+    })?;
     // Frame times are relative to the switch's start; anchor them on the wall
     // clock at the first frame.
     let mut base: Option<(u64, Duration)> = None;

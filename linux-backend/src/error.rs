@@ -11,6 +11,15 @@ pub enum Error {
     /// The interface is already a port of this switch.
     #[error("interface \"{0}\" is already attached")]
     AlreadyAttached(String),
+    /// The interface cannot be a port: the loopback, a bridge, another
+    /// switch's port, ...
+    #[error("interface \"{iface}\" cannot be a port: {why}")]
+    NotAPort {
+        /// The interface.
+        iface: String,
+        /// Why not, and what to do instead.
+        why: String,
+    },
     /// The interface is not a port of this switch.
     #[error("interface \"{0}\" is not attached")]
     NotAttached(String),

@@ -2,11 +2,13 @@
 //! waits in the host's namespace for a switch to attach it.
 //!
 //! Host K lives in namespace `{prefix}K` (default `vsw-ns1..N`) on `vethK` with
-//! 192.168.100.(100+K)/24; its peer is `vethK-vsw` (with a custom prefix,
+//! address 100+K of the lab's subnet (default 192.168.100.0/24, so
+//! 192.168.100.(100+K)/24); its peer is `vethK-vsw` (with a custom prefix,
 //! `{prefix}K-vsw`, so that labs can exist side by side). What was made is
 //! recorded in `/run/vswitch/lab-{prefix}.json` so that `down` removes exactly
-//! that. Only addresses in 192.168.100.0/24 are used, and namespaces get no
-//! route elsewhere (except, with the gateway, to 192.168.100.254).
+//! that. Only addresses of the subnet are used (a /24 inside 10.0.0.0/8 or
+//! 192.168.0.0/16), and namespaces get no route elsewhere (except, with the
+//! gateway, to its .254).
 
 use crate::error::{Error, Result};
 use crate::sys;
@@ -16,8 +18,54 @@ use std::process::Command;
 
 /// The default namespace prefix.
 pub const DEFAULT_PREFIX: &str = "vsw-ns";
-/// The gateway's address on the lab network.
-pub const GATEWAY_ADDR: &str = "192.168.100.254";
+/// The lab's network unless told otherwise.
+pub const DEFAULT_SUBNET: Subnet = Subnet([192, 168, 100]);
+
+/// A lab's network: a /24 inside 10.0.0.0/8 or 192.168.0.0/16 (private
+/// ranges, where a lab cannot reach anything real).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subnet(pub [u8; 3]);
+
+impl Subnet {
+    /// The address of host `k` (1-based): `.100+k`.
+    pub fn host(&self, k: u32) -> String {
+        self.addr(100 + k)
+    }
+
+    /// The gateway's address: `.254`.
+    pub fn gateway(&self) -> String {
+        self.addr(254)
+    }
+
+    fn addr(&self, last: u32) -> String {
+        let [a, b, c] = self.0;
+        format!("{a}.{b}.{c}.{last}")
+    }
+}
+
+impl std::fmt::Display for Subnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/24", self.addr(0))
+    }
+}
+
+impl std::str::FromStr for Subnet {
+    type Err = String;
+
+    /// `10.1.2.0/24` (the `/24` may be left out).
+    fn from_str(s: &str) -> std::result::Result<Subnet, String> {
+        let bad = || {
+            format!("\"{s}\" is not a lab subnet: a /24 inside 10.0.0.0/8 or 192.168.0.0/16, like 10.1.2.0/24")
+        };
+        let addr = s.strip_suffix("/24").unwrap_or(s);
+        let ip: std::net::Ipv4Addr = addr.parse().map_err(|_| bad())?;
+        let [a, b, c, d] = ip.octets();
+        if d != 0 || !(a == 10 || (a == 192 && b == 168)) {
+            return Err(bad());
+        }
+        Ok(Subnet([a, b, c]))
+    }
+}
 
 /// How to build a lab.
 #[derive(Clone, Debug)]
@@ -26,10 +74,12 @@ pub struct LabOptions {
     pub hosts: u32,
     /// Namespace name prefix.
     pub prefix: String,
-    /// Add a host-side gateway port with 192.168.100.254 and default routes via it.
-    /// The veths keep their default offloads (TX checksum, TSO): the switch
-    /// carries offloaded frames through virtio-net headers.
+    /// Add a host-side gateway port with the subnet's .254 and default routes
+    /// via it. The veths keep their default offloads (TX checksum, TSO): the
+    /// switch carries offloaded frames through virtio-net headers.
     pub gateway: bool,
+    /// The hosts' network.
+    pub subnet: Subnet,
 }
 
 /// What a lab is made of.
@@ -43,8 +93,11 @@ pub struct Lab {
     pub ports: Vec<String>,
     /// Host addresses, one per namespace.
     pub addresses: Vec<String>,
-    /// The gateway interface (holding 192.168.100.254), if any.
+    /// The gateway interface (holding the subnet's .254), if any.
     pub gateway: Option<String>,
+    /// The hosts' network, as `10.1.2.0/24`.
+    #[serde(default)]
+    pub subnet: String,
 }
 
 /// The interface name stem for a prefix: `veth` for the default prefix.
@@ -132,6 +185,7 @@ pub fn up(opts: &LabOptions) -> Result<Lab> {
     }
     let mut lab = Lab {
         prefix: opts.prefix.clone(),
+        subnet: opts.subnet.to_string(),
         ..Lab::default()
     };
     match build(opts, &mut lab) {
@@ -152,7 +206,7 @@ fn build(opts: &LabOptions, lab: &mut Lab) -> Result<()> {
         let ns = format!("{}{k}", opts.prefix);
         let inner = format!("veth{k}");
         let port = format!("{s}{k}-vsw");
-        let addr = format!("192.168.100.{}", 100 + k);
+        let addr = opts.subnet.host(k);
         let mac = format!("02:00:00:00:01:{k:02x}");
         ip(&["netns", "add", &ns])?;
         lab.namespaces.push(ns.clone());
@@ -194,11 +248,12 @@ fn build(opts: &LabOptions, lab: &mut Lab) -> Result<()> {
             &format!("/proc/sys/net/ipv6/conf/{gw_port}/disable_ipv6"),
             "1",
         );
-        ip(&["addr", "add", &format!("{GATEWAY_ADDR}/24"), "dev", &gw])?;
+        let gw_addr = opts.subnet.gateway();
+        ip(&["addr", "add", &format!("{gw_addr}/24"), "dev", &gw])?;
         ip(&["link", "set", &gw, "up"])?;
         ip(&["link", "set", &gw_port, "up"])?;
         for ns in &lab.namespaces {
-            ip(&["-n", ns, "route", "add", "default", "via", GATEWAY_ADDR])?;
+            ip(&["-n", ns, "route", "add", "default", "via", &gw_addr])?;
         }
     }
     wait_for_carrier(&lab.ports);
@@ -292,4 +347,28 @@ fn scan(prefix: &str) -> Lab {
         lab.gateway = Some(gw);
     }
     lab
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn subnets_are_private_slash_24s() {
+        let s: Subnet = "10.1.2.0/24".parse().unwrap();
+        assert_eq!(s.host(1), "10.1.2.101");
+        assert_eq!(s.gateway(), "10.1.2.254");
+        assert_eq!(s.to_string(), "10.1.2.0/24");
+        assert_eq!("192.168.7.0".parse::<Subnet>(), Ok(Subnet([192, 168, 7])));
+        for bad in [
+            "172.16.0.0/24",
+            "8.8.8.0/24",
+            "10.1.2.5/24",
+            "10.1.0.0/16",
+            "x",
+        ] {
+            let e = bad.parse::<Subnet>().unwrap_err();
+            assert!(e.contains("10.0.0.0/8 or 192.168.0.0/16"), "{bad}: {e}");
+        }
+    }
 }

@@ -10,6 +10,7 @@
 //! - [`switch`]: the running switch, one epoll loop over ports, the aging timer,
 //!   link events ([`link`]), signals and the control socket;
 //! - [`control`]: the control protocol and its client;
+//! - [`claim`]: which interfaces may be ports, and one switch per interface;
 //! - [`target`]: `IFACE`, `netns:NS/IFACE`, `pid:PID/IFACE` and `tap:NAME`;
 //! - [`capture`]: pcap output of what a switch sends out of a port;
 //! - [`trace`]: one line per frame;
@@ -33,6 +34,7 @@
 #![deny(unsafe_code)]
 
 pub mod capture;
+pub mod claim;
 pub mod control;
 pub mod error;
 pub mod gro;

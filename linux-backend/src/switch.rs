@@ -2,6 +2,7 @@
 //! events, signals and the control socket. The core decides; this file carries
 //! out the decisions and answers the control requests.
 
+use crate::claim::{self, Claim};
 use crate::control::{self, Added, FdbRow, PortInfo, Request, Response};
 use crate::error::{Error, Result};
 use crate::gso;
@@ -73,6 +74,8 @@ impl Default for RunOptions {
 
 struct PortSlot {
     port: Box<dyn LinuxPort>,
+    /// Keeps other switches off the interface while it is a port here.
+    _claim: Claim,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -123,6 +126,16 @@ pub struct LinuxSwitch {
     gso_scratch: Vec<u8>,
     port_opts: PortOptions,
     poll_us: u32,
+    /// What removed ports counted, so that the switch's totals never go back.
+    retired: Retired,
+}
+
+/// The counts of ports that were removed, kept for the switch's totals.
+#[derive(Default)]
+struct Retired {
+    rx_frames: u64,
+    tx_frames: u64,
+    drops: BTreeMap<&'static str, u64>,
 }
 
 impl LinuxSwitch {
@@ -130,19 +143,20 @@ impl LinuxSwitch {
     /// ports of `opts`. Fails if any port cannot be attached.
     pub fn new(opts: RunOptions) -> Result<LinuxSwitch> {
         control::check_name(&opts.name)?;
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64 ^ u64::from(std::process::id()) << 32)
+            .unwrap_or(1);
+        // Bad settings are named before anything else is looked at.
+        let config: SwitchConfig = opts
+            .spec
+            .to_config(seed)
+            .map_err(|e| Error::Config(e.to_string()))?;
         if !sys::is_root() {
             return Err(Error::PermissionDenied(
                 "a switch needs CAP_NET_RAW and CAP_NET_ADMIN".into(),
             ));
         }
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64 ^ u64::from(std::process::id()) << 32)
-            .unwrap_or(1);
-        let config: SwitchConfig = opts
-            .spec
-            .to_config(seed)
-            .map_err(|e| Error::Config(e.to_string()))?;
         let sw = Switch::new(config).map_err(|e| Error::Config(e.to_string()))?;
         let (listener, socket_path) = bind_control(&opts.name)?;
         // Block the signals before any thread exists, so that only the signalfd sees them.
@@ -183,6 +197,7 @@ impl LinuxSwitch {
             frame_starts: Vec::with_capacity(FrameBatch::DEFAULT_SIZE),
             resolved: FrameBatch::default(),
             gso_scratch: Vec::new(),
+            retired: Retired::default(),
         };
         for p in &opts.ports {
             let added = s.add_port(p)?;
@@ -297,10 +312,17 @@ impl LinuxSwitch {
         if self.port_id_by_name(&resolved.iface).is_some() {
             return Err(Error::AlreadyAttached(resolved.iface));
         }
-        let port: Box<dyn LinuxPort> = if resolved.tap {
-            Box::new(TapPort::open(&resolved.iface)?)
+        let iface = &resolved.iface;
+        // Claimed before it is opened, so that a refused interface is not touched.
+        let (port, claim): (Box<dyn LinuxPort>, Claim) = if resolved.tap {
+            let tap = TapPort::open(iface)?;
+            let claim = Claim::take(iface, tap.ifindex(), &self.name)?;
+            (Box::new(tap), claim)
         } else {
-            self.open_iface(&resolved.iface)?
+            claim::check(iface)?;
+            let index = sys::if_index(iface).map_err(|e| Error::iface(iface, "opening", e))?;
+            let claim = Claim::take(iface, index, &self.name)?;
+            (self.open_iface(iface)?, claim)
         };
         let config = self
             .spec
@@ -326,7 +348,10 @@ impl LinuxSwitch {
             self.ports.resize_with(index + 1, || None);
             self.capture_count.resize(index + 1, 0);
         }
-        self.ports[index] = Some(PortSlot { port });
+        self.ports[index] = Some(PortSlot {
+            port,
+            _claim: claim,
+        });
         let _ = self.sw.set_port_up(id, up);
         if !up {
             tracing::warn!("port {} {} has no carrier: marked down", id, resolved.iface);
@@ -350,8 +375,17 @@ impl LinuxSwitch {
     }
 
     fn remove_port(&mut self, id: PortId, why: &str) -> Option<String> {
-        let slot = self.ports.get_mut(usize::from(id.0))?.take()?;
+        let mut slot = self.ports.get_mut(usize::from(id.0))?.take()?;
         self.epoll.delete(slot.port.fd());
+        slot.port.poll_stats();
+        if let Some(state) = self.sw.port(id) {
+            let (rx, tx, drops) = port_totals(&state.counters, slot.port.as_ref());
+            self.retired.rx_frames += rx;
+            self.retired.tx_frames += tx;
+            for (reason, n) in drops {
+                *self.retired.drops.entry(reason).or_default() += n;
+            }
+        }
         let _ = self.sw.remove_port(id);
         let name = slot.port.name().to_string();
         tracing::info!("port {id} {name} removed ({why})");
@@ -950,28 +984,19 @@ impl LinuxSwitch {
         let fdb = self.sw.fdb().stats();
         let guard = self.sw.guard_stats();
         let cfg = *self.sw.config();
-        let mut rx = 0;
-        let mut tx = 0;
-        let mut drops: BTreeMap<&str, u64> = BTreeMap::new();
+        // Totals of the switch's whole life: removed ports' counts stay in.
+        let mut rx = self.retired.rx_frames;
+        let mut tx = self.retired.tx_frames;
+        let mut drops = self.retired.drops.clone();
         for (id, p) in self.sw.ports() {
-            rx += p.counters.rx_frames;
-            tx += match self.ports.get(usize::from(id.0)) {
-                Some(Some(slot)) => {
-                    let c = &p.counters;
-                    slot.port.tx_full().taken_of(c.tx_frames, c.tx_bytes).0
-                }
-                _ => p.counters.tx_frames,
+            let Some(Some(slot)) = self.ports.get(usize::from(id.0)) else {
+                continue;
             };
-            for (r, n) in p.counters.nonzero_drops() {
+            let (port_rx, port_tx, port_drops) = port_totals(&p.counters, slot.port.as_ref());
+            rx += port_rx;
+            tx += port_tx;
+            for (r, n) in port_drops {
                 *drops.entry(r).or_default() += n;
-            }
-        }
-        for slot in self.ports.iter().flatten() {
-            let mut kernel = BTreeMap::new();
-            add_kernel_drops(&mut kernel, slot.port.as_ref());
-            for (name, n) in kernel {
-                let name = if name == RX_FULL { RX_FULL } else { TX_FULL };
-                *drops.entry(name).or_default() += n;
             }
         }
         serde_json::json!({
@@ -1018,6 +1043,22 @@ fn add_kernel_drops(drops: &mut BTreeMap<String, u64>, port: &dyn LinuxPort) {
     if port.tx_full().frames > 0 {
         *drops.entry(TX_FULL.to_string()).or_default() += port.tx_full().frames;
     }
+}
+
+/// A port's frames received and sent, and its drops by reason (the core's and
+/// the kernel's queues').
+fn port_totals(
+    c: &vswitch_core::PortCounters,
+    port: &dyn LinuxPort,
+) -> (u64, u64, Vec<(&'static str, u64)>) {
+    let tx = port.tx_full().taken_of(c.tx_frames, c.tx_bytes).0;
+    let mut drops: Vec<(&'static str, u64)> = c.nonzero_drops().collect();
+    let mut kernel = BTreeMap::new();
+    add_kernel_drops(&mut kernel, port);
+    for (name, n) in kernel {
+        drops.push((if name == RX_FULL { RX_FULL } else { TX_FULL }, n));
+    }
+    (c.rx_frames, tx, drops)
 }
 
 fn json<T: serde::Serialize>(r: Result<T>) -> Result<serde_json::Value> {

@@ -157,7 +157,7 @@ fn iflink(index: u32) -> std::io::Result<u32> {
     crate::link::iflink(index)
 }
 
-/// If `iface` is enslaved to a bridge, releases it and says so in `notes`.
+/// If `iface` is a port of a Linux bridge, releases it and says so in `notes`.
 fn release_from_bridge(iface: &str, notes: &mut Vec<String>) -> Result<()> {
     let master = format!("/sys/class/net/{iface}/master");
     let Ok(target) = std::fs::read_link(&master) else {
@@ -167,6 +167,12 @@ fn release_from_bridge(iface: &str, notes: &mut Vec<String>) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // As `ip link set IFACE master BR` moves a port from one bridge to
+    // another; any other master (a bond, a team, Open vSwitch's datapath) is
+    // left alone, and `claim::check` refuses the interface.
+    if !std::path::Path::new(&format!("/sys/class/net/{bridge}/bridge")).exists() {
+        return Ok(());
+    }
     let out = Command::new("ip")
         .args(["link", "set", "dev", iface, "nomaster"])
         .output()

@@ -78,7 +78,7 @@ pub enum SimError {
     },
     /// Trace output could not be written.
     #[error("trace output: {0}")]
-    Trace(std::io::Error),
+    Trace(#[source] std::io::Error),
 }
 
 /// The most events that may wait at once. Only a loop of unlimited wires gets

@@ -1,5 +1,6 @@
 //! A chart of a run over virtual time: frames per second delivered and dropped on
-//! each port, and the size of the FDB. A broadcast storm shows as every port's
+//! each port (summed per switch, or over all ports, when there are more than a
+//! reader can tell apart), and the size of the FDB. A broadcast storm shows as every port's
 //! delivered line climbing together; a MAC flooding attack as the FDB line
 //! hitting its capacity while unknown-unicast floods rise on every port.
 //!
@@ -186,24 +187,93 @@ pub fn render_svg(timeline: &Timeline, path: &Path) -> Result<(), PlotError> {
     }
 }
 
+/// Most line pairs a chart gets: more ports are summed per switch (or all
+/// together), since a reader cannot tell apart more colours than this.
+const MAX_GROUPS: usize = 6;
+/// Width of the legend, right of the charts.
+const LEGEND_WIDTH: u32 = 260;
+/// Colours told apart also by colour-blind readers (Okabe and Ito).
+const COLOURS: [RGBColor; MAX_GROUPS] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+];
+
+/// The lines drawn: each a set of ports summed, with its label; and what the
+/// lines are, for the caption.
+fn groups(names: &[String]) -> (Vec<(String, Vec<usize>)>, &'static str) {
+    if names.len() <= MAX_GROUPS {
+        let each = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), vec![i]))
+            .collect();
+        return (each, "by port");
+    }
+    // Simulator ports are named `switch:port`: one line per switch.
+    let mut by_switch: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let switch = name.split_once(':').map_or("", |(s, _)| s);
+        match by_switch.iter_mut().find(|(s, _)| s == switch) {
+            Some((_, ports)) => ports.push(i),
+            None => by_switch.push((switch.to_string(), vec![i])),
+        }
+    }
+    if by_switch.len() <= MAX_GROUPS && by_switch.iter().all(|(s, _)| !s.is_empty()) {
+        for (label, ports) in &mut by_switch {
+            *label = format!("{label} ({} ports)", ports.len());
+        }
+        return (by_switch, "summed per switch");
+    }
+    (
+        vec![(
+            format!("all {} ports", names.len()),
+            (0..names.len()).collect(),
+        )],
+        "summed over all ports",
+    )
+}
+
+/// Points (seconds, value) of one line.
+type Line = Vec<(f64, f64)>;
+
+/// The sum of the `ports`' lines (all of one length).
+fn sum_lines(lines: &[Line], ports: &[usize]) -> Line {
+    let mut sum = lines.get(ports[0]).cloned().unwrap_or_default();
+    for &p in &ports[1..] {
+        for (total, point) in sum.iter_mut().zip(&lines[p]) {
+            total.1 += point.1;
+        }
+    }
+    sum
+}
+
 fn draw(timeline: &Timeline, path: &Path) -> Result<(), DrawingAreaErrorKind<std::io::Error>> {
     let s = timeline.series();
     let x_max = s.span_s.max(f64::MIN_POSITIVE);
-    let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
+    let root = SVGBackend::new(path, (WIDTH + LEGEND_WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE)?;
-    let (top, bottom) = root.split_vertically(HEIGHT * 2 / 3);
+    let (charts, legend) = root.split_horizontally(WIDTH);
+    let (top, bottom) = charts.split_vertically(HEIGHT * 2 / 3);
 
-    let rate_max = s
-        .delivered
+    let (groups, how) = groups(&timeline.port_names);
+    // Per group: (delivered, dropped).
+    let lines: Vec<(Line, Line)> = groups
         .iter()
-        .chain(&s.dropped)
-        .flatten()
+        .map(|(_, ports)| (sum_lines(&s.delivered, ports), sum_lines(&s.dropped, ports)))
+        .collect();
+    let rate_max = lines
+        .iter()
+        .flat_map(|(d, x)| d.iter().chain(x))
         .map(|p| p.1)
         .fold(1.0, f64::max)
         * 1.1;
     let mut rates = ChartBuilder::on(&top)
         .caption(
-            "frames per second by port (solid: delivered, dashed: dropped)",
+            format!("frames per second {how} (solid: delivered, dashed: dropped)"),
             ("sans-serif", 20),
         )
         .margin(10)
@@ -216,35 +286,43 @@ fn draw(timeline: &Timeline, path: &Path) -> Result<(), DrawingAreaErrorKind<std
         .y_desc("frames/s")
         .y_label_formatter(&|v| format!("{v:.0}"))
         .draw()?;
-    for (port, name) in timeline.port_names.iter().enumerate() {
-        let color = Palette99::pick(port).to_rgba();
-        rates
-            .draw_series(LineSeries::new(
-                s.delivered[port].iter().copied(),
-                color.stroke_width(2),
-            ))?
-            .label(format!("{name} delivered"))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-        rates
-            .draw_series(DashedLineSeries::new(
-                s.dropped[port].iter().copied(),
-                6,
-                4,
+    // The legend stands beside the charts, where it hides no line.
+    let font = ("sans-serif", 15).into_font();
+    legend.draw(&Text::new(
+        "lines",
+        (10, 40),
+        font.clone().style(FontStyle::Bold),
+    ))?;
+    for (i, ((label, _), (delivered, dropped))) in groups.iter().zip(&lines).enumerate() {
+        let color = COLOURS[i % COLOURS.len()];
+        rates.draw_series(LineSeries::new(
+            delivered.iter().copied(),
+            color.stroke_width(2),
+        ))?;
+        rates.draw_series(DashedLineSeries::new(
+            dropped.iter().copied(),
+            6,
+            4,
+            color.stroke_width(1),
+        ))?;
+        let y = 70 + 48 * i as i32;
+        legend.draw(&PathElement::new(
+            vec![(10, y), (40, y)],
+            color.stroke_width(3),
+        ))?;
+        legend.draw(&Text::new(
+            format!("{label} delivered"),
+            (48, y - 8),
+            font.clone(),
+        ))?;
+        for x in [10, 23] {
+            legend.draw(&PathElement::new(
+                vec![(x, y + 20), (x + 8, y + 20)],
                 color.stroke_width(1),
-            ))?
-            .label(format!("{name} dropped"))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 8, y), (x + 12, y), (x + 20, y)], color)
-            });
+            ))?;
+        }
+        legend.draw(&Text::new("dropped", (48, y + 12), font.clone()))?;
     }
-    rates
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
 
     let fdb_max = s.fdb.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
     let mut fdb = ChartBuilder::on(&bottom)
@@ -299,7 +377,8 @@ mod test {
         assert!(svg.trim_end().ends_with("</svg>"));
         for text in [
             "alpha delivered",
-            "beta dropped",
+            "beta delivered",
+            "dropped",
             "FDB entries",
             "virtual time (s)",
         ] {
@@ -334,6 +413,30 @@ mod test {
         assert!(total > 0.0);
         render_svg(&t, &tmp("wide.svg")).unwrap();
         render_svg(&Timeline::new(1, Vec::new()), &tmp("empty.svg")).unwrap();
+    }
+
+    #[test]
+    fn many_ports_are_summed_per_switch_or_all_together() {
+        let names = |n: usize, sw: usize| -> Vec<String> {
+            (0..n).map(|i| format!("s{}:p{i}", i % sw)).collect()
+        };
+        let (g, how) = groups(&names(4, 2));
+        assert_eq!((g.len(), how), (4, "by port"));
+        let (g, how) = groups(&names(15, 3));
+        assert_eq!(how, "summed per switch");
+        let labels: Vec<&str> = g.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(labels, ["s0 (5 ports)", "s1 (5 ports)", "s2 (5 ports)"]);
+        assert_eq!(g[1].1, [1, 4, 7, 10, 13]);
+        // Too many switches, or ports of a replay (no switch in the name).
+        let (g, how) = groups(&names(16, 8));
+        assert_eq!((g.len(), how), (1, "summed over all ports"));
+        assert_eq!(g[0].0, "all 16 ports");
+        let replay: Vec<String> = (0..7).map(|i| format!("port{i}")).collect();
+        assert_eq!(groups(&replay).0.len(), 1);
+        // The sums are the sums.
+        let lines = vec![vec![(0.0, 1.0), (1.0, 2.0)], vec![(0.0, 10.0), (1.0, 20.0)]];
+        assert_eq!(sum_lines(&lines, &[0, 1]), [(0.0, 11.0), (1.0, 22.0)]);
+        assert_eq!(sum_lines(&lines, &[1]), lines[1]);
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub enum ReplayError {
     },
     /// The trace could not be written (a closed pipe, say).
     #[error("cannot write the trace: {0}")]
-    Trace(std::io::Error),
+    Trace(#[source] std::io::Error),
 }
 
 /// What to replay and how.
