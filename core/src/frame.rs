@@ -40,6 +40,25 @@ pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 /// LLDP.
 pub const ETHERTYPE_LLDP: u16 = 0x88cc;
 
+/// The big-endian 16-bit field at `at` of `b`, if `b` holds it.
+#[inline]
+pub fn be16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([
+        *b.get(at)?,
+        *b.get(at.checked_add(1)?)?,
+    ]))
+}
+
+/// Writes `v` big-endian at `at` of `b`.
+///
+/// # Panics
+/// If `b` is shorter than `at + 2`: callers write fields of headers whose
+/// length they have checked.
+#[inline]
+pub fn put_be16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
+}
+
 /// One VLAN tag as found in a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VlanTag {

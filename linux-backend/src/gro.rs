@@ -25,9 +25,11 @@
 use crate::gso::{fold, sum};
 use crate::vnet::{VnetHdr, F_DATA_VALID, F_NEEDS_CSUM, GSO_NONE, GSO_TCPV4, GSO_TCPV6};
 use std::ops::Range;
+use vswitch_core::frame::{
+    be16, put_be16, ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, TPID_8021AD, TPID_8021Q,
+    VLAN_TAG_LEN,
+};
 
-const ETH_HLEN: usize = 14;
-const TAG_LEN: usize = 4;
 const IPV4_HLEN: usize = 20;
 const IPV6_HLEN: usize = 40;
 const TCP_HLEN: usize = 20;
@@ -61,38 +63,30 @@ impl Segment {
     }
 }
 
-fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-
-fn put16(b: &mut [u8], at: usize, v: u16) {
-    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
-}
-
 /// The frame as a segment that may be joined, or `None`.
 fn segment(frame: &[u8], offload: &VnetHdr) -> Option<Segment> {
     if offload.gso_type != GSO_NONE {
         return None;
     }
-    let mut l3 = ETH_HLEN;
-    let mut ethertype = be16(frame.get(..ETH_HLEN)?, 12);
-    if ethertype == 0x8100 || ethertype == 0x88a8 {
-        ethertype = be16(frame.get(..ETH_HLEN + TAG_LEN)?, 16);
-        l3 += TAG_LEN;
+    let mut l3 = ETHERNET_HEADER_LEN;
+    let mut ethertype = be16(frame, 12)?;
+    if ethertype == TPID_8021Q || ethertype == TPID_8021AD {
+        ethertype = be16(frame, 16)?;
+        l3 += VLAN_TAG_LEN;
     }
     let (ipv4, l4) = match ethertype {
-        0x0800 => {
+        ETHERTYPE_IPV4 => {
             let ip = frame.get(l3..l3 + IPV4_HLEN)?;
             // Version 4 without options, TCP, not a fragment, no padding.
-            let whole = usize::from(be16(ip, 2)) == frame.len() - l3;
-            if ip[0] != 0x45 || ip[9] != PROTO_TCP || be16(ip, 6) & 0x3fff != 0 || !whole {
+            let whole = usize::from(be16(ip, 2)?) == frame.len() - l3;
+            if ip[0] != 0x45 || ip[9] != PROTO_TCP || be16(ip, 6)? & 0x3fff != 0 || !whole {
                 return None;
             }
             (true, l3 + IPV4_HLEN)
         }
-        0x86dd => {
+        ETHERTYPE_IPV6 => {
             let ip = frame.get(l3..l3 + IPV6_HLEN)?;
-            let whole = usize::from(be16(ip, 4)) == frame.len() - l3 - IPV6_HLEN;
+            let whole = usize::from(be16(ip, 4)?) == frame.len() - l3 - IPV6_HLEN;
             if ip[0] >> 4 != 6 || ip[6] != PROTO_TCP || !whole {
                 return None;
             }
@@ -121,7 +115,7 @@ fn segment(frame: &[u8], offload: &VnetHdr) -> Option<Segment> {
         l4,
         payload_at,
         seq: u32::from_be_bytes(tcp[4..8].try_into().ok()?),
-        ip_id: if ipv4 { be16(frame, l3 + 4) } else { 0 },
+        ip_id: if ipv4 { be16(frame, l3 + 4)? } else { 0 },
         psh: flags & TCP_PSH != 0,
         checked: offload.flags & (F_DATA_VALID | F_NEEDS_CSUM) != 0,
     })
@@ -271,16 +265,16 @@ fn join(tx: &mut Vec<u8>, open: &mut Open, frame: &[u8], seg: &Segment) -> Optio
     // Lengths and checksums of the whole: the IPv4 header's in full, TCP's
     // as the pseudo-header sum a sender leaves for the NIC to finish.
     let pseudo = if s.ipv4 {
-        put16(head, s.l3 + 2, ip_len as u16);
-        put16(head, s.l3 + 10, 0);
+        put_be16(head, s.l3 + 2, ip_len as u16);
+        put_be16(head, s.l3 + 10, 0);
         let c = !fold(sum(&head[s.l3..s.l4], 0));
-        put16(head, s.l3 + 10, c);
+        put_be16(head, s.l3 + 10, c);
         sum(&head[s.l3 + 12..s.l3 + 20], 0) + u64::from(PROTO_TCP) + tcp_len as u64
     } else {
-        put16(head, s.l3 + 4, tcp_len as u16);
+        put_be16(head, s.l3 + 4, tcp_len as u16);
         sum(&head[s.l3 + 8..s.l3 + 40], 0) + u64::from(PROTO_TCP) + tcp_len as u64
     };
-    put16(head, s.l4 + 16, fold(pseudo));
+    put_be16(head, s.l4 + 16, fold(pseudo));
     let hdr = VnetHdr {
         flags: F_NEEDS_CSUM,
         gso_type: if s.ipv4 { GSO_TCPV4 } else { GSO_TCPV6 },
@@ -362,7 +356,7 @@ mod test {
                 0x40, 0, 64, PROTO_TCP, 0, 0, 192, 168, 100, 101, 192, 168, 100, 102,
             ]);
             let c = !fold(sum(&f[l3..l3 + 20], 0));
-            put16(&mut f, l3 + 10, c);
+            put_be16(&mut f, l3 + 10, c);
         }
         let l4 = f.len();
         f.extend_from_slice(&[0x9c, 0x40 + s.flow, 0x14, 0x51]);
@@ -380,7 +374,7 @@ mod test {
         } + u64::from(PROTO_TCP)
             + tcp_len as u64;
         let c = !fold(sum(&f[l4..], pseudo));
-        put16(&mut f, l4 + 16, c);
+        put_be16(&mut f, l4 + 16, c);
         f
     }
 
@@ -395,7 +389,7 @@ mod test {
             sum(&p[l3 + 12..l3 + 20], 0)
         } + u64::from(PROTO_TCP)
             + (p.len() - l4) as u64;
-        put16(&mut p, l4 + 16, fold(pseudo));
+        put_be16(&mut p, l4 + 16, fold(pseudo));
         let hdr = VnetHdr {
             flags: F_NEEDS_CSUM,
             csum_start: l4 as u16,

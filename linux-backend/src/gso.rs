@@ -13,12 +13,10 @@
 //! ```
 
 use crate::vnet::{VnetHdr, GSO_ECN, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4};
+use vswitch_core::frame::{
+    be16, put_be16, ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, TPID_8021AD, TPID_8021Q,
+};
 
-const ETH_HLEN: usize = 14;
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
-const TPID_8021Q: u16 = 0x8100;
-const TPID_8021AD: u16 = 0x88a8;
 const IPV6_HLEN: usize = 40;
 const PROTO_TCP: u8 = 6;
 const PROTO_UDP: u8 = 17;
@@ -79,14 +77,6 @@ pub fn fold(mut acc: u64) -> u16 {
     acc as u16
 }
 
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
-}
-
-fn put16(b: &mut [u8], at: usize, v: u16) {
-    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
-}
-
 /// Completes a partial checksum in place: the sum from `start` to the end,
 /// whose field at `start + offset` holds the pseudo-header sum, is stored
 /// there (0 becomes 0xffff, as the kernel does, since UDP reads 0 as "none").
@@ -96,7 +86,7 @@ pub fn finish_checksum(frame: &mut [u8], start: usize, offset: usize) -> Result<
         return Err(GsoError::Malformed);
     }
     let c = !fold(sum(&frame[start..], 0));
-    put16(frame, at, if c == 0 { 0xffff } else { c });
+    put_be16(frame, at, if c == 0 { 0xffff } else { c });
     Ok(())
 }
 
@@ -110,7 +100,7 @@ struct Layout {
 
 fn layout(frame: &[u8], hdr: &VnetHdr) -> Result<Layout, GsoError> {
     let bad = GsoError::Malformed;
-    let mut l3 = ETH_HLEN;
+    let mut l3 = ETHERNET_HEADER_LEN;
     let mut ethertype = be16(frame, 12).ok_or(bad)?;
     while ethertype == TPID_8021Q || ethertype == TPID_8021AD {
         ethertype = be16(frame, l3 + 2).ok_or(bad)?;
@@ -241,14 +231,14 @@ pub fn resolve(
         let l4_len = scratch.len() - at.l4;
         if at.ipv4 {
             let ihl = at.l4 - at.l3;
-            put16(scratch, at.l3 + IPV4_TOTAL_LEN, (ihl + l4_len) as u16);
-            put16(scratch, at.l3 + IPV4_ID, ipv4_id.wrapping_add(i as u16));
-            put16(scratch, at.l3 + IPV4_CSUM, 0);
+            put_be16(scratch, at.l3 + IPV4_TOTAL_LEN, (ihl + l4_len) as u16);
+            put_be16(scratch, at.l3 + IPV4_ID, ipv4_id.wrapping_add(i as u16));
+            put_be16(scratch, at.l3 + IPV4_CSUM, 0);
             let c = !fold(sum(&scratch[at.l3..at.l4], 0));
-            put16(scratch, at.l3 + IPV4_CSUM, c);
+            put_be16(scratch, at.l3 + IPV4_CSUM, c);
         } else {
             let ext = at.l4 - at.l3 - IPV6_HLEN;
-            put16(scratch, at.l3 + IPV6_PAYLOAD_LEN, (ext + l4_len) as u16);
+            put_be16(scratch, at.l3 + IPV6_PAYLOAD_LEN, (ext + l4_len) as u16);
         }
         let csum_at = if tcp {
             let seq = seq0.wrapping_add((i * mss) as u32);
@@ -261,12 +251,12 @@ pub fn resolve(
             }
             at.l4 + TCP_CSUM
         } else {
-            put16(scratch, at.l4 + UDP_LEN, l4_len as u16);
+            put_be16(scratch, at.l4 + UDP_LEN, l4_len as u16);
             at.l4 + UDP_CSUM
         };
-        put16(scratch, csum_at, 0);
+        put_be16(scratch, csum_at, 0);
         let c = !fold(sum(&scratch[at.l4..], pseudo_sum(scratch, &at, l4_len)));
-        put16(scratch, csum_at, if c == 0 && !tcp { 0xffff } else { c });
+        put_be16(scratch, csum_at, if c == 0 && !tcp { 0xffff } else { c });
         out(scratch);
     }
     Ok(count)
@@ -290,8 +280,8 @@ mod test {
             0x9c, 0x40, 0x14, 0x51, 0x01, 0x02, 0x03, 0x04, 0x0a, 0x0b, 0x0c, 0x0d, 0x50, 0x19,
             0x01, 0xf6, 0x00, 0x00, 0x00, 0x00,
         ];
-        put16(&mut f, 16, total_len);
-        put16(&mut f, 50, tcp_field);
+        put_be16(&mut f, 16, total_len);
+        put_be16(&mut f, 50, tcp_field);
         f
     }
 

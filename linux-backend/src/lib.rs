@@ -17,8 +17,10 @@
 //! - [`lab`]: namespaces and veths to test with;
 //! - [`hugepage`]: a global allocator that puts large tables on huge pages.
 //!
-//! All system calls go through [`sys`], where every `unsafe` block lives (but
-//! for the allocator in [`hugepage`]).
+//! Unsafe code lives in four modules, each block small and saying why it is
+//! sound: [`sys`] (the system calls), [`ring`] and [`ring_v3`] (the mapped
+//! receive rings), [`xdp`] (the AF_XDP rings and its own bpf(2) calls) and
+//! [`hugepage`] (the allocator). The rest of the crate denies it.
 //!
 //! ```no_run
 //! use vswitch_linux::switch::{LinuxSwitch, RunOptions};

@@ -16,21 +16,19 @@ use crate::vnet::{VnetHdr, VNET_HDR_LEN};
 use std::io;
 use std::ops::Range;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use vswitch_core::frame::{ETHERNET_HEADER_LEN, VLAN_TAG_LEN};
 use vswitch_core::{FrameBatch, Port, TxError};
 
-/// Ethernet header plus one VLAN tag: what a frame may carry beyond the MTU.
-const ETH_HLEN: usize = 14;
-const VLAN_HLEN: usize = 4;
 /// Room for the largest frame a socket can hand us (GSO super-frames included).
-const RX_BUF: usize = 65536 + VLAN_HLEN;
+const RX_BUF: usize = 65536 + VLAN_TAG_LEN;
 /// One receive slot: room to put a stripped VLAN tag back, the virtio-net
 /// header, then the frame (a GSO super-frame is up to 64 KB).
-const RX_SLOT: usize = VLAN_HLEN + VNET_HDR_LEN + 65536 + 64;
+const RX_SLOT: usize = VLAN_TAG_LEN + VNET_HDR_LEN + 65536 + 64;
 /// Frames one receive system call takes: the core's batch size.
 const RX_BATCH: usize = FrameBatch::DEFAULT_SIZE;
 /// In a receive slot: where the virtio-net header goes, and the frame after it.
-const RX_HDR_AT: usize = VLAN_HLEN;
-const RX_FRAME_AT: usize = VLAN_HLEN + VNET_HDR_LEN;
+const RX_HDR_AT: usize = VLAN_TAG_LEN;
+const RX_FRAME_AT: usize = VLAN_TAG_LEN + VNET_HDR_LEN;
 /// Receive ring slots: a 1500-byte-MTU frame fits in 2 KB behind the ring's
 /// headers; larger ones come through the socket.
 const RING_FRAME_SIZE: usize = 2048;
@@ -234,7 +232,7 @@ fn tagged(frame: &[u8]) -> bool {
 }
 
 pub(crate) fn too_big(frame: &[u8], mtu: u32) -> bool {
-    let limit = mtu as usize + ETH_HLEN + if tagged(frame) { VLAN_HLEN } else { 0 };
+    let limit = mtu as usize + ETHERNET_HEADER_LEN + if tagged(frame) { VLAN_TAG_LEN } else { 0 };
     frame.len() > limit
 }
 
@@ -244,7 +242,7 @@ fn too_big_offloaded(frame: &[u8], offload: &VnetHdr, mtu: u32) -> bool {
     if !offload.is_gso() {
         return too_big(frame, mtu);
     }
-    let limit = mtu as usize + ETH_HLEN + if tagged(frame) { VLAN_HLEN } else { 0 };
+    let limit = mtu as usize + ETHERNET_HEADER_LEN + if tagged(frame) { VLAN_TAG_LEN } else { 0 };
     let l4 = usize::from(offload.csum_start);
     let l4_hlen = if offload.gso_type & !crate::vnet::GSO_ECN == crate::vnet::GSO_UDP_L4 {
         8
@@ -420,12 +418,12 @@ fn push_frame(
     let offload = VnetHdr::parse(&hdr_bytes);
     match vlan {
         Some((tpid, tci)) if len >= 12 => {
-            let start = at - VLAN_HLEN;
+            let start = at - VLAN_TAG_LEN;
             slot.copy_within(at..at + 12, start);
             slot[start + 12..start + 14].copy_from_slice(&tpid.to_be_bytes());
             slot[start + 14..start + 16].copy_from_slice(&tci.to_be_bytes());
             batch.push(&slot[start..at + len]);
-            offloads.push(offload.grown(VLAN_HLEN as u16));
+            offloads.push(offload.grown(VLAN_TAG_LEN as u16));
         }
         _ => {
             batch.push(&slot[at..at + len]);
