@@ -989,6 +989,14 @@ mod test {
         sent
     }
 
+    /// A port that may learn one MAC, then does `action`.
+    fn one_mac(action: MacLimitAction) -> PortConfig {
+        PortConfig {
+            mac_limit: Some(MacLimit { max: 1, action }),
+            ..PortConfig::default()
+        }
+    }
+
     fn mac_frame(dst: [u8; 6], src: [u8; 6]) -> [u8; 18] {
         let mut f = H1_TO_H2;
         f[..6].copy_from_slice(&dst);
@@ -1269,13 +1277,9 @@ mod test {
 
     #[test]
     fn link_local_learning_meets_mac_limits_and_the_move_guard() {
-        let limited = |action| PortConfig {
-            mac_limit: Some(MacLimit { max: 1, action }),
-            ..PortConfig::default()
-        };
         let mut sw = switch(SwitchConfig::default(), 0);
-        let p = sw.add_port(limited(MacLimitAction::NoLearn)).unwrap();
-        let q = sw.add_port(limited(MacLimitAction::Drop)).unwrap();
+        let p = sw.add_port(one_mac(MacLimitAction::NoLearn)).unwrap();
+        let q = sw.add_port(one_mac(MacLimitAction::Drop)).unwrap();
         for port in [p, q] {
             decide(&mut sw, port.0, &lldp(H1));
         }
@@ -2152,12 +2156,8 @@ mod test {
 
     #[test]
     fn a_port_at_its_mac_limit_learns_no_more_or_drops() {
-        let limited = |action| PortConfig {
-            mac_limit: Some(MacLimit { max: 1, action }),
-            ..PortConfig::default()
-        };
         let mut sw = switch(SwitchConfig::default(), 1);
-        let p = sw.add_port(limited(MacLimitAction::NoLearn)).unwrap();
+        let p = sw.add_port(one_mac(MacLimitAction::NoLearn)).unwrap();
         decide(&mut sw, p.0, &ARP_H1);
         assert_eq!(
             verdict(&mut sw, p.0, &ARP_H2),
@@ -2170,7 +2170,7 @@ mod test {
             Verdict::Drop(DropReason::SamePort)
         );
         assert_eq!(sw.guard_stats().mac_limit_refused, 2);
-        let q = sw.add_port(limited(MacLimitAction::Drop)).unwrap();
+        let q = sw.add_port(one_mac(MacLimitAction::Drop)).unwrap();
         decide(&mut sw, q.0, &ARP_H2);
         // A move onto a full port is a new MAC for it too.
         assert_eq!(
