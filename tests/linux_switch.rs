@@ -247,6 +247,105 @@ fn linux_bpdus_and_lldp_stay_on_their_port() {
     assert_eq!(p1["drops"]["link-local"], 4, "{p1}");
 }
 
+/// Port `k`'s counter `name` (`unicast`, `drops.link-local`, ...) as `show -j`
+/// gives it; 0 when absent.
+fn port_counter(sw: &Running, lab: &Lab, k: u32, name: &str) -> u64 {
+    let p = sw.port(&lab.port(k));
+    let v = match name.split_once('.') {
+        Some((outer, inner)) => &p[outer][inner],
+        None => &p[name],
+    };
+    v.as_u64().unwrap_or(0)
+}
+
+/// The ports (interface names) the FDB lists `mac` on.
+fn fdb_ports(sw: &Running, mac: &str) -> Vec<String> {
+    sw.fdb()
+        .iter()
+        .filter(|e| e["mac"] == mac)
+        .map(|e| e["ifname"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn linux_lldp_teaches_the_switch_its_source_and_pause_does_not() {
+    if !ready() {
+        return;
+    }
+    let lab = Lab::up('n', 3);
+    let sw = Running::start(&lab.prefix, &lab.ports(), &[]);
+    let mut h1 = sniffer(&lab.ns(1), "veth1");
+    let mut h2 = sniffer(&lab.ns(2), "veth2");
+    let mut rx3 = sniffer(&lab.ns(3), "veth3");
+    // MACs no lab host has: each speaks only the link-local frame sent here.
+    let (quiet, paused) = ([2, 0, 0, 0, 0x0a, 1], [2, 0, 0, 0, 0x0a, 2]);
+    let lldp_payload = [
+        0x02, 0x07, 0x04, 2, 0, 0, 0, 0x0a, 1, 0x04, 0x02, 0x07, 0x31, 0x06, 0x02, 0x00, 0x78, 0, 0,
+    ];
+    h1.send(&frame(
+        [0x01, 0x80, 0xc2, 0, 0, 0x0e],
+        quiet,
+        0x88cc,
+        &lldp_payload,
+    ))
+    .expect("send LLDP from host 1");
+    assert!(
+        wait_until(Duration::from_secs(3), || fdb_ports(
+            &sw,
+            "02:00:00:00:0a:01"
+        ) == [lab.port(1)]),
+        "LLDP from host 1 was not learned on its port: {:?}",
+        sw.fdb()
+    );
+    assert_eq!(port_counter(&sw, &lab, 1, "drops.link-local"), 1);
+
+    // Unicast to it from host 2 reaches host 1 and not host 3; a broadcast
+    // marker behind it tells host 3 that everything has arrived.
+    let to_quiet = frame(quiet, mac_bytes(2), 0x88b5, b"to-the-lldp-host");
+    let marker = frame([0xff; 6], mac_bytes(2), 0x88b5, b"vswitch-test-marker");
+    h2.send(&to_quiet).expect("send from host 2");
+    h2.send(&marker).expect("send from host 2");
+    let at1 = collect(&mut h1, Duration::from_secs(2), |f| f.contains(&to_quiet));
+    assert!(at1.contains(&to_quiet), "the unicast did not reach host 1");
+    let at3 = collect(&mut rx3, Duration::from_secs(2), |f| f.contains(&marker));
+    assert!(at3.contains(&marker), "host 3 is not listening");
+    assert!(
+        !at3.contains(&to_quiet),
+        "unicast to the LLDP host was flooded"
+    );
+    assert_eq!(port_counter(&sw, &lab, 2, "unicast"), 1);
+
+    // PAUSE from another MAC: dropped (counted), learned nowhere, so unicast
+    // to that MAC floods and host 3 sees it.
+    let mut pause_payload = vec![0x00, 0x01, 0xff, 0xff];
+    pause_payload.resize(46, 0);
+    h1.send(&frame(
+        [0x01, 0x80, 0xc2, 0, 0, 0x01],
+        paused,
+        0x8808,
+        &pause_payload,
+    ))
+    .expect("send PAUSE from host 1");
+    assert!(
+        wait_until(Duration::from_secs(3), || port_counter(
+            &sw,
+            &lab,
+            1,
+            "drops.link-local"
+        ) == 2),
+        "the PAUSE frame did not reach the switch"
+    );
+    assert_eq!(fdb_ports(&sw, "02:00:00:00:0a:02"), Vec::<String>::new());
+    let to_paused = frame(paused, mac_bytes(2), 0x88b5, b"to-the-pause-host");
+    h2.send(&to_paused).expect("send from host 2");
+    let at3 = collect(&mut rx3, Duration::from_secs(2), |f| f.contains(&to_paused));
+    assert!(
+        at3.contains(&to_paused),
+        "unicast to the PAUSE host not flooded"
+    );
+    assert_eq!(port_counter(&sw, &lab, 2, "unknown_unicast"), 1);
+}
+
 #[test]
 fn linux_tap_port_carries_traffic() {
     if !ready() {

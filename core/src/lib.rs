@@ -7,11 +7,11 @@
 //! ([`switch`]). No I/O and no clock: time is passed in as [`Instant`].
 //! Adapters (the simulator, the Linux backend, tests) implement [`Port`].
 //!
-//! The forwarding rules are those of `DESIGN.md`'s semantics table: runts and bad
-//! sources dropped, IEEE link-local frames dropped unless in the group-forward
-//! mask, learning of (vid, source), then broadcast/multicast/unknown unicast
-//! flooded, known unicast sent to its port, never back out of the ingress port
-//! unless that port is in hairpin mode.
+//! The forwarding rules are those of `docs/forwarding.md`: runts and bad sources
+//! dropped, learning of (vid, source), IEEE link-local frames dropped after
+//! learning (PAUSE before it) unless in the group-forward mask, then
+//! broadcast/multicast/unknown unicast flooded, known unicast sent to its port,
+//! never back out of the ingress port unless that port is in hairpin mode.
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

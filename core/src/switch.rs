@@ -1,10 +1,10 @@
 //! The switch: ingress checks, learning and the forward decision, then delivery.
 //!
 //! The trip of a frame, in the order of [`Switch::decide`]: count it, classify it,
-//! check the ingress port's state and VLAN admission, filter IEEE link-local
-//! frames, learn its source, then decide by destination. The decision is a value;
-//! [`Switch::forward`] carries it out through a callback, a batch at a time,
-//! grouped per destination port.
+//! check the ingress port's state and VLAN admission, learn its source (unless it
+//! is a PAUSE frame), filter IEEE link-local frames, then decide by destination.
+//! The decision is a value; [`Switch::forward`] carries it out through a
+//! callback, a batch at a time, grouped per destination port.
 //!
 //! ```
 //! use vswitch_core::{Instant, PortConfig, Switch, SwitchConfig, Verdict, FloodKind, PortId};
@@ -46,6 +46,8 @@ const WARM_THRESHOLD: usize = 1 << 16;
 const BROADCAST: u64 = 0xffff_ffff_ffff;
 /// 01:80:C2:00:00:0X as a `u64`, shifted right by 4 bits.
 const LINK_LOCAL_PREFIX: u64 = 0x0018_0c20_0000;
+/// 01:80:C2:00:00:01, the MAC control (PAUSE) address, as a `u64`.
+const PAUSE: u64 = 0x0180_c200_0001;
 
 /// The 16-bit mask of IEEE link-local group addresses 01:80:C2:00:00:0X that are
 /// forwarded (bit X set) instead of dropped. Bits 0, 1 and 2 (STP, PAUSE, LACP)
@@ -489,9 +491,14 @@ impl Switch {
             }
             d.tagged = info.dot1q_tag().is_some();
         }
-        if dst >> 4 == LINK_LOCAL_PREFIX && !self.config.group_forward.forwards((dst & 0xf) as u8) {
+        // IEEE link-local frames are learned from, then dropped unless the
+        // mask forwards them, as in the Linux bridge; PAUSE, a MAC control
+        // frame, is dropped before it can teach anything.
+        if dst == PAUSE {
             return Verdict::Drop(DropReason::LinkLocal);
         }
+        let filtered =
+            dst >> 4 == LINK_LOCAL_PREFIX && !self.config.group_forward.forwards((dst & 0xf) as u8);
         let hairpin = port.config.flags.hairpin;
         let storm = port.config.storm;
         let limit = port.config.mac_limit;
@@ -504,6 +511,9 @@ impl Switch {
             }
         } else {
             self.fdb.advance(now);
+        }
+        if filtered {
+            return Verdict::Drop(DropReason::LinkLocal);
         }
         if dst & GROUP_BIT != 0 {
             let kind = if dst == BROADCAST {
@@ -984,6 +994,14 @@ mod test {
         sent
     }
 
+    /// A port that may learn one MAC, then does `action`.
+    fn one_mac(action: MacLimitAction) -> PortConfig {
+        PortConfig {
+            mac_limit: Some(MacLimit { max: 1, action }),
+            ..PortConfig::default()
+        }
+    }
+
     fn mac_frame(dst: [u8; 6], src: [u8; 6]) -> [u8; 18] {
         let mut f = H1_TO_H2;
         f[..6].copy_from_slice(&dst);
@@ -1030,9 +1048,15 @@ mod test {
     #[test]
     fn link_local_frames_are_dropped_unless_in_the_mask() {
         let link_local = |x: u8| mac_frame([0x01, 0x80, 0xc2, 0x00, 0x00, x], H1);
+        // A source of its own for each of the 16 addresses.
+        let source = |x: u8| [0x02, 0x00, 0x00, 0x00, 0x10, x];
         let mut sw = switch(SwitchConfig::default(), 2);
         for x in 0..16 {
-            let d = decide(&mut sw, 0, &link_local(x));
+            let d = decide(
+                &mut sw,
+                0,
+                &mac_frame([0x01, 0x80, 0xc2, 0, 0, x], source(x)),
+            );
             assert_eq!(
                 d.verdict,
                 Verdict::Drop(DropReason::LinkLocal),
@@ -1041,7 +1065,12 @@ mod test {
             assert!(egress(&sw, &d).is_empty());
         }
         assert_eq!(counters(&sw, 0).drops(DropReason::LinkLocal), 16);
-        assert!(sw.fdb().is_empty(), "link-local frames teach nothing");
+        // Each taught its source before it was dropped, except PAUSE (0x01).
+        for x in 0..16 {
+            let want = (x != 1).then_some(PortId(0));
+            assert_eq!(sw.fdb().get(0, MacAddr(source(x))), want, "{x:02x}");
+        }
+        assert_eq!(sw.fdb().stats().learned, 15);
         // 01:80:C2:00:00:10 is an ordinary multicast address.
         assert_eq!(
             verdict(&mut sw, 0, &link_local(0x10)),
@@ -1073,6 +1102,225 @@ mod test {
             1,
             "a forwarded one is learned from"
         );
+    }
+
+    /// LLDP (01:80:C2:00:00:0E, ethertype 0x88CC) from `src`.
+    const fn lldp(src: [u8; 6]) -> [u8; 18] {
+        // Chassis ID TLV header, then a MAC-address subtype.
+        untagged(LLDP_GROUP, src, [0x88, 0xcc], [0x02, 0x07, 0x04, 0x02])
+    }
+
+    /// PAUSE (01:80:C2:00:00:01, MAC control 0x8808, opcode 1) from `src`.
+    const fn pause(src: [u8; 6]) -> [u8; 18] {
+        untagged(PAUSE_GROUP, src, [0x88, 0x08], [0x00, 0x01, 0xff, 0xff])
+    }
+
+    const LLDP_GROUP: [u8; 6] = [0x01, 0x80, 0xc2, 0x00, 0x00, 0x0e];
+    const PAUSE_GROUP: [u8; 6] = [0x01, 0x80, 0xc2, 0x00, 0x00, 0x01];
+
+    #[test]
+    fn a_host_heard_only_through_lldp_is_reached_on_its_port_alone() {
+        let mut sw = switch(SwitchConfig::default(), 3);
+        // Before H3 has said anything, unicast to it floods.
+        let d = decide(&mut sw, 0, &H1_TO_H3);
+        assert_eq!(d.verdict, Verdict::Flood(FloodKind::UnknownUnicast));
+        assert_eq!(egress(&sw, &d), [1, 2]);
+        assert_eq!(
+            verdict(&mut sw, 2, &lldp(H3)),
+            Verdict::Drop(DropReason::LinkLocal)
+        );
+        assert_eq!(sw.fdb().get(0, MacAddr(H3)), Some(PortId(2)));
+        let d = decide(&mut sw, 0, &H1_TO_H3);
+        assert_eq!(d.verdict, Verdict::Unicast(PortId(2)));
+        assert_eq!(egress(&sw, &d), [2]);
+        // The batch path (and its known-unicast fast path) agrees.
+        assert_eq!(deliver(&mut sw, 0, &H1_TO_H3), [(2, H1_TO_H3.to_vec())]);
+        let c = counters(&sw, 0);
+        assert_eq!((c.unknown_unicast, c.unicast), (1, 2));
+        assert_eq!(counters(&sw, 2).drops(DropReason::LinkLocal), 1);
+    }
+
+    #[test]
+    fn a_host_that_moved_and_sent_lldp_is_followed() {
+        let mut sw = switch(SwitchConfig::default(), 3);
+        decide(&mut sw, 2, &ARP_H2);
+        decide(&mut sw, 0, &ARP_H1);
+        assert_eq!(verdict(&mut sw, 2, &H2_TO_H1), Verdict::Unicast(PortId(0)));
+        // H1 moves to port 1 and only announces itself with LLDP there.
+        assert_eq!(
+            verdict(&mut sw, 1, &lldp(H1)),
+            Verdict::Drop(DropReason::LinkLocal)
+        );
+        assert_eq!(sw.fdb().stats().moved, 1);
+        assert_eq!(sw.fdb().get(0, MacAddr(H1)), Some(PortId(1)));
+        assert_eq!(deliver(&mut sw, 2, &H2_TO_H1), [(1, H2_TO_H1.to_vec())]);
+        assert_eq!(sw.last_decisions()[0].verdict, Verdict::Unicast(PortId(1)));
+    }
+
+    #[test]
+    fn pause_frames_teach_nothing() {
+        let mut sw = switch(SwitchConfig::default(), 3);
+        assert_eq!(
+            verdict(&mut sw, 2, &pause(H3)),
+            Verdict::Drop(DropReason::LinkLocal)
+        );
+        assert!(sw.fdb().is_empty(), "PAUSE taught its source");
+        assert_eq!(
+            verdict(&mut sw, 0, &H1_TO_H3),
+            Verdict::Flood(FloodKind::UnknownUnicast)
+        );
+        // Nor does PAUSE move a known host.
+        decide(&mut sw, 1, &ARP_H2);
+        assert_eq!(
+            verdict(&mut sw, 2, &pause(H2)),
+            Verdict::Drop(DropReason::LinkLocal)
+        );
+        assert_eq!(sw.fdb().get(0, MacAddr(H2)), Some(PortId(1)));
+        let s = sw.fdb().stats();
+        assert_eq!((s.learned, s.moved), (2, 0));
+        assert_eq!(counters(&sw, 2).drops(DropReason::LinkLocal), 2);
+        // Not even when the mask forwards everything it may.
+        let mut sw = switch(
+            SwitchConfig {
+                group_forward: GroupForwardMask::new(0xfff8).unwrap(),
+                ..SwitchConfig::default()
+            },
+            2,
+        );
+        assert_eq!(
+            verdict(&mut sw, 0, &pause(H1)),
+            Verdict::Drop(DropReason::LinkLocal)
+        );
+        assert!(sw.fdb().is_empty());
+    }
+
+    #[test]
+    fn link_local_learning_follows_the_learning_rules() {
+        // A bad source: dropped as such, nothing learned.
+        let mut sw = switch(SwitchConfig::default(), 2);
+        for src in [[0; 6], [0xff; 6], [0x01, 0x00, 0x5e, 0, 0, 1]] {
+            assert_eq!(
+                verdict(&mut sw, 0, &lldp(src)),
+                Verdict::Drop(DropReason::BadSource)
+            );
+        }
+        assert_eq!(sw.fdb().stats().learned, 0);
+        // A port that does not learn.
+        sw.set_port_flags(
+            PortId(1),
+            PortFlags {
+                learning: false,
+                ..PortFlags::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            verdict(&mut sw, 1, &lldp(H2)),
+            Verdict::Drop(DropReason::LinkLocal)
+        );
+        assert!(sw.fdb().is_empty());
+        // A hub, and aging 0, learn nothing.
+        let hub = SwitchConfig {
+            hub: true,
+            ..SwitchConfig::default()
+        };
+        let no_aging = SwitchConfig {
+            fdb: FdbConfig {
+                aging_time: Duration::ZERO,
+                ..FdbConfig::default()
+            },
+            ..SwitchConfig::default()
+        };
+        for (config, want) in [
+            (hub, Verdict::Flood(FloodKind::Hub)),
+            (no_aging, Verdict::Drop(DropReason::LinkLocal)),
+        ] {
+            let mut sw = switch(config, 2);
+            assert_eq!(verdict(&mut sw, 0, &lldp(H1)), want);
+            assert_eq!(sw.fdb().stats().learned, 0);
+        }
+    }
+
+    #[test]
+    fn link_local_learning_comes_after_vlan_admission() {
+        let mut sw = vlan_switch(&[VlanMode::Access(10), trunk(&[20], None)]);
+        // Untagged LLDP on the access port: learned in its VLAN.
+        assert_eq!(
+            verdict(&mut sw, 0, &lldp(H1)),
+            Verdict::Drop(DropReason::LinkLocal)
+        );
+        assert_eq!(sw.fdb().get(10, MacAddr(H1)), Some(PortId(0)));
+        // Untagged on a trunk without a native VLAN: refused, not learned.
+        assert_eq!(
+            verdict(&mut sw, 1, &lldp(H2)),
+            Verdict::Drop(DropReason::VlanIngress)
+        );
+        // Tagged in VLAN 20 on the trunk: learned in VLAN 20.
+        let mut tagged = vec![0u8; 22];
+        tagged[..12].copy_from_slice(&lldp(H2)[..12]);
+        tagged[12..16].copy_from_slice(&[0x81, 0x00, 0x00, 20]);
+        tagged[16..18].copy_from_slice(&[0x88, 0xcc]);
+        assert_eq!(
+            verdict(&mut sw, 1, &tagged),
+            Verdict::Drop(DropReason::LinkLocal)
+        );
+        tagged[15] = 30; // not allowed on the trunk
+        tagged[6..12].copy_from_slice(&H3);
+        assert_eq!(
+            verdict(&mut sw, 1, &tagged),
+            Verdict::Drop(DropReason::VlanIngress)
+        );
+        let learned: Vec<(Vid, MacAddr, PortId)> = entries(&mut sw)
+            .iter()
+            .map(|e| (e.vid, e.mac, e.port))
+            .collect();
+        assert_eq!(
+            learned,
+            [(10, MacAddr(H1), PortId(0)), (20, MacAddr(H2), PortId(1))]
+        );
+    }
+
+    #[test]
+    fn link_local_learning_meets_mac_limits_and_the_move_guard() {
+        let mut sw = switch(SwitchConfig::default(), 0);
+        let p = sw.add_port(one_mac(MacLimitAction::NoLearn)).unwrap();
+        let q = sw.add_port(one_mac(MacLimitAction::Drop)).unwrap();
+        for port in [p, q] {
+            decide(&mut sw, port.0, &lldp(H1));
+        }
+        // H1 moved to q by its LLDP; p is empty again.
+        assert_eq!(sw.fdb().get(0, MacAddr(H1)), Some(q));
+        assert_eq!(
+            verdict(&mut sw, q.0, &lldp(H2)),
+            Verdict::Drop(DropReason::MacLimit),
+            "the limit drops before the link-local filter"
+        );
+        decide(&mut sw, p.0, &mac_frame(BROADCAST, H3));
+        assert_eq!(
+            verdict(&mut sw, p.0, &lldp(H2)),
+            Verdict::Drop(DropReason::LinkLocal)
+        );
+        assert_eq!(sw.fdb().get(0, MacAddr(H2)), None);
+        assert_eq!(sw.guard_stats().mac_limit_refused, 2);
+
+        // LLDP moves count toward the move guard like any frame's.
+        let mut sw = switch(
+            SwitchConfig {
+                move_guard: Some(MoveGuardConfig {
+                    moves: 1,
+                    window: Duration::from_secs(10),
+                    hold: Duration::from_secs(60),
+                    action: GuardAction::HoldDown,
+                }),
+                ..SwitchConfig::default()
+            },
+            2,
+        );
+        for port in [0, 1, 0] {
+            decide(&mut sw, port, &lldp(H1));
+        }
+        assert_eq!(sw.fdb().get(0, MacAddr(H1)), Some(PortId(1)), "held");
+        assert_eq!(sw.guard_stats().hold_downs, 1);
     }
 
     #[test]
@@ -1913,12 +2161,8 @@ mod test {
 
     #[test]
     fn a_port_at_its_mac_limit_learns_no_more_or_drops() {
-        let limited = |action| PortConfig {
-            mac_limit: Some(MacLimit { max: 1, action }),
-            ..PortConfig::default()
-        };
         let mut sw = switch(SwitchConfig::default(), 1);
-        let p = sw.add_port(limited(MacLimitAction::NoLearn)).unwrap();
+        let p = sw.add_port(one_mac(MacLimitAction::NoLearn)).unwrap();
         decide(&mut sw, p.0, &ARP_H1);
         assert_eq!(
             verdict(&mut sw, p.0, &ARP_H2),
@@ -1931,7 +2175,7 @@ mod test {
             Verdict::Drop(DropReason::SamePort)
         );
         assert_eq!(sw.guard_stats().mac_limit_refused, 2);
-        let q = sw.add_port(limited(MacLimitAction::Drop)).unwrap();
+        let q = sw.add_port(one_mac(MacLimitAction::Drop)).unwrap();
         decide(&mut sw, q.0, &ARP_H2);
         // A move onto a full port is a new MAC for it too.
         assert_eq!(

@@ -1,9 +1,9 @@
 //! The switch against a reference model.
 //!
-//! `Model` is a deliberately plain re-statement of DESIGN.md's forwarding
-//! semantics: a `Vec` of ports, a `Vec` of FDB entries scanned linearly, an
-//! "order" stamp for LRU position, and a parser of its own that reads header bytes
-//! by offset. Random sequences of operations run through both the real `Switch` and
+//! `Model` is a deliberately plain re-statement of the forwarding semantics in
+//! docs/forwarding.md: a `Vec` of ports, a `Vec` of FDB entries scanned
+//! linearly, an "order" stamp for LRU position, and a parser of its own that
+//! reads header bytes by offset. Random sequences of operations run through both the real `Switch` and
 //! the model; after every step the decisions, egress sets, counters, FDB totals and
 //! FDB contents must be equal.
 //!
@@ -500,6 +500,9 @@ fn is_multicast(m: [u8; 6]) -> bool {
     m[0] & 1 == 1
 }
 
+/// The link-local index of PAUSE, 01:80:C2:00:00:01.
+const PAUSE: u8 = 0x01;
+
 fn link_local(m: [u8; 6]) -> Option<u8> {
     (m[..5] == [0x01, 0x80, 0xc2, 0x00, 0x00] && m[5] <= 0x0f).then_some(m[5])
 }
@@ -649,10 +652,11 @@ impl Model {
             }
             d.tagged = f.dot1q_tci.is_some();
         }
-        if let Some(x) = link_local(f.dst) {
-            if self.mask & (1 << x) == 0 {
-                return Verdict::Drop(DropReason::LinkLocal);
-            }
+        // Link-local: PAUSE teaches nothing; the others teach their source,
+        // then go unless the mask forwards them.
+        let filtered = link_local(f.dst).is_some_and(|x| self.mask & (1 << x) == 0);
+        if link_local(f.dst) == Some(PAUSE) {
+            return Verdict::Drop(DropReason::LinkLocal);
         }
         if port.flags.learning {
             if let Some(reason) = self.learn(now, ingress, d.vid, f.src, port.mac_limit) {
@@ -660,6 +664,9 @@ impl Model {
             }
         } else {
             self.fdb.tick(now);
+        }
+        if filtered {
+            return Verdict::Drop(DropReason::LinkLocal);
         }
         if f.dst == [0xff; 6] {
             return self.flood(ingress, FloodKind::Broadcast);
@@ -1579,8 +1586,17 @@ proptest! {
             match op {
                 Op::Frame(port, spec) => {
                     let bytes = spec.bytes();
+                    let before = sw.fdb().stats();
                     let d = sw.decide(t, PortId(*port), &bytes);
                     check_decision(&mut sw, &d, &bytes, true)?;
+                    if parse(&bytes).is_some_and(|f| link_local(f.dst) == Some(PAUSE)) {
+                        let after = sw.fdb().stats();
+                        prop_assert_eq!(
+                            (after.learned, after.moved),
+                            (before.learned, before.moved),
+                            "PAUSE taught the table"
+                        );
+                    }
                 }
                 Op::Batch(port, specs, fault) => {
                     let mut batch = FrameBatch::default();
@@ -1755,8 +1771,18 @@ fn generators_reach_every_outcome() {
             let t = Instant::from_millis(now);
             match op {
                 Op::Frame(port, spec) => {
-                    let d = sw.decide(t, PortId(*port), &spec.bytes());
+                    let bytes = spec.bytes();
+                    let learned = sw.fdb().stats().learned;
+                    let d = sw.decide(t, PortId(*port), &bytes);
                     seen.insert(format!("{:?}", d.verdict).replace(char::is_numeric, ""));
+                    if d.verdict == Verdict::Drop(DropReason::LinkLocal) {
+                        let dst = parse(&bytes).and_then(|f| link_local(f.dst));
+                        if dst == Some(PAUSE) {
+                            seen.insert("PAUSE dropped".into());
+                        } else if sw.fdb().stats().learned > learned {
+                            seen.insert("learned from link-local".into());
+                        }
+                    }
                     if d.verdict == Verdict::Unicast(d.ingress) {
                         seen.insert("hairpin".into());
                     }
@@ -1832,6 +1858,8 @@ fn generators_reach_every_outcome() {
             "hold_downs",
             "shutdowns",
             "mac_limit_refused",
+            "learned from link-local",
+            "PAUSE dropped",
         ]
         .map(String::from),
     );

@@ -266,8 +266,8 @@ fn tagged(dst: Addr, src: Addr, vid: u16) -> FrameSpec {
 use Addr::{Broadcast, Host};
 
 /// Scenarios after the core's unit tests: learning and unicast, hairpin,
-/// VLANs, aging, both eviction policies, link-local frames, hub mode, ports
-/// going down, away and back.
+/// VLANs, aging, both eviction policies, link-local frames (filtered, and
+/// learned from), hub mode, ports going down, away and back.
 fn hand_written() -> Vec<Scenario> {
     let learn = vec![
         Op::Frame(0, f(Broadcast, Host(0))),
@@ -402,6 +402,21 @@ fn hand_written() -> Vec<Scenario> {
                 Op::Frame(0, f(Host(1), Addr::Multicast(1))),
             ])
             .collect(),
+    });
+
+    // Hosts heard only through link-local frames: LLDP teaches (and moves)
+    // its source, PAUSE teaches nothing.
+    scenarios.push(Scenario {
+        cfg: cfg(3),
+        ops: vec![
+            Op::Frame(2, f(Addr::LinkLocal(0x0e), Host(3))),
+            Op::Frame(0, f(Host(3), Host(0))),
+            Op::Frame(1, f(Addr::LinkLocal(0x0e), Host(3))),
+            Op::Frame(0, f(Host(3), Host(0))),
+            Op::Frame(2, f(Addr::LinkLocal(0x01), Host(4))),
+            Op::Frame(0, f(Host(4), Host(0))),
+            Op::Frame(2, f(Addr::LinkLocal(0x01), Host(0))),
+        ],
     });
 
     let mut hub = cfg(3);

@@ -193,6 +193,7 @@ fn frames(
             counters: b.port(ingress).map(|p| p.counters),
             refused: b.fdb().stats().refused,
             learned: b.fdb().stats().learned,
+            moved: b.fdb().stats().moved,
         };
         let d = b.decide(t, ingress, f);
         check_decision(b, &d, f, Some(&before));
@@ -269,7 +270,11 @@ struct Before {
     counters: Option<PortCounters>,
     refused: u64,
     learned: u64,
+    moved: u64,
 }
+
+/// The link-local index of PAUSE, 01:80:C2:00:00:01.
+const PAUSE: u8 = 0x01;
 
 fn is_link_local(m: [u8; 6]) -> Option<u8> {
     (m[..5] == [0x01, 0x80, 0xc2, 0x00, 0x00] && m[5] <= 0x0f).then_some(m[5])
@@ -465,17 +470,27 @@ fn check_decision(sw: &mut Switch, d: &Decision, frame: &[u8], before: Option<&B
     }
 
     // Learned, unless the frame was refused before learning, the port does not
-    // learn, learning is off, or the table refused it.
-    let pre_learning = matches!(
-        d.verdict,
-        Verdict::Drop(
-            DropReason::Runt
-                | DropReason::BadSource
-                | DropReason::LinkLocal
-                | DropReason::VlanIngress
-                | DropReason::IngressDown
-        )
-    );
+    // learn, learning is off, or the table refused it. Link-local frames are
+    // learned from before they are dropped, except PAUSE, which teaches nothing.
+    let pause = is_link_local(dst) == Some(PAUSE);
+    if pause {
+        let s = sw.fdb().stats();
+        assert_eq!(
+            (s.learned, s.moved),
+            (before.learned, before.moved),
+            "PAUSE taught the table"
+        );
+    }
+    let pre_learning = pause
+        || matches!(
+            d.verdict,
+            Verdict::Drop(
+                DropReason::Runt
+                    | DropReason::BadSource
+                    | DropReason::VlanIngress
+                    | DropReason::IngressDown
+            )
+        );
     let learns = ingress.as_ref().is_some_and(|p| p.config.flags.learning);
     if !pre_learning && learns && !aging.is_zero() {
         let refused = sw.fdb().stats().refused > before.refused;

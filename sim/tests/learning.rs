@@ -1,7 +1,12 @@
-//! Aging in virtual time, and hub mode against switch mode on the same traffic.
+//! Aging in virtual time, hub mode against switch mode on the same traffic, and
+//! learning from IEEE link-local frames (LLDP teaches, PAUSE does not) replayed
+//! into a switch.
 
 use std::path::PathBuf;
+use vswitch_core::spec::SwitchSpec;
 use vswitch_sim::pcap::read_capture;
+use vswitch_sim::replay::Replayer;
+use vswitch_sim::report::SwitchReport;
 use vswitch_sim::{Scenario, Simulation};
 
 const H2_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
@@ -133,4 +138,116 @@ fn the_timeline_plots_every_port_over_virtual_time() {
     assert!(text.contains("s1:p3"));
     assert!(report.frames_switched > 0);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The host that only ever sends link-local frames, and the one that sends it
+/// unicast.
+const QUIET: [u8; 6] = [2, 0, 0, 0, 0, 0x51];
+const TALKER: [u8; 6] = [2, 0, 0, 0, 0, 0x52];
+
+/// A 60-byte frame.
+fn frame(dst: [u8; 6], src: [u8; 6], ethertype: u16) -> Vec<u8> {
+    let mut f = [dst, src].concat();
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.resize(60, 0);
+    f
+}
+
+fn lldp(src: [u8; 6]) -> Vec<u8> {
+    frame([0x01, 0x80, 0xc2, 0, 0, 0x0e], src, 0x88cc)
+}
+
+fn pause(src: [u8; 6]) -> Vec<u8> {
+    let mut f = frame([0x01, 0x80, 0xc2, 0, 0, 0x01], src, 0x8808);
+    f[14..18].copy_from_slice(&[0x00, 0x01, 0xff, 0xff]); // opcode PAUSE, quanta
+    f
+}
+
+/// Replays `frames` (ingress port index, bytes), one a millisecond, into a
+/// default switch with ports "1", "2" and "3". Returns what each port sent
+/// and the switch's report.
+fn replay(name: &str, frames: &[(usize, Vec<u8>)]) -> (Vec<Vec<Vec<u8>>>, SwitchReport) {
+    let dir = scratch_dir(name);
+    let names: Vec<String> = ["1", "2", "3"].map(String::from).to_vec();
+    let mut replayer = Replayer::new(&SwitchSpec::default(), &names, Some(&dir), None).unwrap();
+    for (i, (port, bytes)) in frames.iter().enumerate() {
+        replayer
+            .feed(*port, 1_000_000 * (i as u64 + 1), bytes, None)
+            .unwrap();
+    }
+    let report = replayer.finish(Vec::new()).unwrap().summary.switch;
+    let sent = names
+        .iter()
+        .map(|n| {
+            read_capture(&dir.join(format!("port-{n}.pcap")))
+                .unwrap()
+                .into_iter()
+                .map(|f| f.data)
+                .collect()
+        })
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    (sent, report)
+}
+
+/// Where (port names) the FDB says `mac` is.
+fn learned_on(report: &SwitchReport, mac: &str) -> Vec<String> {
+    report
+        .fdb
+        .entries
+        .iter()
+        .filter(|e| e.mac == mac)
+        .map(|e| e.port_name.clone())
+        .collect()
+}
+
+#[test]
+fn a_host_heard_only_through_lldp_is_reached_on_its_port_alone_and_followed() {
+    let to_quiet = frame(QUIET, TALKER, 0x0800);
+    let (sent, report) = replay(
+        "lldp",
+        &[
+            (0, to_quiet.clone()), // not known yet: flooded
+            (1, lldp(QUIET)),
+            (0, to_quiet.clone()), // to port 2 alone
+            (2, lldp(QUIET)),      // QUIET moved to port 3
+            (0, to_quiet.clone()), // to port 3 alone
+        ],
+    );
+    let count = |port: usize| sent[port].iter().filter(|f| **f == to_quiet).count();
+    assert_eq!((count(0), count(1), count(2)), (0, 2, 2));
+    assert!(
+        sent.iter()
+            .flatten()
+            .all(|f| f[..5] != [0x01, 0x80, 0xc2, 0, 0]),
+        "LLDP crossed the switch"
+    );
+    assert_eq!(learned_on(&report, "02:00:00:00:00:51"), ["3"]);
+    assert_eq!(report.fdb.stats.moved, 1);
+    let p = &report.ports;
+    assert_eq!((p[0].unknown_unicast, p[0].unicast), (1, 2));
+    assert_eq!(p[1].drops.get("link-local"), Some(&1));
+    assert_eq!(p[2].drops.get("link-local"), Some(&1));
+}
+
+#[test]
+fn a_pause_frame_teaches_the_switch_nothing() {
+    let to_quiet = frame(QUIET, TALKER, 0x0800);
+    let (sent, report) = replay(
+        "pause",
+        &[
+            (1, pause(QUIET)),
+            (0, to_quiet.clone()),
+            (0, to_quiet.clone()),
+        ],
+    );
+    let count = |port: usize| sent[port].iter().filter(|f| **f == to_quiet).count();
+    assert_eq!((count(0), count(1), count(2)), (0, 2, 2), "not flooded");
+    assert_eq!(
+        learned_on(&report, "02:00:00:00:00:51"),
+        Vec::<String>::new()
+    );
+    assert_eq!(report.fdb.stats.learned, 1, "only the talker");
+    assert_eq!(report.ports[0].unknown_unicast, 2);
+    assert_eq!(report.ports[1].drops.get("link-local"), Some(&1));
 }
