@@ -7,6 +7,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use vswitch_core::spec::{EvictionSpec, SwitchSpec};
 use vswitch_linux::control::{self, Added, FdbRow, PortInfo, Request, DEFAULT_NAME};
+use vswitch_linux::control_server::{ControlLimits, DEFAULT_IDLE, DEFAULT_MAX_CLIENTS};
 use vswitch_linux::lab::{self, LabOptions};
 use vswitch_linux::port::{PortOptions, RingKind, DEFAULT_RING_MIB};
 use vswitch_linux::switch::{LinuxSwitch, RunOptions, DEFAULT_POLL_US};
@@ -113,6 +114,15 @@ pub struct RunArgs {
     /// PEER tx off`).
     #[arg(long)]
     afxdp: bool,
+    /// Close a control connection that sends no whole request, or reads none
+    /// of its answer, for this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_IDLE.as_secs_f64(),
+          value_parser = parse_idle)]
+    control_idle: f64,
+    /// Most control connections open at once; more get a refusal line.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CLIENTS as u16,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    control_clients: u16,
     /// Ports: IFACE, netns:NS/IFACE, pid:PID/IFACE or tap:NAME.
     ports: Vec<String>,
 }
@@ -135,6 +145,13 @@ pub enum Eviction {
     FairLru,
     /// Learn nothing new until entries age out.
     StopLearning,
+}
+
+fn parse_idle(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!("\"{s}\" is not a number of seconds in (0, 86400]")),
+    }
 }
 
 fn parse_move_guard(s: &str) -> Result<(u32, f64), String> {
@@ -408,6 +425,10 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
             afxdp: a.afxdp,
         },
         poll_us: a.poll_us,
+        control: ControlLimits {
+            idle: std::time::Duration::from_secs_f64(a.control_idle),
+            max_clients: usize::from(a.control_clients),
+        },
     })?;
     sw.run()?;
     Ok(())

@@ -509,6 +509,24 @@ pub fn interval_timer(period_ms: u64) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// A non-blocking eventfd: one thread wakes another's epoll through it.
+pub fn event_fd() -> io::Result<OwnedFd> {
+    // SAFETY: plain eventfd(2).
+    owned(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })
+}
+
+/// Makes eventfd `fd` readable (wakes whoever waits on it).
+pub fn event_signal(fd: RawFd) {
+    // Only fails when the counter is about to overflow: it is readable then.
+    let _ = write(fd, &1u64.to_ne_bytes());
+}
+
+/// Resets eventfd `fd` to not readable.
+pub fn event_clear(fd: RawFd) {
+    let mut buf = [0u8; 8];
+    let _ = read(fd, &mut buf);
+}
+
 /// A NETLINK_ROUTE socket subscribed to the multicast `groups`.
 pub fn netlink_route(groups: u32, nonblock: bool) -> io::Result<OwnedFd> {
     let flags = if nonblock { libc::SOCK_NONBLOCK } else { 0 };
