@@ -491,13 +491,11 @@ fn print_stats(v: &serde_json::Value) {
             }
         );
     }
-    if let Some(fdb) = v.get("fdb").and_then(|d| d.as_object()) {
-        let list: Vec<String> = fdb.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        println!("fdb: {}", list.join(", "));
-    }
-    if let Some(guard) = v.get("guard").and_then(|d| d.as_object()) {
-        let list: Vec<String> = guard.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        println!("guard: {}", list.join(", "));
+    for part in ["fdb", "guard", "control"] {
+        if let Some(o) = v.get(part).and_then(|d| d.as_object()) {
+            let list: Vec<String> = o.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            println!("{part}: {}", list.join(", "));
+        }
     }
 }
 

@@ -46,6 +46,8 @@ pub const DEFAULT_MAX_CLIENTS: usize = 64;
 pub const LINGER: Duration = Duration::from_secs(2);
 /// A streaming client that falls this far behind loses lines or frames.
 const MAX_CLIENT_BACKLOG: usize = 8 << 20;
+/// The control thread's nice value (the forwarding thread keeps 0).
+const CONTROL_NICE: i32 = 10;
 /// Chunks of trace lines or captured frames on their way to this thread.
 const CHUNK_QUEUE: usize = 1024;
 
@@ -267,7 +269,14 @@ impl ControlServer {
         };
         let thread = std::thread::Builder::new()
             .name("vswitch-control".into())
-            .spawn(move || state.run())?;
+            .spawn(move || {
+                // Formatting large answers must give way to forwarding when
+                // the two share a CPU.
+                if let Err(e) = sys::set_thread_nice(CONTROL_NICE) {
+                    tracing::debug!("control thread keeps its priority: {e}");
+                }
+                state.run()
+            })?;
         Ok(ServerHandle {
             shared,
             thread: Some(thread),
@@ -354,11 +363,11 @@ fn fdb_line(names: &[String], mut entries: Vec<FdbEntry>) -> Vec<u8> {
     entries.sort_unstable_by_key(|e| (e.port.0, e.vid, e.mac.0));
     entries.dedup_by_key(|e| (e.port.0, e.vid, e.mac.0));
     let mut out = format!(r#"{{"version":{VERSION},"ok":true,"data":["#).into_bytes();
-    let mut unnamed = String::new();
     for (i, e) in entries.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
+        let unnamed;
         let ifname = match names.get(usize::from(e.port.0)) {
             Some(n) if !n.is_empty() => n.as_str(),
             _ => {

@@ -99,23 +99,44 @@ struct Dump {
     names: Vec<String>,
 }
 
-/// Control work done in one loop turn: how long, and the request that took
-/// longest.
+/// Control work done in one loop turn: how long (on the clock, and on the
+/// CPU: the difference is time the thread waited for a CPU), and the request
+/// that took longest.
 #[derive(Default)]
 struct Stall {
     spent: Duration,
+    cpu: Duration,
     longest: Duration,
     what: &'static str,
 }
 
+/// When a piece of control work began.
+struct Started(std::time::Instant, Duration);
+
+impl Started {
+    fn now() -> Started {
+        Started(std::time::Instant::now(), sys::thread_cpu_time())
+    }
+}
+
 impl Stall {
-    fn add(&mut self, d: Duration, what: &'static str) {
+    fn add(&mut self, since: Started, what: &'static str) {
+        let d = since.0.elapsed();
         self.spent += d;
+        self.cpu += sys::thread_cpu_time().saturating_sub(since.1);
         if d >= self.longest {
             self.longest = d;
             self.what = what;
         }
     }
+}
+
+/// The worst control work of one loop turn so far.
+#[derive(Default)]
+struct MaxStall {
+    spent: Duration,
+    what: &'static str,
+    cpu: Duration,
 }
 
 /// A switch running on real interfaces.
@@ -138,9 +159,8 @@ pub struct LinuxSwitch {
     streams: Vec<(u64, Stream)>,
     /// `fdb show` requests under way, a slice each in turn.
     dumps: VecDeque<Dump>,
-    /// The longest control work of one loop turn so far, and the request
-    /// that took most of it.
-    max_stall: (Duration, &'static str),
+    /// The longest control work of one loop turn so far.
+    max_stall: MaxStall,
     trace_stdout: bool,
     batch: FrameBatch,
     /// Frames sent out of captured ports during one batch: (port, time, frame).
@@ -208,7 +228,7 @@ impl LinuxSwitch {
             jobs: Vec::new(),
             streams: Vec::new(),
             dumps: VecDeque::new(),
-            max_stall: (Duration::ZERO, ""),
+            max_stall: MaxStall::default(),
             trace_stdout: opts.trace,
             port_opts: opts.port,
             poll_us: opts.poll_us,
@@ -312,9 +332,11 @@ impl LinuxSwitch {
                 self.dump_slice(&mut stall);
             }
             self.control.flush();
-            if stall.spent > self.max_stall.0 {
-                self.max_stall = (stall.spent, stall.what);
+            if stall.spent > self.max_stall.spent {
+                self.max_stall.spent = stall.spent;
+                self.max_stall.what = stall.what;
             }
+            self.max_stall.cpu = self.max_stall.cpu.max(stall.cpu);
             if got && !poll.is_zero() {
                 poll_until = Some(std::time::Instant::now() + poll);
             }
@@ -675,12 +697,12 @@ impl LinuxSwitch {
         let mut jobs = std::mem::take(&mut self.jobs);
         self.control.take_jobs(&mut jobs);
         for job in jobs.drain(..) {
-            let t = std::time::Instant::now();
+            let t = Started::now();
             match job {
                 Job::Request { client, request } => {
                     let what = request.name();
                     self.handle(client, request);
-                    stall.add(t.elapsed(), what);
+                    stall.add(t, what);
                 }
                 Job::Gone(client) => self.forget_client(client),
             }
@@ -711,9 +733,9 @@ impl LinuxSwitch {
         let Some(mut d) = self.dumps.pop_front() else {
             return;
         };
-        let t = std::time::Instant::now();
+        let t = Started::now();
         let now = self.now();
-        let mut entries = Vec::new();
+        let mut entries = Vec::with_capacity(DUMP_SLICE);
         let next = self
             .sw
             .fdb_mut()
@@ -728,7 +750,7 @@ impl LinuxSwitch {
             d.cursor = cursor;
             self.dumps.push_back(d);
         }
-        stall.add(t.elapsed(), "fdb-show");
+        stall.add(t, "fdb-show");
     }
 
     /// Port names by port number ("" for none).
@@ -780,8 +802,9 @@ impl LinuxSwitch {
                 self.poll_port_stats();
                 let mut stats = self.stats();
                 stats["control"] = serde_json::json!({
-                    "max_stall_us": self.max_stall.0.as_micros() as u64,
-                    "max_stall_request": self.max_stall.1,
+                    "max_stall_us": self.max_stall.spent.as_micros() as u64,
+                    "max_stall_request": self.max_stall.what,
+                    "max_stall_cpu_us": self.max_stall.cpu.as_micros() as u64,
                     "stream_dropped": self.control.stream_dropped(),
                     "dumps": self.dumps.len(),
                 });

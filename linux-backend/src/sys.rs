@@ -527,6 +527,25 @@ pub fn event_clear(fd: RawFd) {
     let _ = read(fd, &mut buf);
 }
 
+/// CPU time the calling thread has used.
+pub fn thread_cpu_time() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the kernel to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Sets the nice value of the calling thread (Linux schedules threads, so
+/// this leaves the process's other threads as they are).
+pub fn set_thread_nice(nice: i32) -> io::Result<()> {
+    // SAFETY: gettid cannot fail; setpriority takes plain integers.
+    let tid = unsafe { libc::gettid() };
+    cvt(unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) }).map(|_| ())
+}
+
 /// A NETLINK_ROUTE socket subscribed to the multicast `groups`.
 pub fn netlink_route(groups: u32, nonblock: bool) -> io::Result<OwnedFd> {
     let flags = if nonblock { libc::SOCK_NONBLOCK } else { 0 };
