@@ -1017,7 +1017,7 @@ mod test {
         f.add_static(5, mac(9999), PortId(7));
         let whole: alloc::collections::BTreeSet<_> =
             f.entries(t(1)).map(|e| (e.vid, e.mac, e.port)).collect();
-        let dump = |f: &mut Fdb, mut between: alloc::boxed::Box<dyn FnMut(&mut Fdb, u32)>| {
+        fn dump(f: &mut Fdb, between: &mut dyn FnMut(&mut Fdb, u32)) -> Vec<FdbEntry> {
             let (mut out, mut at, mut turn) = (Vec::new(), Some(FdbCursor::default()), 0);
             while let Some(c) = at {
                 at = f.entries_from(c, 7, t(1), &mut out);
@@ -1025,8 +1025,8 @@ mod test {
                 turn += 1;
             }
             out
-        };
-        let out = dump(&mut f, alloc::boxed::Box::new(|_, _| {}));
+        }
+        let out = dump(&mut f, &mut |_, _| {});
         assert_eq!(out.len(), whole.len());
         let seen: alloc::collections::BTreeSet<_> =
             out.iter().map(|e| (e.vid, e.mac, e.port)).collect();
@@ -1034,15 +1034,12 @@ mod test {
         assert!(out.iter().any(|e| e.is_static && e.vid == 5));
         // Churn during the dump: even MACs below 300 leave and come back; new
         // MACs arrive. Every other entry is reported exactly once.
-        let out = dump(
-            &mut f,
-            alloc::boxed::Box::new(|f, turn| {
-                let n = (turn * 2) % 300;
-                f.remove(0, mac(n));
-                f.learn(t(1), 0, mac(n), PortId(1));
-                f.learn(t(1), 0, mac(10_000 + turn), PortId(2));
-            }),
-        );
+        let out = dump(&mut f, &mut |f, turn| {
+            let n = (turn * 2) % 300;
+            f.remove(0, mac(n));
+            f.learn(t(1), 0, mac(n), PortId(1));
+            f.learn(t(1), 0, mac(10_000 + turn), PortId(2));
+        });
         for n in (1..600).filter(|n| n % 2 == 1 || *n >= 300) {
             let times = out.iter().filter(|e| e.mac == mac(n)).count();
             assert_eq!(times, 1, "entry {n} reported {times} times");

@@ -409,7 +409,7 @@ impl Server {
                     TOKEN_LISTENER => self.accept(),
                     TOKEN_WAKE => {
                         sys::event_clear(self.io.shared.wake.as_raw_fd());
-                        self.from_forwarding();
+                        self.take_answers();
                     }
                     id => self.on_client(id, ev),
                 }
@@ -660,7 +660,7 @@ impl Server {
         }
     }
 
-    fn from_forwarding(&mut self) {
+    fn take_answers(&mut self) {
         while let Ok(r) = self.io.replies.try_recv() {
             self.on_reply(r);
         }
