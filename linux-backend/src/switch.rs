@@ -35,9 +35,9 @@ const TOKEN_PORT: u64 = 1 << 32;
 const AGING_SWEEP_MS: u64 = 1000;
 /// Batches read from one ready port before going back to epoll_wait.
 const DRAIN_BATCHES: usize = 8;
-/// Entry positions of the FDB an `fdb show` copies per loop turn: about
-/// 20 µs of work here, so that a dump of any size holds up frames for no more
-/// than that at a time (see BENCHMARKS.md, control-soak).
+/// Entry positions of the FDB an `fdb show` copies per loop turn, so that a
+/// dump of any size holds up frames for a bounded time: at most 0.15 ms of
+/// CPU per turn measured with a million entries (BENCHMARKS.md, control-soak).
 const DUMP_SLICE: usize = 4096;
 
 /// How long the switch keeps looking for frames after a batch, by default.
