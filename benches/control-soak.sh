@@ -110,7 +110,7 @@ for i in $(seq "$clients"); do answers=$((answers + $(cat "$tmp/c$i" 2>/dev/null
 echo "fdb show answers: $answers in ~$((half + 1)) s"
 echo "switch: control.max_stall_us before the loops $stall0, after $(stat 's["control"]["max_stall_us"]'), CPU $(stat 's["control"]["max_stall_cpu_us"]')" \
   "($(stat 's["control"]["max_stall_request"]'))"
-for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 t0=$(date +%s.%N)
 rows=$("$vs" fdb show --name "$name" -j | python3 -c "import json,sys; print(len(json.load(sys.stdin)))")
 t1=$(date +%s.%N)
