@@ -7,6 +7,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use vswitch_core::spec::{EvictionSpec, SwitchSpec};
 use vswitch_linux::control::{self, Added, FdbRow, PortInfo, Request, DEFAULT_NAME};
+use vswitch_linux::control_server::{ControlLimits, DEFAULT_IDLE, DEFAULT_MAX_CLIENTS};
 use vswitch_linux::lab::{self, LabOptions};
 use vswitch_linux::port::{PortOptions, RingKind, DEFAULT_RING_MIB};
 use vswitch_linux::switch::{LinuxSwitch, RunOptions, DEFAULT_POLL_US};
@@ -115,6 +116,15 @@ pub struct RunArgs {
     /// PEER tx off`).
     #[arg(long)]
     afxdp: bool,
+    /// Close a control connection that sends no whole request, or reads none
+    /// of its answer, for this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_IDLE.as_secs_f64(),
+          value_parser = parse_idle)]
+    control_idle: f64,
+    /// Most control connections open at once; more get a refusal line.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CLIENTS as u16,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    control_clients: u16,
     /// Ports: IFACE, netns:NS/IFACE, pid:PID/IFACE or tap:NAME.
     ports: Vec<String>,
 }
@@ -137,6 +147,13 @@ pub enum Eviction {
     FairLru,
     /// Learn nothing new until entries age out.
     StopLearning,
+}
+
+fn parse_idle(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!("\"{s}\" is not a number of seconds in (0, 86400]")),
+    }
 }
 
 fn parse_move_guard(s: &str) -> Result<(u32, f64), String> {
@@ -414,6 +431,10 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
             afxdp: a.afxdp,
         },
         poll_us: a.poll_us,
+        control: ControlLimits {
+            idle: std::time::Duration::from_secs_f64(a.control_idle),
+            max_clients: usize::from(a.control_clients),
+        },
     })?;
     sw.run()?;
     Ok(())
@@ -488,19 +509,17 @@ fn print_stats(v: &serde_json::Value) -> std::io::Result<()> {
             }
         )?;
     }
-    if let Some(fdb) = v.get("fdb").and_then(|d| d.as_object()) {
-        let list: Vec<String> = fdb
-            .iter()
-            .map(|(k, n)| match (k.as_str(), n.as_f64()) {
-                ("aging", Some(secs)) => format!("aging {secs} s"),
-                _ => format!("{k} {n}"),
-            })
-            .collect();
-        outln!("fdb: {}", list.join(", "))?;
-    }
-    if let Some(guard) = v.get("guard").and_then(|d| d.as_object()) {
-        let list: Vec<String> = guard.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        outln!("guard: {}", list.join(", "))?;
+    for part in ["fdb", "guard", "control"] {
+        if let Some(o) = v.get(part).and_then(|d| d.as_object()) {
+            let list: Vec<String> = o
+                .iter()
+                .map(|(k, n)| match (part, k.as_str(), n.as_f64()) {
+                    ("fdb", "aging", Some(secs)) => format!("aging {secs} s"),
+                    _ => format!("{k} {n}"),
+                })
+                .collect();
+            outln!("{part}: {}", list.join(", "))?;
+        }
     }
     Ok(())
 }

@@ -33,7 +33,7 @@ pub mod switch;
 pub mod time;
 pub mod vlan;
 
-pub use fdb::{EvictionPolicy, Fdb, FdbConfig, FdbEntry, FdbStats, FlushScope, Learned};
+pub use fdb::{EvictionPolicy, Fdb, FdbConfig, FdbCursor, FdbEntry, FdbStats, FlushScope, Learned};
 pub use frame::{FrameInfo, Malformed, VlanTag};
 pub use guard::{GuardAction, GuardStats, MoveGuardConfig};
 pub use mac::MacAddr;

@@ -77,6 +77,24 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// The request's `cmd`, as on the wire.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Add { .. } => "add",
+            Request::Del { .. } => "del",
+            Request::Show => "show",
+            Request::FdbShow => "fdb-show",
+            Request::FdbAdd { .. } => "fdb-add",
+            Request::FdbDel { .. } => "fdb-del",
+            Request::FdbFlush { .. } => "fdb-flush",
+            Request::Stats => "stats",
+            Request::Trace { .. } => "trace",
+            Request::Capture { .. } => "capture",
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     version: u32,

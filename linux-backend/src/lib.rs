@@ -8,7 +8,9 @@
 //! - [`ring`], [`ring_v3`]: the memory-mapped receive rings of a packet socket;
 //! - [`xdp`]: AF_XDP ports, a second kind of port on an interface;
 //! - [`switch`]: the running switch, one epoll loop over ports, the aging timer,
-//!   link events ([`link`]), signals and the control socket;
+//!   link events ([`link`]), signals and the control requests;
+//! - [`control_server`]: the control thread, which owns the control socket and
+//!   its connections, so that answers are never made on the forwarding path;
 //! - [`control`]: the control protocol and its client;
 //! - [`claim`]: which interfaces may be ports, and one switch per interface;
 //! - [`target`]: `IFACE`, `netns:NS/IFACE`, `pid:PID/IFACE` and `tap:NAME`;
@@ -38,6 +40,7 @@
 pub mod capture;
 pub mod claim;
 pub mod control;
+pub mod control_server;
 pub mod error;
 pub mod gro;
 pub mod gso;

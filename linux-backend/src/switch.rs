@@ -1,9 +1,13 @@
 //! The running switch: one epoll loop over the ports, the aging timer, link
-//! events, signals and the control socket. The core decides; this file carries
-//! out the decisions and answers the control requests.
+//! events, signals and the requests of the control thread
+//! ([`crate::control_server`]). The core decides; this file carries out the
+//! decisions and answers the control requests that need the switch, the large
+//! ones (an FDB dump) in slices of bounded cost, so that forwarding never waits
+//! long for the control plane.
 
 use crate::claim::{self, Claim};
-use crate::control::{self, Added, FdbRow, PortInfo, Request, Response};
+use crate::control::{self, Added, PortInfo, Request, Response};
+use crate::control_server::{self, Answer, ControlLimits, ControlLink, ControlServer, Job};
 use crate::error::{Error, Result};
 use crate::gso;
 use crate::link::{self, LinkEvent, LinkMonitor};
@@ -13,29 +17,29 @@ use crate::target::{self, PortTarget};
 use crate::trace;
 use crate::vnet::VnetHdr;
 use crate::xdp::XdpPort;
-use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
+use std::time::Duration;
 use vswitch_core::spec::SwitchSpec;
-use vswitch_core::{FlushScope, FrameBatch, MacAddr, PortId, Switch, SwitchConfig, TxError};
+use vswitch_core::{
+    FdbCursor, FlushScope, FrameBatch, MacAddr, PortId, Switch, SwitchConfig, TxError,
+};
 
 const TOKEN_SIGNAL: u64 = 1;
 const TOKEN_TIMER: u64 = 2;
 const TOKEN_LINK: u64 = 3;
-const TOKEN_LISTENER: u64 = 4;
+const TOKEN_CONTROL: u64 = 4;
 const TOKEN_PORT: u64 = 1 << 32;
-const TOKEN_CLIENT: u64 = 2 << 32;
 /// How often aged entries are swept.
 const AGING_SWEEP_MS: u64 = 1000;
 /// Batches read from one ready port before going back to epoll_wait.
 const DRAIN_BATCHES: usize = 8;
-/// A streaming client that falls this far behind loses frames rather than
-/// holding up the switch.
-const MAX_CLIENT_BACKLOG: usize = 8 << 20;
-const MAX_REQUEST: usize = 64 << 10;
+/// Entry positions of the FDB an `fdb show` copies per loop turn, so that a
+/// dump of any size holds up frames for a bounded time: at most 0.15 ms of
+/// CPU per turn measured with a million entries (BENCHMARKS.md, control-soak).
+const DUMP_SLICE: usize = 4096;
 
 /// How long the switch keeps looking for frames after a batch, by default.
 pub const DEFAULT_POLL_US: u32 = 50;
@@ -57,6 +61,8 @@ pub struct RunOptions {
     /// epoll (0: sleep at once). Under load the switch then stays on its CPU
     /// instead of being woken, and moved, per frame; idle, it costs nothing.
     pub poll_us: u32,
+    /// Bounds on control connections: idle limit, most at once.
+    pub control: ControlLimits,
 }
 
 impl Default for RunOptions {
@@ -68,6 +74,7 @@ impl Default for RunOptions {
             trace: false,
             port: PortOptions::default(),
             poll_us: DEFAULT_POLL_US,
+            control: ControlLimits::default(),
         }
     }
 }
@@ -78,23 +85,61 @@ struct PortSlot {
     _claim: Claim,
 }
 
+/// What a streaming control client gets.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Request,
+enum Stream {
     /// Trace lines, optionally only of frames entering or leaving one port.
     Trace(Option<PortId>),
     /// Frames sent out of one port.
     Capture(PortId),
-    /// Answered; close once the answer is out.
-    Closing,
 }
 
-struct Client {
-    stream: UnixStream,
-    inbuf: Vec<u8>,
-    outbuf: Vec<u8>,
-    mode: Mode,
-    writable_armed: bool,
+/// An `fdb show` under way.
+struct Dump {
+    client: u64,
+    cursor: FdbCursor,
+    /// Port names, sent with the first slice.
+    names: Vec<String>,
+}
+
+/// Control work done in one loop turn: how long (on the clock, and on the
+/// CPU: the difference is time the thread waited for a CPU), and the request
+/// that took longest.
+#[derive(Default)]
+struct Stall {
+    spent: Duration,
+    cpu: Duration,
+    longest: Duration,
+    what: &'static str,
+}
+
+/// When a piece of control work began.
+struct Started(std::time::Instant, Duration);
+
+impl Started {
+    fn now() -> Started {
+        Started(std::time::Instant::now(), sys::thread_cpu_time())
+    }
+}
+
+impl Stall {
+    fn add(&mut self, since: Started, what: &'static str) {
+        let d = since.0.elapsed();
+        self.spent += d;
+        self.cpu += sys::thread_cpu_time().saturating_sub(since.1);
+        if d >= self.longest {
+            self.longest = d;
+            self.what = what;
+        }
+    }
+}
+
+/// The worst control work of one loop turn so far.
+#[derive(Default)]
+struct MaxStall {
+    spent: Duration,
+    what: &'static str,
+    cpu: Duration,
 }
 
 /// A switch running on real interfaces.
@@ -108,9 +153,17 @@ pub struct LinuxSwitch {
     signal: OwnedFd,
     timer: OwnedFd,
     links: LinkMonitor,
-    listener: UnixListener,
     socket_path: PathBuf,
-    clients: Vec<Option<Client>>,
+    /// The control thread, until `run` starts it.
+    server: Option<ControlServer>,
+    control: ControlLink,
+    jobs: Vec<Job>,
+    /// Trace and capture clients.
+    streams: Vec<(u64, Stream)>,
+    /// `fdb show` requests under way, a slice each in turn.
+    dumps: VecDeque<Dump>,
+    /// The longest control work of one loop turn so far.
+    max_stall: MaxStall,
     trace_stdout: bool,
     batch: FrameBatch,
     /// Frames sent out of captured ports during one batch: (port, time, frame).
@@ -158,7 +211,9 @@ impl LinuxSwitch {
             ));
         }
         let sw = Switch::new(config).map_err(|e| Error::Config(e.to_string()))?;
-        let (listener, socket_path) = bind_control(&opts.name)?;
+        let (listener, socket_path) = control_server::bind(&opts.name)?;
+        let (server, control) = control_server::pair(listener, opts.control)
+            .map_err(|e| Error::io("starting the control server", e))?;
         // Block the signals before any thread exists, so that only the signalfd sees them.
         let signal = sys::signal_fd().map_err(|e| Error::io("setting up signals", e))?;
         let timer = sys::interval_timer(AGING_SWEEP_MS)
@@ -170,10 +225,7 @@ impl LinuxSwitch {
         watch(signal.as_raw_fd(), TOKEN_SIGNAL)?;
         watch(timer.as_raw_fd(), TOKEN_TIMER)?;
         watch(links.fd(), TOKEN_LINK)?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| Error::io("control socket", e))?;
-        watch(listener.as_raw_fd(), TOKEN_LISTENER)?;
+        watch(control.fd(), TOKEN_CONTROL)?;
         let mut s = LinuxSwitch {
             name: opts.name,
             spec: opts.spec,
@@ -184,9 +236,13 @@ impl LinuxSwitch {
             signal,
             timer,
             links,
-            listener,
             socket_path,
-            clients: Vec::new(),
+            server: Some(server),
+            control,
+            jobs: Vec::new(),
+            streams: Vec::new(),
+            dumps: VecDeque::new(),
+            max_stall: MaxStall::default(),
             trace_stdout: opts.trace,
             port_opts: opts.port,
             poll_us: opts.poll_us,
@@ -224,8 +280,17 @@ impl LinuxSwitch {
         vswitch_core::Instant::from_nanos(self.now_ns())
     }
 
-    /// Runs until SIGINT or SIGTERM.
+    /// Runs until SIGINT or SIGTERM; control requests are taken from the
+    /// control thread this starts (and ends on return).
     pub fn run(&mut self) -> Result<()> {
+        // Stopped and joined when this returns.
+        let _server = match self.server.take() {
+            Some(s) => Some(
+                s.spawn()
+                    .map_err(|e| Error::io("starting the control thread", e))?,
+            ),
+            None => None,
+        };
         tracing::info!(
             "switch {} running with {} ports; control socket {}",
             self.name,
@@ -237,6 +302,7 @@ impl LinuxSwitch {
         let mut poll_until = None;
         loop {
             let timeout = match poll_until {
+                _ if !self.dumps.is_empty() => 0,
                 Some(t) if std::time::Instant::now() < t => 0,
                 _ => -1,
             };
@@ -244,6 +310,7 @@ impl LinuxSwitch {
                 .wait(&mut events, timeout)
                 .map_err(|e| Error::io("epoll_wait", e))?;
             let mut got = false;
+            let mut stall = Stall::default();
             for &(token, ev) in &events {
                 match token {
                     TOKEN_SIGNAL => {
@@ -261,8 +328,7 @@ impl LinuxSwitch {
                         self.poll_port_stats();
                     }
                     TOKEN_LINK => self.on_link_events(),
-                    TOKEN_LISTENER => self.accept_clients(),
-                    t if t & TOKEN_CLIENT != 0 => self.on_client((t & 0xffff_ffff) as usize, ev),
+                    TOKEN_CONTROL => self.on_control(&mut stall),
                     t if t & TOKEN_PORT != 0 => {
                         // A full batch: more are likely waiting. Take a few
                         // more now rather than one per epoll_wait.
@@ -277,6 +343,15 @@ impl LinuxSwitch {
                     _ => {}
                 }
             }
+            if !self.dumps.is_empty() {
+                self.dump_slice(&mut stall);
+            }
+            self.control.flush();
+            if stall.spent > self.max_stall.spent {
+                self.max_stall.spent = stall.spent;
+                self.max_stall.what = stall.what;
+            }
+            self.max_stall.cpu = self.max_stall.cpu.max(stall.cpu);
             if got && !poll.is_zero() {
                 poll_until = Some(std::time::Instant::now() + poll);
             }
@@ -390,11 +465,14 @@ impl LinuxSwitch {
         let name = slot.port.name().to_string();
         tracing::info!("port {id} {name} removed ({why})");
         // Capture clients of this port have nothing more to get.
-        for c in self.clients.iter_mut().flatten() {
-            if c.mode == Mode::Capture(id) {
-                c.mode = Mode::Closing;
+        let control = &mut self.control;
+        self.streams.retain(|&(client, s)| {
+            let ended = s == Stream::Capture(id);
+            if ended {
+                control.reply(client, Answer::End);
             }
-        }
+            !ended
+        });
         if let Some(n) = self.capture_count.get_mut(usize::from(id.0)) {
             *n = 0;
         }
@@ -480,10 +558,9 @@ impl LinuxSwitch {
         }
         if self.trace_stdout
             || self
-                .clients
+                .streams
                 .iter()
-                .flatten()
-                .any(|c| matches!(c.mode, Mode::Trace(_)))
+                .any(|(_, s)| matches!(s, Stream::Trace(_)))
         {
             self.trace_batch(now_ns, id, &batch);
         }
@@ -514,6 +591,8 @@ impl LinuxSwitch {
     fn trace_batch(&mut self, now_ns: u64, ingress: PortId, batch: &FrameBatch) {
         let ingress_name = self.port_name(ingress);
         let mut stdout = io::stdout().lock();
+        // Lines for each stream client, and how many.
+        let mut outs = vec![(Vec::new(), 0u64); self.streams.len()];
         for (i, d) in self.sw.last_decisions().iter().enumerate() {
             let mut out_ids = Vec::new();
             self.sw.for_each_egress(d, |p| out_ids.push(p));
@@ -530,41 +609,46 @@ impl LinuxSwitch {
             if self.trace_stdout {
                 let _ = writeln!(stdout, "{line}");
             }
-            for c in self.clients.iter_mut().flatten() {
-                if let Mode::Trace(filter) = c.mode {
-                    let wanted = match filter {
-                        None => true,
-                        Some(p) => p == ingress || out_ids.contains(&p),
-                    };
-                    if wanted && c.outbuf.len() < MAX_CLIENT_BACKLOG {
-                        c.outbuf.extend_from_slice(line.as_bytes());
-                        c.outbuf.push(b'\n');
+            for (&(_, s), (out, n)) in self.streams.iter().zip(outs.iter_mut()) {
+                if let Stream::Trace(filter) = s {
+                    if filter.is_none_or(|p| p == ingress || out_ids.contains(&p)) {
+                        out.extend_from_slice(line.as_bytes());
+                        out.push(b'\n');
+                        *n += 1;
                     }
                 }
             }
         }
         drop(stdout);
-        self.flush_clients();
+        self.send_streams(outs);
+    }
+
+    /// Hands each stream client its part of a batch (none for an empty part).
+    fn send_streams(&mut self, outs: Vec<(Vec<u8>, u64)>) {
+        for (&(client, _), (bytes, n)) in self.streams.iter().zip(outs) {
+            if n > 0 {
+                self.control.chunk(client, bytes, n);
+            }
+        }
     }
 
     fn deliver_captures(&mut self) {
-        let captured = std::mem::take(&mut self.captured);
-        for c in self.clients.iter_mut().flatten() {
-            let Mode::Capture(port) = c.mode else {
+        let mut outs = vec![(Vec::new(), 0u64); self.streams.len()];
+        for (&(_, s), (buf, n)) in self.streams.iter().zip(outs.iter_mut()) {
+            let Stream::Capture(port) = s else {
                 continue;
             };
-            for (out, ts, frame) in &captured {
-                if *out == port && c.outbuf.len() < MAX_CLIENT_BACKLOG {
-                    c.outbuf.extend_from_slice(&ts.to_le_bytes());
-                    c.outbuf
-                        .extend_from_slice(&(frame.len() as u32).to_le_bytes());
-                    c.outbuf.extend_from_slice(frame);
+            for (out, ts, frame) in &self.captured {
+                if *out == port {
+                    buf.extend_from_slice(&ts.to_le_bytes());
+                    buf.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+                    buf.extend_from_slice(frame);
+                    *n += 1;
                 }
             }
         }
-        self.captured = captured;
         self.captured.clear();
-        self.flush_clients();
+        self.send_streams(outs);
     }
 
     /// Fetches every port's kernel drop counters.
@@ -646,183 +730,76 @@ impl LinuxSwitch {
         }
     }
 
-    // ---- control clients ----
+    // ---- control requests ----
 
-    fn accept_clients(&mut self) {
-        loop {
-            let stream = match self.listener.accept() {
-                Ok((s, _)) => s,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) => {
-                    tracing::warn!("control socket accept: {e}");
-                    return;
+    /// Carries out the jobs the control thread sent.
+    fn on_control(&mut self, stall: &mut Stall) {
+        let mut jobs = std::mem::take(&mut self.jobs);
+        self.control.take_jobs(&mut jobs);
+        for job in jobs.drain(..) {
+            let t = Started::now();
+            match job {
+                Job::Request { client, request } => {
+                    let what = request.name();
+                    self.handle(client, request);
+                    stall.add(t, what);
                 }
-            };
-            if stream.set_nonblocking(true).is_err() {
-                continue;
+                Job::Gone(client) => self.forget_client(client),
             }
-            let slot = match self.clients.iter().position(Option::is_none) {
-                Some(i) => i,
-                None => {
-                    self.clients.push(None);
-                    self.clients.len() - 1
-                }
-            };
-            let token = TOKEN_CLIENT | slot as u64;
-            if self
-                .epoll
-                .add(stream.as_raw_fd(), libc::EPOLLIN as u32, token)
-                .is_err()
-            {
-                continue;
-            }
-            self.clients[slot] = Some(Client {
-                stream,
-                inbuf: Vec::new(),
-                outbuf: Vec::new(),
-                mode: Mode::Request,
-                writable_armed: false,
-            });
         }
+        self.jobs = jobs;
     }
 
-    fn close_client(&mut self, slot: usize) {
-        if let Some(c) = self.clients.get_mut(slot).and_then(Option::take) {
-            self.epoll.delete(c.stream.as_raw_fd());
-            if let Mode::Capture(p) = c.mode {
-                if let Some(n) = self.capture_count.get_mut(usize::from(p.0)) {
+    /// Ends the stream or dump of a client that went away.
+    fn forget_client(&mut self, client: u64) {
+        self.dumps.retain(|d| d.client != client);
+        let capture_count = &mut self.capture_count;
+        self.streams.retain(|&(c, s)| {
+            if c != client {
+                return true;
+            }
+            if let Stream::Capture(p) = s {
+                if let Some(n) = capture_count.get_mut(usize::from(p.0)) {
                     *n = n.saturating_sub(1);
                 }
             }
-        }
+            false
+        });
     }
 
-    fn on_client(&mut self, slot: usize, ev: u32) {
-        let Some(Some(c)) = self.clients.get_mut(slot) else {
+    /// Copies the next slice of the first dump in line and sends it on; the
+    /// dump then waits behind the others.
+    fn dump_slice(&mut self, stall: &mut Stall) {
+        let Some(mut d) = self.dumps.pop_front() else {
             return;
         };
-        if ev & libc::EPOLLIN as u32 != 0 {
-            let mut buf = [0u8; 4096];
-            // End of the client's stream: answer what it sent before, then close.
-            let mut eof = false;
-            loop {
-                match c.stream.read(&mut buf) {
-                    Ok(0) => {
-                        eof = true;
-                        break;
-                    }
-                    Ok(n) if c.mode == Mode::Request => c.inbuf.extend_from_slice(&buf[..n]),
-                    Ok(_) => {} // streaming clients have nothing more to say
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(_) => {
-                        self.close_client(slot);
-                        return;
-                    }
-                }
-                if c.inbuf.len() > MAX_REQUEST {
-                    break;
-                }
-            }
-            if c.mode != Mode::Request {
-                if eof {
-                    self.close_client(slot);
-                    return;
-                }
-            } else if let Some((response, mode)) = self.answer(slot, eof) {
-                if let Some(Some(c)) = self.clients.get_mut(slot) {
-                    let mut out = serde_json::to_vec(&response).unwrap_or_default();
-                    out.push(b'\n');
-                    c.outbuf.extend_from_slice(&out);
-                    c.mode = if eof { Mode::Closing } else { mode };
-                    if let Mode::Capture(p) = c.mode {
-                        if let Some(n) = self.capture_count.get_mut(usize::from(p.0)) {
-                            *n += 1;
-                        }
-                    }
-                }
-            } else if eof {
-                self.close_client(slot);
-                return;
-            }
-        }
-        if ev & (libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
-            self.close_client(slot);
-            return;
-        }
-        self.flush_client(slot);
-    }
-
-    /// The reply to what a request client has sent so far, if it is time for
-    /// one: a complete line is handled; a request with no newline within
-    /// `MAX_REQUEST` bytes, or cut off by the end of the stream, gets an error.
-    fn answer(&mut self, slot: usize, eof: bool) -> Option<(Response, Mode)> {
-        let c = self.clients.get_mut(slot)?.as_mut()?;
-        if let Some(end) = c.inbuf.iter().position(|&b| b == b'\n') {
-            let line = c.inbuf[..end].to_vec();
-            c.inbuf.clear();
-            return Some(match control::parse_request(&line) {
-                Ok(req) => self.handle(req),
-                Err(e) => (Response::err(e), Mode::Closing),
-            });
-        }
-        if c.inbuf.len() > MAX_REQUEST {
-            c.inbuf.clear();
-            return Some((
-                Response::err(format!(
-                    "request longer than {MAX_REQUEST} bytes without a newline: one JSON object per line"
-                )),
-                Mode::Closing,
-            ));
-        }
-        if eof && !c.inbuf.is_empty() {
-            return Some((
-                Response::err("request cut off: the stream ended before its newline"),
-                Mode::Closing,
-            ));
-        }
-        None
-    }
-
-    fn flush_clients(&mut self) {
-        for slot in 0..self.clients.len() {
-            if self.clients[slot]
-                .as_ref()
-                .is_some_and(|c| !c.outbuf.is_empty() || c.mode == Mode::Closing)
-            {
-                self.flush_client(slot);
-            }
-        }
-    }
-
-    fn flush_client(&mut self, slot: usize) {
-        let Some(Some(c)) = self.clients.get_mut(slot) else {
-            return;
+        let t = Started::now();
+        let now = self.now();
+        let mut entries = Vec::with_capacity(DUMP_SLICE);
+        let next = self
+            .sw
+            .fdb_mut()
+            .entries_from(d.cursor, DUMP_SLICE, now, &mut entries);
+        let answer = Answer::FdbSlice {
+            names: std::mem::take(&mut d.names),
+            entries,
+            last: next.is_none(),
         };
-        while !c.outbuf.is_empty() {
-            match c.stream.write(&c.outbuf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    c.outbuf.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    self.close_client(slot);
-                    return;
-                }
-            }
+        self.control.reply(d.client, answer);
+        if let Some(cursor) = next {
+            d.cursor = cursor;
+            self.dumps.push_back(d);
         }
-        if c.outbuf.is_empty() && c.mode == Mode::Closing {
-            self.close_client(slot);
-            return;
-        }
-        let want = !c.outbuf.is_empty();
-        if want != c.writable_armed {
-            let events = libc::EPOLLIN as u32 | if want { libc::EPOLLOUT as u32 } else { 0 };
-            let _ = self
-                .epoll
-                .modify(c.stream.as_raw_fd(), events, TOKEN_CLIENT | slot as u64);
-            c.writable_armed = want;
-        }
+        stall.add(t, "fdb-show");
+    }
+
+    /// Port names by port number ("" for none).
+    fn port_names(&self) -> Vec<String> {
+        let name = |p: &Option<PortSlot>| p.as_ref().map(|p| p.port.name().to_string());
+        self.ports
+            .iter()
+            .map(|p| name(p).unwrap_or_default())
+            .collect()
     }
 
     fn find_port(&self, name: &str) -> Result<PortId> {
@@ -830,12 +807,13 @@ impl LinuxSwitch {
             .ok_or_else(|| Error::NotAttached(name.to_string()))
     }
 
-    fn handle(&mut self, req: Request) -> (Response, Mode) {
+    /// Answers `req` of control client `client`, or starts its dump.
+    fn handle(&mut self, client: u64, req: Request) {
         let done = |r: Result<serde_json::Value>| match r {
-            Ok(v) => (Response::ok(v), Mode::Closing),
-            Err(e) => (Response::err(e), Mode::Closing),
+            Ok(v) => Answer::Done(Response::ok(v)),
+            Err(e) => Answer::Done(Response::err(e)),
         };
-        match req {
+        let answer = match req {
             Request::Add { port } => {
                 let r = self.add_port(&port);
                 if let Ok(a) = &r {
@@ -848,23 +826,49 @@ impl LinuxSwitch {
                 self.poll_port_stats();
                 done(json(Ok(self.show())))
             }
-            Request::FdbShow => done(json(Ok(self.fdb_rows()))),
+            Request::FdbShow => {
+                let names = self.port_names();
+                self.dumps.push_back(Dump {
+                    client,
+                    cursor: FdbCursor::default(),
+                    names,
+                });
+                return;
+            }
             Request::FdbAdd { mac, port, vlan } => done(json(self.fdb_add(&mac, &port, vlan))),
             Request::FdbDel { mac, vlan } => done(json(self.fdb_del(&mac, vlan))),
             Request::FdbFlush { port } => done(json(self.fdb_flush(port.as_deref()))),
             Request::Stats => {
                 self.poll_port_stats();
-                done(json(Ok(self.stats())))
+                let mut stats = self.stats();
+                stats["control"] = serde_json::json!({
+                    "max_stall_us": self.max_stall.spent.as_micros() as u64,
+                    "max_stall_request": self.max_stall.what,
+                    "max_stall_cpu_us": self.max_stall.cpu.as_micros() as u64,
+                    "stream_dropped": self.control.stream_dropped(),
+                    "dumps": self.dumps.len(),
+                });
+                done(Ok(stats))
             }
             Request::Trace { port } => match port.map(|p| self.find_port(&p)).transpose() {
-                Ok(filter) => (Response::ok(()), Mode::Trace(filter)),
-                Err(e) => (Response::err(e), Mode::Closing),
+                Ok(filter) => {
+                    self.streams.push((client, Stream::Trace(filter)));
+                    Answer::Stream
+                }
+                Err(e) => Answer::Done(Response::err(e)),
             },
             Request::Capture { port } => match self.find_port(&port) {
-                Ok(p) => (Response::ok(()), Mode::Capture(p)),
-                Err(e) => (Response::err(e), Mode::Closing),
+                Ok(p) => {
+                    self.streams.push((client, Stream::Capture(p)));
+                    if let Some(n) = self.capture_count.get_mut(usize::from(p.0)) {
+                        *n += 1;
+                    }
+                    Answer::Stream
+                }
+                Err(e) => Answer::Done(Response::err(e)),
             },
-        }
+        };
+        self.control.reply(client, answer);
     }
 
     fn del_port(&mut self, spec: &str) -> Result<String> {
@@ -917,24 +921,6 @@ impl LinuxSwitch {
             });
         }
         out
-    }
-
-    fn fdb_rows(&mut self) -> Vec<FdbRow> {
-        let now = self.now();
-        let entries: Vec<_> = self.sw.fdb_mut().entries(now).collect();
-        let mut rows: Vec<FdbRow> = entries
-            .into_iter()
-            .map(|e| FdbRow {
-                mac: e.mac.to_string(),
-                ifname: self.port_name(e.port),
-                port: e.port.0,
-                vlan: e.vid,
-                state: if e.is_static { "static" } else { "dynamic" }.to_string(),
-                age: e.age.as_secs_f64(),
-            })
-            .collect();
-        rows.sort_by(|a, b| (a.port, a.vlan, &a.mac).cmp(&(b.port, b.vlan, &b.mac)));
-        rows
     }
 
     fn fdb_add(&mut self, mac: &str, port: &str, vlan: u16) -> Result<()> {
@@ -1069,29 +1055,4 @@ impl Drop for LinuxSwitch {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.socket_path);
     }
-}
-
-/// Binds `/run/vswitch/NAME.sock` (mode 0600), replacing a stale socket but
-/// refusing one a running switch answers on.
-fn bind_control(name: &str) -> Result<(UnixListener, PathBuf)> {
-    let path = control::socket_path(name);
-    std::fs::create_dir_all(control::SOCKET_DIR)
-        .map_err(|e| Error::io(format!("creating {}", control::SOCKET_DIR), e))?;
-    let _ = std::fs::set_permissions(control::SOCKET_DIR, std::fs::Permissions::from_mode(0o755));
-    if path.exists() {
-        if UnixStream::connect(&path).is_ok() {
-            return Err(Error::SocketInUse(path.display().to_string()));
-        }
-        std::fs::remove_file(&path)
-            .map_err(|e| Error::io(format!("removing stale {}", path.display()), e))?;
-    }
-    // The directory is root's and the mode is narrowed at once: only root
-    // (who may connect anyway) could use the moment in between.
-    let listener = UnixListener::bind(&path).map_err(|e| match e.kind() {
-        io::ErrorKind::AddrInUse => Error::SocketInUse(path.display().to_string()),
-        _ => Error::io(format!("binding {}", path.display()), e),
-    })?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| Error::io(format!("chmod {}", path.display()), e))?;
-    Ok((listener, path))
 }

@@ -540,6 +540,43 @@ pub fn interval_timer(period_ms: u64) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// A non-blocking eventfd: one thread wakes another's epoll through it.
+pub fn event_fd() -> io::Result<OwnedFd> {
+    // SAFETY: plain eventfd(2).
+    owned(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })
+}
+
+/// Makes eventfd `fd` readable (wakes whoever waits on it).
+pub fn event_signal(fd: RawFd) {
+    // Only fails when the counter is about to overflow: it is readable then.
+    let _ = write(fd, &1u64.to_ne_bytes());
+}
+
+/// Resets eventfd `fd` to not readable.
+pub fn event_clear(fd: RawFd) {
+    let mut buf = [0u8; 8];
+    let _ = read(fd, &mut buf);
+}
+
+/// CPU time the calling thread has used.
+pub fn thread_cpu_time() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the kernel to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Sets the nice value of the calling thread (Linux schedules threads, so
+/// this leaves the process's other threads as they are).
+pub fn set_thread_nice(nice: i32) -> io::Result<()> {
+    // SAFETY: gettid cannot fail; setpriority takes plain integers.
+    let tid = unsafe { libc::gettid() };
+    cvt(unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) }).map(|_| ())
+}
+
 /// A NETLINK_ROUTE socket subscribed to the multicast `groups`.
 pub fn netlink_route(groups: u32, nonblock: bool) -> io::Result<OwnedFd> {
     let flags = if nonblock { libc::SOCK_NONBLOCK } else { 0 };

@@ -1,0 +1,876 @@
+//! The control server: a thread of its own that owns the control socket and
+//! every client connection (accept, read, parse, JSON, non-blocking writes,
+//! idle timeouts, the client limit), so that no answer, however large, holds up
+//! forwarding.
+//!
+//! The forwarding thread keeps the switch to itself (no lock on the hot path).
+//! Requests that need it go there as [`Job`]s over a channel, with an eventfd
+//! that wakes its epoll; it answers with plain data ([`Reply`]), an FDB dump in
+//! slices of bounded cost. Trace lines and captured frames come as [`Chunk`]s
+//! over a bounded channel that the forwarding thread never waits on: when it is
+//! full they are dropped and counted (`control.stream_dropped` in `stats`).
+//!
+//! A connection carries one request. After its answer the server shuts its
+//! writing side and reads (and discards) what the client still sends until the
+//! client closes, for at most [`LINGER`], so that the client reads its answer
+//! instead of a connection reset. A client that sends no whole request within
+//! the idle limit ([`DEFAULT_IDLE`]) is told so and closed, as is one that
+//! reads nothing of its answer for that long; past [`DEFAULT_MAX_CLIENTS`]
+//! connections a new one gets a refusal line.
+
+use crate::control::{self, Request, Response, VERSION};
+use crate::error::{Error, Result};
+use crate::sys::{self, Epoll};
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use vswitch_core::FdbEntry;
+
+/// The longest request line, newline excluded.
+pub const MAX_REQUEST: usize = 64 << 10;
+/// How long a connection may sit without sending a whole request (or without
+/// reading any of its answer) before it is closed, by default.
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(30);
+/// How many control connections may be open at once, by default.
+pub const DEFAULT_MAX_CLIENTS: usize = 64;
+/// How long a connection is still read, what arrives discarded, after its last
+/// answer is out and the writing side shut.
+pub const LINGER: Duration = Duration::from_secs(2);
+/// A streaming client that falls this far behind loses lines or frames.
+const MAX_CLIENT_BACKLOG: usize = 8 << 20;
+/// The control thread's nice value (the forwarding thread keeps 0).
+const CONTROL_NICE: i32 = 10;
+/// Chunks of trace lines or captured frames on their way to this thread.
+const CHUNK_QUEUE: usize = 1024;
+
+const TOKEN_LISTENER: u64 = 1;
+const TOKEN_WAKE: u64 = 2;
+/// Client ids start here; a client's epoll token is its id.
+const FIRST_CLIENT: u64 = 16;
+
+/// Bounds on the control server's connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControlLimits {
+    /// Idle limit (see the module documentation).
+    pub idle: Duration,
+    /// Most connections open at once.
+    pub max_clients: usize,
+}
+
+impl Default for ControlLimits {
+    fn default() -> ControlLimits {
+        ControlLimits {
+            idle: DEFAULT_IDLE,
+            max_clients: DEFAULT_MAX_CLIENTS,
+        }
+    }
+}
+
+/// Work for the forwarding thread.
+pub(crate) enum Job {
+    /// Answer `request` of client `client`.
+    Request { client: u64, request: Request },
+    /// Client `client` is gone: end its stream or dump.
+    Gone(u64),
+}
+
+/// What the forwarding thread answers.
+pub(crate) enum Answer {
+    /// The whole answer.
+    Done(Response),
+    /// Success: trace lines or capture records follow as chunks.
+    Stream,
+    /// Part of an FDB dump. `names` (port names by port number) comes with
+    /// the first slice.
+    FdbSlice {
+        names: Vec<String>,
+        entries: Vec<FdbEntry>,
+        last: bool,
+    },
+    /// The stream is over (its port went away): close once the rest is out.
+    End,
+}
+
+/// An answer for one client.
+pub(crate) struct Reply {
+    pub client: u64,
+    pub answer: Answer,
+}
+
+/// Trace lines or capture records for one streaming client.
+pub(crate) struct Chunk {
+    pub client: u64,
+    pub bytes: Vec<u8>,
+    /// Lines or frames in `bytes`, counted when dropped.
+    pub items: u64,
+}
+
+/// What both threads see.
+struct Shared {
+    /// Wakes the control thread.
+    wake: OwnedFd,
+    stop: AtomicBool,
+    /// Lines and frames of streams dropped: queue full or client too far behind.
+    stream_dropped: AtomicU64,
+}
+
+/// The forwarding thread's end of the control server.
+pub(crate) struct ControlLink {
+    jobs: Receiver<Job>,
+    /// Wakes the forwarding thread; in its epoll.
+    wake: Arc<OwnedFd>,
+    replies: Sender<Reply>,
+    chunks: SyncSender<Chunk>,
+    shared: Arc<Shared>,
+    /// Something was sent since the control thread was last woken.
+    pending: bool,
+}
+
+impl ControlLink {
+    /// The descriptor that becomes readable when jobs are waiting.
+    pub fn fd(&self) -> RawFd {
+        self.wake.as_raw_fd()
+    }
+
+    /// Takes the waiting jobs (after clearing the wakeup, so none is missed).
+    pub fn take_jobs(&mut self, out: &mut Vec<Job>) {
+        sys::event_clear(self.wake.as_raw_fd());
+        out.extend(self.jobs.try_iter());
+    }
+
+    /// Queues an answer.
+    pub fn reply(&mut self, client: u64, answer: Answer) {
+        if self.replies.send(Reply { client, answer }).is_ok() {
+            self.pending = true;
+        }
+    }
+
+    /// Queues stream data, or drops and counts it when the queue is full.
+    pub fn chunk(&mut self, client: u64, bytes: Vec<u8>, items: u64) {
+        match self.chunks.try_send(Chunk {
+            client,
+            bytes,
+            items,
+        }) {
+            Ok(()) => self.pending = true,
+            Err(TrySendError::Full(c) | TrySendError::Disconnected(c)) => {
+                self.shared
+                    .stream_dropped
+                    .fetch_add(c.items, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Wakes the control thread if anything was queued since the last call.
+    pub fn flush(&mut self) {
+        if std::mem::take(&mut self.pending) {
+            sys::event_signal(self.shared.wake.as_raw_fd());
+        }
+    }
+
+    /// Stream lines and frames dropped so far.
+    pub fn stream_dropped(&self) -> u64 {
+        self.shared.stream_dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// The control thread, before it starts.
+pub(crate) struct ControlServer {
+    listener: UnixListener,
+    limits: ControlLimits,
+    jobs: Sender<Job>,
+    forwarding: Arc<OwnedFd>,
+    replies: Receiver<Reply>,
+    chunks: Receiver<Chunk>,
+    shared: Arc<Shared>,
+}
+
+/// A running control thread; [`ServerHandle::stop`] ends it.
+pub(crate) struct ServerHandle {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// Ends the control thread (closing every connection) and waits for it.
+    pub fn stop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        sys::event_signal(self.shared.wake.as_raw_fd());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The two ends of a control server on `listener`.
+pub(crate) fn pair(
+    listener: UnixListener,
+    limits: ControlLimits,
+) -> io::Result<(ControlServer, ControlLink)> {
+    listener.set_nonblocking(true)?;
+    let shared = Arc::new(Shared {
+        wake: sys::event_fd()?,
+        stop: AtomicBool::new(false),
+        stream_dropped: AtomicU64::new(0),
+    });
+    let forwarding = Arc::new(sys::event_fd()?);
+    let (jobs_tx, jobs_rx) = mpsc::channel();
+    let (replies_tx, replies_rx) = mpsc::channel();
+    let (chunks_tx, chunks_rx) = mpsc::sync_channel(CHUNK_QUEUE);
+    let server = ControlServer {
+        listener,
+        limits,
+        jobs: jobs_tx,
+        forwarding: Arc::clone(&forwarding),
+        replies: replies_rx,
+        chunks: chunks_rx,
+        shared: Arc::clone(&shared),
+    };
+    let link = ControlLink {
+        jobs: jobs_rx,
+        wake: forwarding,
+        replies: replies_tx,
+        chunks: chunks_tx,
+        shared,
+        pending: false,
+    };
+    Ok((server, link))
+}
+
+impl ControlServer {
+    /// Starts the control thread.
+    pub fn spawn(self) -> io::Result<ServerHandle> {
+        let epoll = Epoll::new()?;
+        let ev = libc::EPOLLIN as u32;
+        epoll.add(self.listener.as_raw_fd(), ev, TOKEN_LISTENER)?;
+        epoll.add(self.shared.wake.as_raw_fd(), ev, TOKEN_WAKE)?;
+        let shared = Arc::clone(&self.shared);
+        let mut state = Server {
+            io: self,
+            epoll,
+            clients: HashMap::new(),
+            next_id: FIRST_CLIENT,
+            refused: 0,
+            idle_closed: 0,
+        };
+        let thread = std::thread::Builder::new()
+            .name("vswitch-control".into())
+            .spawn(move || {
+                // Formatting large answers must give way to forwarding when
+                // the two share a CPU.
+                if let Err(e) = sys::set_thread_nice(CONTROL_NICE) {
+                    tracing::debug!("control thread keeps its priority: {e}");
+                }
+                state.run()
+            })?;
+        Ok(ServerHandle {
+            shared,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// What a connection is doing.
+enum State {
+    /// Reading its request line.
+    Reading,
+    /// Its request is with the forwarding thread.
+    Waiting(Waiting),
+    /// Getting trace lines or capture records.
+    Streaming,
+    /// Its last bytes are going out; then the writing side is shut and what
+    /// the client still sends is read and discarded until it closes.
+    Closing,
+}
+
+/// A request with the forwarding thread.
+enum Waiting {
+    Stats,
+    Fdb {
+        names: Vec<String>,
+        entries: Vec<FdbEntry>,
+    },
+    Other,
+}
+
+struct Client {
+    stream: UnixStream,
+    inbuf: Vec<u8>,
+    outbuf: Vec<u8>,
+    /// Stream data that came before the answer that starts the stream.
+    early: Vec<u8>,
+    state: State,
+    /// The client's end of the stream was read.
+    eof: bool,
+    /// The client hung up entirely: nothing can reach it.
+    gone: bool,
+    /// Our writing side is shut.
+    shut: bool,
+    /// Refused for the client limit (and not counted in it).
+    refused: bool,
+    /// Last progress: bytes read or written, or an answer queued.
+    active: Instant,
+    /// The epoll events watched.
+    events: u32,
+}
+
+struct Server {
+    io: ControlServer,
+    epoll: Epoll,
+    clients: HashMap<u64, Client>,
+    next_id: u64,
+    refused: u64,
+    idle_closed: u64,
+}
+
+fn line(response: &Response) -> Vec<u8> {
+    let mut out = serde_json::to_vec(response).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// One row of `fdb show` ([`FdbRow`]) with its fields in the order a
+/// `serde_json::Value` puts them, so that the line is the one
+/// `Response::ok(rows)` makes.
+#[derive(serde::Serialize)]
+struct Row<'a> {
+    age: f64,
+    ifname: &'a str,
+    mac: String,
+    port: u16,
+    state: &'static str,
+    vlan: u16,
+}
+
+/// The `fdb show` answer line, written row by row (a large table never exists
+/// as a `serde_json::Value`): the rows sorted by port, VLAN and MAC. An entry
+/// seen twice on the same port by a dump of a changing table is shown once.
+fn fdb_line(names: &[String], mut entries: Vec<FdbEntry>) -> Vec<u8> {
+    entries.sort_unstable_by_key(|e| (e.port.0, e.vid, e.mac.0));
+    entries.dedup_by_key(|e| (e.port.0, e.vid, e.mac.0));
+    let mut out = format!(r#"{{"version":{VERSION},"ok":true,"data":["#).into_bytes();
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let unnamed;
+        let ifname = match names.get(usize::from(e.port.0)) {
+            Some(n) if !n.is_empty() => n.as_str(),
+            _ => {
+                unnamed = format!("port{}", e.port);
+                unnamed.as_str()
+            }
+        };
+        let row = Row {
+            age: e.age.as_secs_f64(),
+            ifname,
+            mac: e.mac.to_string(),
+            port: e.port.0,
+            state: if e.is_static { "static" } else { "dynamic" },
+            vlan: e.vid,
+        };
+        let _ = serde_json::to_writer(&mut out, &row);
+    }
+    out.extend_from_slice(b"]}\n");
+    out
+}
+
+impl Server {
+    fn run(&mut self) {
+        let mut events = Vec::with_capacity(64);
+        while !self.io.shared.stop.load(Ordering::Acquire) {
+            let timeout = match self.next_deadline() {
+                Some(t) => {
+                    let ms = t.saturating_duration_since(Instant::now()).as_micros();
+                    ms.div_ceil(1000).min(60_000) as i32
+                }
+                None => -1,
+            };
+            if let Err(e) = self.epoll.wait(&mut events, timeout) {
+                tracing::warn!("control thread: epoll_wait: {e}");
+                return;
+            }
+            for &(token, ev) in &events {
+                match token {
+                    TOKEN_LISTENER => self.accept(),
+                    TOKEN_WAKE => {
+                        sys::event_clear(self.io.shared.wake.as_raw_fd());
+                        self.take_answers();
+                    }
+                    id => self.on_client(id, ev),
+                }
+            }
+            self.expire(Instant::now());
+        }
+    }
+
+    fn counted(&self) -> usize {
+        self.clients.values().filter(|c| !c.refused).count()
+    }
+
+    fn accept(&mut self) {
+        loop {
+            let stream = match self.io.listener.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::warn!("control socket accept: {e}");
+                    return;
+                }
+            };
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let max = self.io.limits.max_clients;
+            let refuse = self.counted() >= max;
+            if refuse {
+                self.refused += 1;
+                // Refused ones linger too, but never more of them than clients.
+                if self.clients.len() >= 2 * max {
+                    continue;
+                }
+            }
+            let id = self.next_id;
+            self.next_id += 1;
+            if self
+                .epoll
+                .add(stream.as_raw_fd(), libc::EPOLLIN as u32, id)
+                .is_err()
+            {
+                continue;
+            }
+            let mut c = Client {
+                stream,
+                inbuf: Vec::new(),
+                outbuf: Vec::new(),
+                early: Vec::new(),
+                state: State::Reading,
+                eof: false,
+                gone: false,
+                shut: false,
+                refused: refuse,
+                active: Instant::now(),
+                events: libc::EPOLLIN as u32,
+            };
+            if refuse {
+                c.outbuf = line(&Response::err(format!(
+                    "too many control clients ({max}); try again"
+                )));
+                c.state = State::Closing;
+            }
+            self.clients.insert(id, c);
+            self.flush(id);
+        }
+    }
+
+    fn close(&mut self, id: u64) {
+        let Some(c) = self.clients.remove(&id) else {
+            return;
+        };
+        if !c.gone {
+            self.epoll.delete(c.stream.as_raw_fd());
+        }
+        if matches!(c.state, State::Waiting(_) | State::Streaming) {
+            self.send_job(Job::Gone(id));
+        }
+    }
+
+    fn send_job(&mut self, job: Job) {
+        if self.io.jobs.send(job).is_ok() {
+            sys::event_signal(self.io.forwarding.as_raw_fd());
+        }
+    }
+
+    fn on_client(&mut self, id: u64, ev: u32) {
+        if ev & libc::EPOLLERR as u32 != 0 {
+            self.close(id);
+            return;
+        }
+        if ev & (libc::EPOLLIN | libc::EPOLLHUP) as u32 != 0 && !self.read(id) {
+            return;
+        }
+        if ev & libc::EPOLLHUP as u32 != 0 {
+            // Hung up entirely: a request it sent is still carried out, but
+            // its answer has nowhere to go.
+            let Some(c) = self.clients.get_mut(&id) else {
+                return;
+            };
+            if matches!(c.state, State::Waiting(_)) {
+                self.epoll.delete(c.stream.as_raw_fd());
+                c.gone = true;
+            } else {
+                self.close(id);
+            }
+            return;
+        }
+        self.flush(id);
+    }
+
+    /// Reads what the client sent; handles a whole request. False if the
+    /// client was closed.
+    fn read(&mut self, id: u64) -> bool {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return false;
+        };
+        let mut buf = [0u8; 16 << 10];
+        loop {
+            match c.stream.read(&mut buf) {
+                Ok(0) => {
+                    c.eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    c.active = Instant::now();
+                    if matches!(c.state, State::Reading) {
+                        c.inbuf.extend_from_slice(&buf[..n]);
+                        if c.inbuf.len() > MAX_REQUEST || buf[..n].contains(&b'\n') {
+                            break;
+                        }
+                    }
+                    // Otherwise what a client sends after its request is
+                    // read and discarded.
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.close(id);
+                    return false;
+                }
+            }
+        }
+        match c.state {
+            State::Reading => self.take_request(id),
+            State::Streaming if c.eof => {
+                self.close(id);
+                false
+            }
+            State::Closing if c.eof && c.shut => {
+                self.close(id);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Handles the request line of client `id` if it is complete, or refuses
+    /// what cannot become one. False if the client was closed.
+    fn take_request(&mut self, id: u64) -> bool {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return false;
+        };
+        let request = if let Some(end) = c.inbuf.iter().position(|&b| b == b'\n') {
+            let r = control::parse_request(&c.inbuf[..end]);
+            c.inbuf = Vec::new();
+            r
+        } else if c.inbuf.len() > MAX_REQUEST {
+            c.inbuf = Vec::new();
+            Err(format!(
+                "request longer than {MAX_REQUEST} bytes without a newline: one JSON object per line"
+            ))
+        } else if c.eof && !c.inbuf.is_empty() {
+            Err("request cut off: the stream ended before its newline".to_string())
+        } else if c.eof {
+            self.close(id);
+            return false;
+        } else {
+            return true;
+        };
+        match request {
+            Ok(request) => {
+                c.state = State::Waiting(match request {
+                    Request::Stats => Waiting::Stats,
+                    Request::FdbShow => Waiting::Fdb {
+                        names: Vec::new(),
+                        entries: Vec::new(),
+                    },
+                    _ => Waiting::Other,
+                });
+                self.send_job(Job::Request {
+                    client: id,
+                    request,
+                });
+            }
+            Err(e) => {
+                c.outbuf = line(&Response::err(e));
+                c.state = State::Closing;
+            }
+        }
+        true
+    }
+
+    /// Writes what is queued for client `id`, shuts its writing side after
+    /// the last answer, and updates what epoll watches.
+    fn flush(&mut self, id: u64) {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        if c.gone {
+            self.close(id);
+            return;
+        }
+        let mut sent = 0;
+        while sent < c.outbuf.len() {
+            match c.stream.write(&c.outbuf[sent..]) {
+                Ok(0) => break,
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.close(id);
+                    return;
+                }
+            }
+        }
+        if sent > 0 {
+            c.outbuf.drain(..sent);
+            c.active = Instant::now();
+        }
+        if c.outbuf.is_empty() && matches!(c.state, State::Closing) && !c.shut {
+            if c.eof {
+                self.close(id);
+                return;
+            }
+            let _ = c.stream.shutdown(std::net::Shutdown::Write);
+            c.shut = true;
+            c.active = Instant::now();
+        }
+        let mut want = 0;
+        if !c.eof {
+            want |= libc::EPOLLIN as u32;
+        }
+        if !c.outbuf.is_empty() {
+            want |= libc::EPOLLOUT as u32;
+        }
+        if want != c.events && self.epoll.modify(c.stream.as_raw_fd(), want, id).is_ok() {
+            c.events = want;
+        }
+    }
+
+    fn take_answers(&mut self) {
+        while let Ok(r) = self.io.replies.try_recv() {
+            self.on_reply(r);
+        }
+        while let Ok(chunk) = self.io.chunks.try_recv() {
+            self.on_chunk(chunk);
+        }
+    }
+
+    fn on_reply(&mut self, r: Reply) {
+        let clients = self.counted();
+        let (refused, idle_closed) = (self.refused, self.idle_closed);
+        let Some(c) = self.clients.get_mut(&r.client) else {
+            return;
+        };
+        let waiting = match &mut c.state {
+            State::Waiting(w) => Some(w),
+            _ => None,
+        };
+        match (r.answer, waiting) {
+            (Answer::Done(mut response), w) => {
+                if let (Some(Waiting::Stats), Some(data)) = (w, response.data.as_mut()) {
+                    if let Some(control) = data.get_mut("control").and_then(|v| v.as_object_mut()) {
+                        control.insert("clients".into(), clients.into());
+                        control.insert("refused".into(), refused.into());
+                        control.insert("idle_closed".into(), idle_closed.into());
+                    }
+                }
+                c.outbuf.extend_from_slice(&line(&response));
+                c.state = State::Closing;
+            }
+            (Answer::Stream, _) => {
+                c.outbuf.extend_from_slice(&line(&Response::ok(())));
+                c.outbuf.append(&mut c.early);
+                c.state = State::Streaming;
+            }
+            (
+                Answer::FdbSlice {
+                    names,
+                    mut entries,
+                    last,
+                },
+                Some(Waiting::Fdb {
+                    names: all_names,
+                    entries: all,
+                }),
+            ) => {
+                if !names.is_empty() {
+                    *all_names = names;
+                }
+                all.append(&mut entries);
+                if last {
+                    let out = fdb_line(all_names, std::mem::take(all));
+                    c.outbuf.extend_from_slice(&out);
+                    c.state = State::Closing;
+                }
+            }
+            (Answer::FdbSlice { .. }, _) => {}
+            (Answer::End, _) => c.state = State::Closing,
+        }
+        c.active = Instant::now();
+        self.flush(r.client);
+    }
+
+    fn on_chunk(&mut self, chunk: Chunk) {
+        let Some(c) = self.clients.get_mut(&chunk.client) else {
+            return;
+        };
+        let queue = match c.state {
+            State::Waiting(_) => &mut c.early,
+            State::Streaming | State::Closing if !c.shut => &mut c.outbuf,
+            _ => return,
+        };
+        if queue.len() >= MAX_CLIENT_BACKLOG {
+            self.io
+                .shared
+                .stream_dropped
+                .fetch_add(chunk.items, Ordering::Relaxed);
+            return;
+        }
+        queue.extend_from_slice(&chunk.bytes);
+        if matches!(c.state, State::Streaming | State::Closing) {
+            self.flush(chunk.client);
+        }
+    }
+
+    /// When client `c` is closed for want of progress, if it can be.
+    fn deadline(&self, c: &Client) -> Option<Instant> {
+        match c.state {
+            State::Reading => Some(c.active + self.io.limits.idle),
+            State::Closing if c.shut => Some(c.active + LINGER.min(self.io.limits.idle)),
+            State::Closing => Some(c.active + self.io.limits.idle),
+            State::Waiting(_) | State::Streaming => None,
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.clients.values().filter_map(|c| self.deadline(c)).min()
+    }
+
+    /// Closes connections past their deadline; one that never sent a whole
+    /// request is told why first.
+    fn expire(&mut self, now: Instant) {
+        let due: Vec<u64> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| self.deadline(c).is_some_and(|d| d <= now))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in due {
+            let Some(c) = self.clients.get_mut(&id) else {
+                continue;
+            };
+            if matches!(c.state, State::Reading) {
+                self.idle_closed += 1;
+                let idle = self.io.limits.idle.as_secs_f64();
+                c.outbuf = line(&Response::err(format!(
+                    "no request within {idle} s: closing the connection"
+                )));
+                c.state = State::Closing;
+                c.active = now;
+                self.flush(id);
+            } else {
+                if !c.shut {
+                    self.idle_closed += 1;
+                }
+                self.close(id);
+            }
+        }
+    }
+}
+
+/// Binds `/run/vswitch/NAME.sock` (mode 0600), replacing a stale socket but
+/// refusing one a running switch answers on.
+pub(crate) fn bind(name: &str) -> Result<(UnixListener, PathBuf)> {
+    let path = control::socket_path(name);
+    std::fs::create_dir_all(control::SOCKET_DIR)
+        .map_err(|e| Error::io(format!("creating {}", control::SOCKET_DIR), e))?;
+    let _ = std::fs::set_permissions(control::SOCKET_DIR, std::fs::Permissions::from_mode(0o755));
+    if path.exists() {
+        if UnixStream::connect(&path).is_ok() {
+            return Err(Error::SocketInUse(path.display().to_string()));
+        }
+        std::fs::remove_file(&path)
+            .map_err(|e| Error::io(format!("removing stale {}", path.display()), e))?;
+    }
+    // The directory is root's and the mode is narrowed at once: only root
+    // (who may connect anyway) could use the moment in between.
+    let listener = UnixListener::bind(&path).map_err(|e| match e.kind() {
+        io::ErrorKind::AddrInUse => Error::SocketInUse(path.display().to_string()),
+        _ => Error::io(format!("binding {}", path.display()), e),
+    })?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::io(format!("chmod {}", path.display()), e))?;
+    Ok((listener, path))
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::control::FdbRow;
+    use std::time::Duration;
+    use vswitch_core::{MacAddr, PortId};
+
+    fn entry(port: u16, vid: u16, last: u8, age_ms: u64) -> FdbEntry {
+        FdbEntry {
+            vid,
+            mac: MacAddr([2, 0, 0, 0, 0, last]),
+            port: PortId(port),
+            is_static: age_ms == 0,
+            age: Duration::from_millis(age_ms),
+        }
+    }
+
+    /// The FDB answer written row by row is the line `Response::ok(rows)`
+    /// makes of the sorted rows, with a row seen twice shown once.
+    #[test]
+    fn fdb_line_is_the_response_line() {
+        let names = vec!["a".to_string(), String::new(), "c".to_string()];
+        let entries = vec![
+            entry(2, 0, 9, 1500),
+            entry(0, 5, 3, 0),
+            entry(0, 1, 0x10, 12),
+            entry(1, 0, 4, 7),
+            entry(0, 1, 0x10, 12),
+        ];
+        let rows: Vec<FdbRow> = [(0, 1, "02:00:00:00:00:10", "a", 0.012, "dynamic")]
+            .into_iter()
+            .chain([
+                (0, 5, "02:00:00:00:00:03", "a", 0.0, "static"),
+                (1, 0, "02:00:00:00:00:04", "port1", 0.007, "dynamic"),
+                (2, 0, "02:00:00:00:00:09", "c", 1.5, "dynamic"),
+            ])
+            .map(|(port, vlan, mac, ifname, age, state)| FdbRow {
+                mac: mac.into(),
+                ifname: ifname.into(),
+                port,
+                vlan,
+                state: state.into(),
+                age,
+            })
+            .collect();
+        let want = line(&Response::ok(&rows));
+        let got = fdb_line(&names, entries);
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
+        assert_eq!(
+            fdb_line(&[], Vec::new()),
+            line(&Response::ok(Vec::<FdbRow>::new()))
+        );
+    }
+}
