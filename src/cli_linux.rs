@@ -10,7 +10,7 @@ use vswitch_linux::control::{self, Added, FdbRow, PortInfo, Request, DEFAULT_NAM
 use vswitch_linux::control_server::{ControlLimits, DEFAULT_IDLE, DEFAULT_MAX_CLIENTS};
 use vswitch_linux::lab::{self, LabOptions};
 use vswitch_linux::port::{PortOptions, RingKind, DEFAULT_RING_MIB};
-use vswitch_linux::switch::{LinuxSwitch, RunOptions, DEFAULT_POLL_US};
+use vswitch_linux::switch::{LinuxSwitch, RunOptions, DEFAULT_NICE, DEFAULT_POLL_US};
 
 /// Commands of the switch on real interfaces.
 #[derive(Subcommand)]
@@ -110,6 +110,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "MICROSECONDS", default_value_t = DEFAULT_POLL_US,
           value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     poll_us: u32,
+    /// The forwarding thread's nice value, -20 to 19: by default ahead of
+    /// ordinary processes (monitoring clients, the switch's control thread at
+    /// +10), as Open vSwitch runs ovs-vswitchd at -10.
+    #[arg(long, value_name = "NICE", default_value_t = DEFAULT_NICE,
+          allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(-20..=19))]
+    nice: i32,
     /// Open interface ports as AF_XDP sockets (copy mode, --rx-ring-mib of
     /// frame memory), AF_PACKET where the kernel or interface does not allow
     /// it. No offloads: the peers must send finished checksums (`ethtool -K
@@ -431,6 +438,7 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
             afxdp: a.afxdp,
         },
         poll_us: a.poll_us,
+        nice: a.nice,
         control: ControlLimits {
             idle: std::time::Duration::from_secs_f64(a.control_idle),
             max_clients: usize::from(a.control_clients),
@@ -527,11 +535,14 @@ fn print_stats(v: &serde_json::Value) -> std::io::Result<()> {
 fn fdb(command: FdbCommand) -> anyhow::Result<()> {
     match command {
         FdbCommand::Show(c) => {
-            let data = control::request(&c.name, Request::FdbShow)?;
+            // The table may hold a million entries: its JSON is printed as the
+            // switch wrote it, or read straight into rows, never into a tree.
+            let data = control::request_raw(&c.name, Request::FdbShow)?;
             if c.json {
-                return print_json(&data);
+                outln!("{}", data.get())?;
+                return Ok(());
             }
-            let rows: Vec<FdbRow> = serde_json::from_value(data)?;
+            let rows: Vec<FdbRow> = serde_json::from_str(data.get())?;
             // As `bridge fdb show`: one entry per line.
             for r in rows {
                 let vlan = if r.vlan != 0 {

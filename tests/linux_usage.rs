@@ -362,3 +362,41 @@ fn usage_a_lab_of_one_on_a_subnet_of_its_own() {
 fn ready() -> bool {
     common::ready("the usage tests", &[("ip", "-V"), ("ping", "-V")])
 }
+
+/// The nice value of each thread of process `pid`, by thread id.
+fn thread_nices(pid: u32) -> Vec<(u32, i64)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("tasks")
+        .flatten()
+    {
+        let tid: u32 = task.file_name().to_string_lossy().parse().unwrap_or(0);
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // After the command name: state is the 1st field, nice the 17th.
+        let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+        if let Some(nice) = rest.split_whitespace().nth(16).and_then(|n| n.parse().ok()) {
+            out.push((tid, nice));
+        }
+    }
+    out
+}
+
+#[test]
+fn usage_forwarding_runs_ahead_of_its_control_thread() {
+    if !ready() {
+        return;
+    }
+    let lab = Lab::up('n', 1);
+    for (flags, want) in [(&[][..], -10), (&["--nice", "0"][..], 0)] {
+        let name = format!("{}{want}", lab.prefix).replace('-', "m");
+        let sw = Running::start(&name, &[lab.port(1)], flags);
+        let pid = sw.child.id();
+        let nices = thread_nices(pid);
+        let main = nices.iter().find(|(tid, _)| *tid == pid).map(|n| n.1);
+        assert_eq!(main, Some(want), "{flags:?}: {nices:?}");
+        assert!(
+            nices.iter().any(|&(tid, nice)| tid != pid && nice == 10),
+            "no control thread at nice 10: {nices:?}"
+        );
+    }
+}

@@ -11,6 +11,7 @@
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -258,7 +259,18 @@ fn send_request(name: &str, request: Request) -> Result<BufReader<UnixStream>> {
     Ok(BufReader::new(stream))
 }
 
-fn read_response(reader: &mut BufReader<UnixStream>) -> Result<serde_json::Value> {
+/// A [`Response`] with its data left as the switch wrote it.
+#[derive(Deserialize)]
+struct RawResponse {
+    version: u32,
+    ok: bool,
+    #[serde(default)]
+    data: Option<Box<RawValue>>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+fn read_response_raw(reader: &mut BufReader<UnixStream>) -> Result<Box<RawValue>> {
     let mut line = String::new();
     reader
         .read_line(&mut line)
@@ -266,25 +278,41 @@ fn read_response(reader: &mut BufReader<UnixStream>) -> Result<serde_json::Value
     if line.is_empty() {
         return Err(Error::Protocol("the switch closed the connection".into()));
     }
-    let r: Response = serde_json::from_str(&line)
-        .map_err(|e| Error::Protocol(format!("bad answer from the switch: {e}")))?;
+    let bad = |e: serde_json::Error| Error::Protocol(format!("bad answer from the switch: {e}"));
+    let r: RawResponse = serde_json::from_str(&line).map_err(bad)?;
     if r.version != VERSION {
         return Err(Error::Protocol(format!(
             "the switch speaks version {}, this program {VERSION}",
             r.version
         )));
     }
-    if r.ok {
-        Ok(r.data.unwrap_or(serde_json::Value::Null))
-    } else {
-        Err(Error::Remote(r.error.unwrap_or_default()))
+    if !r.ok {
+        return Err(Error::Remote(r.error.unwrap_or_default()));
     }
+    match r.data {
+        Some(data) => Ok(data),
+        None => RawValue::from_string("null".into()).map_err(bad),
+    }
+}
+
+fn read_response(reader: &mut BufReader<UnixStream>) -> Result<serde_json::Value> {
+    let raw = read_response_raw(reader)?;
+    serde_json::from_str(raw.get())
+        .map_err(|e| Error::Protocol(format!("bad answer from the switch: {e}")))
 }
 
 /// Sends `request` to switch `name` and returns its data.
 pub fn request(name: &str, request: Request) -> Result<serde_json::Value> {
     let mut reader = send_request(name, request)?;
     read_response(&mut reader)
+}
+
+/// Sends `request` to switch `name` and returns its data unparsed, as the
+/// switch wrote it: printing a large answer (a million-entry `fdb show -j`)
+/// then costs no parse into a tree and back.
+pub fn request_raw(name: &str, request: Request) -> Result<Box<RawValue>> {
+    let mut reader = send_request(name, request)?;
+    read_response_raw(&mut reader)
 }
 
 /// Sends a streaming request (`trace`, `capture`) and returns the stream,

@@ -43,6 +43,10 @@ const DUMP_SLICE: usize = 4096;
 
 /// How long the switch keeps looking for frames after a batch, by default.
 pub const DEFAULT_POLL_US: u32 = 50;
+/// The forwarding thread's nice value by default: ahead of ordinary processes
+/// (a busy monitoring client, the switch's own control thread at +10), as
+/// Open vSwitch's `ovs-ctl` starts `ovs-vswitchd` at -10.
+pub const DEFAULT_NICE: i32 = -10;
 
 /// How to run a switch.
 #[derive(Clone, Debug)]
@@ -61,6 +65,8 @@ pub struct RunOptions {
     /// epoll (0: sleep at once). Under load the switch then stays on its CPU
     /// instead of being woken, and moved, per frame; idle, it costs nothing.
     pub poll_us: u32,
+    /// The forwarding thread's nice value (-20..=19).
+    pub nice: i32,
     /// Bounds on control connections: idle limit, most at once.
     pub control: ControlLimits,
 }
@@ -74,6 +80,7 @@ impl Default for RunOptions {
             trace: false,
             port: PortOptions::default(),
             poll_us: DEFAULT_POLL_US,
+            nice: DEFAULT_NICE,
             control: ControlLimits::default(),
         }
     }
@@ -179,6 +186,7 @@ pub struct LinuxSwitch {
     gso_scratch: Vec<u8>,
     port_opts: PortOptions,
     poll_us: u32,
+    nice: i32,
     /// What removed ports counted, so that the switch's totals never go back.
     retired: Retired,
 }
@@ -246,6 +254,7 @@ impl LinuxSwitch {
             trace_stdout: opts.trace,
             port_opts: opts.port,
             poll_us: opts.poll_us,
+            nice: opts.nice,
             batch: FrameBatch::with_capacity(FrameBatch::DEFAULT_SIZE),
             captured: Vec::new(),
             capture_count: Vec::new(),
@@ -291,6 +300,13 @@ impl LinuxSwitch {
             ),
             None => None,
         };
+        // After the control thread has started: it sets its own, lower, priority.
+        if let Err(e) = sys::set_thread_nice(self.nice) {
+            tracing::warn!(
+                "forwarding keeps its priority (nice {} refused: {e})",
+                self.nice
+            );
+        }
         tracing::info!(
             "switch {} running with {} ports; control socket {}",
             self.name,
