@@ -6,6 +6,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use vswitch_core::spec::{EvictionSpec, SwitchSpec};
+use vswitch_linux::config::RunConfig;
 use vswitch_linux::control::{self, Added, FdbRow, PortInfo, Request, DEFAULT_NAME};
 use vswitch_linux::control_server::{ControlLimits, DEFAULT_IDLE, DEFAULT_MAX_CLIENTS};
 use vswitch_linux::lab::{self, LabOptions};
@@ -32,6 +33,11 @@ pub enum LinuxCommand {
     Trace(TraceArgs),
     /// Record what a running switch sends out of a port, as pcap.
     Capture(CaptureArgs),
+    /// Check a configuration file (`run --config FILE`) without running it.
+    CheckConfig {
+        /// The file.
+        file: PathBuf,
+    },
     /// Build or remove a test lab of network namespaces and veth pairs.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -360,6 +366,18 @@ pub fn run(command: LinuxCommand) -> anyhow::Result<()> {
             Ok(())
         }
         LinuxCommand::Lab(l) => lab_command(l),
+        LinuxCommand::CheckConfig { file } => {
+            let c = RunConfig::load(&file)?;
+            let named = c.switch.ports.len();
+            outln!(
+                "{}: ok ({} port{} to attach, settings for {named} port name{})",
+                file.display(),
+                c.attach.len(),
+                if c.attach.len() == 1 { "" } else { "s" },
+                if named == 1 { "" } else { "s" },
+            )?;
+            Ok(())
+        }
     }
 }
 
@@ -378,15 +396,19 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-    let mut spec = match &a.config {
+    let (mut spec, mut ports) = match &a.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            toml::from_str::<SwitchSpec>(&text)
-                .with_context(|| format!("bad configuration in {}", path.display()))?
+            let config = RunConfig::load(path)?;
+            (config.switch, config.attach)
         }
-        None => SwitchSpec::default(),
+        None => (SwitchSpec::default(), Vec::new()),
     };
+    // Ports on the command line come after those of the file.
+    for p in a.ports {
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
     if a.hub {
         spec.hub = true;
     }
@@ -425,7 +447,7 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
     let mut sw = LinuxSwitch::new(RunOptions {
         name: a.name,
         spec,
-        ports: a.ports,
+        ports,
         trace: a.trace,
         port: PortOptions {
             gro: !a.no_gro,

@@ -12,11 +12,13 @@
 //! - [`control_server`]: the control thread, which owns the control socket and
 //!   its connections, so that answers are never made on the forwarding path;
 //! - [`control`]: the control protocol and its client;
+//! - [`config`]: the configuration file of `vswitch run --config`;
 //! - [`claim`]: which interfaces may be ports, and one switch per interface;
 //! - [`target`]: `IFACE`, `netns:NS/IFACE`, `pid:PID/IFACE` and `tap:NAME`;
 //! - [`capture`]: pcap output of what a switch sends out of a port;
 //! - [`trace`]: one line per frame;
 //! - [`lab`]: namespaces and veths to test with;
+//! - [`notify`]: readiness and status for the service manager (sd_notify);
 //! - [`hugepage`]: a global allocator that puts large tables on huge pages.
 //!
 //! Unsafe code lives in four modules, each block small and saying why it is
@@ -39,6 +41,7 @@
 
 pub mod capture;
 pub mod claim;
+pub mod config;
 pub mod control;
 pub mod control_server;
 pub mod error;
@@ -48,6 +51,7 @@ pub mod gso;
 pub mod hugepage;
 pub mod lab;
 pub mod link;
+pub mod notify;
 pub mod port;
 #[allow(unsafe_code)]
 pub mod ring;

@@ -1,0 +1,130 @@
+//! The configuration file of `vswitch run --config FILE`: the switch and port
+//! settings of [`SwitchSpec`] plus the ports to attach, read and checked in
+//! one place, for `run`, for a live reload and for `vswitch check-config`.
+//!
+//! ```toml
+//! attach = ["veth1-vsw", "netns:vsw-ns2/veth2", "tap:tap0"]
+//! aging = 300
+//! [ports.veth1-vsw]
+//! storm-broadcast = 1000
+//! ```
+
+use crate::error::{Error, Result};
+use crate::target::PortTarget;
+use std::path::Path;
+use vswitch_core::spec::SwitchSpec;
+
+/// A configuration file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunConfig {
+    /// Ports to attach, as on the command line: `IFACE`, `netns:NS/IFACE`,
+    /// `pid:PID/IFACE` or `tap:NAME`.
+    pub attach: Vec<String>,
+    /// The switch and its ports' settings.
+    pub switch: SwitchSpec,
+}
+
+impl RunConfig {
+    /// Parses and checks `text`, the contents of `path` (named in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<RunConfig> {
+        let bad = |e: toml::de::Error| {
+            // toml's message spans lines (a caret under the spot): one line.
+            let msg = e.message().trim().to_string();
+            let at = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start.min(text.len())].lines().count().max(1);
+                    format!(" (line {line})")
+                })
+                .unwrap_or_default();
+            Error::Config(format!("{}{at}: {msg}", path.display()))
+        };
+        // `attach` first, then the rest as a switch spec, which refuses any
+        // key it does not know (serde cannot refuse them through `flatten`).
+        let mut table: toml::Table = toml::from_str(text).map_err(bad)?;
+        let attach = match table.remove("attach") {
+            Some(list) => list.try_into::<Vec<String>>().map_err(|_| {
+                Error::Config(format!(
+                    "{}: attach is a list of ports, like [\"veth1-vsw\", \"tap:tap0\"]",
+                    path.display()
+                ))
+            })?,
+            None => Vec::new(),
+        };
+        let switch: SwitchSpec = table.try_into().map_err(bad)?;
+        let config = RunConfig { attach, switch };
+        config.check().map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
+            e => e,
+        })?;
+        Ok(config)
+    }
+
+    /// Reads, parses and checks the file at `path`.
+    pub fn load(path: &Path) -> Result<RunConfig> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        RunConfig::parse(&text, path)
+    }
+
+    /// Everything a switch would refuse at start: numbers out of range, bad
+    /// VLANs, a port named twice or unparsable.
+    pub fn check(&self) -> Result<()> {
+        self.switch
+            .to_config(0)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        for (name, port) in &self.switch.ports {
+            port.to_config()
+                .map_err(|e| Error::Config(format!("[ports.{name}]: {e}")))?;
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for spec in &self.attach {
+            PortTarget::parse(spec)?;
+            if !seen.insert(spec.as_str()) {
+                return Err(Error::Config(format!("attach names \"{spec}\" twice")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn parse(text: &str) -> Result<RunConfig> {
+        RunConfig::parse(text, Path::new("sw.toml"))
+    }
+
+    #[test]
+    fn ports_and_settings_in_one_file() {
+        let c = parse(
+            "attach = [\"veth1-vsw\", \"tap:tap0\"]\naging = 60\n[ports.veth1-vsw]\nmac-limit = 4\n",
+        )
+        .unwrap();
+        assert_eq!(c.attach, ["veth1-vsw", "tap:tap0"]);
+        assert_eq!(c.switch.aging, 60.0);
+        assert_eq!(c.switch.ports["veth1-vsw"].mac_limit, Some(4));
+        assert_eq!(parse("").unwrap(), RunConfig::default());
+    }
+
+    #[test]
+    fn bad_files_are_refused_in_one_line_naming_the_file() {
+        for (text, want) in [
+            ("aging = -1", "sw.toml: aging = -1 is not allowed"),
+            ("agin = 5", "unknown field `agin`"),
+            ("attach = 5", "attach is a list of ports"),
+            ("attach = [\"a b\"]", "bad port \"a b\""),
+            ("attach = [\"v1\", \"v1\"]", "attach names \"v1\" twice"),
+            (
+                "[ports.p1]\nvlan = { access = 5000 }",
+                "[ports.p1]: VLAN id 5000",
+            ),
+            ("aging = ", "sw.toml (line 1)"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text:?}: {e}");
+            assert_eq!(e.lines().count(), 1, "{text:?}: {e}");
+        }
+    }
+}
