@@ -6,7 +6,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use vswitch_core::spec::{EvictionSpec, SwitchSpec};
-use vswitch_linux::config::RunConfig;
+use vswitch_linux::config::{Overrides, RunConfig};
 use vswitch_linux::control::{self, Added, FdbRow, PortInfo, Request, DEFAULT_NAME};
 use vswitch_linux::control_server::{ControlLimits, DEFAULT_IDLE, DEFAULT_MAX_CLIENTS};
 use vswitch_linux::lab::{self, LabOptions};
@@ -409,41 +409,20 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
             ports.push(p);
         }
     }
-    if a.hub {
-        spec.hub = true;
-    }
-    if let Some(aging) = a.aging {
-        spec.aging = aging;
-    }
-    if let Some(c) = a.capacity {
-        spec.capacity = c;
-    }
-    if let Some(e) = a.eviction {
-        spec.eviction = match e {
+    let overrides = Overrides {
+        hub: a.hub,
+        aging: a.aging,
+        capacity: a.capacity,
+        eviction: a.eviction.map(|e| match e {
             Eviction::FairLru => EvictionSpec::FairLru,
             Eviction::StopLearning => EvictionSpec::StopLearning,
-        };
-    }
-    if let Some(m) = a.group_forward_mask {
-        spec.group_forward_mask = m;
-    }
-    if a.storm_broadcast.is_some() || a.mac_limit.is_some() {
-        // Every port: the ones the file names and, through `default`, the rest.
-        spec.ports.entry("default".into()).or_default();
-        for port in spec.ports.values_mut() {
-            if let Some(pps) = a.storm_broadcast {
-                port.storm_broadcast = Some(pps);
-            }
-            if let Some(k) = a.mac_limit {
-                port.mac_limit = Some(k);
-            }
-        }
-    }
-    if let Some((moves, window)) = a.move_guard {
-        let guard = spec.move_guard.get_or_insert_with(Default::default);
-        guard.moves = moves;
-        guard.window = window;
-    }
+        }),
+        group_forward_mask: a.group_forward_mask,
+        storm_broadcast: a.storm_broadcast,
+        mac_limit: a.mac_limit,
+        move_guard: a.move_guard,
+    };
+    overrides.apply(&mut spec);
     let mut sw = LinuxSwitch::new(RunOptions {
         name: a.name,
         spec,

@@ -975,6 +975,41 @@ fn slots_for(entries: usize) -> usize {
     (entries * 3 / 2 + 1).max(16)
 }
 
+impl Fdb {
+    /// A table with settings `config` holding this table's entries, for a
+    /// change of settings at run time: static entries all, dynamic entries
+    /// with their ages, taken oldest first, so that when the new table is
+    /// smaller its policy chooses what stays as it would have (fair eviction
+    /// keeps the most recently seen of the largest port; stop-learning keeps
+    /// the oldest). Entries older than a shorter aging time expire at once.
+    /// The totals carry on; what did not fit counts as evicted or refused.
+    pub fn rebuilt(&mut self, config: FdbConfig, now: Instant) -> Result<Fdb, FdbConfigError> {
+        let mut new = Fdb::new(config)?;
+        let mut entries: Vec<FdbEntry> = self.entries(now).collect();
+        entries.sort_by(|a, b| b.age.cmp(&a.age));
+        for e in entries {
+            if e.is_static {
+                new.add_static(e.vid, e.mac, e.port);
+            } else {
+                let age = u64::try_from(e.age.as_millis()).unwrap_or(u64::MAX);
+                let seen = Instant::from_millis(now.millis().saturating_sub(age));
+                new.learn(seen, e.vid, e.mac, e.port);
+            }
+        }
+        new.advance(now);
+        let fresh = new.stats;
+        new.stats = FdbStats {
+            evicted: self.stats.evicted + fresh.evicted,
+            refused: self.stats.refused + fresh.refused,
+            expired: self.stats.expired + fresh.expired,
+            current: fresh.current,
+            statics: fresh.statics,
+            ..self.stats
+        };
+        Ok(new)
+    }
+}
+
 impl fmt::Debug for Fdb {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Fdb")

@@ -347,6 +347,49 @@ impl Switch {
         Ok(())
     }
 
+    /// Changes a port's whole configuration (a live reload): flags, storm
+    /// control (its buckets start over), MAC limit, and the VLAN mode, whose
+    /// change flushes the port's dynamic entries as [`Switch::set_port_vlan`]
+    /// does. An unchanged configuration changes nothing.
+    pub fn set_port_config(&mut self, port: PortId, config: PortConfig) -> Result<(), ConfigError> {
+        let state = self.port_mut(port)?;
+        if state.config == config {
+            return Ok(());
+        }
+        let vlan_changed = state.config.vlan != config.vlan;
+        if state.config.storm != config.storm {
+            state.storm = StormBuckets::default();
+        }
+        state.config = config;
+        if vlan_changed {
+            self.fdb.flush_port(port, FlushScope::Dynamic);
+        }
+        Ok(())
+    }
+
+    /// Changes the switch's settings while it runs, keeping its ports and its
+    /// entries: the table is rebuilt only if its settings changed, keeping
+    /// what fits ([`Fdb::rebuilt`]; the hash seed stays), and turning VLAN
+    /// awareness on or off flushes the learned entries, whose VLANs meant
+    /// something else. A changed move guard starts with no history.
+    pub fn reconfigure(&mut self, config: SwitchConfig, now: Instant) -> Result<(), ConfigError> {
+        GroupForwardMask::new(config.group_forward.bits())?;
+        let mut config = config;
+        config.fdb.hash_seed = self.config.fdb.hash_seed;
+        if config.fdb != self.config.fdb {
+            self.fdb = self.fdb.rebuilt(config.fdb, now)?;
+        }
+        if config.vlan_aware != self.config.vlan_aware {
+            self.fdb.flush_all(FlushScope::Dynamic);
+        }
+        if config.move_guard != self.config.move_guard {
+            self.guard = config.move_guard.map(MoveGuard::new);
+        }
+        self.fast = !config.vlan_aware && !config.hub && config.move_guard.is_none();
+        self.config = config;
+        Ok(())
+    }
+
     fn port_mut(&mut self, port: PortId) -> Result<&mut PortState, ConfigError> {
         self.ports
             .get_mut(usize::from(port.0))

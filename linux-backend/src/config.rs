@@ -12,7 +12,7 @@
 use crate::error::{Error, Result};
 use crate::target::PortTarget;
 use std::path::Path;
-use vswitch_core::spec::SwitchSpec;
+use vswitch_core::spec::{EvictionSpec, SwitchSpec};
 
 /// A configuration file.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -85,6 +85,64 @@ impl RunConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// Settings given as flags of `vswitch run`, laid over the file's at start
+/// and again at every reload.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides {
+    /// `--hub`.
+    pub hub: bool,
+    /// `--aging SECS`.
+    pub aging: Option<f64>,
+    /// `--capacity N`.
+    pub capacity: Option<u32>,
+    /// `--eviction`.
+    pub eviction: Option<EvictionSpec>,
+    /// `--group-forward-mask`.
+    pub group_forward_mask: Option<u16>,
+    /// `--storm-broadcast PPS`, every port.
+    pub storm_broadcast: Option<u32>,
+    /// `--mac-limit K`, every port.
+    pub mac_limit: Option<u32>,
+    /// `--move-guard MOVES/SECS`.
+    pub move_guard: Option<(u32, f64)>,
+}
+
+impl Overrides {
+    /// Lays the flags over `spec`.
+    pub fn apply(&self, spec: &mut SwitchSpec) {
+        spec.hub |= self.hub;
+        if let Some(aging) = self.aging {
+            spec.aging = aging;
+        }
+        if let Some(c) = self.capacity {
+            spec.capacity = c;
+        }
+        if let Some(e) = self.eviction {
+            spec.eviction = e;
+        }
+        if let Some(m) = self.group_forward_mask {
+            spec.group_forward_mask = m;
+        }
+        if self.storm_broadcast.is_some() || self.mac_limit.is_some() {
+            // Every port: the ones the file names and, through `default`, the rest.
+            spec.ports.entry("default".into()).or_default();
+            for port in spec.ports.values_mut() {
+                if let Some(pps) = self.storm_broadcast {
+                    port.storm_broadcast = Some(pps);
+                }
+                if let Some(k) = self.mac_limit {
+                    port.mac_limit = Some(k);
+                }
+            }
+        }
+        if let Some((moves, window)) = self.move_guard {
+            let guard = spec.move_guard.get_or_insert_with(Default::default);
+            guard.moves = moves;
+            guard.window = window;
+        }
     }
 }
 
