@@ -986,7 +986,7 @@ impl Fdb {
     pub fn rebuilt(&mut self, config: FdbConfig, now: Instant) -> Result<Fdb, FdbConfigError> {
         let mut new = Fdb::new(config)?;
         let mut entries: Vec<FdbEntry> = self.entries(now).collect();
-        entries.sort_by(|a, b| b.age.cmp(&a.age));
+        entries.sort_by_key(|e| core::cmp::Reverse(e.age));
         for e in entries {
             if e.is_static {
                 new.add_static(e.vid, e.mac, e.port);
