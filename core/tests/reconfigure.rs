@@ -148,8 +148,10 @@ fn vlan_awareness_changed_flushes_learned_entries_only() {
 
 #[test]
 fn a_port_config_changed_flushes_only_for_a_new_vlan_mode() {
-    let mut config = SwitchConfig::default();
-    config.vlan_aware = true;
+    let config = SwitchConfig {
+        vlan_aware: true,
+        ..SwitchConfig::default()
+    };
     let mut sw = Switch::new(config).unwrap();
     let access = PortConfig {
         vlan: VlanMode::Access(1),
