@@ -222,9 +222,8 @@ fn control_requests() -> Vec<Vec<u8>> {
 
 fn port(mode: Mode) -> PortSpec {
     PortSpec {
-        flags: PortFlags::default(),
         mode,
-        up: true,
+        ..PortSpec::default()
     }
 }
 
@@ -239,6 +238,7 @@ fn cfg(ports: usize) -> Cfg {
         seed: 0,
         start: 0,
         ports: (0..ports).map(|_| port(Mode::Access(1))).collect(),
+        guard: None,
     }
 }
 
@@ -593,6 +593,7 @@ impl Rng {
             flags: self.flags(),
             mode: self.mode(),
             up: self.chance(0.9),
+            ..PortSpec::default()
         }
     }
 
@@ -680,6 +681,7 @@ impl Rng {
                 _ => START_STEP * (2 + self.below(254)),
             },
             ports: (0..1 + self.below(5)).map(|_| self.port_spec()).collect(),
+            guard: None,
         };
         let n = self.below(60);
         Scenario {
