@@ -491,3 +491,110 @@ pub fn compare_with_model(sw: &mut Switch, m: &Model) -> Checked {
     ensure_eq!(sw.guard_stats(), m.guard_stats, "guard totals");
     Ok(())
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::frame::{Addr, FrameSpec, Tags};
+    use crate::op::{Cfg, PortSpec};
+    use crate::run::build;
+
+    fn cfg() -> Cfg {
+        Cfg {
+            hub: false,
+            vlan_aware: false,
+            aging: 300_000,
+            capacity: 8,
+            stop_learning: false,
+            mask: 0,
+            seed: 0,
+            start: 0,
+            ports: vec![PortSpec::default(); 3],
+            guard: None,
+        }
+    }
+
+    fn frame(dst: Addr, src: Addr) -> Vec<u8> {
+        FrameSpec {
+            dst,
+            src,
+            tags: Tags::None,
+            payload: 46,
+            cut: None,
+        }
+        .bytes()
+    }
+
+    /// Host 0 learned on port 0; then a frame from host 1 on port 1 to host 0,
+    /// decided, with what the switch looked like just before.
+    fn unicast() -> (Switch, Decision, Vec<u8>, Before) {
+        let mut sw = build(&cfg());
+        let t = Instant::from_millis(0);
+        sw.decide(t, PortId(0), &frame(Addr::Broadcast, Addr::Host(0)));
+        let f = frame(Addr::Host(0), Addr::Host(1));
+        let before = Before::of(&sw, PortId(1));
+        let d = sw.decide(t, PortId(1), &f);
+        assert_eq!(d.verdict, Verdict::Unicast(PortId(0)));
+        (sw, d, f, before)
+    }
+
+    #[test]
+    fn a_decision_the_switch_made_passes() {
+        let (mut sw, d, f, before) = unicast();
+        assert_eq!(check_decision(&mut sw, &d, &f, Some(&before)), Ok(()));
+        assert_eq!(check_decision(&mut sw, &d, &f, None), Ok(()));
+        assert!(check_switch(&mut sw, Instant::from_millis(0)).is_ok());
+    }
+
+    #[test]
+    fn a_decision_the_switch_did_not_make_fails() {
+        let (mut sw, d, f, before) = unicast();
+        let flood = Decision {
+            verdict: Verdict::Flood(FloodKind::UnknownUnicast),
+            ..d
+        };
+        let e = check_decision(&mut sw, &flood, &f, Some(&before)).unwrap_err();
+        assert!(e.to_string().contains("counters of PortId(1)"), "{e}");
+
+        let back_out = Decision {
+            verdict: Verdict::Unicast(PortId(1)),
+            ..d
+        };
+        let e = check_decision(&mut sw, &back_out, &f, None).unwrap_err();
+        assert!(e.to_string().contains("without hairpin"), "{e}");
+
+        sw.set_port_up(PortId(0), false).unwrap();
+        let e = check_decision(&mut sw, &d, &f, None).unwrap_err();
+        assert!(e.to_string().contains("down or absent"), "{e}");
+    }
+
+    #[test]
+    fn a_clock_that_went_back_fails() {
+        let (mut sw, ..) = unicast();
+        let e = check_switch(&mut sw, Instant::from_millis(1)).unwrap_err();
+        assert!(e.to_string().contains("clock went back"), "{e}");
+    }
+
+    #[test]
+    fn switches_fed_otherwise_differ() {
+        let (mut a, ..) = unicast();
+        let (mut b, ..) = unicast();
+        assert_eq!(compare_switches(&mut a, &mut b, &TxTotals::new()), Ok(()));
+        let mut tx = TxTotals::new();
+        tx.insert(
+            0,
+            Tx {
+                frames: 1,
+                ..Tx::default()
+            },
+        );
+        let e = compare_switches(&mut a, &mut b, &tx).unwrap_err();
+        assert!(e.to_string().contains("port PortId(0) counters"), "{e}");
+        b.decide(
+            Instant::from_millis(0),
+            PortId(2),
+            &frame(Addr::Host(0), Addr::Host(2)),
+        );
+        assert!(compare_switches(&mut a, &mut b, &TxTotals::new()).is_err());
+    }
+}

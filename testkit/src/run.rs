@@ -382,3 +382,68 @@ fn batch_equivalence(
     ensure_eq!(sent, want, "forward delivered otherwise than decided");
     Ok(())
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::frame::{Addr, FrameSpec, Tags};
+    use crate::op::TimeStep;
+
+    #[test]
+    fn a_failure_names_its_step() {
+        let cfg = Cfg {
+            hub: false,
+            vlan_aware: false,
+            aging: 10,
+            capacity: 8,
+            stop_learning: false,
+            mask: 0,
+            seed: 0,
+            start: 0,
+            ports: vec![PortSpec::default(); 2],
+            guard: None,
+        };
+        let frame = |dst, src| FrameSpec {
+            dst,
+            src,
+            tags: Tags::None,
+            payload: 46,
+            cut: None,
+        };
+        let ops = vec![
+            Op::Frame(0, frame(Addr::Broadcast, Addr::Host(0))),
+            Op::Time(TimeStep::Forward(15)),
+            Op::Frame(1, frame(Addr::Host(0), Addr::Host(1))),
+            Op::Batch(
+                1,
+                vec![frame(Addr::Host(0), Addr::Host(1)); 3],
+                TxFault { mtu: 60, full: 1 },
+            ),
+            Op::Lookup(0, 0),
+        ];
+        assert_eq!(switch_matches_model(&cfg, &ops), Ok(()));
+        assert_eq!(invariants_hold(&cfg, &ops), Ok(()));
+        assert_eq!(forward_matches_decide(&cfg, &ops), Ok(()));
+
+        // A model told a longer aging time still knows host 0 when the switch
+        // has let it age out, and says so at the next frame.
+        let mut sw = build(&cfg);
+        let mut m = Model::new(&Cfg {
+            aging: 20,
+            ..cfg.clone()
+        });
+        let mut now = 0;
+        let mut first = None;
+        for (i, op) in ops.iter().enumerate() {
+            let r = model_step(&mut sw, &mut m, &mut now, op)
+                .and_then(|()| compare_with_model(&mut sw, &m))
+                .map_err(|e| e.at(i, op));
+            if let Err(e) = r {
+                first = Some(e);
+                break;
+            }
+        }
+        let e = first.expect("the model disagreed");
+        assert!(e.to_string().starts_with("step 2 (Frame("), "{e}");
+    }
+}
