@@ -229,27 +229,13 @@ fn port(mode: Mode) -> PortSpec {
 
 fn cfg(ports: usize) -> Cfg {
     Cfg {
-        hub: false,
-        vlan_aware: false,
-        aging: 300_000,
-        capacity: 8,
-        stop_learning: false,
-        mask: 0,
-        seed: 0,
-        start: 0,
         ports: (0..ports).map(|_| port(Mode::Access(1))).collect(),
-        guard: None,
+        ..Cfg::default()
     }
 }
 
 fn f(dst: Addr, src: Addr) -> FrameSpec {
-    FrameSpec {
-        dst,
-        src,
-        tags: Tags::None,
-        payload: 46,
-        cut: None,
-    }
+    FrameSpec::new(dst, src)
 }
 
 fn tagged(dst: Addr, src: Addr, vid: u16) -> FrameSpec {

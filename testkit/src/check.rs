@@ -495,34 +495,19 @@ pub fn compare_with_model(sw: &mut Switch, m: &Model) -> Checked {
 #[cfg(test)]
 mod test {
     use super::*;
-    use crate::frame::{Addr, FrameSpec, Tags};
+    use crate::frame::{Addr, FrameSpec};
     use crate::op::{Cfg, PortSpec};
     use crate::run::build;
 
     fn cfg() -> Cfg {
         Cfg {
-            hub: false,
-            vlan_aware: false,
-            aging: 300_000,
-            capacity: 8,
-            stop_learning: false,
-            mask: 0,
-            seed: 0,
-            start: 0,
             ports: vec![PortSpec::default(); 3],
-            guard: None,
+            ..Cfg::default()
         }
     }
 
     fn frame(dst: Addr, src: Addr) -> Vec<u8> {
-        FrameSpec {
-            dst,
-            src,
-            tags: Tags::None,
-            payload: 46,
-            cut: None,
-        }
-        .bytes()
+        FrameSpec::new(dst, src).bytes()
     }
 
     /// Host 0 learned on port 0; then a frame from host 1 on port 1 to host 0,

@@ -96,6 +96,17 @@ pub struct FrameSpec {
 }
 
 impl FrameSpec {
+    /// An untagged frame of the smallest size, 60 bytes (46 of payload).
+    pub fn new(dst: Addr, src: Addr) -> FrameSpec {
+        FrameSpec {
+            dst,
+            src,
+            tags: Tags::None,
+            payload: 46,
+            cut: None,
+        }
+    }
+
     /// The frame's bytes.
     pub fn bytes(&self) -> Vec<u8> {
         let mut f = Vec::with_capacity(80);
@@ -144,6 +155,13 @@ impl FrameSpec {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn a_new_frame_is_of_the_smallest_size() {
+        let f = FrameSpec::new(Addr::Host(2), Addr::Host(3)).bytes();
+        assert_eq!(f.len(), 60);
+        assert_eq!(&f[..14], &[2, 0, 0, 0, 0, 3, 2, 0, 0, 0, 0, 4, 0x08, 0x00]);
+    }
 
     #[test]
     fn a_tagged_frame_has_its_tag_after_the_source() {

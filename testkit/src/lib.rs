@@ -16,26 +16,17 @@
 //! panics with it.
 //!
 //! ```
-//! use vswitch_testkit::frame::{Addr, FrameSpec, Tags};
+//! use vswitch_testkit::frame::{Addr, FrameSpec};
 //! use vswitch_testkit::op::{Cfg, Op, PortSpec};
 //! use vswitch_testkit::run;
 //!
 //! let cfg = Cfg {
-//!     hub: false,
-//!     vlan_aware: false,
-//!     aging: 300_000,
-//!     capacity: 8,
-//!     stop_learning: false,
-//!     mask: 0,
-//!     seed: 0,
-//!     start: 0,
 //!     ports: vec![PortSpec::default(); 2],
-//!     guard: None,
+//!     ..Cfg::default()
 //! };
-//! let frame = |dst, src| FrameSpec { dst, src, tags: Tags::None, payload: 46, cut: None };
 //! let ops = [
-//!     Op::Frame(0, frame(Addr::Broadcast, Addr::Host(0))),
-//!     Op::Frame(1, frame(Addr::Host(0), Addr::Host(1))),
+//!     Op::Frame(0, FrameSpec::new(Addr::Broadcast, Addr::Host(0))),
+//!     Op::Frame(1, FrameSpec::new(Addr::Host(0), Addr::Host(1))),
 //! ];
 //! run::switch_matches_model(&cfg, &ops).unwrap();
 //! run::forward_matches_decide(&cfg, &ops).unwrap();

@@ -209,6 +209,25 @@ pub struct Cfg {
     pub guard: Option<MoveGuardConfig>,
 }
 
+impl Default for Cfg {
+    /// A VLAN-unaware switch with 8 entries, 300 s aging and fair eviction, no
+    /// ports, starting at time 0.
+    fn default() -> Cfg {
+        Cfg {
+            hub: false,
+            vlan_aware: false,
+            aging: 300_000,
+            capacity: 8,
+            stop_learning: false,
+            mask: 0,
+            seed: 0,
+            start: 0,
+            ports: Vec::new(),
+            guard: None,
+        }
+    }
+}
+
 impl Cfg {
     /// The core's configuration of the switch.
     pub fn config(&self) -> SwitchConfig {

@@ -386,30 +386,17 @@ fn batch_equivalence(
 #[cfg(test)]
 mod test {
     use super::*;
-    use crate::frame::{Addr, FrameSpec, Tags};
+    use crate::frame::{Addr, FrameSpec};
     use crate::op::TimeStep;
 
     #[test]
     fn a_failure_names_its_step() {
         let cfg = Cfg {
-            hub: false,
-            vlan_aware: false,
             aging: 10,
-            capacity: 8,
-            stop_learning: false,
-            mask: 0,
-            seed: 0,
-            start: 0,
             ports: vec![PortSpec::default(); 2],
-            guard: None,
+            ..Cfg::default()
         };
-        let frame = |dst, src| FrameSpec {
-            dst,
-            src,
-            tags: Tags::None,
-            payload: 46,
-            cut: None,
-        };
+        let frame = FrameSpec::new;
         let ops = vec![
             Op::Frame(0, frame(Addr::Broadcast, Addr::Host(0))),
             Op::Time(TimeStep::Forward(15)),
