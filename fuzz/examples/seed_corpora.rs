@@ -222,34 +222,20 @@ fn control_requests() -> Vec<Vec<u8>> {
 
 fn port(mode: Mode) -> PortSpec {
     PortSpec {
-        flags: PortFlags::default(),
         mode,
-        up: true,
+        ..PortSpec::default()
     }
 }
 
 fn cfg(ports: usize) -> Cfg {
     Cfg {
-        hub: false,
-        vlan_aware: false,
-        aging: 300_000,
-        capacity: 8,
-        stop_learning: false,
-        mask: 0,
-        seed: 0,
-        start: 0,
         ports: (0..ports).map(|_| port(Mode::Access(1))).collect(),
+        ..Cfg::default()
     }
 }
 
 fn f(dst: Addr, src: Addr) -> FrameSpec {
-    FrameSpec {
-        dst,
-        src,
-        tags: Tags::None,
-        payload: 46,
-        cut: None,
-    }
+    FrameSpec::new(dst, src)
 }
 
 fn tagged(dst: Addr, src: Addr, vid: u16) -> FrameSpec {
@@ -593,6 +579,7 @@ impl Rng {
             flags: self.flags(),
             mode: self.mode(),
             up: self.chance(0.9),
+            ..PortSpec::default()
         }
     }
 
@@ -680,6 +667,7 @@ impl Rng {
                 _ => START_STEP * (2 + self.below(254)),
             },
             ports: (0..1 + self.below(5)).map(|_| self.port_spec()).collect(),
+            guard: None,
         };
         let n = self.below(60);
         Scenario {

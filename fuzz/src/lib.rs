@@ -1,5 +1,6 @@
 //! Support for vswitch's fuzz targets: the structured input of `switch_ops`
-//! ([`ops`]) and the invariants it checks after every step ([`check`]).
+//! ([`ops`]) and the run of the shared checks of `vswitch-testkit` on it
+//! ([`check`]).
 //!
 //! The targets themselves are in `fuzz_targets/`; `seed-corpora.sh` builds their
 //! seed corpora with the `seed-corpora` example.
@@ -36,9 +37,8 @@ mod test {
                 start: START_NEAR_WRAP,
                 ports: vec![
                     PortSpec {
-                        flags: PortFlags::default(),
                         mode: Mode::Access(10),
-                        up: true,
+                        ..PortSpec::default()
                     },
                     PortSpec {
                         flags: PortFlags {
@@ -51,8 +51,10 @@ mod test {
                             native: Some(1),
                         },
                         up: false,
+                        ..PortSpec::default()
                     },
                 ],
+                guard: None,
             },
             ops: vec![
                 Op::Frame(0, frame(Addr::Broadcast, Addr::Host(3), Tags::None)),
@@ -109,9 +111,8 @@ mod test {
                 Op::Lookup(4095, 7),
                 Op::SetUp(2, false),
                 Op::AddPort(PortSpec {
-                    flags: PortFlags::default(),
                     mode: Mode::Access(4095),
-                    up: true,
+                    ..PortSpec::default()
                 }),
                 Op::RemovePort(5),
                 Op::SetFlags(

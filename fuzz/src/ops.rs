@@ -1,10 +1,13 @@
 //! The input of the `switch_ops` target: a switch configuration and a sequence of
 //! operations on it (frames, batches, time steps, port and table changes).
 //!
-//! The value pools and weights are those of the core's property tests
-//! (`core/tests/model.rs`): few hosts so that lookups hit, VLANs that the port
-//! modes name, a port range with numbers that never exist. libFuzzer mutates the
-//! bytes; this module gives them meaning.
+//! The scenario's parts (frame specs, ports, operations) are the
+//! `vswitch-testkit` crate's, shared with the core's property tests
+//! (`core/tests/model.rs`), and so are the value pools and weights: few hosts so
+//! that lookups hit, VLANs that the port modes name, a port range with numbers
+//! that never exist. libFuzzer mutates the bytes; this module gives them
+//! meaning. The decoder leaves out what the property tests add on top (storm
+//! control, MAC limits, the move guard and direct `Fdb::learn` calls).
 //!
 //! The byte format is this crate's own, read one byte at a time through
 //! [`arbitrary::Unstructured`], so that [`Scenario::encode`] can write seeds that
@@ -14,24 +17,18 @@
 //! flooding, access VLAN 1).
 
 use arbitrary::{Arbitrary, Unstructured};
-use vswitch_core::{PortFlags, VlanMode, VlanSet};
+use vswitch_core::PortFlags;
+pub use vswitch_testkit::frame::{host, Addr, FrameSpec, Tags, HOSTS, TAG_VIDS};
+pub use vswitch_testkit::op::{Cfg, Mode, Op, PortSpec, TimeStep, TxFault, PORT_RANGE, TRUNK_VIDS};
 
-/// Unicast hosts in the MAC pool: 02:00:00:00:00:01 to 02:00:00:00:00:08.
-pub const HOSTS: u8 = 8;
-/// Port numbers used by operations; some of them never exist.
-pub const PORT_RANGE: u8 = 7;
 /// Most operations one input runs, so that no input runs for long.
 pub const MAX_OPS: usize = 512;
 /// Aging times in ms; index 0 (a zero byte) is the default 300 s.
 pub const AGINGS: [u64; 8] = [300_000, 0, 1, 2, 3, 10, 100, 1 << 31];
-/// VLAN ids written into tags (0 is priority-tagged, 4095 reserved).
-pub const TAG_VIDS: [u16; 6] = [0, 1, 10, 20, 30, 4095];
 /// VLAN ids of static entries, lookups and VLAN flushes.
 pub const FDB_VIDS: [u16; 5] = [0, 1, 10, 20, 4095];
 /// VLANs of access ports.
 pub const ACCESS_VIDS: [u16; 4] = [1, 10, 20, 4095];
-/// VLANs a trunk may carry.
-pub const TRUNK_VIDS: [u16; 4] = [1, 10, 20, 30];
 /// Native VLANs of trunks.
 pub const NATIVE_VIDS: [Option<u16>; 3] = [None, Some(1), Some(10)];
 /// Multiplier of the start-time byte (start times up to about 1,000,000 ms).
@@ -40,265 +37,6 @@ pub const START_STEP: u64 = 3907;
 pub const START_NEAR_WRAP: u64 = (1 << 32) - 5;
 /// The smallest of the large forward steps that take a 32-bit count.
 pub const BIG_STEP_BASE: u64 = 300_000;
-
-/// A MAC address of a generated frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Addr {
-    /// Host `i` of the pool.
-    Host(u8),
-    /// ff:ff:ff:ff:ff:ff.
-    Broadcast,
-    /// One of three multicast addresses.
-    Multicast(u8),
-    /// 01:80:C2:00:00:XX, XX in 0..=0x10 (0x10 is not link-local).
-    LinkLocal(u8),
-    /// 00:00:00:00:00:00.
-    Zero,
-    /// Any six bytes.
-    Raw([u8; 6]),
-}
-
-impl Addr {
-    /// The address's bytes.
-    pub fn bytes(self) -> [u8; 6] {
-        match self {
-            Addr::Host(i) => host(i),
-            Addr::Broadcast => [0xff; 6],
-            Addr::Multicast(0) => [0x01, 0x00, 0x5e, 0x00, 0x00, 0x01],
-            Addr::Multicast(1) => [0x33, 0x33, 0x00, 0x00, 0x00, 0x01],
-            Addr::Multicast(_) => [0x03, 0x00, 0x00, 0x00, 0x00, 0x07],
-            Addr::LinkLocal(x) => [0x01, 0x80, 0xc2, 0x00, 0x00, x],
-            Addr::Zero => [0; 6],
-            Addr::Raw(b) => b,
-        }
-    }
-}
-
-/// Host `i` of the pool.
-pub fn host(i: u8) -> [u8; 6] {
-    [0x02, 0x00, 0x00, 0x00, 0x00, i + 1]
-}
-
-/// The VLAN tags (or other bytes) between the source MAC and the ethertype.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Tags {
-    /// Untagged.
-    None,
-    /// One 802.1Q tag.
-    Dot1q {
-        /// Priority.
-        pcp: u8,
-        /// Drop eligible.
-        dei: bool,
-        /// VLAN (12 bits).
-        vid: u16,
-    },
-    /// An 802.1ad outer tag and maybe an 802.1Q inner one.
-    Dot1ad {
-        /// Outer VLAN.
-        outer: u16,
-        /// Inner VLAN.
-        inner: Option<u16>,
-    },
-    /// A pre-standard 0x9100 tag.
-    Old9100(u16),
-    /// A TPID and then only `keep` (0..=3) bytes of the tag: the frame ends there.
-    Truncated {
-        /// 0x8100, 0x88a8 or 0x9100.
-        tpid: u16,
-        /// Bytes of the TCI and ethertype kept.
-        keep: u8,
-    },
-    /// Any bytes in place of tags and ethertype.
-    Raw(Vec<u8>),
-}
-
-/// A frame as the generator describes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FrameSpec {
-    /// Destination.
-    pub dst: Addr,
-    /// Source.
-    pub src: Addr,
-    /// Tags.
-    pub tags: Tags,
-    /// Payload bytes after the ethertype.
-    pub payload: u8,
-    /// Cut the frame to this many bytes (a runt when below 14).
-    pub cut: Option<u8>,
-}
-
-impl FrameSpec {
-    /// The frame's bytes.
-    pub fn bytes(&self) -> Vec<u8> {
-        let mut f = Vec::with_capacity(80);
-        f.extend_from_slice(&self.dst.bytes());
-        f.extend_from_slice(&self.src.bytes());
-        let push_tag = |f: &mut Vec<u8>, tpid: u16, tci: u16| {
-            f.extend_from_slice(&tpid.to_be_bytes());
-            f.extend_from_slice(&tci.to_be_bytes());
-        };
-        let mut ethertype = true;
-        match &self.tags {
-            Tags::None => {}
-            Tags::Dot1q { pcp, dei, vid } => push_tag(
-                &mut f,
-                0x8100,
-                (u16::from(*pcp) << 13) | (u16::from(*dei) << 12) | vid,
-            ),
-            Tags::Dot1ad { outer, inner } => {
-                push_tag(&mut f, 0x88a8, *outer);
-                if let Some(inner) = inner {
-                    push_tag(&mut f, 0x8100, *inner);
-                }
-            }
-            Tags::Old9100(vid) => push_tag(&mut f, 0x9100, *vid),
-            Tags::Truncated { tpid, keep } => {
-                f.extend_from_slice(&tpid.to_be_bytes());
-                f.extend_from_slice(&[0x00, 0x0a, 0x08][..usize::from(*keep)]);
-                return f;
-            }
-            Tags::Raw(bytes) => {
-                f.extend_from_slice(bytes);
-                ethertype = false;
-            }
-        }
-        if ethertype {
-            f.extend_from_slice(&[0x08, 0x00]);
-        }
-        f.extend((0..self.payload).map(|i| i.wrapping_mul(37)));
-        if let Some(cut) = self.cut {
-            f.truncate(usize::from(cut));
-        }
-        f
-    }
-}
-
-/// A VLAN mode as generated.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// Access port.
-    Access(u16),
-    /// Trunk port.
-    Trunk {
-        /// Carried VLANs, a subset of [`TRUNK_VIDS`].
-        allowed: Vec<u16>,
-        /// Native VLAN.
-        native: Option<u16>,
-    },
-}
-
-impl Mode {
-    /// The core's mode.
-    pub fn to_real(&self) -> VlanMode {
-        match self {
-            Mode::Access(v) => VlanMode::Access(*v),
-            Mode::Trunk { allowed, native } => VlanMode::Trunk {
-                allowed: allowed.iter().copied().collect::<VlanSet>(),
-                native: *native,
-            },
-        }
-    }
-}
-
-/// A port to add.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PortSpec {
-    /// Flags.
-    pub flags: PortFlags,
-    /// VLAN mode.
-    pub mode: Mode,
-    /// Up after adding.
-    pub up: bool,
-}
-
-/// How the clock moves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TimeStep {
-    /// Forward by this many ms.
-    Forward(u64),
-    /// Forward by the aging time plus -1, 0 or 1 ms.
-    Aging(i8),
-    /// Backwards by this many ms.
-    Back(u64),
-    /// To the end of time minus this many ms.
-    End(u64),
-}
-
-/// Faults a port's transmit path injects into a batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TxFault {
-    /// Frames longer than this are refused as too big.
-    pub mtu: usize,
-    /// Ports (bit = port number) whose queue is full.
-    pub full: u16,
-}
-
-impl TxFault {
-    /// Every frame is taken.
-    pub const NONE: TxFault = TxFault {
-        mtu: usize::MAX,
-        full: 0,
-    };
-}
-
-/// One step.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Op {
-    /// One frame in on a port, forwarded.
-    Frame(u16, FrameSpec),
-    /// A batch of frames in on a port, with transmit faults.
-    Batch(u16, Vec<FrameSpec>, TxFault),
-    /// The clock moves.
-    Time(TimeStep),
-    /// `Fdb::advance` (the aging timer).
-    Sweep,
-    /// `Fdb::lookup` of (vid, host).
-    Lookup(u16, u8),
-    /// Port up or down.
-    SetUp(u16, bool),
-    /// A new port.
-    AddPort(PortSpec),
-    /// A port removed.
-    RemovePort(u16),
-    /// New flags.
-    SetFlags(u16, PortFlags),
-    /// New VLAN mode.
-    SetVlan(u16, Mode),
-    /// Static entry (vid, host) -> port.
-    AddStatic(u16, u8, u16),
-    /// Entry (vid, host) removed.
-    Remove(u16, u8),
-    /// A port's entries flushed (dynamic, or all).
-    FlushPort(u16, bool),
-    /// A VLAN's entries flushed.
-    FlushVlan(u16),
-    /// Every entry flushed (dynamic, or all).
-    FlushAll(bool),
-}
-
-/// The switch's configuration and its first ports.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Cfg {
-    /// Repeater hub.
-    pub hub: bool,
-    /// VLAN-aware.
-    pub vlan_aware: bool,
-    /// Aging time, ms.
-    pub aging: u64,
-    /// FDB capacity.
-    pub capacity: u32,
-    /// Eviction policy: stop learning instead of fair LRU.
-    pub stop_learning: bool,
-    /// Group-forward mask (bits 0-2 clear).
-    pub mask: u16,
-    /// FDB hash seed.
-    pub seed: u64,
-    /// Start time, ms.
-    pub start: u64,
-    /// The first ports.
-    pub ports: Vec<PortSpec>,
-}
 
 /// A whole fuzz input.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -451,6 +189,7 @@ impl Reader<'_, '_> {
             flags,
             mode: self.mode(),
             up,
+            ..PortSpec::default()
         }
     }
 
@@ -530,6 +269,7 @@ impl Reader<'_, '_> {
             seed,
             start,
             ports: (0..n).map(|_| self.port_spec()).collect(),
+            guard: None,
         }
     }
 }
@@ -715,6 +455,10 @@ impl Writer {
     }
 
     fn port_spec(&mut self, p: &PortSpec) {
+        assert!(
+            p.storm == Default::default() && p.mac_limit.is_none(),
+            "storm control and MAC limits cannot be encoded"
+        );
         self.flags(&p.flags, p.up);
         self.mode(&p.mode);
     }
@@ -827,6 +571,7 @@ impl Writer {
                 self.host(*h);
                 self.port(*p);
             }
+            Op::Learn(..) => panic!("{op:?} cannot be encoded"),
             Op::Remove(v, h) => {
                 self.byte(69);
                 self.fdb_vid(*v);
@@ -849,6 +594,7 @@ impl Writer {
     }
 
     fn cfg(&mut self, c: &Cfg) {
+        assert!(c.guard.is_none(), "the move guard cannot be encoded");
         let mut b = 0;
         if c.hub {
             b |= 0x0f;
