@@ -4,7 +4,8 @@
 //! learning table with aging, a bound and fair eviction ([`fdb`]), VLAN port
 //! modes ([`vlan`]), ports, flags and counters ([`port`]), storm control
 //! ([`storm`]), the MAC-move guard ([`guard`]) and the forward decision
-//! ([`switch`]). No I/O and no clock: time is passed in as [`Instant`].
+//! ([`switch`]), over the small shared types of [`types`]. No I/O and no
+//! clock: time is passed in as [`Instant`].
 //! Adapters (the simulator, the Linux backend, tests) implement [`Port`].
 //!
 //! The forwarding rules are those of `docs/forwarding.md`: runts and bad sources
@@ -31,6 +32,7 @@ pub mod storm;
 pub mod summary;
 pub mod switch;
 pub mod time;
+pub mod types;
 pub mod vlan;
 
 pub use fdb::{EvictionPolicy, Fdb, FdbConfig, FdbCursor, FdbEntry, FdbStats, FlushScope, Learned};
@@ -46,7 +48,5 @@ pub use switch::{
     ConfigError, Decision, FloodKind, GroupForwardMask, PortState, Switch, SwitchConfig, Verdict,
 };
 pub use time::Instant;
+pub use types::Vid;
 pub use vlan::{VlanMode, VlanSet};
-
-/// A VLAN identifier, 0..=4095 (0 on a VLAN-unaware switch).
-pub type Vid = u16;

@@ -2,20 +2,11 @@
 //! adapter (simulated wire, AF_PACKET socket, TAP device, pcap file) implements.
 
 use crate::storm::StormControl;
+pub use crate::types::PortId;
 use crate::vlan::VlanMode;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
-
-/// A port's number on its switch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PortId(pub u16);
-
-impl fmt::Display for PortId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
 
 /// Per-port behaviour switches, as the Linux bridge's per-port flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -31,8 +31,9 @@ use crate::port::{
 };
 use crate::storm::{StormBuckets, StormControl};
 use crate::time::Instant;
+pub use crate::types::FloodKind;
+use crate::types::Vid;
 use crate::vlan::VlanMode;
-use crate::Vid;
 use alloc::vec::Vec;
 use core::fmt;
 use etherparse::Ethernet2HeaderSlice;
@@ -133,19 +134,6 @@ impl From<FdbConfigError> for ConfigError {
     fn from(e: FdbConfigError) -> Self {
         ConfigError::Fdb(e)
     }
-}
-
-/// Why a frame is flooded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FloodKind {
-    /// Broadcast destination.
-    Broadcast,
-    /// Multicast destination (including forwarded link-local ones).
-    Multicast,
-    /// Unicast destination not in the table.
-    UnknownUnicast,
-    /// Hub mode: everything goes everywhere.
-    Hub,
 }
 
 /// What to do with a frame.
