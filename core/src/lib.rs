@@ -6,7 +6,9 @@
 //! ([`storm`]), the MAC-move guard ([`guard`]) and the forward decision
 //! ([`switch`]), over the small shared types of [`types`]. No I/O and no
 //! clock: time is passed in as [`Instant`].
-//! Adapters (the simulator, the Linux backend, tests) implement [`Port`].
+//! Adapters hand frames in as a [`FrameBatch`] (the Linux backend's ports
+//! implement [`Port`]) or one at a time ([`Switch::forward_one`], the
+//! simulator), and carry out each [`Egress`] the core hands back ([`batch`]).
 //!
 //! The forwarding rules are those of `docs/forwarding.md`: runts and bad sources
 //! dropped, learning of (vid, source), IEEE link-local frames dropped after
@@ -21,6 +23,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod batch;
 pub mod fdb;
 pub mod frame;
 pub mod guard;
@@ -35,12 +38,13 @@ pub mod time;
 pub mod types;
 pub mod vlan;
 
+pub use batch::{Egress, FrameBatch};
 pub use fdb::{EvictionPolicy, Fdb, FdbConfig, FdbCursor, FdbEntry, FdbStats, FlushScope, Learned};
 pub use frame::{FrameInfo, Malformed, VlanTag};
 pub use guard::{GuardAction, GuardStats, MoveGuardConfig};
 pub use mac::MacAddr;
 pub use port::{
-    DropReason, FrameBatch, MacLimit, MacLimitAction, Port, PortConfig, PortCounters, PortFlags,
+    DeviceCounts, DropReason, MacLimit, MacLimitAction, Port, PortConfig, PortCounters, PortFlags,
     PortId, TxError,
 };
 pub use storm::StormControl;

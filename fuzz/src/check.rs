@@ -202,12 +202,12 @@ fn frames(
     }
 
     let mut sent = Vec::new();
-    a.forward(t, ingress, &batch, |out, bytes| {
-        sent.push((out, bytes.to_vec()));
-        tx_result(fault, out, bytes)
+    let got = a.forward(t, ingress, &batch, |e| {
+        sent.push((e.port, e.frame.to_vec()));
+        tx_result(fault, e.port, e.frame)
     });
     assert_eq!(
-        a.last_decisions(),
+        got,
         &decisions[..],
         "forward decided otherwise than decide"
     );

@@ -37,6 +37,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod afpacket;
 pub mod capture;
 pub mod claim;
 pub mod control;
@@ -56,6 +57,7 @@ pub mod ring_v3;
 pub mod switch;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod tap;
 pub mod target;
 pub mod trace;
 pub mod vnet;

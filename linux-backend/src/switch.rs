@@ -6,7 +6,7 @@
 //! long for the control plane.
 
 use crate::claim::{self, Claim};
-use crate::control::{self, Added, PortInfo, Request, Response};
+use crate::control::{self, Added, ControlStats, FdbSummary, PortInfo, Request, Response, Stats};
 use crate::control_server::{self, Answer, ControlLimits, ControlLink, ControlServer, Job};
 use crate::error::{Error, Result};
 use crate::gso;
@@ -24,7 +24,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 use vswitch_core::spec::SwitchSpec;
 use vswitch_core::{
-    FdbCursor, FlushScope, FrameBatch, MacAddr, PortId, Switch, SwitchConfig, TxError,
+    FdbCursor, FlushScope, FrameBatch, MacAddr, Port, PortId, Switch, SwitchConfig, TxError,
+    Verdict,
 };
 
 const TOKEN_SIGNAL: u64 = 1;
@@ -165,17 +166,18 @@ pub struct LinuxSwitch {
     /// The longest control work of one loop turn so far.
     max_stall: MaxStall,
     trace_stdout: bool,
-    batch: FrameBatch,
+    /// The frames of one receive, each with its offload state.
+    batch: FrameBatch<VnetHdr>,
+    /// While tracing: (frame index, port) of each frame handed to a port.
+    traced: Vec<(usize, PortId)>,
+    /// While tracing: the verdict on each frame of the batch.
+    verdicts: Vec<Verdict>,
     /// Frames sent out of captured ports during one batch: (port, time, frame).
     captured: Vec<(PortId, u64, Vec<u8>)>,
     /// Number of capture clients per port number.
     capture_count: Vec<u32>,
-    /// Offload state of each frame of `batch`.
-    offloads: Vec<VnetHdr>,
-    /// Address of each frame of `batch`, to find its offload state.
-    frame_starts: Vec<usize>,
     /// Frames of a batch whose offloads were finished in software.
-    resolved: FrameBatch,
+    resolved: FrameBatch<VnetHdr>,
     gso_scratch: Vec<u8>,
     port_opts: PortOptions,
     poll_us: u32,
@@ -188,7 +190,7 @@ pub struct LinuxSwitch {
 struct Retired {
     rx_frames: u64,
     tx_frames: u64,
-    drops: BTreeMap<&'static str, u64>,
+    drops: BTreeMap<String, u64>,
 }
 
 impl LinuxSwitch {
@@ -246,11 +248,11 @@ impl LinuxSwitch {
             trace_stdout: opts.trace,
             port_opts: opts.port,
             poll_us: opts.poll_us,
-            batch: FrameBatch::with_capacity(FrameBatch::DEFAULT_SIZE),
+            batch: FrameBatch::with_room(FrameBatch::DEFAULT_SIZE),
+            traced: Vec::new(),
+            verdicts: Vec::new(),
             captured: Vec::new(),
             capture_count: Vec::new(),
-            offloads: Vec::with_capacity(FrameBatch::DEFAULT_SIZE),
-            frame_starts: Vec::with_capacity(FrameBatch::DEFAULT_SIZE),
             resolved: FrameBatch::default(),
             gso_scratch: Vec::new(),
             retired: Retired::default(),
@@ -453,13 +455,15 @@ impl LinuxSwitch {
         let mut slot = self.ports.get_mut(usize::from(id.0))?.take()?;
         self.epoll.delete(slot.port.fd());
         slot.port.poll_stats();
+        self.sw.count_device(id, slot.port.take_counts());
         if let Some(state) = self.sw.port(id) {
-            let (rx, tx, drops) = port_totals(&state.counters, slot.port.as_ref());
-            self.retired.rx_frames += rx;
-            self.retired.tx_frames += tx;
-            for (reason, n) in drops {
-                *self.retired.drops.entry(reason).or_default() += n;
-            }
+            let r = &mut self.retired;
+            retire(
+                &state.counters,
+                &mut r.rx_frames,
+                &mut r.tx_frames,
+                &mut r.drops,
+            );
         }
         let _ = self.sw.remove_port(id);
         let name = slot.port.name().to_string();
@@ -484,16 +488,13 @@ impl LinuxSwitch {
         let now_ns = self.now_ns();
         let now = vswitch_core::Instant::from_nanos(now_ns);
         let mut batch = std::mem::take(&mut self.batch);
-        let mut offloads = std::mem::take(&mut self.offloads);
         batch.clear();
-        offloads.clear();
         let Some(slot) = self.slot(id) else {
             self.batch = batch;
-            self.offloads = offloads;
             return 0;
         };
         let ifindex = slot.port.ifindex();
-        let got = slot.port.recv_offloaded(&mut batch, &mut offloads);
+        let got = slot.port.recv(&mut batch);
         if batch.is_empty() {
             let error = ev & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
             if error {
@@ -505,77 +506,81 @@ impl LinuxSwitch {
             let gone = slot.port.gone()
                 || (error && slot.port.follows_link_events() && sys::if_name(ifindex).is_none());
             self.batch = batch;
-            self.offloads = offloads;
             if gone {
                 self.remove_port(id, "interface disappeared");
             }
             return 0;
         }
         let cfg = *self.sw.config();
-        if cfg.vlan_aware && !cfg.hub && offloads.iter().any(|o| !o.is_plain()) {
+        if cfg.vlan_aware && !cfg.hub && batch.iter_with_meta().any(|(_, o)| !o.is_plain()) {
             // Egress tagging may move the headers the offload state points
             // at: finish such frames here, before the core sees them.
-            self.resolve_offloads(&mut batch, &mut offloads);
+            self.resolve_offloads(&mut batch);
         }
-        // The core hands each frame of the batch to `tx` as the very slice it
-        // was given (only egress VLAN retagging makes a copy, and then the
-        // frame carries no offload state): its address finds its offload state.
-        let starts = &mut self.frame_starts;
-        starts.clear();
-        starts.extend(batch.iter().map(|f| f.as_ptr() as usize));
+        let tracing = self.trace_stdout
+            || self
+                .streams
+                .iter()
+                .any(|(_, s)| matches!(s, Stream::Trace(_)));
         let ports = &mut self.ports;
         let capture_count = &self.capture_count;
         let captured = &mut self.captured;
         let scratch = &mut self.gso_scratch;
-        self.sw.forward(now, id, &batch, |out, frame| {
-            let i = usize::from(out.0);
+        let traced = &mut self.traced;
+        traced.clear();
+        let decisions = self.sw.forward(now, id, &batch, |e| {
+            if tracing {
+                traced.push((e.index, e.port));
+            }
+            let i = usize::from(e.port.0);
             let Some(Some(slot)) = ports.get_mut(i) else {
                 return Err(TxError::Full);
             };
-            // The last frame starting at that address (an empty frame would
-            // share it with the next one; it is never sent).
-            let at = frame.as_ptr() as usize;
-            let k = starts.partition_point(|&s| s <= at);
-            let offload = match k.checked_sub(1) {
-                Some(k) if starts[k] == at => offloads[k],
-                _ => VnetHdr::NONE,
-            };
-            let r = slot.port.send_offloaded(frame, &offload);
+            let r = slot.port.send(e.frame, e.meta);
             if r.is_ok() && capture_count.get(i).is_some_and(|&n| n > 0) {
                 // A capture gets what a wire would carry: finished segments.
-                let _ = gso::resolve(frame, &offload, scratch, |seg| {
-                    captured.push((out, now_ns, seg.to_vec()));
+                let _ = gso::resolve(e.frame, &e.meta, scratch, |seg| {
+                    captured.push((e.port, now_ns, seg.to_vec()));
                 });
             }
             r
         });
-        // One send system call per egress port for the whole batch.
-        for slot in self.ports.iter_mut().flatten() {
-            slot.port.flush();
+        if tracing {
+            self.verdicts.clear();
+            self.verdicts.extend(decisions.iter().map(|d| d.verdict));
         }
+        self.flush_ports();
         if !self.captured.is_empty() {
             self.deliver_captures();
         }
-        if self.trace_stdout
-            || self
-                .streams
-                .iter()
-                .any(|(_, s)| matches!(s, Stream::Trace(_)))
-        {
+        if tracing {
             self.trace_batch(now_ns, id, &batch);
         }
         self.batch = batch;
-        self.offloads = offloads;
         got
     }
 
+    /// Sends what every port queued (one system call per egress port for the
+    /// whole batch) and counts, in the core, what their kernels refused.
+    fn flush_ports(&mut self) {
+        for (i, slot) in self.ports.iter_mut().enumerate() {
+            if let Some(slot) = slot {
+                slot.port.flush();
+                let counts = slot.port.take_counts();
+                if !counts.is_empty() {
+                    self.sw.count_device(PortId(i as u16), counts);
+                }
+            }
+        }
+    }
+
     /// Replaces the offloaded frames of a batch by their finished segments.
-    fn resolve_offloads(&mut self, batch: &mut FrameBatch, offloads: &mut Vec<VnetHdr>) {
+    fn resolve_offloads(&mut self, batch: &mut FrameBatch<VnetHdr>) {
         let mut resolved = std::mem::take(&mut self.resolved);
         resolved.clear();
-        for (frame, offload) in batch.iter().zip(offloads.iter()) {
-            if gso::resolve(frame, offload, &mut self.gso_scratch, |seg| {
-                resolved.push(seg)
+        for (frame, offload) in batch.iter_with_meta() {
+            if gso::resolve(frame, &offload, &mut self.gso_scratch, |seg| {
+                resolved.push_with(seg, VnetHdr::NONE)
             })
             .is_err()
             {
@@ -583,19 +588,24 @@ impl LinuxSwitch {
             }
         }
         std::mem::swap(batch, &mut resolved);
-        offloads.clear();
-        offloads.resize(batch.len(), VnetHdr::NONE);
         self.resolved = resolved;
     }
 
-    fn trace_batch(&mut self, now_ns: u64, ingress: PortId, batch: &FrameBatch) {
+    /// Writes the trace lines of a batch: its verdicts and the ports each
+    /// frame was handed to, as [`LinuxSwitch::on_port`] saw them.
+    fn trace_batch(&mut self, now_ns: u64, ingress: PortId, batch: &FrameBatch<VnetHdr>) {
         let ingress_name = self.port_name(ingress);
         let mut stdout = io::stdout().lock();
         // Lines for each stream client, and how many.
         let mut outs = vec![(Vec::new(), 0u64); self.streams.len()];
-        for (i, d) in self.sw.last_decisions().iter().enumerate() {
-            let mut out_ids = Vec::new();
-            self.sw.for_each_egress(d, |p| out_ids.push(p));
+        for (i, &verdict) in self.verdicts.iter().enumerate() {
+            // `traced` is in port order, as the core delivers.
+            let out_ids: Vec<PortId> = self
+                .traced
+                .iter()
+                .filter(|&&(frame, _)| frame == i)
+                .map(|&(_, p)| p)
+                .collect();
             let names: Vec<String> = out_ids.iter().map(|&p| self.port_name(p)).collect();
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
             let line = trace::line(
@@ -603,7 +613,7 @@ impl LinuxSwitch {
                 &self.name,
                 &ingress_name,
                 batch.get(i),
-                d.verdict,
+                verdict,
                 &refs,
             );
             if self.trace_stdout {
@@ -653,8 +663,12 @@ impl LinuxSwitch {
 
     /// Fetches every port's kernel drop counters.
     fn poll_port_stats(&mut self) {
-        for slot in self.ports.iter_mut().flatten() {
-            slot.port.poll_stats();
+        for (i, slot) in self.ports.iter_mut().enumerate() {
+            if let Some(slot) = slot {
+                slot.port.poll_stats();
+                self.sw
+                    .count_device(PortId(i as u16), slot.port.take_counts());
+            }
         }
     }
 
@@ -840,15 +854,7 @@ impl LinuxSwitch {
             Request::FdbFlush { port } => done(json(self.fdb_flush(port.as_deref()))),
             Request::Stats => {
                 self.poll_port_stats();
-                let mut stats = self.stats();
-                stats["control"] = serde_json::json!({
-                    "max_stall_us": self.max_stall.spent.as_micros() as u64,
-                    "max_stall_request": self.max_stall.what,
-                    "max_stall_cpu_us": self.max_stall.cpu.as_micros() as u64,
-                    "stream_dropped": self.control.stream_dropped(),
-                    "dumps": self.dumps.len(),
-                });
-                done(Ok(stats))
+                done(json(Ok(self.stats())))
             }
             Request::Trace { port } => match port.map(|p| self.find_port(&p)).transpose() {
                 Ok(filter) => {
@@ -887,13 +893,6 @@ impl LinuxSwitch {
             let Some(slot) = self.ports.get(usize::from(id.0)).and_then(Option::as_ref) else {
                 continue;
             };
-            let c = &state.counters;
-            // Frames the kernel refused after the core handed them over were
-            // not sent: they count as `tx-full` only.
-            let (tx_frames, tx_bytes) = slot.port.tx_full().taken_of(c.tx_frames, c.tx_bytes);
-            let mut drops: BTreeMap<String, u64> =
-                c.nonzero_drops().map(|(r, n)| (r.to_string(), n)).collect();
-            add_kernel_drops(&mut drops, slot.port.as_ref());
             out.push(PortInfo {
                 port: id.0,
                 ifname: slot.port.name().to_string(),
@@ -908,16 +907,7 @@ impl LinuxSwitch {
                 }
                 .to_string(),
                 mtu: slot.port.mtu(),
-                rx_frames: c.rx_frames,
-                rx_bytes: c.rx_bytes,
-                tx_frames,
-                tx_bytes,
-                unicast: c.unicast,
-                flood: c.flood,
-                unknown_unicast: c.unknown_unicast,
-                rx_errors: slot.port.rx_errors(),
-                drops,
-                guard: c.guard(),
+                counters: state.counters,
             });
         }
         out
@@ -964,87 +954,64 @@ impl LinuxSwitch {
         })
     }
 
-    fn stats(&mut self) -> serde_json::Value {
+    fn stats(&mut self) -> Stats {
         let now = self.now();
         self.sw.advance(now);
         let fdb = self.sw.fdb().stats();
-        let guard = self.sw.guard_stats();
         let cfg = *self.sw.config();
         // Totals of the switch's whole life: removed ports' counts stay in.
-        let mut rx = self.retired.rx_frames;
-        let mut tx = self.retired.tx_frames;
+        let mut rx_frames = self.retired.rx_frames;
+        let mut tx_frames = self.retired.tx_frames;
         let mut drops = self.retired.drops.clone();
-        for (id, p) in self.sw.ports() {
-            let Some(Some(slot)) = self.ports.get(usize::from(id.0)) else {
-                continue;
-            };
-            let (port_rx, port_tx, port_drops) = port_totals(&p.counters, slot.port.as_ref());
-            rx += port_rx;
-            tx += port_tx;
-            for (r, n) in port_drops {
-                *drops.entry(r).or_default() += n;
-            }
+        for (_, p) in self.sw.ports() {
+            retire(&p.counters, &mut rx_frames, &mut tx_frames, &mut drops);
         }
-        serde_json::json!({
-            "name": self.name,
-            "uptime": self.start.elapsed().as_secs_f64(),
-            "mode": if cfg.hub { "hub" } else { "switch" },
-            "ports": self.sw.ports().count(),
-            "rx_frames": rx,
-            "tx_frames": tx,
-            "drops": drops,
-            "fdb": {
-                "entries": fdb.current,
-                "static": fdb.statics,
-                "capacity": cfg.fdb.capacity,
-                "aging": cfg.fdb.aging_time.as_secs_f64(),
-                "learned": fdb.learned,
-                "moved": fdb.moved,
-                "expired": fdb.expired,
-                "evicted": fdb.evicted,
-                "refused": fdb.refused,
-                "flushed": fdb.flushed,
+        Stats {
+            control: ControlStats {
+                // The control thread fills in its connections.
+                dumps: self.dumps.len(),
+                max_stall_cpu_us: self.max_stall.cpu.as_micros() as u64,
+                max_stall_request: self.max_stall.what.to_string(),
+                max_stall_us: self.max_stall.spent.as_micros() as u64,
+                stream_dropped: self.control.stream_dropped(),
+                ..ControlStats::default()
             },
-            "guard": {
-                "moves_blocked": guard.moves_blocked,
-                "hold_downs": guard.hold_downs,
-                "shutdowns": guard.shutdowns,
-                "mac_limit_refused": guard.mac_limit_refused,
-            }
-        })
+            drops,
+            fdb: FdbSummary {
+                aging: cfg.fdb.aging_time.as_secs_f64(),
+                capacity: cfg.fdb.capacity,
+                entries: fdb.current,
+                evicted: fdb.evicted,
+                expired: fdb.expired,
+                flushed: fdb.flushed,
+                learned: fdb.learned,
+                moved: fdb.moved,
+                refused: fdb.refused,
+                statics: fdb.statics,
+            },
+            guard: self.sw.guard_stats(),
+            mode: if cfg.hub { "hub" } else { "switch" }.to_string(),
+            name: self.name.clone(),
+            ports: self.sw.ports().count(),
+            rx_frames,
+            tx_frames,
+            uptime: self.start.elapsed().as_secs_f64(),
+        }
     }
 }
 
-/// Drops of frames the kernel refused or never handed over for lack of room.
-const RX_FULL: &str = "rx-full";
-const TX_FULL: &str = "tx-full";
-
-/// Adds what the port's kernel queues dropped: `rx-full` (the receive queue
-/// overflowed before the switch read it) and, to the core's `tx-full`, frames
-/// the kernel refused when a queued batch was sent.
-fn add_kernel_drops(drops: &mut BTreeMap<String, u64>, port: &dyn LinuxPort) {
-    if port.rx_full() > 0 {
-        *drops.entry(RX_FULL.to_string()).or_default() += port.rx_full();
-    }
-    if port.tx_full().frames > 0 {
-        *drops.entry(TX_FULL.to_string()).or_default() += port.tx_full().frames;
-    }
-}
-
-/// A port's frames received and sent, and its drops by reason (the core's and
-/// the kernel's queues').
-fn port_totals(
+/// Adds a port's frames and drops to a switch's totals.
+fn retire(
     c: &vswitch_core::PortCounters,
-    port: &dyn LinuxPort,
-) -> (u64, u64, Vec<(&'static str, u64)>) {
-    let tx = port.tx_full().taken_of(c.tx_frames, c.tx_bytes).0;
-    let mut drops: Vec<(&'static str, u64)> = c.nonzero_drops().collect();
-    let mut kernel = BTreeMap::new();
-    add_kernel_drops(&mut kernel, port);
-    for (name, n) in kernel {
-        drops.push((if name == RX_FULL { RX_FULL } else { TX_FULL }, n));
+    rx_frames: &mut u64,
+    tx_frames: &mut u64,
+    drops: &mut BTreeMap<String, u64>,
+) {
+    *rx_frames += c.rx_frames;
+    *tx_frames += c.tx_frames;
+    for (reason, n) in c.nonzero_drops() {
+        *drops.entry(reason.to_string()).or_default() += n;
     }
-    (c.rx_frames, tx, drops)
 }
 
 fn json<T: serde::Serialize>(r: Result<T>) -> Result<serde_json::Value> {
