@@ -53,11 +53,11 @@ impl Default for PortOptions {
 /// How an AF_PACKET port receives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RingKind {
-    /// A TPACKET_V2 ring ([`RxRing`]): the reader is woken per frame, so a
+    /// A TPACKET_V2 ring ([`crate::ring::RxRing`]): the reader is woken per frame, so a
     /// lone frame waits for nothing.
     #[default]
     V2,
-    /// A TPACKET_V3 ring ([`RxRingV3`]): woken per block, so fewer wakeups
+    /// A TPACKET_V3 ring ([`crate::ring_v3::RxRingV3`]): woken per block, so fewer wakeups
     /// and super-frames in the ring, but a lone frame waits up to 1 ms.
     V3,
     /// No ring: a recvmmsg system call per batch.
