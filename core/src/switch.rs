@@ -4,7 +4,9 @@
 //! check the ingress port's state and VLAN admission, learn its source (unless it
 //! is a PAUSE frame), filter IEEE link-local frames, then decide by destination.
 //! The decision is a value; [`Switch::forward`] carries it out through a
-//! callback, a batch at a time, grouped per destination port.
+//! callback, a batch at a time, grouped per destination port, handing the
+//! callback one [`Egress`] per frame and port ([`crate::batch`]);
+//! [`Switch::forward_one`] does the same for a single frame.
 //!
 //! ```
 //! use vswitch_core::{Instant, PortConfig, Switch, SwitchConfig, Verdict, FloodKind, PortId};
