@@ -189,8 +189,8 @@ fn bench_known_unicast(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("vswitch_forward", hosts), |b| {
             b.iter(|| {
                 let ingress = stream.next();
-                sw.forward(clock(), ingress, &stream.batch, |p, f| {
-                    black_box((p, f.len()));
+                sw.forward(clock(), ingress, &stream.batch, |e| {
+                    black_box((e.port, e.frame.len()));
                     Ok(())
                 });
             })
@@ -216,8 +216,8 @@ fn bench_known_unicast(c: &mut Criterion) {
                 b.iter(|| {
                     let ingress = stream.next();
                     now += 1;
-                    sw.forward(Instant::from_millis(now), ingress, &stream.batch, |p, f| {
-                        black_box((p, f.len()));
+                    sw.forward(Instant::from_millis(now), ingress, &stream.batch, |e| {
+                        black_box((e.port, e.frame.len()));
                         Ok(())
                     });
                 })
@@ -271,8 +271,8 @@ fn bench_flood(c: &mut Criterion) {
     g.bench_function("vswitch_broadcast_4_ports", |b| {
         b.iter(|| {
             now += 1;
-            sw.forward(Instant::from_millis(now), PortId(0), &batch, |p, f| {
-                black_box((p, f.len()));
+            sw.forward(Instant::from_millis(now), PortId(0), &batch, |e| {
+                black_box((e.port, e.frame.len()));
                 Ok(())
             });
         })
@@ -300,8 +300,8 @@ fn bench_churn(c: &mut Criterion) {
                 Instant::from_millis(now),
                 PortId((i % 4) as u16),
                 &batch,
-                |p, f| {
-                    black_box((p, f.len()));
+                |e| {
+                    black_box((e.port, e.frame.len()));
                     Ok(())
                 },
             );

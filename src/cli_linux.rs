@@ -3,11 +3,12 @@
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use vswitch_core::spec::{EvictionSpec, SwitchSpec};
 use vswitch_linux::config::{Overrides, RunConfig};
-use vswitch_linux::control::{self, Added, FdbRow, PortInfo, Request, DEFAULT_NAME};
+use vswitch_linux::control::{self, Added, FdbRow, PortInfo, Request, Stats, DEFAULT_NAME};
 use vswitch_linux::control_server::{ControlLimits, DEFAULT_IDLE, DEFAULT_MAX_CLIENTS};
 use vswitch_linux::lab::{self, LabOptions};
 use vswitch_linux::port::{PortOptions, RingKind, DEFAULT_RING_MIB};
@@ -330,7 +331,7 @@ pub fn run(command: LinuxCommand) -> anyhow::Result<()> {
             if c.json {
                 return print_json(&data);
             }
-            print_stats(&data)?;
+            print_stats(&serde_json::from_value(data)?)?;
             Ok(())
         }
         LinuxCommand::Trace(t) => {
@@ -452,6 +453,7 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
 fn print_ports(name: &str, ports: &[PortInfo]) -> std::io::Result<()> {
     outln!("switch {name}: {} ports", ports.len())?;
     for p in ports {
+        let c = &p.counters;
         outln!(
             "port {} {} ({}, ifindex {}) {} mtu {}",
             p.port,
@@ -463,27 +465,29 @@ fn print_ports(name: &str, ports: &[PortInfo]) -> std::io::Result<()> {
         )?;
         outln!(
             "    rx {} frames {} bytes  tx {} frames {} bytes",
-            p.rx_frames,
-            p.rx_bytes,
-            p.tx_frames,
-            p.tx_bytes
+            c.rx_frames,
+            c.rx_bytes,
+            c.tx_frames,
+            c.tx_bytes
         )?;
-        let mut drops: Vec<String> = p.drops.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        if p.rx_errors > 0 {
-            drops.push(format!("rx-errors {}", p.rx_errors));
+        // By name, as always.
+        let by_name: BTreeMap<&str, u64> = c.nonzero_drops().collect();
+        let mut drops: Vec<String> = by_name.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        if c.rx_errors > 0 {
+            drops.push(format!("rx-errors {}", c.rx_errors));
         }
         outln!(
             "    unicast {} flood {} unknown-unicast {}  drops: {}",
-            p.unicast,
-            p.flood,
-            p.unknown_unicast,
+            c.unicast,
+            c.flood,
+            c.unknown_unicast,
             if drops.is_empty() {
                 "none".to_string()
             } else {
                 drops.join(", ")
             }
         )?;
-        let g = &p.guard;
+        let g = c.guard();
         if !g.is_quiet() {
             outln!(
                 "    guard: moves blocked {} hold-downs {} shut down {} mac-limit refused {}",
@@ -497,39 +501,50 @@ fn print_ports(name: &str, ports: &[PortInfo]) -> std::io::Result<()> {
     Ok(())
 }
 
-fn print_stats(v: &serde_json::Value) -> std::io::Result<()> {
-    let get = |k: &str| v.get(k).cloned().unwrap_or_default();
+fn print_stats(s: &Stats) -> std::io::Result<()> {
     outln!(
         "switch {} ({}), up {:.0} s, {} ports",
-        get("name").as_str().unwrap_or("?"),
-        get("mode").as_str().unwrap_or("?"),
-        get("uptime").as_f64().unwrap_or(0.0),
-        get("ports")
+        s.name,
+        s.mode,
+        s.uptime,
+        s.ports
     )?;
-    outln!("frames: rx {} tx {}", get("rx_frames"), get("tx_frames"))?;
-    if let Some(drops) = v.get("drops").and_then(|d| d.as_object()) {
-        let list: Vec<String> = drops.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        outln!(
-            "drops: {}",
-            if list.is_empty() {
-                "none".into()
-            } else {
-                list.join(", ")
-            }
-        )?;
-    }
-    for part in ["fdb", "guard", "control"] {
-        if let Some(o) = v.get(part).and_then(|d| d.as_object()) {
-            let list: Vec<String> = o
-                .iter()
-                .map(|(k, n)| match (part, k.as_str(), n.as_f64()) {
-                    ("fdb", "aging", Some(secs)) => format!("aging {secs} s"),
-                    _ => format!("{k} {n}"),
-                })
-                .collect();
-            outln!("{part}: {}", list.join(", "))?;
+    outln!("frames: rx {} tx {}", s.rx_frames, s.tx_frames)?;
+    let drops: Vec<String> = s.drops.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    outln!(
+        "drops: {}",
+        if drops.is_empty() {
+            "none".into()
+        } else {
+            drops.join(", ")
         }
-    }
+    )?;
+    // Each part's counts by name, as the JSON has them.
+    let f = &s.fdb;
+    outln!(
+        "fdb: aging {} s, capacity {}, entries {}, evicted {}, expired {}, flushed {}, learned {}, moved {}, refused {}, static {}",
+        f.aging, f.capacity, f.entries, f.evicted, f.expired, f.flushed, f.learned, f.moved, f.refused, f.statics
+    )?;
+    let g = &s.guard;
+    outln!(
+        "guard: hold_downs {}, mac_limit_refused {}, moves_blocked {}, shutdowns {}",
+        g.hold_downs,
+        g.mac_limit_refused,
+        g.moves_blocked,
+        g.shutdowns
+    )?;
+    let c = &s.control;
+    outln!(
+        "control: clients {}, dumps {}, idle_closed {}, max_stall_cpu_us {}, max_stall_request {:?}, max_stall_us {}, refused {}, stream_dropped {}",
+        c.clients,
+        c.dumps,
+        c.idle_closed,
+        c.max_stall_cpu_us,
+        c.max_stall_request,
+        c.max_stall_us,
+        c.refused,
+        c.stream_dropped
+    )?;
     Ok(())
 }
 

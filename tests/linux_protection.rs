@@ -39,7 +39,7 @@ fn frame(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
 fn send_all(port: &mut AfPacketPort, frames: &[Vec<u8>]) {
     for f in frames {
         let deadline = Instant::now() + Duration::from_secs(2);
-        while port.send(f).is_err() {
+        while port.send_now(f).is_err() {
             port.flush();
             assert!(Instant::now() < deadline, "the socket stays full");
             std::thread::sleep(Duration::from_millis(1));

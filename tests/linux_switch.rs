@@ -12,7 +12,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use vswitch_core::{FrameBatch, Port};
+use vswitch_core::FrameBatch;
 use vswitch_linux::port::AfPacketPort;
 
 /// A packet socket on `iface` inside namespace `ns`: what arrives there.
@@ -35,7 +35,7 @@ fn collect(
     let deadline = Instant::now() + window;
     while Instant::now() < deadline && !enough(&frames) {
         batch.clear();
-        if port.recv(&mut batch) == 0 {
+        if port.recv_finished(&mut batch) == 0 {
             std::thread::sleep(Duration::from_millis(10));
             continue;
         }
@@ -220,7 +220,7 @@ fn linux_bpdus_and_lldp_stay_on_their_port() {
     // A broadcast marker that must arrive: proves the receivers are listening.
     let marker = frame([0xff; 6], src, 0x88b5, b"vswitch-test-marker");
     for f in [&bpdu, &lldp, &bpdu, &lldp, &marker] {
-        sender.send(f).expect("send from host 1");
+        sender.send_now(f).expect("send from host 1");
     }
     for rx in [&mut rx2, &mut rx3] {
         let frames = collect(rx, Duration::from_secs(2), |f| {
@@ -282,7 +282,7 @@ fn linux_lldp_teaches_the_switch_its_source_and_pause_does_not() {
     let lldp_payload = [
         0x02, 0x07, 0x04, 2, 0, 0, 0, 0x0a, 1, 0x04, 0x02, 0x07, 0x31, 0x06, 0x02, 0x00, 0x78, 0, 0,
     ];
-    h1.send(&frame(
+    h1.send_now(&frame(
         [0x01, 0x80, 0xc2, 0, 0, 0x0e],
         quiet,
         0x88cc,
@@ -303,8 +303,8 @@ fn linux_lldp_teaches_the_switch_its_source_and_pause_does_not() {
     // marker behind it tells host 3 that everything has arrived.
     let to_quiet = frame(quiet, mac_bytes(2), 0x88b5, b"to-the-lldp-host");
     let marker = frame([0xff; 6], mac_bytes(2), 0x88b5, b"vswitch-test-marker");
-    h2.send(&to_quiet).expect("send from host 2");
-    h2.send(&marker).expect("send from host 2");
+    h2.send_now(&to_quiet).expect("send from host 2");
+    h2.send_now(&marker).expect("send from host 2");
     let at1 = collect(&mut h1, Duration::from_secs(2), |f| f.contains(&to_quiet));
     assert!(at1.contains(&to_quiet), "the unicast did not reach host 1");
     let at3 = collect(&mut rx3, Duration::from_secs(2), |f| f.contains(&marker));
@@ -319,7 +319,7 @@ fn linux_lldp_teaches_the_switch_its_source_and_pause_does_not() {
     // to that MAC floods and host 3 sees it.
     let mut pause_payload = vec![0x00, 0x01, 0xff, 0xff];
     pause_payload.resize(46, 0);
-    h1.send(&frame(
+    h1.send_now(&frame(
         [0x01, 0x80, 0xc2, 0, 0, 0x01],
         paused,
         0x8808,
@@ -337,7 +337,7 @@ fn linux_lldp_teaches_the_switch_its_source_and_pause_does_not() {
     );
     assert_eq!(fdb_ports(&sw, "02:00:00:00:0a:02"), Vec::<String>::new());
     let to_paused = frame(paused, mac_bytes(2), 0x88b5, b"to-the-pause-host");
-    h2.send(&to_paused).expect("send from host 2");
+    h2.send_now(&to_paused).expect("send from host 2");
     let at3 = collect(&mut rx3, Duration::from_secs(2), |f| f.contains(&to_paused));
     assert!(
         at3.contains(&to_paused),
@@ -617,9 +617,9 @@ fn linux_vlan_config_keeps_vlans_apart_and_tags_the_trunk() {
         f.resize(64, 0);
         f
     };
-    h1.send(&tagged(10, b"to-vlan-10")).expect("send");
-    h1.send(&tagged(20, b"to-vlan-20")).expect("send");
-    h2.send(&frame([0xff; 6], mac_bytes(2), 0x88b5, b"from-access-10"))
+    h1.send_now(&tagged(10, b"to-vlan-10")).expect("send");
+    h1.send_now(&tagged(20, b"to-vlan-20")).expect("send");
+    h2.send_now(&frame([0xff; 6], mac_bytes(2), 0x88b5, b"from-access-10"))
         .expect("send");
     let has = |frames: &[Vec<u8>], marker: &[u8]| -> Option<Vec<u8>> {
         frames

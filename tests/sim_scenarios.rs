@@ -2,6 +2,7 @@
 //! same scenario and seed give byte-identical captures and JSON.
 
 use std::path::{Path, PathBuf};
+use vswitch_core::DropReason;
 use vswitch_sim::{Scenario, SimReport, Simulation};
 
 fn scenario(name: &str) -> Scenario {
@@ -128,7 +129,7 @@ fn fair_eviction_keeps_the_hosts_during_a_mac_flood() {
     let sw = &r.switches[0];
     let attacker = sw.ports.iter().find(|p| p.name == "p5").unwrap();
     assert_eq!(r.generators[0].sent, 1_000_000);
-    assert_eq!(attacker.rx_frames, 1_000_000);
+    assert_eq!(attacker.counters.rx_frames, 1_000_000);
     assert!(sw.fdb.stats.learned > 999_000, "{}", sw.fdb.stats.learned);
     assert_eq!(sw.fdb.stats.current, capacity as u64);
     for h in &r.hosts {
@@ -145,9 +146,9 @@ fn fair_eviction_keeps_the_hosts_during_a_mac_flood() {
     // the attacker's port.
     let hosts: Vec<_> = sw.ports.iter().filter(|p| p.name != "p5").collect();
     assert_eq!(hosts.len(), 4);
-    assert!(hosts.iter().all(|p| p.unknown_unicast == 0), "{r}");
-    let broadcasts: u64 = hosts.iter().map(|p| p.flood).sum();
-    assert_eq!(attacker.tx_frames, broadcasts);
+    assert!(hosts.iter().all(|p| p.counters.unknown_unicast == 0), "{r}");
+    let broadcasts: u64 = hosts.iter().map(|p| p.counters.flood).sum();
+    assert_eq!(attacker.counters.tx_frames, broadcasts);
     assert_eq!(r.generators[0].received, broadcasts);
     assert!(
         r.pings.iter().all(|p| p.received == p.sent && p.sent == 5),
@@ -216,9 +217,12 @@ fn storm_control_caps_the_loop_and_pings_get_through() {
     for sw in &r.switches {
         for p in &sw.ports {
             // Three kinds, each at most its rate plus a burst of a tenth of it.
-            assert!(p.flood + p.unknown_unicast <= 3 * (200 * secs + 20), "{r}");
+            assert!(
+                p.counters.flood + p.counters.unknown_unicast <= 3 * (200 * secs + 20),
+                "{r}"
+            );
             if p.name.starts_with("to-") {
-                assert!(p.drops.get("storm").is_some_and(|&n| n > 0), "{r}");
+                assert!(p.counters.drops(DropReason::Storm) > 0, "{r}");
             }
         }
         assert!(sw.guard.moves_blocked > 0);
@@ -236,7 +240,7 @@ fn storm_control_caps_the_loop_and_pings_get_through() {
         .switches
         .iter()
         .flat_map(|s| &s.ports)
-        .filter_map(|p| p.drops.get("storm"))
+        .map(|p| p.counters.drops(DropReason::Storm))
         .sum();
     assert!(storm > 100, "{r}");
 }
@@ -275,13 +279,13 @@ fn the_move_guard_holds_a_flapping_host_down_or_shuts_its_port() {
     let guard_drops: u64 = sw
         .ports
         .iter()
-        .filter_map(|p| p.drops.get("move-guard"))
+        .map(|p| p.counters.drops(DropReason::MoveGuard))
         .sum();
     assert_eq!(guard_drops, sw.guard.shutdowns);
     assert!(sw
         .ports
         .iter()
-        .any(|p| p.drops.get("ingress-down").is_some_and(|&n| n > 0)));
+        .any(|p| p.counters.drops(DropReason::IngressDown) > 0));
     assert_eq!(r.pings[0].received, r.pings[0].sent);
 }
 

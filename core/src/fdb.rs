@@ -31,9 +31,9 @@
 //! ```
 
 use crate::mac::MacAddr;
-use crate::port::PortId;
 use crate::time::Instant;
-use crate::Vid;
+use crate::types::PortId;
+use crate::types::Vid;
 use alloc::collections::BinaryHeap;
 use alloc::vec::Vec;
 use core::cmp::Reverse;

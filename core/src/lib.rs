@@ -4,8 +4,11 @@
 //! learning table with aging, a bound and fair eviction ([`fdb`]), VLAN port
 //! modes ([`vlan`]), ports, flags and counters ([`port`]), storm control
 //! ([`storm`]), the MAC-move guard ([`guard`]) and the forward decision
-//! ([`switch`]). No I/O and no clock: time is passed in as [`Instant`].
-//! Adapters (the simulator, the Linux backend, tests) implement [`Port`].
+//! ([`switch`]), over the small shared types of [`types`]. No I/O and no
+//! clock: time is passed in as [`Instant`].
+//! Adapters hand frames in as a [`FrameBatch`] (the Linux backend's ports
+//! implement [`Port`]) or one at a time ([`Switch::forward_one`], the
+//! simulator), and carry out each [`Egress`] the core hands back ([`batch`]).
 //!
 //! The forwarding rules are those of `docs/forwarding.md`: runts and bad sources
 //! dropped, learning of (vid, source), IEEE link-local frames dropped after
@@ -20,6 +23,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod batch;
 pub mod fdb;
 pub mod frame;
 pub mod guard;
@@ -31,14 +35,16 @@ pub mod storm;
 pub mod summary;
 pub mod switch;
 pub mod time;
+pub mod types;
 pub mod vlan;
 
+pub use batch::{Egress, FrameBatch};
 pub use fdb::{EvictionPolicy, Fdb, FdbConfig, FdbCursor, FdbEntry, FdbStats, FlushScope, Learned};
 pub use frame::{FrameInfo, Malformed, VlanTag};
 pub use guard::{GuardAction, GuardStats, MoveGuardConfig};
 pub use mac::MacAddr;
 pub use port::{
-    DropReason, FrameBatch, MacLimit, MacLimitAction, Port, PortConfig, PortCounters, PortFlags,
+    DeviceCounts, DropReason, MacLimit, MacLimitAction, Port, PortConfig, PortCounters, PortFlags,
     PortId, TxError,
 };
 pub use storm::StormControl;
@@ -46,7 +52,5 @@ pub use switch::{
     ConfigError, Decision, FloodKind, GroupForwardMask, PortState, Switch, SwitchConfig, Verdict,
 };
 pub use time::Instant;
+pub use types::Vid;
 pub use vlan::{VlanMode, VlanSet};
-
-/// A VLAN identifier, 0..=4095 (0 on a VLAN-unaware switch).
-pub type Vid = u16;

@@ -1,21 +1,11 @@
-//! Ports: their identity, flags, counters, and the [`Port`] trait that every
-//! adapter (simulated wire, AF_PACKET socket, TAP device, pcap file) implements.
+//! Ports: their identity, flags, counters, and the [`Port`] trait that the
+//! adapters' ports (AF_PACKET socket, AF_XDP socket, TAP device) implement.
 
+use crate::batch::FrameBatch;
 use crate::storm::StormControl;
+pub use crate::types::PortId;
 use crate::vlan::VlanMode;
-use alloc::vec::Vec;
 use core::fmt;
-use core::ops::Range;
-
-/// A port's number on its switch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PortId(pub u16);
-
-impl fmt::Display for PortId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
 
 /// Per-port behaviour switches, as the Linux bridge's per-port flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -106,11 +96,14 @@ pub enum DropReason {
     MacLimit,
     /// The move that made the move guard shut its ingress port down.
     MoveGuard,
+    /// The port's receive queue overflowed before the adapter read the frame
+    /// (counted by the device, reported through [`DeviceCounts`]).
+    RxFull,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 14] = [
         DropReason::Runt,
         DropReason::BadSource,
         DropReason::LinkLocal,
@@ -124,6 +117,7 @@ impl DropReason {
         DropReason::Storm,
         DropReason::MacLimit,
         DropReason::MoveGuard,
+        DropReason::RxFull,
     ];
 
     /// A short name for output: `runt`, `bad-source`, ...
@@ -142,6 +136,7 @@ impl DropReason {
             DropReason::Storm => "storm",
             DropReason::MacLimit => "mac-limit",
             DropReason::MoveGuard => "move-guard",
+            DropReason::RxFull => "rx-full",
         }
     }
 
@@ -157,15 +152,29 @@ impl fmt::Display for DropReason {
 }
 
 /// Counters of one port.
+///
+/// With the `serde` feature it is written as the adapters' reports show it:
+/// the counts by name, `drops` as a map of the reasons with drops
+/// (`{"runt": 2}`), and the move guard's and MAC limit's events as `guard`
+/// ([`crate::GuardStats`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(from = "serde_repr::Counters", into = "serde_repr::Counters")
+)]
 pub struct PortCounters {
     /// Frames received, valid or not.
     pub rx_frames: u64,
     /// Bytes received.
     pub rx_bytes: u64,
-    /// Frames handed to this port for sending.
+    /// Frames received that were cut short or could not be read (reported by
+    /// the adapter, [`DeviceCounts`]); they never reach the decision.
+    pub rx_errors: u64,
+    /// Frames this port took for sending: its send accepted them, less those
+    /// its device refused on a later flush.
     pub tx_frames: u64,
-    /// Bytes handed to this port for sending.
+    /// Their bytes.
     pub tx_bytes: u64,
     /// Frames received here and sent to one known port.
     pub unicast: u64,
@@ -177,7 +186,8 @@ pub struct PortCounters {
     /// Drops by reason, indexed as [`DropReason::ALL`]. Drops decided when the
     /// frame arrives count on the port it came in on (including `egress-down` and
     /// `vlan-egress`, which are known then); drops at transmit (`too-big`,
-    /// `tx-full`) count on the port it was to leave by.
+    /// `tx-full`) count on the port it was to leave by, as do `rx-full` drops
+    /// on the port whose queue overflowed.
     pub drops: [u64; DropReason::ALL.len()],
     /// Moves of a held-down MAC onto this port that the move guard refused.
     pub moves_blocked: u64,
@@ -220,7 +230,11 @@ impl PortCounters {
     }
 
     pub(crate) fn count_drop(&mut self, reason: DropReason) {
-        self.drops[reason.index()] += 1;
+        self.count_drops(reason, 1);
+    }
+
+    pub(crate) fn count_drops(&mut self, reason: DropReason, n: u64) {
+        self.drops[reason.index()] += n;
     }
 }
 
@@ -242,98 +256,151 @@ impl From<TxError> for DropReason {
     }
 }
 
-/// A reusable buffer of received frames, filled by a port and decided on as one
-/// batch. Once it has grown to its working size it allocates nothing.
-#[derive(Clone, Debug, Default)]
-pub struct FrameBatch {
-    data: Vec<u8>,
-    frames: Vec<Range<usize>>,
+/// What a port's device did outside the core's sight since the adapter last
+/// asked ([`Port::take_counts`]): the adapter hands it to
+/// [`crate::Switch::count_device`], so that a port's counters in the core are
+/// the whole story and no one corrects them afterwards.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DeviceCounts {
+    /// Frames the receive queue dropped before the adapter read them (`rx-full`).
+    pub rx_full: u64,
+    /// Frames received that were cut short or could not be read.
+    pub rx_errors: u64,
+    /// Frames the port's send accepted and queued that the device then
+    /// refused when the queue was flushed (`tx-full`).
+    pub tx_refused: u64,
+    /// Their bytes.
+    pub tx_refused_bytes: u64,
 }
 
-impl FrameBatch {
-    /// The usual batch size, as in netmap's VALE switch.
-    pub const DEFAULT_SIZE: usize = 32;
-
-    /// An empty batch with room for `frames` frames of up to 1518 bytes.
-    pub fn with_capacity(frames: usize) -> FrameBatch {
-        FrameBatch {
-            data: Vec::with_capacity(frames * 1518),
-            frames: Vec::with_capacity(frames),
-        }
-    }
-
-    /// Removes every frame, keeping the memory.
-    pub fn clear(&mut self) {
-        self.data.clear();
-        self.frames.clear();
-    }
-
-    /// Appends a copy of `frame`.
-    pub fn push(&mut self, frame: &[u8]) {
-        let start = self.data.len();
-        self.data.extend_from_slice(frame);
-        self.frames.push(start..self.data.len());
-    }
-
-    /// Number of frames.
-    pub fn len(&self) -> usize {
-        self.frames.len()
-    }
-
-    /// True when there is no frame.
+impl DeviceCounts {
+    /// True when there is nothing to report.
     pub fn is_empty(&self) -> bool {
-        self.frames.is_empty()
-    }
-
-    /// Frame `i`.
-    pub fn get(&self, i: usize) -> &[u8] {
-        &self.data[self.frames[i].clone()]
-    }
-
-    /// The frames in order.
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.frames.iter().map(|r| &self.data[r.clone()])
+        *self == DeviceCounts::default()
     }
 }
 
 /// Something frames come in from and go out to: the adapter's side of a port.
 ///
-/// The simulator's wires, the Linux backend's sockets and TAP devices, pcap files
-/// and tests implement it; [`crate::Switch::poll`] drives any set of them.
+/// The Linux backend's AF_PACKET, AF_XDP and TAP ports implement it and its
+/// event loop drives them through it: [`Port::recv`] fills the batch that
+/// [`crate::Switch::forward`] decides on, the send callback calls
+/// [`Port::send`] with each frame's metadata, [`Port::flush`] ends the batch
+/// and [`Port::take_counts`] reports what the device dropped. (The simulator's
+/// wires are not ports: it delivers one frame at a time, in virtual time,
+/// with [`crate::Switch::forward_one`].)
 pub trait Port {
+    /// What the port keeps with each frame it receives and needs again when
+    /// the frame leaves (an offload state, say); `()` for nothing.
+    type Meta: Copy + Default;
+
     /// A name for people: `veth1-vsw`, `tap0`, `h1`.
     fn name(&self) -> &str;
 
-    /// True while the link is up (carrier present).
-    fn link_up(&self) -> bool {
-        true
-    }
+    /// Appends the frames that have arrived, each with its metadata, up to the
+    /// batch's free room as the adapter sees fit; returns how many were appended.
+    fn recv(&mut self, batch: &mut FrameBatch<Self::Meta>) -> usize;
 
-    /// Appends the frames that have arrived, up to the batch's free room as the
-    /// adapter sees fit; returns how many were appended.
-    fn recv(&mut self, batch: &mut FrameBatch) -> usize;
-
-    /// Queues one frame for sending.
-    fn send(&mut self, frame: &[u8]) -> Result<(), TxError>;
+    /// Sends one frame, or queues it until [`Port::flush`]; `Ok` means the port
+    /// took it. A queued frame that the device refuses on a later flush is
+    /// reported by [`Port::take_counts`] as `tx_refused`.
+    fn send(&mut self, frame: &[u8], meta: Self::Meta) -> Result<(), TxError>;
 
     /// Sends whatever [`Port::send`] queued (one syscall for a batch, say).
     fn flush(&mut self) {}
+
+    /// What the device dropped or refused since the last call, for
+    /// [`crate::Switch::count_device`]; nothing by default.
+    fn take_counts(&mut self) -> DeviceCounts {
+        DeviceCounts::default()
+    }
 }
 
 impl<P: Port + ?Sized> Port for alloc::boxed::Box<P> {
+    type Meta = P::Meta;
     fn name(&self) -> &str {
         (**self).name()
     }
-    fn link_up(&self) -> bool {
-        (**self).link_up()
-    }
-    fn recv(&mut self, batch: &mut FrameBatch) -> usize {
+    fn recv(&mut self, batch: &mut FrameBatch<P::Meta>) -> usize {
         (**self).recv(batch)
     }
-    fn send(&mut self, frame: &[u8]) -> Result<(), TxError> {
-        (**self).send(frame)
+    fn send(&mut self, frame: &[u8], meta: P::Meta) -> Result<(), TxError> {
+        (**self).send(frame, meta)
     }
     fn flush(&mut self) {
         (**self).flush()
+    }
+    fn take_counts(&mut self) -> DeviceCounts {
+        (**self).take_counts()
+    }
+}
+
+/// The form [`PortCounters`] takes in JSON and the other serde formats.
+#[cfg(feature = "serde")]
+mod serde_repr {
+    use super::{DropReason, PortCounters};
+    use crate::GuardStats;
+    use alloc::collections::BTreeMap;
+    use alloc::string::{String, ToString};
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    pub struct Counters {
+        rx_frames: u64,
+        rx_bytes: u64,
+        tx_frames: u64,
+        tx_bytes: u64,
+        unicast: u64,
+        flood: u64,
+        unknown_unicast: u64,
+        #[serde(default)]
+        rx_errors: u64,
+        #[serde(default)]
+        drops: BTreeMap<String, u64>,
+        #[serde(default)]
+        guard: GuardStats,
+    }
+
+    impl From<PortCounters> for Counters {
+        fn from(c: PortCounters) -> Counters {
+            Counters {
+                rx_frames: c.rx_frames,
+                rx_bytes: c.rx_bytes,
+                tx_frames: c.tx_frames,
+                tx_bytes: c.tx_bytes,
+                unicast: c.unicast,
+                flood: c.flood,
+                unknown_unicast: c.unknown_unicast,
+                rx_errors: c.rx_errors,
+                drops: c.nonzero_drops().map(|(r, n)| (r.to_string(), n)).collect(),
+                guard: c.guard(),
+            }
+        }
+    }
+
+    impl From<Counters> for PortCounters {
+        /// Reasons this build does not know are left out.
+        fn from(c: Counters) -> PortCounters {
+            let mut out = PortCounters {
+                rx_frames: c.rx_frames,
+                rx_bytes: c.rx_bytes,
+                rx_errors: c.rx_errors,
+                tx_frames: c.tx_frames,
+                tx_bytes: c.tx_bytes,
+                unicast: c.unicast,
+                flood: c.flood,
+                unknown_unicast: c.unknown_unicast,
+                moves_blocked: c.guard.moves_blocked,
+                hold_downs: c.guard.hold_downs,
+                guard_shutdowns: c.guard.shutdowns,
+                mac_limit_refused: c.guard.mac_limit_refused,
+                ..PortCounters::default()
+            };
+            for r in DropReason::ALL {
+                if let Some(&n) = c.drops.get(r.name()) {
+                    out.count_drops(r, n);
+                }
+            }
+            out
+        }
     }
 }

@@ -19,8 +19,8 @@
 //! assert!(b.take(Instant::from_millis(10), 100));
 //! ```
 
-use crate::switch::FloodKind;
 use crate::time::Instant;
+use crate::types::FloodKind;
 
 /// One frame in the bucket's unit (thousandths of a frame).
 const FRAME: u64 = 1000;

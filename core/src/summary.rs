@@ -24,7 +24,8 @@ use crate::frame::{
     ETHERTYPE_OFFSET, TPID_8021AD, TPID_8021Q, TPID_QINQ_OLD, VLAN_TAG_LEN,
 };
 use crate::mac::MacAddr;
-use crate::switch::{FloodKind, Verdict};
+use crate::switch::Verdict;
+use crate::types::FloodKind;
 use core::fmt::{self, Display, Formatter, Write as _};
 use core::net::{Ipv4Addr, Ipv6Addr};
 use etherparse::{

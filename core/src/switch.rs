@@ -4,7 +4,9 @@
 //! check the ingress port's state and VLAN admission, learn its source (unless it
 //! is a PAUSE frame), filter IEEE link-local frames, then decide by destination.
 //! The decision is a value; [`Switch::forward`] carries it out through a
-//! callback, a batch at a time, grouped per destination port.
+//! callback, a batch at a time, grouped per destination port, handing the
+//! callback one [`Egress`] per frame and port ([`crate::batch`]);
+//! [`Switch::forward_one`] does the same for a single frame.
 //!
 //! ```
 //! use vswitch_core::{Instant, PortConfig, Switch, SwitchConfig, Verdict, FloodKind, PortId};
@@ -22,17 +24,19 @@
 //! assert_eq!(sw.decide(Instant::ZERO, b, &f2).verdict, Verdict::Unicast(a));
 //! ```
 
+use crate::batch::{Egress, FrameBatch};
 use crate::fdb::{key as fdb_key, Fdb, FdbConfig, FdbConfigError, FlushScope, Learned};
 use crate::frame::{FrameInfo, ETHERNET_HEADER_LEN, ETHERTYPE_OFFSET, TPID_8021Q, VLAN_TAG_LEN};
 use crate::guard::{GuardAction, GuardStats, MoveCheck, MoveGuard, MoveGuardConfig};
 use crate::port::{
-    DropReason, FrameBatch, MacLimit, MacLimitAction, Port, PortConfig, PortCounters, PortFlags,
+    DeviceCounts, DropReason, MacLimit, MacLimitAction, PortConfig, PortCounters, PortFlags,
     PortId, TxError,
 };
 use crate::storm::{StormBuckets, StormControl};
 use crate::time::Instant;
+pub use crate::types::FloodKind;
+use crate::types::Vid;
 use crate::vlan::VlanMode;
-use crate::Vid;
 use alloc::vec::Vec;
 use core::fmt;
 use etherparse::Ethernet2HeaderSlice;
@@ -133,19 +137,6 @@ impl From<FdbConfigError> for ConfigError {
     fn from(e: FdbConfigError) -> Self {
         ConfigError::Fdb(e)
     }
-}
-
-/// Why a frame is flooded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FloodKind {
-    /// Broadcast destination.
-    Broadcast,
-    /// Multicast destination (including forwarded link-local ones).
-    Multicast,
-    /// Unicast destination not in the table.
-    UnknownUnicast,
-    /// Hub mode: everything goes everywhere.
-    Hub,
 }
 
 /// What to do with a frame.
@@ -725,15 +716,17 @@ impl Switch {
     }
 
     /// Decides a whole batch received on `ingress`, then delivers it grouped by
-    /// destination port through `tx`, counting what is sent and what `tx` refuses.
-    /// Allocates nothing once its buffers have grown to the working size.
-    pub fn forward(
+    /// destination port through `tx`, one [`Egress`] per frame and port, and
+    /// returns the decisions in frame order. Counts what `tx` says the port
+    /// took as sent, and what it refuses as dropped. Allocates nothing once its
+    /// buffers have grown to the working size.
+    pub fn forward<M: Copy>(
         &mut self,
         now: Instant,
         ingress: PortId,
-        batch: &FrameBatch,
-        mut tx: impl FnMut(PortId, &[u8]) -> Result<(), TxError>,
-    ) {
+        batch: &FrameBatch<M>,
+        mut tx: impl FnMut(Egress<'_, M>) -> Result<(), TxError>,
+    ) -> &[Decision] {
         let mut decisions = core::mem::take(&mut self.decisions);
         let mut deliveries = core::mem::take(&mut self.deliveries);
         let mut scratch = core::mem::take(&mut self.scratch);
@@ -749,24 +742,89 @@ impl Switch {
         // frames in arrival order.
         deliveries.sort_unstable();
         for &delivery in &deliveries {
-            let (out, i) = (PortId((delivery >> 32) as u16), delivery as u32);
-            let frame = batch.get(i as usize);
-            let bytes = self.egress_frame(out, &decisions[i as usize], frame, &mut scratch);
-            let len = bytes.len() as u64;
-            let result = tx(out, bytes);
-            if let Some(Some(p)) = self.ports.get_mut(usize::from(out.0)) {
-                match result {
-                    Ok(()) => {
-                        p.counters.tx_frames += 1;
-                        p.counters.tx_bytes += len;
-                    }
-                    Err(e) => p.counters.count_drop(e.into()),
-                }
-            }
+            let (out, i) = (PortId((delivery >> 32) as u16), delivery as u32 as usize);
+            let (frame, meta) = (batch.get(i), batch.meta(i));
+            self.deliver(out, i, frame, meta, &decisions[i], &mut scratch, &mut tx);
         }
         self.decisions = decisions;
         self.deliveries = deliveries;
         self.scratch = scratch;
+        &self.decisions
+    }
+
+    /// Decides one frame received on `ingress` and delivers it through `tx`,
+    /// as [`Switch::forward`] does a batch of one: for an adapter that
+    /// delivers frames one at a time (the simulator, a pcap replay).
+    pub fn forward_one(
+        &mut self,
+        now: Instant,
+        ingress: PortId,
+        frame: &[u8],
+        mut tx: impl FnMut(Egress<'_>) -> Result<(), TxError>,
+    ) -> Decision {
+        let d = self.decide(now, ingress, frame);
+        let mut outs = core::mem::take(&mut self.deliveries);
+        let mut scratch = core::mem::take(&mut self.scratch);
+        outs.clear();
+        // In port order, as the batch's deliveries are.
+        self.for_each_egress(&d, |out| outs.push(u64::from(out.0)));
+        for &out in &outs {
+            self.deliver(PortId(out as u16), 0, frame, (), &d, &mut scratch, &mut tx);
+        }
+        self.deliveries = outs;
+        self.scratch = scratch;
+        d
+    }
+
+    /// Hands frame `index` to `tx` for port `out` and counts the answer.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn deliver<M: Copy>(
+        &mut self,
+        out: PortId,
+        index: usize,
+        frame: &[u8],
+        meta: M,
+        decision: &Decision,
+        scratch: &mut Vec<u8>,
+        tx: &mut impl FnMut(Egress<'_, M>) -> Result<(), TxError>,
+    ) {
+        let bytes = self.egress_frame(out, decision, frame, scratch);
+        let len = bytes.len() as u64;
+        let result = tx(Egress {
+            port: out,
+            index,
+            frame: bytes,
+            meta,
+            decision,
+        });
+        if let Some(Some(p)) = self.ports.get_mut(usize::from(out.0)) {
+            match result {
+                Ok(()) => {
+                    p.counters.tx_frames += 1;
+                    p.counters.tx_bytes += len;
+                }
+                Err(e) => p.counters.count_drop(e.into()),
+            }
+        }
+    }
+
+    /// Counts what `port`'s device did outside the core's sight: receive-queue
+    /// overflows (`rx-full`), unreadable frames (`rx_errors`), and frames its
+    /// send had accepted that the device refused on a later flush: those were
+    /// not sent after all, so they move from `tx_frames`/`tx_bytes` to
+    /// `tx-full`. An adapter that queues frames calls this after each flush;
+    /// the counters are then exact, with nothing to correct when they are read.
+    pub fn count_device(&mut self, port: PortId, counts: DeviceCounts) {
+        let Some(Some(p)) = self.ports.get_mut(usize::from(port.0)) else {
+            return;
+        };
+        let c = &mut p.counters;
+        c.rx_errors += counts.rx_errors;
+        c.count_drops(DropReason::RxFull, counts.rx_full);
+        c.count_drops(DropReason::TxFull, counts.tx_refused);
+        c.tx_frames = c.tx_frames.saturating_sub(counts.tx_refused);
+        c.tx_bytes = c.tx_bytes.saturating_sub(counts.tx_refused_bytes);
     }
 
     /// Touches, for every frame of the batch, the FDB index slots and entries
@@ -774,7 +832,7 @@ impl Switch {
     /// netmap's VALE, the loads of the whole batch are in flight at once instead
     /// of one cache miss after another. Only worth it once the table has outgrown
     /// the CPU's caches; a small table is already there.
-    fn warm(&self, batch: &FrameBatch) {
+    fn warm<M: Copy>(&self, batch: &FrameBatch<M>) {
         if self.fdb.len() < WARM_THRESHOLD || self.config.vlan_aware || self.config.hub {
             return;
         }
@@ -792,50 +850,6 @@ impl Switch {
             acc ^= self.fdb.warm_entry(dst, false) ^ self.fdb.warm_entry(src, true);
         }
         core::hint::black_box(acc);
-    }
-
-    /// The decisions of the last [`Switch::forward`] batch, in frame order.
-    pub fn last_decisions(&self) -> &[Decision] {
-        &self.decisions
-    }
-
-    /// One round over a set of ports: port `i` of `ports` is `PortId(i)` of this
-    /// switch. Takes link state from each port, receives a batch from each and
-    /// forwards it, then flushes every port's queue. Returns the frames received.
-    pub fn poll<P: Port>(
-        &mut self,
-        now: Instant,
-        ports: &mut [P],
-        batch: &mut FrameBatch,
-    ) -> usize {
-        // Every link first, so that no frame of this round goes to a port whose
-        // link has gone down.
-        for (i, port) in ports.iter().enumerate() {
-            let id = PortId(i as u16);
-            let link = port.link_up();
-            if self.port(id).is_some_and(|p| p.up != link) {
-                let _ = self.set_port_up(id, link);
-            }
-        }
-        let mut received = 0;
-        for i in 0..ports.len() {
-            let id = PortId(i as u16);
-            batch.clear();
-            received += ports[i].recv(batch);
-            if batch.is_empty() {
-                continue;
-            }
-            self.forward(now, id, batch, |out, frame| {
-                match ports.get_mut(usize::from(out.0)) {
-                    Some(p) => p.send(frame),
-                    None => Err(TxError::Full),
-                }
-            });
-        }
-        for p in ports.iter_mut() {
-            p.flush();
-        }
-        received
     }
 }
 
@@ -891,8 +905,7 @@ mod test {
     use crate::mac::MacAddr;
     use crate::port::MacLimit;
     use crate::vlan::VlanSet;
-    use alloc::collections::VecDeque;
-    use alloc::string::{String, ToString};
+    use alloc::string::ToString;
     use alloc::vec;
     use core::time::Duration;
 
@@ -1027,11 +1040,9 @@ mod test {
 
     /// Forwards one frame and returns what each port was handed.
     fn deliver(sw: &mut Switch, port: u16, frame: &[u8]) -> Vec<(u16, Vec<u8>)> {
-        let mut batch = FrameBatch::default();
-        batch.push(frame);
         let mut sent = Vec::new();
-        sw.forward(T0, PortId(port), &batch, |out, bytes| {
-            sent.push((out.0, bytes.to_vec()));
+        sw.forward_one(T0, PortId(port), frame, |e| {
+            sent.push((e.port.0, e.frame.to_vec()));
             Ok(())
         });
         sent
@@ -1197,7 +1208,7 @@ mod test {
         assert_eq!(sw.fdb().stats().moved, 1);
         assert_eq!(sw.fdb().get(0, MacAddr(H1)), Some(PortId(1)));
         assert_eq!(deliver(&mut sw, 2, &H2_TO_H1), [(1, H2_TO_H1.to_vec())]);
-        assert_eq!(sw.last_decisions()[0].verdict, Verdict::Unicast(PortId(1)));
+        assert_eq!(verdict(&mut sw, 2, &H2_TO_H1), Verdict::Unicast(PortId(1)));
     }
 
     #[test]
@@ -1828,17 +1839,17 @@ mod test {
         batch.push(&H1_TO_H2[..10]); // a runt
         batch.push(&MDNS_H1);
         let mut sent = Vec::new();
-        sw.forward(T0, PortId(0), &batch, |out, frame| {
-            sent.push((out.0, frame.len()));
-            match out.0 {
+        let decisions = sw.forward(T0, PortId(0), &batch, |e| {
+            sent.push((e.port.0, e.frame.len()));
+            match e.port.0 {
                 1 => Err(TxError::TooBig),
                 2 => Err(TxError::Full),
                 _ => Ok(()),
             }
         });
+        let verdicts: Vec<Verdict> = decisions.iter().map(|d| d.verdict).collect();
         // Grouped by port, in frame order within a port.
         assert_eq!(sent, [(1, 18), (1, 18), (2, 18), (2, 18), (3, 18), (3, 18)]);
-        let verdicts: Vec<Verdict> = sw.last_decisions().iter().map(|d| d.verdict).collect();
         assert_eq!(
             verdicts,
             [
@@ -1857,77 +1868,82 @@ mod test {
         assert_eq!((c3.tx_frames, c3.tx_bytes, c3.total_drops()), (2, 36, 0));
     }
 
-    /// A port for `Switch::poll`: frames to receive, frames sent, a link.
-    struct TestPort {
-        name: String,
-        link: bool,
-        rx: VecDeque<Vec<u8>>,
-        queued: Vec<Vec<u8>>,
-        sent: Vec<Vec<u8>>,
-    }
-
-    impl TestPort {
-        fn new(name: &str) -> TestPort {
-            TestPort {
-                name: name.into(),
-                link: true,
-                rx: VecDeque::new(),
-                queued: Vec::new(),
-                sent: Vec::new(),
-            }
-        }
-    }
-
-    impl Port for TestPort {
-        fn name(&self) -> &str {
-            &self.name
-        }
-        fn link_up(&self) -> bool {
-            self.link
-        }
-        fn recv(&mut self, batch: &mut FrameBatch) -> usize {
-            let n = self.rx.len();
-            for f in self.rx.drain(..) {
-                batch.push(&f);
-            }
-            n
-        }
-        fn send(&mut self, frame: &[u8]) -> Result<(), TxError> {
-            self.queued.push(frame.to_vec());
+    #[test]
+    fn each_egress_carries_its_frames_index_metadata_and_decision() {
+        let mut sw = switch(SwitchConfig::default(), 3);
+        decide(&mut sw, 1, &ARP_H2);
+        let mut batch: FrameBatch<u32> = FrameBatch::with_room(3);
+        batch.push_with(&ARP_H1, 10);
+        batch.push_with(&H1_TO_H2[..10], 11); // a runt: no egress
+        batch.push_with(&H1_TO_H2, 12);
+        let mut seen = Vec::new();
+        let decisions = sw.forward(T0, PortId(0), &batch, |e| {
+            seen.push((e.port.0, e.index, e.meta, e.decision.verdict));
+            assert_eq!(e.frame, batch.get(e.index));
             Ok(())
-        }
-        fn flush(&mut self) {
-            self.sent.append(&mut self.queued);
-        }
+        });
+        assert_eq!(decisions.len(), 3);
+        assert_eq!(decisions[1].verdict, Verdict::Drop(DropReason::Runt));
+        let flood = Verdict::Flood(FloodKind::Broadcast);
+        let to_h2 = Verdict::Unicast(PortId(1));
+        assert_eq!(
+            seen,
+            [(1, 0, 10, flood), (1, 2, 12, to_h2), (2, 0, 10, flood)]
+        );
     }
 
     #[test]
-    fn poll_moves_frames_between_ports_and_follows_their_links() {
-        let mut sw = switch(SwitchConfig::default(), 3);
-        let mut ports = [
-            TestPort::new("h1"),
-            TestPort::new("h2"),
-            TestPort::new("h3"),
-        ];
-        assert_eq!(ports[2].name(), "h3");
-        ports[2].link = false;
-        ports[0].rx.push_back(ARP_H1.to_vec());
-        ports[1].rx.push_back(H2_TO_H1.to_vec());
-        let mut batch = FrameBatch::with_capacity(FrameBatch::DEFAULT_SIZE);
-        assert_eq!(sw.poll(T0, &mut ports, &mut batch), 2);
-        assert!(!sw.port(PortId(2)).unwrap().up, "link down is port down");
-        assert_eq!(ports[1].sent, [ARP_H1.to_vec()]);
-        assert_eq!(ports[0].sent, [H2_TO_H1.to_vec()]);
-        assert!(ports[2].sent.is_empty() && ports[2].queued.is_empty());
-        assert_eq!(counters(&sw, 1).unicast, 1);
-        assert_eq!(counters(&sw, 0).tx_frames, 1);
-        // Link back: the port is up again and gets floods.
-        ports[2].link = true;
-        ports[0].rx.push_back(ARP_H1.to_vec());
-        assert_eq!(sw.poll(T0, &mut ports, &mut batch), 1);
-        assert!(sw.port(PortId(2)).unwrap().up);
-        assert_eq!(ports[2].sent, [ARP_H1.to_vec()]);
-        assert_eq!(sw.poll(T0, &mut ports, &mut batch), 0);
+    fn forward_one_is_a_batch_of_one() {
+        let mut one = switch(SwitchConfig::default(), 3);
+        let mut batched = switch(SwitchConfig::default(), 3);
+        for (port, frame) in [(1, &ARP_H2[..]), (0, &ARP_H1[..]), (0, &H1_TO_H2[..])] {
+            let mut a = Vec::new();
+            let d = one.forward_one(T0, PortId(port), frame, |e| {
+                a.push((e.port, e.index, e.frame.to_vec(), *e.decision));
+                Err(TxError::Full)
+            });
+            let mut batch = FrameBatch::with_capacity(1);
+            batch.push(frame);
+            let mut b = Vec::new();
+            let ds = batched.forward(T0, PortId(port), &batch, |e| {
+                b.push((e.port, e.index, e.frame.to_vec(), *e.decision));
+                Err(TxError::Full)
+            });
+            assert_eq!(ds, [d]);
+            assert_eq!(a, b);
+            assert!(!a.is_empty());
+        }
+        for p in 0..3 {
+            assert_eq!(counters(&one, p), counters(&batched, p));
+        }
+        assert_eq!(counters(&one, 2).drops(DropReason::TxFull), 2);
+    }
+
+    #[test]
+    fn frames_a_device_refused_later_are_tx_full_not_sent() {
+        let mut sw = switch(SwitchConfig::default(), 2);
+        deliver(&mut sw, 0, &ARP_H1);
+        deliver(&mut sw, 0, &ARP_H1);
+        assert_eq!(
+            (counters(&sw, 1).tx_frames, counters(&sw, 1).tx_bytes),
+            (2, 36)
+        );
+        sw.count_device(
+            PortId(1),
+            DeviceCounts {
+                rx_full: 3,
+                rx_errors: 4,
+                tx_refused: 1,
+                tx_refused_bytes: 18,
+            },
+        );
+        let c = counters(&sw, 1);
+        assert_eq!((c.tx_frames, c.tx_bytes), (1, 18));
+        assert_eq!(c.drops(DropReason::TxFull), 1);
+        assert_eq!(c.drops(DropReason::RxFull), 3);
+        assert_eq!(c.rx_errors, 4);
+        // No port, nothing to count.
+        sw.count_device(PortId(9), DeviceCounts::default());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! VLAN port modes: which frames a port admits and how they leave it.
 
 use crate::frame::FrameInfo;
-use crate::Vid;
+use crate::types::Vid;
 use alloc::boxed::Box;
 use core::fmt;
 

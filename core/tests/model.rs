@@ -335,7 +335,7 @@ fn generators_reach_every_outcome() {
                 }
                 Op::Batch(port, specs, fault) => {
                     let frames: Vec<Vec<u8>> = specs.iter().map(FrameSpec::bytes).collect();
-                    for (out, bytes) in run::forward(&mut sw, t, PortId(*port), &frames, *fault) {
+                    for (out, bytes) in run::forward(&mut sw, t, PortId(*port), &frames, *fault).0 {
                         seen.insert(format!("{:?}", fault.result(out, &bytes)));
                     }
                 }

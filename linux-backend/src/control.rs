@@ -17,6 +17,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
+use vswitch_core::{GuardStats, PortCounters};
 
 /// The protocol version this build speaks.
 pub const VERSION: u32 = 1;
@@ -146,7 +147,7 @@ pub struct PortInfo {
     pub port: u16,
     /// Interface name.
     pub ifname: String,
-    /// `afpacket` or `tap`.
+    /// `afpacket`, `afxdp` or `tap`.
     pub kind: String,
     /// Interface index.
     pub ifindex: u32,
@@ -154,27 +155,89 @@ pub struct PortInfo {
     pub state: String,
     /// MTU.
     pub mtu: u32,
-    /// Frames received.
-    pub rx_frames: u64,
-    /// Bytes received.
-    pub rx_bytes: u64,
-    /// Frames sent.
-    pub tx_frames: u64,
-    /// Bytes sent.
-    pub tx_bytes: u64,
-    /// Frames received and sent to one known port.
-    pub unicast: u64,
-    /// Broadcast/multicast frames received and flooded.
-    pub flood: u64,
-    /// Unknown unicast frames received and flooded.
-    pub unknown_unicast: u64,
-    /// Frames the socket could not deliver whole.
-    pub rx_errors: u64,
-    /// Drops by reason (only reasons with drops; `storm` for storm control).
+    /// The core's counters of the port, the kernel's drops included
+    /// (flattened: `rx_frames`, ..., `rx_errors`, `drops` by reason with
+    /// `rx-full` and `tx-full`, `guard`).
+    #[serde(flatten)]
+    pub counters: PortCounters,
+}
+
+/// Switch-wide statistics, as `stats` reports them. Fields are in name
+/// order, the order the JSON has always had.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// How the control plane has kept up.
+    pub control: ControlStats,
+    /// Drops by reason over the switch's life (removed ports' included).
     pub drops: BTreeMap<String, u64>,
-    /// What the move guard and the port's MAC limit did here.
+    /// The MAC table.
+    pub fdb: FdbSummary,
+    /// Move-guard and MAC-limit events.
+    pub guard: GuardStats,
+    /// `switch` or `hub`.
+    pub mode: String,
+    /// Switch name.
+    pub name: String,
+    /// Ports attached now.
+    pub ports: usize,
+    /// Frames received over the switch's life.
+    pub rx_frames: u64,
+    /// Frames sent (taken by the ports' kernels) over the switch's life.
+    pub tx_frames: u64,
+    /// Seconds since the switch started.
+    pub uptime: f64,
+}
+
+/// The MAC table in [`Stats`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FdbSummary {
+    /// Aging time, seconds.
+    pub aging: f64,
+    /// Dynamic entries it may hold.
+    pub capacity: u32,
+    /// Entries now.
+    pub entries: u64,
+    /// Entries evicted to make room.
+    pub evicted: u64,
+    /// Entries aged out.
+    pub expired: u64,
+    /// Entries flushed.
+    pub flushed: u64,
+    /// Entries learned.
+    pub learned: u64,
+    /// MACs that moved to another port.
+    pub moved: u64,
+    /// MACs not learned because the table was full.
+    pub refused: u64,
+    /// Static entries now.
+    #[serde(rename = "static")]
+    pub statics: u64,
+}
+
+/// The control plane in [`Stats`]: how long forwarding waited for it (from
+/// the switch), and its connections (filled in by the control thread,
+/// [`crate::control_server`], on the way out).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ControlStats {
+    /// Connections open now, this one included.
     #[serde(default)]
-    pub guard: vswitch_core::GuardStats,
+    pub clients: u64,
+    /// Dumps (`fdb show`) under way.
+    pub dumps: usize,
+    /// Connections closed for idling.
+    #[serde(default)]
+    pub idle_closed: u64,
+    /// The CPU time of the longest control work of one loop turn, µs.
+    pub max_stall_cpu_us: u64,
+    /// The request that took longest.
+    pub max_stall_request: String,
+    /// The longest control work of one loop turn, µs on the clock.
+    pub max_stall_us: u64,
+    /// Connections refused over the client limit.
+    #[serde(default)]
+    pub refused: u64,
+    /// Stream output (trace, capture) dropped for slow clients.
+    pub stream_dropped: u64,
 }
 
 /// One FDB entry as `fdb show` reports it, in the fields of `bridge -j fdb show`.
@@ -357,6 +420,90 @@ mod test {
             parse_request(br#"{"version":1,"request":{"cmd":"show"}}"#).unwrap(),
             Request::Show
         );
+    }
+
+    #[test]
+    fn port_info_keeps_its_json_field_names() {
+        let mut counters = PortCounters {
+            rx_frames: 5,
+            tx_frames: 3,
+            rx_errors: 1,
+            hold_downs: 2,
+            ..PortCounters::default()
+        };
+        counters.drops[vswitch_core::DropReason::ALL
+            .iter()
+            .position(|&r| r == vswitch_core::DropReason::RxFull)
+            .unwrap()] = 4;
+        let info = PortInfo {
+            port: 1,
+            ifname: "veth1".into(),
+            kind: "afpacket".into(),
+            ifindex: 7,
+            state: "up".into(),
+            mtu: 1500,
+            counters,
+        };
+        let v = serde_json::to_value(&info).unwrap();
+        assert_eq!(v["rx_frames"], 5);
+        assert_eq!(v["tx_frames"], 3);
+        assert_eq!(v["rx_errors"], 1);
+        assert_eq!(v["unknown_unicast"], 0);
+        assert_eq!(v["drops"], serde_json::json!({"rx-full": 4}));
+        assert_eq!(v["guard"]["hold_downs"], 2);
+        assert_eq!(v["mtu"], 1500);
+        let back: PortInfo = serde_json::from_value(v).unwrap();
+        assert_eq!(back, info);
+    }
+
+    #[test]
+    fn stats_keep_their_json_field_names() {
+        let stats = Stats {
+            control: ControlStats::default(),
+            drops: BTreeMap::from([("runt".to_string(), 2)]),
+            fdb: FdbSummary {
+                aging: 300.0,
+                capacity: 8192,
+                entries: 4,
+                evicted: 0,
+                expired: 0,
+                flushed: 0,
+                learned: 4,
+                moved: 0,
+                refused: 0,
+                statics: 1,
+            },
+            guard: GuardStats::default(),
+            mode: "switch".into(),
+            name: "vsw".into(),
+            ports: 2,
+            rx_frames: 10,
+            tx_frames: 9,
+            uptime: 1.5,
+        };
+        let v = serde_json::to_value(&stats).unwrap();
+        assert_eq!(v["fdb"]["static"], 1);
+        assert_eq!(v["fdb"]["aging"], 300.0);
+        assert_eq!(v["drops"]["runt"], 2);
+        assert_eq!(v["control"]["max_stall_request"], "");
+        assert_eq!(v["guard"]["mac_limit_refused"], 0);
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "control",
+                "drops",
+                "fdb",
+                "guard",
+                "mode",
+                "name",
+                "ports",
+                "rx_frames",
+                "tx_frames",
+                "uptime"
+            ]
+        );
+        assert_eq!(serde_json::from_value::<Stats>(v).unwrap(), stats);
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! vswitch-linux: the vswitch core forwarding real frames between real
 //! interfaces.
 //!
-//! - [`port`]: AF_PACKET sockets and TAP devices as core [`vswitch_core::Port`]s;
+//! - [`port`]: what the ports share: [`port::LinuxPort`], a core
+//!   [`vswitch_core::Port`] whose per-frame metadata is the offload state;
+//! - [`afpacket`], [`tap`]: AF_PACKET sockets and TAP devices as ports;
 //! - [`vnet`]: the virtio-net header that carries a frame's offload state;
 //! - [`gso`]: checksum completion and GSO segmentation in software;
 //! - [`gro`]: joining TCP segments into GSO super-frames on the way out;
 //! - [`ring`], [`ring_v3`]: the memory-mapped receive rings of a packet socket;
 //! - [`xdp`]: AF_XDP ports, a second kind of port on an interface;
 //! - [`switch`]: the running switch, one epoll loop over ports, the aging timer,
-//!   link events ([`link`]), signals and the control requests;
+//!   link events ([`link`]), signals and the control requests (in files of
+//!   their own: the data path, link events, the requests);
 //! - [`control_server`]: the control thread, which owns the control socket and
 //!   its connections, so that answers are never made on the forwarding path;
 //! - [`control`]: the control protocol and its client;
@@ -39,6 +42,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod afpacket;
 pub mod capture;
 pub mod claim;
 pub mod config;
@@ -60,6 +64,7 @@ pub mod ring_v3;
 pub mod switch;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod tap;
 pub mod target;
 pub mod trace;
 pub mod vnet;

@@ -28,14 +28,15 @@
 //! rather than compiled, so building needs no BPF toolchain.
 
 use crate::error::{Error, Result};
-use crate::port::{LinuxPort, Refused};
+use crate::port::{send_finished, LinuxPort, Pending};
 use crate::ring::Mmap;
 use crate::sys;
+use crate::vnet::VnetHdr;
 use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
-use vswitch_core::{FrameBatch, Port, TxError};
+use vswitch_core::{DeviceCounts, FrameBatch, Port, TxError};
 
 /// One UMEM chunk: the kernel's smallest.
 const CHUNK: usize = 2048;
@@ -391,9 +392,12 @@ pub struct XdpPort {
     tx_free: Vec<u64>,
     /// Bytes of UMEM that receive (the first half); the rest sends.
     rx_bytes: u64,
-    rx_errors: u64,
-    rx_full: u64,
-    tx_full: Refused,
+    /// What the kernel dropped, until [`Port::take_counts`].
+    counts: DeviceCounts,
+    /// The kernel's running total of receive drops when last read.
+    rx_full_seen: u64,
+    /// Room to finish offloaded frames in (an AF_XDP port takes only finished ones).
+    scratch: Vec<u8>,
 }
 
 impl XdpPort {
@@ -504,9 +508,9 @@ impl XdpPort {
             umem,
             tx_free,
             rx_bytes: u64::from(half) * CHUNK as u64,
-            rx_errors: 0,
-            rx_full: 0,
-            tx_full: Refused::default(),
+            counts: DeviceCounts::default(),
+            rx_full_seen: 0,
+            scratch: Vec::new(),
         })
     }
 
@@ -563,7 +567,7 @@ impl XdpPort {
                     // those of the oldest frame it had not reported taken.
                     let taken = self.tx.consumer().load(Ordering::Acquire);
                     let desc = self.tx.get_at(taken);
-                    self.tx_full.add(Refused::one(desc.len as usize));
+                    Pending::one(desc.len as usize).refused_in(&mut self.counts);
                 }
                 Err(e) => {
                     tracing::trace!(port = %self.name, error = %e, "AF_XDP send failed");
@@ -575,19 +579,21 @@ impl XdpPort {
 }
 
 impl Port for XdpPort {
+    type Meta = VnetHdr;
+
     fn name(&self) -> &str {
         &self.name
     }
 
-    fn recv(&mut self, batch: &mut FrameBatch) -> usize {
+    fn recv(&mut self, batch: &mut FrameBatch<VnetHdr>) -> usize {
         let n = self.rx.ready().min(FrameBatch::DEFAULT_SIZE as u32);
         for i in 0..n {
             let desc = self.rx.get(i);
             match self.received(&desc) {
-                Some(frame) => batch.push(frame),
+                Some(frame) => batch.push_with(frame, VnetHdr::NONE),
                 None => {
                     // Not one of our receive chunks: never give it to the kernel.
-                    self.rx_errors += 1;
+                    self.counts.rx_errors += 1;
                     continue;
                 }
             }
@@ -601,7 +607,29 @@ impl Port for XdpPort {
         n as usize
     }
 
-    fn send(&mut self, frame: &[u8]) -> Result<(), TxError> {
+    /// Takes only finished frames: offloaded ones are completed or cut into
+    /// segments first.
+    fn send(&mut self, frame: &[u8], offload: VnetHdr) -> Result<(), TxError> {
+        let mut scratch = mem::take(&mut self.scratch);
+        let r = send_finished(frame, &offload, &mut scratch, |f| self.send_one(f));
+        self.scratch = scratch;
+        r
+    }
+
+    fn flush(&mut self) {
+        self.tx.submit();
+        self.kick();
+        self.reap();
+    }
+
+    fn take_counts(&mut self) -> DeviceCounts {
+        mem::take(&mut self.counts)
+    }
+}
+
+impl XdpPort {
+    /// Puts one finished frame in the transmit ring.
+    fn send_one(&mut self, frame: &[u8]) -> Result<(), TxError> {
         if frame.len() > MAX_FRAME || crate::port::too_big(frame, self.mtu) {
             return Err(TxError::TooBig);
         }
@@ -628,12 +656,6 @@ impl Port for XdpPort {
         }
         Ok(())
     }
-
-    fn flush(&mut self) {
-        self.tx.submit();
-        self.kick();
-        self.reap();
-    }
 }
 
 impl LinuxPort for XdpPort {
@@ -652,19 +674,12 @@ impl LinuxPort for XdpPort {
     fn set_mtu(&mut self, mtu: u32) {
         self.mtu = mtu;
     }
-    fn rx_errors(&self) -> u64 {
-        self.rx_errors
-    }
-    fn rx_full(&self) -> u64 {
-        self.rx_full
-    }
-    fn tx_full(&self) -> Refused {
-        self.tx_full
-    }
     fn poll_stats(&mut self) {
         if let Ok(s) = sys::xsk_statistics(self.xsk.as_raw_fd()) {
             // Running totals since the socket opened.
-            self.rx_full = s.rx_dropped + s.rx_ring_full;
+            let total = s.rx_dropped + s.rx_ring_full;
+            self.counts.rx_full += total.saturating_sub(self.rx_full_seen);
+            self.rx_full_seen = total;
         }
         // Frames a busy device left in the ring: try them again, rather
         // than wait for the next frame to this port.

@@ -54,7 +54,7 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use vswitch_core::summary::TraceLine;
-use vswitch_core::{FrameBatch, Instant, MacAddr, PortId, Switch, TxError, Verdict};
+use vswitch_core::{Egress, Instant, MacAddr, PortId, Switch, TxError, Verdict};
 
 /// Why a simulation could not be set up or run.
 #[derive(Debug, thiserror::Error)]
@@ -218,7 +218,9 @@ struct SimSwitch {
     port_wire: Vec<Option<(u32, u8)>>,
     /// First index of this switch's ports in the timeline.
     timeline_base: usize,
-    batch: FrameBatch,
+    /// The frame being forwarded, copied out of the frame pool that its
+    /// deliveries take their copies from.
+    rx: Vec<u8>,
 }
 
 struct SimHost {
@@ -309,7 +311,7 @@ impl Simulation {
                 port_names: Vec::new(),
                 port_wire: Vec::new(),
                 timeline_base: 0,
-                batch: FrameBatch::with_capacity(1),
+                rx: Vec::with_capacity(1518),
             });
         }
         // Ports in order of first mention: hosts (and where they move), generators, wires.
@@ -683,18 +685,22 @@ impl Simulation {
             ..
         } = self;
         let sw = &mut switches[si];
-        sw.batch.clear();
-        sw.batch.push(frames.get(frame));
+        sw.rx.clear();
+        sw.rx.extend_from_slice(frames.get(frame));
         egress.clear();
         let tracing = trace.is_some();
         let base = sw.timeline_base;
         let port_wire = &sw.port_wire;
         let mut capture_error = None;
-        sw.switch.forward(
+        let decision = sw.switch.forward_one(
             Instant::from_nanos(now),
             PortId(port),
-            &sw.batch,
-            |out, bytes| {
+            &sw.rx,
+            |Egress {
+                 port: out,
+                 frame: bytes,
+                 ..
+             }| {
                 let Some(Some((wire, side))) = port_wire.get(usize::from(out.0)) else {
                     return Err(TxError::Full);
                 };
@@ -736,7 +742,7 @@ impl Simulation {
                 Ok(())
             },
         );
-        let verdict = sw.switch.last_decisions().first().map(|d| d.verdict);
+        let verdict = Some(decision.verdict);
         if let (Some(Verdict::Drop(_)), Some(t)) = (verdict, timeline.as_mut()) {
             t.record_dropped(now, base + usize::from(port));
         }

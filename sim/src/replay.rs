@@ -32,7 +32,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use vswitch_core::spec::SwitchSpec;
 use vswitch_core::summary::TraceLine;
-use vswitch_core::{Decision, FrameBatch, Instant, PortId, Switch, Verdict};
+use vswitch_core::{Decision, Egress, Instant, PortId, Switch, Verdict};
 
 /// The FDB hash seed used when the spec gives none. Fixed, so replays repeat.
 pub const DEFAULT_HASH_SEED: u64 = 0x7673_7769_7463_6801;
@@ -173,7 +173,6 @@ pub struct Replayer {
     sinks: Vec<Option<PcapSink>>,
     timeline: Option<Timeline>,
     totals: FrameTotals,
-    batch: FrameBatch,
     egress: Vec<usize>,
     write_error: Option<CaptureError>,
 }
@@ -233,7 +232,6 @@ impl Replayer {
             sinks,
             timeline: plot_bucket_ns.map(|b| Timeline::new(b, port_names.to_vec())),
             totals: FrameTotals::default(),
-            batch: FrameBatch::with_capacity(1),
             egress: Vec::new(),
             write_error: None,
         })
@@ -255,18 +253,20 @@ impl Replayer {
         trace: Option<&mut dyn Write>,
     ) -> Result<Decision, ReplayError> {
         let ingress = PortId(u16::try_from(port).unwrap_or(u16::MAX));
-        self.batch.clear();
-        self.batch.push(frame);
         self.egress.clear();
         let egress = &mut self.egress;
         let sinks = &mut self.sinks;
         let write_error = &mut self.write_error;
         let timeline = &mut self.timeline;
-        self.switch.forward(
+        let decision = self.switch.forward_one(
             Instant::from_nanos(ts_ns),
             ingress,
-            &self.batch,
-            |out, bytes| {
+            frame,
+            |Egress {
+                 port: out,
+                 frame: bytes,
+                 ..
+             }| {
                 let i = usize::from(out.0);
                 egress.push(i);
                 if let Some(Some(sink)) = sinks.get_mut(i) {
@@ -283,7 +283,6 @@ impl Replayer {
         if let Some(e) = self.write_error.take() {
             return Err(e.into());
         }
-        let decision = self.switch.last_decisions()[0];
         let t = &mut self.totals;
         t.replayed += 1;
         t.delivered += self.egress.len() as u64;

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
-use vswitch_core::{FdbStats, GuardStats, Instant, Switch};
+use vswitch_core::{FdbStats, GuardStats, Instant, PortCounters, Switch};
 
 /// One port's counters, by name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -16,22 +16,10 @@ pub struct PortReport {
     pub name: String,
     /// Up or down at the end.
     pub up: bool,
-    /// Frames received.
-    pub rx_frames: u64,
-    /// Bytes received.
-    pub rx_bytes: u64,
-    /// Frames sent.
-    pub tx_frames: u64,
-    /// Bytes sent.
-    pub tx_bytes: u64,
-    /// Received frames sent to one known port.
-    pub unicast: u64,
-    /// Received broadcast/multicast (or, in hub mode, all) frames flooded.
-    pub flood: u64,
-    /// Received unknown-unicast frames flooded.
-    pub unknown_unicast: u64,
-    /// Drops by reason name; reasons with no drop are left out.
-    pub drops: BTreeMap<String, u64>,
+    /// The core's counters of the port (flattened: `rx_frames`, ...,
+    /// `drops` by reason name with the reasons with no drop left out, `guard`).
+    #[serde(flatten)]
+    pub counters: PortCounters,
     /// Shut down by the move guard at the end.
     pub shut_down: bool,
 }
@@ -86,22 +74,12 @@ impl SwitchReport {
     ) -> SwitchReport {
         let ports = switch
             .ports()
-            .map(|(id, p)| {
-                let c = &p.counters;
-                PortReport {
-                    port: id.0,
-                    name: port_name(id.0),
-                    up: p.up,
-                    rx_frames: c.rx_frames,
-                    rx_bytes: c.rx_bytes,
-                    tx_frames: c.tx_frames,
-                    tx_bytes: c.tx_bytes,
-                    unicast: c.unicast,
-                    flood: c.flood,
-                    unknown_unicast: c.unknown_unicast,
-                    drops: c.nonzero_drops().map(|(r, n)| (r.to_string(), n)).collect(),
-                    shut_down: p.shutdown_until.is_some(),
-                }
+            .map(|(id, p)| PortReport {
+                port: id.0,
+                name: port_name(id.0),
+                up: p.up,
+                counters: p.counters,
+                shut_down: p.shutdown_until.is_some(),
             })
             .collect();
         let mut entries: Vec<FdbEntryReport> = switch
@@ -130,7 +108,7 @@ impl SwitchReport {
 
     /// Frames received on all ports.
     pub fn rx_frames(&self) -> u64 {
-        self.ports.iter().map(|p| p.rx_frames).sum()
+        self.ports.iter().map(|p| p.counters.rx_frames).sum()
     }
 }
 
@@ -144,8 +122,11 @@ impl fmt::Display for SwitchReport {
             "port", "name", "up", "rx", "tx", "unicast", "flood", "unknown", "dropped"
         )?;
         for p in &self.ports {
-            let dropped: u64 = p.drops.values().sum();
-            let reasons: Vec<String> = p.drops.iter().map(|(r, n)| format!("{r}={n}")).collect();
+            let c = &p.counters;
+            let dropped = c.total_drops();
+            // By name, as always.
+            let by_name: BTreeMap<&str, u64> = c.nonzero_drops().collect();
+            let reasons: Vec<String> = by_name.iter().map(|(r, n)| format!("{r}={n}")).collect();
             writeln!(
                 f,
                 "  {:>4} {:<12} {:>4} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8}  {}",
@@ -158,11 +139,11 @@ impl fmt::Display for SwitchReport {
                 } else {
                     "down"
                 },
-                p.rx_frames,
-                p.tx_frames,
-                p.unicast,
-                p.flood,
-                p.unknown_unicast,
+                c.rx_frames,
+                c.tx_frames,
+                c.unicast,
+                c.flood,
+                c.unknown_unicast,
                 dropped,
                 reasons.join(" ")
             )?;

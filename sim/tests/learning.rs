@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use vswitch_core::spec::SwitchSpec;
+use vswitch_core::DropReason;
 use vswitch_sim::pcap::read_capture;
 use vswitch_sim::replay::Replayer;
 use vswitch_sim::report::SwitchReport;
@@ -98,7 +99,7 @@ fn a_silent_host_is_forgotten_after_the_aging_time_and_flooded_again() {
     assert_eq!(report.pairs_answered(), (2, 2));
     assert!(!times.is_empty());
     assert!(times.iter().all(|&t| t >= 5_000_000_000), "{times:?}");
-    assert!(report.switches[0].ports[0].unknown_unicast >= 1);
+    assert!(report.switches[0].ports[0].counters.unknown_unicast >= 1);
 
     // With the default aging (300 s) nothing reaches h3.
     let (times, report) = frames_for_h2_at_h3(&three_hosts("", 5.0), "no-aging");
@@ -119,7 +120,10 @@ fn a_hub_floods_known_unicast_and_a_switch_does_not() {
     assert_eq!(switch.switches[0].fdb.stats.learned, 2);
     // A hub sends every frame to every other port: what h1 sent, h2 and h3 got.
     let p = &hub.switches[0].ports;
-    assert_eq!(p[0].rx_frames, p[2].tx_frames - p[1].rx_frames);
+    assert_eq!(
+        p[0].counters.rx_frames,
+        p[2].counters.tx_frames - p[1].counters.rx_frames
+    );
 }
 
 #[test]
@@ -225,9 +229,12 @@ fn a_host_heard_only_through_lldp_is_reached_on_its_port_alone_and_followed() {
     assert_eq!(learned_on(&report, "02:00:00:00:00:51"), ["3"]);
     assert_eq!(report.fdb.stats.moved, 1);
     let p = &report.ports;
-    assert_eq!((p[0].unknown_unicast, p[0].unicast), (1, 2));
-    assert_eq!(p[1].drops.get("link-local"), Some(&1));
-    assert_eq!(p[2].drops.get("link-local"), Some(&1));
+    assert_eq!(
+        (p[0].counters.unknown_unicast, p[0].counters.unicast),
+        (1, 2)
+    );
+    assert_eq!(p[1].counters.drops(DropReason::LinkLocal), 1);
+    assert_eq!(p[2].counters.drops(DropReason::LinkLocal), 1);
 }
 
 #[test]
@@ -248,6 +255,6 @@ fn a_pause_frame_teaches_the_switch_nothing() {
         Vec::<String>::new()
     );
     assert_eq!(report.fdb.stats.learned, 1, "only the talker");
-    assert_eq!(report.ports[0].unknown_unicast, 2);
-    assert_eq!(report.ports[1].drops.get("link-local"), Some(&1));
+    assert_eq!(report.ports[0].counters.unknown_unicast, 2);
+    assert_eq!(report.ports[1].counters.drops(DropReason::LinkLocal), 1);
 }

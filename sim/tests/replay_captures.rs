@@ -266,7 +266,7 @@ fn replay_is_deterministic() {
                 .join(format!("port-{}.pcap", p.name)),
         )
         .unwrap();
-        assert_eq!(out.len() as u64, p.tx_frames, "port {}", p.name);
+        assert_eq!(out.len() as u64, p.counters.tx_frames, "port {}", p.name);
     }
     assert_eq!(
         summary.frames.delivered,
@@ -274,7 +274,7 @@ fn replay_is_deterministic() {
             .switch
             .ports
             .iter()
-            .map(|p| p.tx_frames)
+            .map(|p| p.counters.tx_frames)
             .sum::<u64>()
     );
     // The hosts were learned, so conversations went port to port.

@@ -11,7 +11,7 @@ use crate::model::Model;
 use crate::op::{scope, Cfg, Op, PortSpec, TxFault};
 use crate::Checked;
 use vswitch_core::fdb::FlushScope;
-use vswitch_core::{ConfigError, FrameBatch, Instant, MacAddr, PortId, Switch, TxError};
+use vswitch_core::{ConfigError, Decision, FrameBatch, Instant, MacAddr, PortId, Switch, TxError};
 
 /// The switch `cfg` describes, with its first ports (some set down).
 pub fn build(cfg: &Cfg) -> Switch {
@@ -38,7 +38,7 @@ pub fn forward(
     ingress: PortId,
     frames: &[Vec<u8>],
     fault: TxFault,
-) -> Vec<(PortId, Vec<u8>)> {
+) -> (Vec<(PortId, Vec<u8>)>, Vec<Decision>) {
     // Small, so that a batch of more frames grows it.
     let mut batch = FrameBatch::with_capacity(2);
     for f in frames {
@@ -49,11 +49,13 @@ pub fn forward(
         assert_eq!(batch.get(i), &f[..], "the batch changed frame {i}");
     }
     let mut sent = Vec::new();
-    sw.forward(t, ingress, &batch, |out, bytes| {
-        sent.push((out, bytes.to_vec()));
-        fault.result(out, bytes)
-    });
-    sent
+    let decisions = sw
+        .forward(t, ingress, &batch, |e| {
+            sent.push((e.port, e.frame.to_vec()));
+            fault.result(e.port, e.frame)
+        })
+        .to_vec();
+    (sent, decisions)
 }
 
 /// Runs an operation that is not a frame on the switch alone. `now` is the
@@ -164,9 +166,9 @@ fn model_step(sw: &mut Switch, m: &mut Model, now: &mut u64, op: &Op) -> Checked
         }
         Op::Batch(port, specs, fault) => {
             let frames: Vec<Vec<u8>> = specs.iter().map(|f| f.bytes()).collect();
-            let sent = forward(sw, t, PortId(*port), &frames, *fault);
+            let (sent, got) = forward(sw, t, PortId(*port), &frames, *fault);
             let (decisions, msent) = m.forward(*now, *port, &frames, *fault);
-            ensure_eq!(sw.last_decisions(), &decisions[..], "batch decisions");
+            ensure_eq!(got, decisions, "batch decisions");
             ensure_eq!(sent, msent, "batch deliveries");
         }
         Op::Time(s) => *now = s.apply(*now, m.fdb.aging),
@@ -263,8 +265,7 @@ pub fn invariants_hold(cfg: &Cfg, ops: &[Op]) -> Checked {
             }
             Op::Batch(port, specs, fault) => {
                 let frames: Vec<Vec<u8>> = specs.iter().map(|f| f.bytes()).collect();
-                forward(&mut sw, t, PortId(*port), &frames, *fault);
-                let decisions = sw.last_decisions().to_vec();
+                let (_, decisions) = forward(&mut sw, t, PortId(*port), &frames, *fault);
                 (|| {
                     ensure_eq!(decisions.len(), frames.len(), "decisions of a batch");
                     for (d, f) in decisions.iter().zip(&frames) {
@@ -347,12 +348,8 @@ fn batch_equivalence(
         b.for_each_egress(&d, |out| expected.push((out, i)));
     }
 
-    let sent = forward(a, t, ingress, frames, fault);
-    ensure_eq!(
-        a.last_decisions(),
-        &decisions[..],
-        "forward decided otherwise than decide"
-    );
+    let (sent, got) = forward(a, t, ingress, frames, fault);
+    ensure_eq!(got, decisions, "forward decided otherwise than decide");
     for (d, f) in decisions.iter().zip(frames) {
         check_decision(a, d, f, None)?;
     }
