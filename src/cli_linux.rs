@@ -8,11 +8,13 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use vswitch_core::spec::{EvictionSpec, SwitchSpec};
 use vswitch_linux::config::{Overrides, RunConfig};
-use vswitch_linux::control::{self, Added, FdbRow, PortInfo, Request, Stats, DEFAULT_NAME};
+use vswitch_linux::control::{
+    self, Added, FdbRow, PortInfo, ReloadReport, Request, Stats, DEFAULT_NAME,
+};
 use vswitch_linux::control_server::{ControlLimits, DEFAULT_IDLE, DEFAULT_MAX_CLIENTS};
 use vswitch_linux::lab::{self, LabOptions};
 use vswitch_linux::port::{PortOptions, RingKind, DEFAULT_RING_MIB};
-use vswitch_linux::switch::{LinuxSwitch, RunOptions, DEFAULT_NICE, DEFAULT_POLL_US};
+use vswitch_linux::switch::{ConfigSource, LinuxSwitch, RunOptions, DEFAULT_NICE, DEFAULT_POLL_US};
 
 /// Commands of the switch on real interfaces.
 #[derive(Subcommand)]
@@ -34,6 +36,9 @@ pub enum LinuxCommand {
     Trace(TraceArgs),
     /// Record what a running switch sends out of a port, as pcap.
     Capture(CaptureArgs),
+    /// Make a running switch re-read its configuration file and apply the
+    /// difference, keeping its table (as SIGHUP does).
+    Reload(Common),
     /// Check a configuration file (`run --config FILE`) without running it.
     CheckConfig {
         /// The file.
@@ -61,7 +66,7 @@ pub struct RunArgs {
     /// The switch's name (names its control socket /run/vswitch/NAME.sock).
     #[arg(long, default_value = DEFAULT_NAME)]
     name: String,
-    /// Switch and port settings, a TOML file (aging, capacity, eviction,
+    /// Switch and port settings, a TOML file (attach = [ports], aging, capacity, eviction,
     /// vlan-aware, group-forward-mask, move-guard, [ports.NAME] with
     /// storm-broadcast, storm-multicast, storm-unknown, mac-limit, ...).
     #[arg(long, value_name = "FILE")]
@@ -367,6 +372,15 @@ pub fn run(command: LinuxCommand) -> anyhow::Result<()> {
             Ok(())
         }
         LinuxCommand::Lab(l) => lab_command(l),
+        LinuxCommand::Reload(c) => {
+            let data = control::request(&c.name, Request::Reload)?;
+            if c.json {
+                return print_json(&data);
+            }
+            let report: ReloadReport = serde_json::from_value(data)?;
+            outln!("{report}")?;
+            Ok(())
+        }
         LinuxCommand::CheckConfig { file } => {
             let c = RunConfig::load(&file)?;
             let named = c.switch.ports.len();
@@ -404,6 +418,7 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
         }
         None => (SwitchSpec::default(), Vec::new()),
     };
+    let file_ports = ports.clone();
     // Ports on the command line come after those of the file.
     for p in a.ports {
         if !ports.contains(&p) {
@@ -424,7 +439,13 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
         move_guard: a.move_guard,
     };
     overrides.apply(&mut spec);
+    let config = a.config.map(|path| ConfigSource {
+        path,
+        overrides: overrides.clone(),
+        attach: file_ports,
+    });
     let mut sw = LinuxSwitch::new(RunOptions {
+        config,
         name: a.name,
         spec,
         ports,

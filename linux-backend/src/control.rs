@@ -67,6 +67,8 @@ pub enum Request {
     },
     /// Switch-wide statistics.
     Stats,
+    /// Re-read the configuration file and apply the difference.
+    Reload,
     /// Stream one trace line per frame (of one ingress or egress port, or all).
     Trace {
         /// Port name filter.
@@ -91,6 +93,7 @@ impl Request {
             Request::FdbDel { .. } => "fdb-del",
             Request::FdbFlush { .. } => "fdb-flush",
             Request::Stats => "stats",
+            Request::Reload => "reload",
             Request::Trace { .. } => "trace",
             Request::Capture { .. } => "capture",
         }
@@ -320,6 +323,42 @@ fn send_request(name: &str, request: Request) -> Result<BufReader<UnixStream>> {
         .write_all(&line)
         .map_err(|e| Error::io("sending the request", e))?;
     Ok(BufReader::new(stream))
+}
+
+/// What a reload changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadReport {
+    /// The file read.
+    pub config: String,
+    /// Ports attached, as the file names them.
+    pub added: Vec<String>,
+    /// Ports detached.
+    pub removed: Vec<String>,
+    /// Ports whose settings changed.
+    pub changed: Vec<String>,
+    /// The switch's own settings that changed (`aging`, `capacity`, ...).
+    pub settings: Vec<String>,
+}
+
+impl std::fmt::Display for ReloadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(" ")
+            }
+        };
+        write!(
+            f,
+            "reloaded {}: attached {}; detached {}; port settings changed {}; switch settings changed {}",
+            self.config,
+            list(&self.added),
+            list(&self.removed),
+            list(&self.changed),
+            list(&self.settings)
+        )
+    }
 }
 
 /// A [`Response`] with its data left as the switch wrote it.

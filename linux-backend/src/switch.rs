@@ -16,6 +16,7 @@ use crate::control;
 use crate::control_server::{self, ControlLimits, ControlLink, ControlServer, Job};
 use crate::error::{Error, Result};
 use crate::link::LinkMonitor;
+use crate::notify;
 use crate::port::{LinuxPort, PortOptions};
 use crate::sys::{self, Epoll};
 use crate::vnet::VnetHdr;
@@ -27,7 +28,10 @@ use vswitch_core::{FrameBatch, PortId, Switch, SwitchConfig, Verdict};
 
 mod links;
 mod ports;
+mod reload;
 mod requests;
+
+pub use reload::ConfigSource;
 
 use requests::{Dump, MaxStall, Stall};
 
@@ -68,6 +72,8 @@ pub struct RunOptions {
     pub nice: i32,
     /// Bounds on control connections: idle limit, most at once.
     pub control: ControlLimits,
+    /// The configuration file, for reloads; `None`: nothing to reload.
+    pub config: Option<ConfigSource>,
 }
 
 impl Default for RunOptions {
@@ -81,6 +87,7 @@ impl Default for RunOptions {
             poll_us: DEFAULT_POLL_US,
             nice: DEFAULT_NICE,
             control: ControlLimits::default(),
+            config: None,
         }
     }
 }
@@ -89,6 +96,9 @@ struct PortSlot {
     port: Box<dyn LinuxPort>,
     /// Keeps other switches off the interface while it is a port here.
     _claim: Claim,
+    /// The port as the configuration file names it, if the file attached it:
+    /// a reload detaches it when the file no longer does.
+    from_file: Option<String>,
 }
 
 /// What a streaming control client gets.
@@ -141,6 +151,10 @@ pub struct LinuxSwitch {
     nice: i32,
     /// What removed ports counted, so that the switch's totals never go back.
     retired: Retired,
+    /// The configuration file, for reloads.
+    config_source: Option<ConfigSource>,
+    /// The FDB's hash seed, kept across reloads.
+    seed: u64,
 }
 
 /// The counts of ports that were removed, kept for the switch's totals.
@@ -215,9 +229,18 @@ impl LinuxSwitch {
             resolved: FrameBatch::default(),
             gso_scratch: Vec::new(),
             retired: Retired::default(),
+            config_source: opts.config,
+            seed,
         };
         for p in &opts.ports {
             let added = s.add_port(p)?;
+            let file_port = s
+                .config_source
+                .as_ref()
+                .is_some_and(|c| c.attach.contains(p));
+            if let Some(slot) = s.slot(PortId(added.port)).filter(|_| file_port) {
+                slot.from_file = Some(p.clone());
+            }
             let notes = if added.notes.is_empty() {
                 String::new()
             } else {
@@ -265,6 +288,10 @@ impl LinuxSwitch {
             self.ports.iter().flatten().count(),
             self.socket_path.display()
         );
+        // Every port is attached and the control thread answers: ready.
+        if let Err(e) = notify::send(&format!("READY=1\nSTATUS={}", self.status())) {
+            tracing::warn!("cannot tell the service manager the switch is ready: {e}");
+        }
         let mut events = Vec::with_capacity(64);
         let poll = std::time::Duration::from_micros(u64::from(self.poll_us));
         let mut poll_until = None;
@@ -282,9 +309,17 @@ impl LinuxSwitch {
             for &(token, ev) in &events {
                 match token {
                     TOKEN_SIGNAL => {
+                        // struct signalfd_siginfo: the signal's number first.
                         let mut buf = [0u8; 128];
-                        let _ = sys::read(self.signal.as_raw_fd(), &mut buf);
+                        let n = sys::read(self.signal.as_raw_fd(), &mut buf).unwrap_or(0);
+                        let signo =
+                            (n >= 4).then(|| u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]));
+                        if signo == Some(libc::SIGHUP as u32) {
+                            let _ = self.reload_logged();
+                            continue;
+                        }
                         tracing::info!("signal received, stopping");
+                        let _ = notify::send("STOPPING=1");
                         return Ok(());
                     }
                     TOKEN_TIMER => {

@@ -215,6 +215,12 @@ pub struct Running {
 impl Running {
     /// Starts a switch and waits until every port shows up.
     pub fn start(name: &str, ports: &[String], extra: &[&str]) -> Running {
+        Running::start_with(name, ports, extra, ports.len())
+    }
+
+    /// Starts a switch and waits until `n` ports show up, all up (some may
+    /// come from a configuration file in `extra`).
+    pub fn start_with(name: &str, ports: &[String], extra: &[&str], n: usize) -> Running {
         let mut args = vec!["run", "--name", name];
         args.extend_from_slice(extra);
         args.extend(ports.iter().map(String::as_str));
@@ -229,7 +235,6 @@ impl Running {
             child,
             name: name.to_string(),
         };
-        let n = ports.len();
         let up = wait_until(Duration::from_secs(5), || {
             sw.ports()
                 .is_some_and(|p| p.len() == n && p.iter().all(|p| p["state"] == "up"))

@@ -86,6 +86,7 @@ impl LinuxSwitch {
         self.ports[index] = Some(PortSlot {
             port,
             _claim: claim,
+            from_file: None,
         });
         let _ = self.sw.set_port_up(id, up);
         if !up {

@@ -176,6 +176,7 @@ impl LinuxSwitch {
                 self.poll_port_stats();
                 done(json(Ok(self.stats())))
             }
+            Request::Reload => done(json(self.reload_logged())),
             Request::Trace { port } => match port.map(|p| self.find_port(&p)).transpose() {
                 Ok(filter) => {
                     self.streams.push((client, Stream::Trace(filter)));
