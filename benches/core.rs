@@ -353,11 +353,11 @@ fn measured_batch(sw: &mut Switch, now: Instant, ingress: PortId, batch: &FrameB
 }
 
 /// One fixed workload without criterion: a warm-up, then `CORE_BENCH_ROUNDS`
-/// (default 1) rounds of `CORE_BENCH_BATCHES` (default 2,000) batches through [`measured_batch`] (or the naive
-/// switch). Under callgrind it gives instruction counts; run alone it prints the
-/// fastest and the median round in ns per frame, timing the switch only (not
-/// the batch fill). The fastest round of many is what a busy machine disturbs
-/// least.
+/// (default 1) rounds of `CORE_BENCH_BATCHES` (default 2,000) batches through
+/// [`measured_batch`] (or the naive switch). Under callgrind it gives
+/// instruction counts; run alone it prints the fastest and the median round in
+/// ns per frame, timing the switch only (not the batch fill). The fastest round
+/// of many is what a busy machine disturbs least.
 fn fixed_loop(what: &str) {
     const WARM_UP: u64 = 200;
     let batches = |var, default| std::env::var(var).map_or(default, |r| r.parse().unwrap());
