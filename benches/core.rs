@@ -2,8 +2,20 @@
 //! `HashMap<[u8; 6], usize>` learning switch fed the same frames.
 //!
 //! `cargo bench --bench core`. Figures go to BENCHMARKS.md.
+//!
+//! For instruction counts, which stay put on a busy machine, `CORE_BENCH_LOOP`
+//! runs one fixed workload without criterion, made to be run under callgrind:
+//!
+//! ```sh
+//! CORE_BENCH_LOOP=known_unicast:4096 valgrind --tool=callgrind \
+//!   --toggle-collect='*measured_batch*' target/release/deps/core-<hash> --bench
+//! ```
+//!
+//! (`known_unicast:<hosts>`, `naive:<hosts>` or `churn`; 2,000 batches of 32
+//! after a warm-up.) With `CORE_BENCH_ROUNDS=50` and no valgrind it times 50
+//! rounds instead and prints the fastest and the median.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration;
@@ -330,9 +342,110 @@ fn bench_churn(c: &mut Criterion) {
     g.finish();
 }
 
+/// One `Switch::forward` call of the measured part of [`fixed_loop`]: the
+/// function callgrind is told to count (`--toggle-collect`).
+#[inline(never)]
+fn measured_batch(sw: &mut Switch, now: Instant, ingress: PortId, batch: &FrameBatch) {
+    sw.forward(now, ingress, batch, |e| {
+        black_box((e.port, e.frame.len()));
+        Ok(())
+    });
+}
+
+/// One fixed workload without criterion: a warm-up, then `CORE_BENCH_ROUNDS`
+/// (default 1) rounds of `CORE_BENCH_BATCHES` (default 2,000) batches through
+/// [`measured_batch`] (or the naive switch). Under callgrind it gives
+/// instruction counts; run alone it prints the fastest and the median round in
+/// ns per frame, timing the switch only (not the batch fill). The fastest round
+/// of many is what a busy machine disturbs least.
+fn fixed_loop(what: &str) {
+    const WARM_UP: u64 = 200;
+    let batches = |var, default| std::env::var(var).map_or(default, |r| r.parse().unwrap());
+    let measured: u64 = batches("CORE_BENCH_BATCHES", 2000);
+    let rounds = batches("CORE_BENCH_ROUNDS", 1) as usize;
+    let (kind, hosts) = what.split_once(':').unwrap_or((what, "8192"));
+    let hosts: u32 = hosts.parse().expect("<workload>:<hosts>");
+    let (mut sw, pairs) = known_unicast_setup(hosts);
+    let mut naive = naive_from(if kind == "naive" { hosts } else { 0 });
+    let mut out = Vec::with_capacity(8);
+    let mut stream = Stream::new(pairs);
+    let mut i = 0u32;
+    let mut k = 0u64;
+    if kind == "churn" {
+        sw = switch(8192);
+        // Fill the table: every later frame evicts.
+        while sw.fdb().len() < 8192 {
+            let f = frame(mac(0xfff_ffff), mac(i));
+            sw.decide(Instant::ZERO, PortId((i % 4) as u16), &f);
+            i += 1;
+        }
+    }
+    let mut batch = |k: u64| -> Duration {
+        // As in the criterion benches: churn has a new millisecond every batch.
+        let now = Instant::from_millis(if kind == "churn" { k } else { 1 + k / 1000 });
+        let ingress = match kind {
+            "churn" => {
+                stream.batch.clear();
+                for _ in 0..BATCH {
+                    stream.batch.push(&frame(mac(0xfff_ffff), mac(i)));
+                    i = i.wrapping_add(1);
+                }
+                PortId((i % 4) as u16)
+            }
+            _ => stream.next(),
+        };
+        let start = std::time::Instant::now();
+        match kind {
+            "known_unicast" | "churn" if k < WARM_UP => {
+                sw.forward(now, ingress, &stream.batch, |e| {
+                    black_box((e.port, e.frame.len()));
+                    Ok(())
+                });
+            }
+            "known_unicast" | "churn" => measured_batch(&mut sw, now, ingress, &stream.batch),
+            "naive" => {
+                for f in stream.batch.iter() {
+                    naive.forward(usize::from(ingress.0), f, &mut out);
+                    black_box(&out);
+                }
+            }
+            _ => panic!("CORE_BENCH_LOOP: known_unicast:<hosts>, naive:<hosts> or churn"),
+        }
+        start.elapsed()
+    };
+    for _ in 0..WARM_UP {
+        batch(k);
+        k += 1;
+    }
+    let mut per_frame: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let mut t = Duration::ZERO;
+            for _ in 0..measured {
+                t += batch(k);
+                k += 1;
+            }
+            t.as_nanos() as f64 / (measured as f64 * BATCH as f64)
+        })
+        .collect();
+    per_frame.sort_by(f64::total_cmp);
+    println!(
+        "{what}: fastest round {:.1} ns/frame, median {:.1} ns/frame ({rounds} rounds of {measured} batches)",
+        per_frame[0],
+        per_frame[rounds / 2]
+    );
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
     targets = bench_known_unicast, bench_flood, bench_churn
 }
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(what) = std::env::var("CORE_BENCH_LOOP") {
+        fixed_loop(&what);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

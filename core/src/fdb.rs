@@ -5,8 +5,11 @@
 //! - `entries`: an arena of 24-byte `Entry` values (key, last-seen time, port and
 //!   the links of the port's LRU list).
 //! - `slots`: an open-addressing index (linear probing, load <= 2/3) of `u32`
-//!   values: an 8-bit tag from the hash and the arena index. A lookup usually
-//!   touches one slot and one entry.
+//!   values: the arena index plus one in the low bits, as few as the index size
+//!   needs, and a fingerprint of the key's hash in all the bits left (18 bits at
+//!   8,192 entries, 11 at 1,000,000). A hit touches one slot and one entry; a
+//!   miss touches an entry only when a fingerprint matches by chance (one probe
+//!   in 2^bits).
 //! - One LRU list per port, oldest first: a refresh moves an entry to its port's
 //!   tail, so the head is the port's least recently seen entry. Fair eviction takes
 //!   the head of the port with the most entries (Open vSwitch's policy).
@@ -39,6 +42,9 @@ use alloc::vec::Vec;
 use core::cmp::Reverse;
 use core::fmt;
 use core::time::Duration;
+
+/// The most (destination, source) pairs one [`Fdb::prefetch_batch`] call takes.
+pub(crate) const PREFETCH_BATCH: usize = 32;
 
 /// Default aging time: 300 s, as in the Linux bridge and Open vSwitch.
 pub const DEFAULT_AGING: Duration = Duration::from_secs(300);
@@ -206,7 +212,6 @@ pub enum FlushScope {
 const NIL: u32 = u32::MAX;
 const F_USED: u16 = 1;
 const F_STATIC: u16 = 2;
-const IDX_MASK: u32 = (1 << 24) - 1;
 
 /// One table entry: 24 bytes.
 #[derive(Clone, Copy, Debug)]
@@ -251,6 +256,9 @@ pub struct Fdb {
     config: FdbConfig,
     aging_ms: u64,
     slots: Vec<u32>,
+    /// The bits of a slot that hold the arena index plus one; the others hold
+    /// the fingerprint. Set with the index size (`Fdb::resize_index`).
+    idx_mask: u32,
     entries: Vec<Entry>,
     free: u32,
     ports: Vec<PortLru>,
@@ -297,6 +305,7 @@ impl Fdb {
             config,
             aging_ms: config.aging_time.as_millis() as u64,
             slots: Vec::new(),
+            idx_mask: 0,
             entries: Vec::with_capacity(config.capacity as usize),
             free: NIL,
             ports: Vec::new(),
@@ -305,7 +314,7 @@ impl Fdb {
             clock: 0,
             stats: FdbStats::default(),
         };
-        fdb.slots = alloc::vec![0; slots_for(config.capacity as usize)];
+        fdb.resize_index(slots_for(config.capacity as usize));
         Ok(fdb)
     }
 
@@ -510,28 +519,60 @@ impl Fdb {
         true
     }
 
-    /// Loads the index slot of `key`: the first pass of warming a batch.
-    #[inline]
-    pub(crate) fn warm_slot(&self, key: u64) -> u32 {
-        self.slots[self.home(self.hash(key))]
-    }
-
-    /// Loads the entry of `key` and, for a learned source, its LRU neighbours
-    /// that a refresh rewrites: the second pass of warming a batch.
-    #[inline]
-    pub(crate) fn warm_entry(&self, key: u64, neighbours: bool) -> u32 {
-        let Some(idx) = self.find(key) else { return 0 };
-        let e = &self.entries[idx as usize];
-        let mut acc = e.seen;
-        if neighbours {
-            if let Some(n) = self.entries.get(e.next as usize) {
-                acc ^= n.seen;
+    /// Prefetches the cache lines that looking up each pair's first key and
+    /// refreshing its second (a frame's destination and source) will touch, at
+    /// most [`PREFETCH_BATCH`] pairs: as in netmap's VALE, one pass per step of
+    /// the chain (index slots, then entries, then the LRU neighbours a refresh
+    /// rewrites), so that the misses of the whole batch are in flight at once
+    /// instead of one after another. Each pass reads only lines the one before
+    /// asked for.
+    pub(crate) fn prefetch_batch(&self, pairs: &[(u64, u64)]) {
+        let mut hashes = [(0u64, 0u64); PREFETCH_BATCH];
+        for (h, &(dst, src)) in hashes.iter_mut().zip(pairs) {
+            *h = (self.hash(dst), self.hash(src));
+            prefetch(&self.slots[self.home(h.0)]);
+            prefetch(&self.slots[self.home(h.1)]);
+        }
+        let hashes = &hashes[..pairs.len().min(PREFETCH_BATCH)];
+        for &(dst, src) in hashes {
+            self.prefetch_entry(dst);
+            self.prefetch_entry(src);
+        }
+        for (&(_, src), &(_, h)) in pairs.iter().zip(hashes) {
+            let Some(idx) = self.find_hashed(src, h) else {
+                continue;
+            };
+            let e = &self.entries[idx as usize];
+            if let Some(next) = self.entries.get(e.next as usize) {
+                prefetch(next);
             }
-            if let Some(p) = self.entries.get(e.prev as usize) {
-                acc ^= p.seen;
+            if let Some(prev) = self.entries.get(e.prev as usize) {
+                prefetch(prev);
             }
         }
-        acc
+    }
+
+    /// Prefetches the entry the index slot of hash `h` points to, reading the
+    /// slot but not the entry. The first slot whose fingerprint matches is
+    /// almost always the entry.
+    #[inline]
+    fn prefetch_entry(&self, h: u64) {
+        let tag = self.fingerprint(h);
+        let mut i = self.home(h);
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                return;
+            }
+            if s & !self.idx_mask == tag {
+                prefetch(&self.entries[((s & self.idx_mask) - 1) as usize]);
+                return;
+            }
+            i += 1;
+            if i == self.slots.len() {
+                i = 0;
+            }
+        }
     }
 
     /// Learning of a new MAC, a move, or a MAC held by a static entry.
@@ -762,18 +803,38 @@ impl Fdb {
         (((h >> 32) * self.slots.len() as u64) >> 32) as usize
     }
 
+    /// The fingerprint of hash `h`, in the slot bits above the arena index:
+    /// taken from the low half of the hash, which `home` does not use.
+    #[inline]
+    fn fingerprint(&self, h: u64) -> u32 {
+        h as u32 & !self.idx_mask
+    }
+
+    /// Makes an empty index of `n` slots; the caller fills it again. The arena
+    /// never holds more entries than the index has slots, so the arena index
+    /// plus one needs the bits of `n` and the fingerprint gets the rest.
+    fn resize_index(&mut self, n: usize) {
+        let n = u32::try_from(n).expect("FDB index beyond 2^32 slots");
+        self.idx_mask = u32::MAX >> n.leading_zeros();
+        self.slots = alloc::vec![0; n as usize];
+    }
+
     #[inline(always)]
     fn find(&self, key: u64) -> Option<u32> {
-        let h = self.hash(key);
-        let tag = (h as u32) & 0xff;
+        self.find_hashed(key, self.hash(key))
+    }
+
+    #[inline(always)]
+    fn find_hashed(&self, key: u64, h: u64) -> Option<u32> {
+        let tag = self.fingerprint(h);
         let mut i = self.home(h);
         loop {
             let s = self.slots[i];
             if s == 0 {
                 return None;
             }
-            if s >> 24 == tag {
-                let idx = (s & IDX_MASK) - 1;
+            if s & !self.idx_mask == tag {
+                let idx = (s & self.idx_mask) - 1;
                 if self.entries[idx as usize].key == key {
                     return Some(idx);
                 }
@@ -816,12 +877,11 @@ impl Fdb {
                 i = 0;
             }
         }
-        self.slots[i] = ((h as u32 & 0xff) << 24) | (idx + 1);
+        self.slots[i] = self.fingerprint(h) | (idx + 1);
     }
 
     fn grow_index(&mut self) {
-        let n = (self.slots.len() * 2).max(16);
-        self.slots = alloc::vec![0; n];
+        self.resize_index((self.slots.len() * 2).max(16));
         for idx in 0..self.entries.len() as u32 {
             let e = self.entries[idx as usize];
             if e.flags & F_USED != 0 {
@@ -850,7 +910,7 @@ impl Fdb {
     fn index_remove(&mut self, key: u64, idx: u32) {
         let n = self.slots.len();
         let mut i = self.home(self.hash(key));
-        while self.slots[i] & IDX_MASK != idx + 1 {
+        while self.slots[i] & self.idx_mask != idx + 1 {
             i += 1;
             if i == n {
                 i = 0;
@@ -866,7 +926,7 @@ impl Fdb {
             if s == 0 {
                 break;
             }
-            let k = self.home(self.hash(self.entries[((s & IDX_MASK) - 1) as usize].key));
+            let k = self.home(self.hash(self.entries[((s & self.idx_mask) - 1) as usize].key));
             // Move slot j back to i unless its home lies cyclically in (i, j].
             let stays = if i <= j {
                 i < k && k <= j
@@ -968,6 +1028,22 @@ impl Fdb {
             }
         }
     }
+}
+
+/// Asks the CPU to start loading the cache line of `r`, without waiting for it:
+/// the loads of a whole batch then overlap instead of following one another.
+#[inline(always)]
+fn prefetch<T>(r: &T) {
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    // SAFETY: a prefetch is only a hint: it never faults and has no effect the
+    // program can observe, whatever the address; this one is even a live reference.
+    unsafe {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>((r as *const T).cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = r;
 }
 
 /// Index size for `entries` entries at a load of at most 2/3.
@@ -1086,6 +1162,26 @@ mod test {
             None
         );
         assert!(none.is_empty());
+    }
+
+    /// The fingerprint takes every slot bit the arena index does not need.
+    #[test]
+    fn fingerprint_width_follows_index_size() {
+        let bits = |f: &Fdb| f.idx_mask.count_zeros();
+        let f = fdb(8192, EvictionPolicy::FairLru);
+        assert_eq!((f.slots.len(), bits(&f)), (12_289, 18));
+        let mut f = fdb(1_000_000, EvictionPolicy::FairLru);
+        assert_eq!(bits(&f), 11);
+        // The index doubles under statics (which the capacity does not bound):
+        // one bit less, and every entry still found.
+        let mut small = fdb(16, EvictionPolicy::FairLru);
+        let before = bits(&small);
+        for n in 0..40 {
+            small.add_static(0, mac(n), PortId(1));
+        }
+        assert_eq!(bits(&small), before - 2);
+        assert!((0..40).all(|n| small.get(0, mac(n)) == Some(PortId(1))));
+        assert_eq!(f.lookup(t(0), 0, mac(1)), None);
     }
 
     #[test]

@@ -25,7 +25,9 @@
 //! ```
 
 use crate::batch::{Egress, FrameBatch};
-use crate::fdb::{key as fdb_key, Fdb, FdbConfig, FdbConfigError, FlushScope, Learned};
+use crate::fdb::{
+    key as fdb_key, Fdb, FdbConfig, FdbConfigError, FlushScope, Learned, PREFETCH_BATCH,
+};
 use crate::frame::{FrameInfo, ETHERNET_HEADER_LEN, ETHERTYPE_OFFSET, TPID_8021Q, VLAN_TAG_LEN};
 use crate::guard::{GuardAction, GuardStats, MoveCheck, MoveGuard, MoveGuardConfig};
 use crate::port::{
@@ -827,29 +829,27 @@ impl Switch {
         c.tx_bytes = c.tx_bytes.saturating_sub(counts.tx_refused_bytes);
     }
 
-    /// Touches, for every frame of the batch, the FDB index slots and entries
-    /// its decision will read, one pass each, before deciding anything: as in
-    /// netmap's VALE, the loads of the whole batch are in flight at once instead
-    /// of one cache miss after another. Only worth it once the table has outgrown
-    /// the CPU's caches; a small table is already there.
+    /// Prefetches the FDB lines the batch's decisions will touch, before
+    /// deciding anything ([`Fdb::prefetch_batch`]). Only worth it once the
+    /// table has outgrown the CPU's caches; a small table is already there.
     fn warm<M: Copy>(&self, batch: &FrameBatch<M>) {
         if self.fdb.len() < WARM_THRESHOLD || self.config.vlan_aware || self.config.hub {
             return;
         }
-        let keys = |f: &[u8]| -> Option<(u64, u64)> {
-            let h: &[u8; 12] = f.get(..12)?.try_into().ok()?;
+        let mut pairs = [(0u64, 0u64); PREFETCH_BATCH];
+        let mut n = 0;
+        for f in batch.iter() {
+            let Some(h) = f.get(..12) else { continue };
             let dst = u64::from_be_bytes([0, 0, h[0], h[1], h[2], h[3], h[4], h[5]]);
             let src = u64::from_be_bytes([0, 0, h[6], h[7], h[8], h[9], h[10], h[11]]);
-            Some((fdb_key(0, dst), fdb_key(0, src)))
-        };
-        let mut acc = 0u32;
-        for (dst, src) in batch.iter().filter_map(keys) {
-            acc ^= self.fdb.warm_slot(dst) ^ self.fdb.warm_slot(src);
+            pairs[n] = (fdb_key(0, dst), fdb_key(0, src));
+            n += 1;
+            if n == PREFETCH_BATCH {
+                self.fdb.prefetch_batch(&pairs);
+                n = 0;
+            }
         }
-        for (dst, src) in batch.iter().filter_map(keys) {
-            acc ^= self.fdb.warm_entry(dst, false) ^ self.fdb.warm_entry(src, true);
-        }
-        core::hint::black_box(acc);
+        self.fdb.prefetch_batch(&pairs[..n]);
     }
 }
 
