@@ -20,6 +20,12 @@ use vswitch_core::MacAddr;
 /// The MTU of host interfaces.
 pub const MTU: usize = 1500;
 
+/// Neighbour (ARP) cache entries per host: the most smoltcp allows
+/// (its `iface-neighbor-cache-count-1024` feature; the default would be 8). A
+/// host that talks to more hosts at once than this evicts the oldest entry
+/// and may drop a reply for want of one; the report counts such drops.
+pub const NEIGHBOR_CACHE: usize = 1024;
+
 /// The virtual network device under a host's smoltcp interface.
 #[derive(Debug, Default)]
 pub struct VirtualDevice {
