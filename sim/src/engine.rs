@@ -1015,5 +1015,6 @@ impl Simulation {
 
 /// The IPv4 address of generator number `g`: 10.254.x.y.
 fn generator_ip(g: usize) -> Ipv4Addr {
-    Ipv4Addr::new(10, 254, (g >> 8) as u8, (g & 0xff) as u8 + 1)
+    let n = g + 1;
+    Ipv4Addr::new(10, 254, (n >> 8) as u8, n as u8)
 }

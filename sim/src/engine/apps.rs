@@ -59,7 +59,9 @@ pub(super) struct TcpApp {
 impl Simulation {
     pub(super) fn add_apps(&mut self, s: &Scenario) -> Result<(), SimError> {
         for p in &s.pings {
-            for (from, to) in s.ping_pairs(p) {
+            let pairs = s.ping_pairs(p);
+            let n_pairs = pairs.len().max(1) as u64;
+            for (k, (from, to)) in pairs.into_iter().enumerate() {
                 let (to_ip, to_name) = match p.to.parse::<Ipv4Addr>() {
                     Ok(ip) => (ip, p.to.clone()),
                     Err(_) => (
@@ -83,7 +85,8 @@ impl Simulation {
                     rtt: Vec::new(),
                 });
                 if p.count > 0 {
-                    self.clock.at(p.at.0, Action::Ping(n));
+                    let offset = (u128::from(p.spread.0) * k as u128 / u128::from(n_pairs)) as u64;
+                    self.clock.at(p.at.0 + offset, Action::Ping(n));
                 }
             }
         }
