@@ -36,7 +36,7 @@
 
 mod apps;
 
-use crate::host::Host;
+use crate::host::{self, Host};
 use crate::pcap::PcapSink;
 use crate::plot::Timeline;
 use crate::progress::Progress;
@@ -47,7 +47,7 @@ use crate::results::{
 use crate::scenario::{GeneratorKind, PortRef, Scenario};
 use crate::traffic::{rng_for, Generator};
 use crate::wire::{End, Wire};
-use apps::{PingApp, TcpApp, UdpApp};
+use apps::{HostApps, PingApp, TcpApp, UdpApp};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::Write;
@@ -226,6 +226,62 @@ struct SimHost {
     wire: u32,
     /// The next poll already scheduled.
     poll_at: Option<u64>,
+    apps: HostApps,
+}
+
+/// A host's address filter and the frames it ignored (see [`host::ignores`]),
+/// kept apart from its smoltcp state, which is tens of kilobytes: a broadcast
+/// ARP request reaches every host of a network and only one answers it, so
+/// a flood should touch a few bytes per host. Ignored frames need no event:
+/// each counts as received once the clock has passed its arrival.
+struct Ignored {
+    mac: MacAddr,
+    ip: Ipv4Addr,
+    /// Ignored frames that have arrived.
+    arrived: u64,
+    /// Arrival time of the latest ignored frame on its way ([`NONE`]: none).
+    last: u64,
+    /// Arrival times of the earlier ones still on their way, oldest first
+    /// (frames on a wire arrive in order). Usually empty.
+    earlier: VecDeque<u64>,
+}
+
+/// No frame on its way.
+const NONE: u64 = u64::MAX;
+
+impl Ignored {
+    /// Counts the frames that arrived before `now`.
+    fn settle(&mut self, now: u64) {
+        if self.last == NONE {
+            return;
+        }
+        if self.last < now {
+            self.arrived += self.earlier.len() as u64 + 1;
+            self.earlier.clear();
+            self.last = NONE;
+            return;
+        }
+        while self.earlier.front().is_some_and(|&t| t < now) {
+            self.earlier.pop_front();
+            self.arrived += 1;
+        }
+    }
+
+    /// A frame on its way, arriving at `at`.
+    fn push(&mut self, now: u64, at: u64) {
+        self.settle(now);
+        if self.last != NONE {
+            self.earlier.push_back(self.last);
+        }
+        self.last = at;
+    }
+
+    /// The wire was cut: frames on their way are lost.
+    fn cut(&mut self, now: u64) {
+        self.settle(now);
+        self.earlier.clear();
+        self.last = NONE;
+    }
 }
 
 struct Capture {
@@ -244,6 +300,8 @@ pub struct Simulation {
     switches: Vec<SimSwitch>,
     wires: Vec<Wire>,
     hosts: Vec<SimHost>,
+    /// Per host.
+    ignored: Vec<Ignored>,
     generators: Vec<Generator>,
     /// Per generator, arrival times of the frames on their way to it, oldest
     /// first. Generators only count what they receive, so frames for them need
@@ -283,6 +341,7 @@ impl Simulation {
             switches: Vec::new(),
             wires: Vec::new(),
             hosts: Vec::new(),
+            ignored: Vec::new(),
             generators: Vec::new(),
             sink_arrivals: Vec::new(),
             pings: Vec::new(),
@@ -372,6 +431,14 @@ impl Simulation {
                 host,
                 wire,
                 poll_at: None,
+                apps: HostApps::default(),
+            });
+            sim.ignored.push(Ignored {
+                mac,
+                ip,
+                arrived: 0,
+                last: NONE,
+                earlier: VecDeque::new(),
             });
             for m in &h.moves {
                 let (switch, port) =
@@ -680,8 +747,12 @@ impl Simulation {
             egress,
             frames,
             sink_arrivals,
+            ignored,
             ..
         } = self;
+        // A capture records every frame a host receives, in order: then the
+        // ignored ones take the way of events too.
+        let capturing = capture.is_some();
         let sw = &mut switches[si];
         sw.batch.clear();
         sw.batch.push(frames.get(frame));
@@ -708,6 +779,14 @@ impl Simulation {
                 match w.ends[usize::from(1 - side)] {
                     // Wire arrivals are in time order, so each queue stays sorted.
                     End::Generator(g) => sink_arrivals[g as usize].push_back(at),
+                    End::Host(h)
+                        if !capturing && {
+                            let i = &ignored[h as usize];
+                            host::ignores(i.mac, i.ip, bytes)
+                        } =>
+                    {
+                        ignored[h as usize].push(now, at)
+                    }
                     _ => {
                         let copy = frames.alloc();
                         frames.get_mut(copy).extend_from_slice(bytes);
@@ -791,10 +870,7 @@ impl Simulation {
         self.capture_host(h, &frame);
         let host = &mut self.hosts[h].host;
         host.rx_frames += 1;
-        // As a NIC's MAC filter does: unicast for another MAC (a flood) goes no
-        // further. smoltcp would drop it anyway; skipping it keeps a MAC flood
-        // of a million frames cheap to simulate.
-        if frame.first().is_some_and(|b| b & 1 == 0) && frame.get(..6) != Some(&host.mac.0[..]) {
+        if host.ignores(&frame) {
             return;
         }
         host.device.rx.push_back(frame);
@@ -863,6 +939,8 @@ impl Simulation {
     }
 
     fn move_host(&mut self, h: usize, switch: u32, port: u16) {
+        // Frames still on the wire are lost, like those of events.
+        self.ignored[h].cut(self.clock.now);
         let wire = self.hosts[h].wire;
         let w = &mut self.wires[wire as usize];
         if let End::Port {
@@ -899,6 +977,9 @@ impl Simulation {
     /// The report at the current virtual time.
     pub fn report(&mut self) -> SimReport {
         let now = self.clock.now;
+        for i in &mut self.ignored {
+            i.settle(now);
+        }
         let mut switches = Vec::new();
         for sw in &mut self.switches {
             let names = sw.port_names.clone();
@@ -932,12 +1013,13 @@ impl Simulation {
         let hosts = self
             .hosts
             .iter()
-            .map(|h| HostReport {
+            .zip(&self.ignored)
+            .map(|(h, ignored)| HostReport {
                 name: h.host.name.clone(),
                 mac: h.host.mac.to_string(),
                 ip: h.host.ip.to_string(),
                 port: end_name(self.wires[h.wire as usize].ends[1]),
-                rx_frames: h.host.rx_frames,
+                rx_frames: h.host.rx_frames + ignored.arrived,
                 tx_frames: h.host.tx_frames,
             })
             .collect();

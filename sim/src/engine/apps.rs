@@ -2,7 +2,7 @@
 //! smoltcp sockets. Their state lives beside the simulation; they read and write
 //! their sockets whenever their host is polled.
 
-use super::{gap_for, Action, SimError, Simulation};
+use super::{gap_for, Action, SimError, SimHost, Simulation};
 use crate::scenario::Scenario;
 use crate::traffic::rng_for;
 use rand::Rng;
@@ -11,6 +11,18 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::IpAddress;
 use std::net::Ipv4Addr;
+
+/// The applications of one host, by index, in scenario order: polling a host
+/// looks at its own applications only, whatever the size of the network.
+#[derive(Default)]
+pub(super) struct HostApps {
+    /// Pings it sends.
+    pings: Vec<u32>,
+    /// UDP flows it receives.
+    udp_rx: Vec<u32>,
+    /// TCP transfers it is an end of.
+    tcp: Vec<u32>,
+}
 
 pub(super) struct PingApp {
     pub(super) from: u32,
@@ -72,6 +84,7 @@ impl Simulation {
                 let n = self.pings.len() as u32;
                 let ident = 0x1000 + n as u16;
                 let handle = self.hosts[from].host.add_icmp(ident);
+                self.hosts[from].apps.pings.push(n);
                 self.pings.push(PingApp {
                     from: from as u32,
                     to: to_ip,
@@ -98,6 +111,7 @@ impl Simulation {
             let port = 5000 + i as u16;
             let tx = self.hosts[from].host.add_udp(port);
             let rx = self.hosts[to].host.add_udp(port);
+            self.hosts[to].apps.udp_rx.push(i as u32);
             self.udp.push(UdpApp {
                 from: from as u32,
                 to: to as u32,
@@ -125,6 +139,10 @@ impl Simulation {
             let port = 6000 + i as u16;
             let client = self.hosts[from].host.add_tcp();
             let server = self.hosts[to].host.add_tcp();
+            self.hosts[from].apps.tcp.push(i as u32);
+            if to != from {
+                self.hosts[to].apps.tcp.push(i as u32);
+            }
             let socket = self.hosts[to].host.sockets.get_mut::<tcp::Socket>(server);
             socket
                 .listen(port)
@@ -164,10 +182,14 @@ impl Simulation {
         let ident = u16::from_be_bytes([frame[IP + 24], frame[IP + 25]]);
         let seq = usize::from(u16::from_be_bytes([frame[IP + 26], frame[IP + 27]]));
         let now = self.clock.now;
-        if let Some(p) = self
+        let pings = &mut self.pings;
+        if let Some(p) = self.hosts[h]
+            .apps
             .pings
-            .iter_mut()
-            .find(|p| p.from as usize == h && p.ident == ident)
+            .iter()
+            .map(|&n| n as usize)
+            .find(|&n| pings[n].ident == ident)
+            .map(|n| &mut pings[n])
         {
             if seq < p.sent_at.len() && p.rtt[seq].is_none() {
                 p.sent_at[seq] = now;
@@ -179,24 +201,28 @@ impl Simulation {
     pub(super) fn service_apps(&mut self, h: usize) -> bool {
         let now = self.clock.now;
         let mut busy = false;
-        for p in self.pings.iter_mut().filter(|p| p.from as usize == h) {
-            for seq in self.hosts[h].host.take_echo_replies(p.handle, p.ident) {
+        let SimHost { host, apps, .. } = &mut self.hosts[h];
+        for &n in &apps.pings {
+            let p = &mut self.pings[n as usize];
+            for seq in host.take_echo_replies(p.handle, p.ident) {
                 let i = usize::from(seq);
                 if i < p.sent_at.len() && p.rtt[i].is_none() {
                     p.rtt[i] = Some(now - p.sent_at[i]);
                 }
             }
         }
-        for u in self.udp.iter_mut().filter(|u| u.to as usize == h) {
-            let s = self.hosts[h].host.sockets.get_mut::<udp::Socket>(u.rx);
+        for &n in &apps.udp_rx {
+            let u = &mut self.udp[n as usize];
+            let s = host.sockets.get_mut::<udp::Socket>(u.rx);
             while let Ok((data, _)) = s.recv() {
                 u.received += 1;
                 u.received_bytes += data.len() as u64;
             }
         }
-        for t in self.tcp.iter_mut() {
+        for &n in &apps.tcp {
+            let t = &mut self.tcp[n as usize];
             if t.from as usize == h {
-                let s = self.hosts[h].host.sockets.get_mut::<tcp::Socket>(t.client);
+                let s = host.sockets.get_mut::<tcp::Socket>(t.client);
                 while t.sent < t.total && s.can_send() {
                     let chunk = [0x5au8; 4096];
                     let n = (t.total - t.sent).min(chunk.len() as u64) as usize;
@@ -215,7 +241,7 @@ impl Simulation {
                 }
             }
             if t.to as usize == h {
-                let s = self.hosts[h].host.sockets.get_mut::<tcp::Socket>(t.server);
+                let s = host.sockets.get_mut::<tcp::Socket>(t.server);
                 let mut buf = [0u8; 4096];
                 while let Ok(n) = s.recv_slice(&mut buf) {
                     if n == 0 {
