@@ -42,12 +42,12 @@ use crate::plot::Timeline;
 use crate::progress::Progress;
 use crate::report::SwitchReport;
 use crate::results::{
-    GeneratorReport, HostReport, PingReport, SimReport, TcpReport, UdpReport, WireReport,
+    GeneratorReport, HostDrops, HostReport, PingReport, SimReport, TcpReport, UdpReport, WireReport,
 };
 use crate::scenario::{GeneratorKind, PortRef, Scenario};
 use crate::traffic::{rng_for, Generator};
 use crate::wire::{End, Wire};
-use apps::{HostApps, PingApp, TcpApp, UdpApp};
+use apps::{echo, HostApps, PingApp, TcpApp, UdpApp, ECHO_REPLY, ECHO_REQUEST};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::Write;
@@ -227,6 +227,9 @@ struct SimHost {
     /// The next poll already scheduled.
     poll_at: Option<u64>,
     apps: HostApps,
+    /// Echo replies it sent.
+    echo_replies: u64,
+    dropped: HostDrops,
 }
 
 /// A host's address filter and the frames it ignored (see [`host::ignores`]),
@@ -340,8 +343,8 @@ impl Simulation {
             },
             switches: Vec::new(),
             wires: Vec::new(),
-            hosts: Vec::new(),
-            ignored: Vec::new(),
+            hosts: Vec::with_capacity(s.hosts.len()),
+            ignored: Vec::with_capacity(s.hosts.len()),
             generators: Vec::new(),
             sink_arrivals: Vec::new(),
             pings: Vec::new(),
@@ -432,6 +435,8 @@ impl Simulation {
                 wire,
                 poll_at: None,
                 apps: HostApps::default(),
+                echo_replies: 0,
+                dropped: HostDrops::default(),
             });
             sim.ignored.push(Ignored {
                 mac,
@@ -711,8 +716,8 @@ impl Simulation {
         }
     }
 
-    /// Puts `frame` on `wire` from end `from`, now.
-    fn send(&mut self, wire: u32, from: u8, frame: u32) {
+    /// Puts `frame` on `wire` from end `from`, now; false if the queue was full.
+    fn send(&mut self, wire: u32, from: u8, frame: u32) -> bool {
         let w = &mut self.wires[wire as usize];
         match w.send(
             usize::from(from),
@@ -730,8 +735,12 @@ impl Simulation {
                         frame,
                     },
                 );
+                true
             }
-            None => self.frames.release(frame),
+            None => {
+                self.frames.release(frame);
+                false
+            }
         }
     }
 
@@ -873,8 +882,17 @@ impl Simulation {
         if host.ignores(&frame) {
             return;
         }
+        let ip = host.ip.octets();
+        let asks = echo(&frame).is_some_and(|(kind, dst)| kind == ECHO_REQUEST && dst == ip);
         host.device.rx.push_back(frame);
+        let replies = self.hosts[h].echo_replies;
         self.poll_host(h);
+        // smoltcp answers an echo request at once, or drops the answer when it
+        // has no neighbour entry for the sender (it asks for one at most once
+        // a second).
+        if asks && self.hosts[h].echo_replies == replies {
+            self.hosts[h].dropped.no_neighbor += 1;
+        }
     }
 
     /// Polls a host's smoltcp until its applications have nothing more to do,
@@ -892,9 +910,15 @@ impl Simulation {
         for frame in frames {
             self.stamp_echo_request(h, &frame);
             self.capture_host(h, &frame);
-            self.hosts[h].host.tx_frames += 1;
+            let host = &mut self.hosts[h];
+            host.host.tx_frames += 1;
+            if echo(&frame).is_some_and(|(kind, _)| kind == ECHO_REPLY) {
+                host.echo_replies += 1;
+            }
             let frame = self.frames.put(frame);
-            self.send(wire, 0, frame);
+            if !self.send(wire, 0, frame) {
+                self.hosts[h].dropped.queue += 1;
+            }
         }
         if let Some(at) = self.hosts[h].host.next_poll(now) {
             let host = &mut self.hosts[h];
@@ -930,7 +954,8 @@ impl Simulation {
         }
         // A generator's wire is the one whose end 0 is the generator.
         let wire = self.generator_wire(g);
-        self.send(wire, 0, frame);
+        // A full queue counts on the wire, as for any frame.
+        let _ = self.send(wire, 0, frame);
     }
 
     fn generator_wire(&self, g: usize) -> u32 {
@@ -1021,6 +1046,7 @@ impl Simulation {
                 port: end_name(self.wires[h.wire as usize].ends[1]),
                 rx_frames: h.host.rx_frames + ignored.arrived,
                 tx_frames: h.host.tx_frames,
+                dropped: h.dropped,
             })
             .collect();
         let pings = self

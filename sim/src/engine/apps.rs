@@ -68,6 +68,31 @@ pub(super) struct TcpApp {
     pub(super) closed: bool,
 }
 
+/// ICMP type of an echo request.
+pub(super) const ECHO_REQUEST: u8 = 8;
+/// ICMP type of an echo reply.
+pub(super) const ECHO_REPLY: u8 = 0;
+
+/// The ICMP type of the echo request or reply (or other ICMP message) in an
+/// IPv4 frame without options, and its destination address.
+pub(super) fn echo(frame: &[u8]) -> Option<(u8, [u8; 4])> {
+    const IP: usize = 14;
+    let is_icmp = frame.len() >= IP + 28
+        && frame[12..14] == [0x08, 0x00]
+        && frame[IP] == 0x45
+        && frame[IP + 9] == 1;
+    if !is_icmp {
+        return None;
+    }
+    let dst = [
+        frame[IP + 16],
+        frame[IP + 17],
+        frame[IP + 18],
+        frame[IP + 19],
+    ];
+    Some((frame[IP + 20], dst))
+}
+
 impl Simulation {
     pub(super) fn add_apps(&mut self, s: &Scenario) -> Result<(), SimError> {
         for p in &s.pings {
@@ -171,12 +196,7 @@ impl Simulation {
     /// (smoltcp sends at most one ARP request per second) is not counted.
     pub(super) fn stamp_echo_request(&mut self, h: usize, frame: &[u8]) {
         const IP: usize = 14;
-        let is_echo = frame.len() >= IP + 28
-            && frame[12..14] == [0x08, 0x00]
-            && frame[IP] == 0x45
-            && frame[IP + 9] == 1
-            && frame[IP + 20] == 8;
-        if !is_echo {
+        if echo(frame).is_none_or(|(kind, _)| kind != ECHO_REQUEST) {
             return;
         }
         let ident = u16::from_be_bytes([frame[IP + 24], frame[IP + 25]]);
@@ -273,6 +293,8 @@ impl Simulation {
         {
             p.sent_at.push(now);
             p.rtt.push(None);
+        } else {
+            self.hosts[h].dropped.socket_buffer += 1;
         }
         if (seq as u32 + 1) < p.count {
             let at = now.saturating_add(p.interval);
@@ -294,6 +316,8 @@ impl Simulation {
             .is_ok()
         {
             u.sent += 1;
+        } else {
+            self.hosts[u.from as usize].dropped.socket_buffer += 1;
         }
         u.remaining -= 1;
         if u.remaining > 0 {
