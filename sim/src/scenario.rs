@@ -431,7 +431,14 @@ impl Scenario {
             Some(m) => parse_mac(m, &self.generators[i].name),
             None => {
                 let n = i + 1;
-                Ok(MacAddr([2, 0xfe, 0, (n >> 16) as u8, (n >> 8) as u8, n as u8]))
+                Ok(MacAddr([
+                    2,
+                    0xfe,
+                    0,
+                    (n >> 16) as u8,
+                    (n >> 8) as u8,
+                    n as u8,
+                ]))
             }
         }
     }

@@ -173,7 +173,9 @@ pub fn expand_switches(
                 ));
             }
         }
-        let names: Vec<String> = (1..=g.count).map(|n| numbered(&g.name, n, g.count)).collect();
+        let names: Vec<String> = (1..=g.count)
+            .map(|n| numbered(&g.name, n, g.count))
+            .collect();
         for name in &names {
             if switches.insert(name.clone(), g.settings.clone()).is_some() {
                 return Err(format!("{whose}: switch {name:?} is defined twice"));
