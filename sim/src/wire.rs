@@ -47,6 +47,9 @@ pub struct Wire {
     /// sending or holding. Usually empty: a lightly used wire (most wires of a
     /// big network) then never touches memory beyond the wire itself.
     backlog: [VecDeque<u64>; 2],
+    /// The length of the last frame sent and its serialisation time, ns: a
+    /// wire mostly carries frames of a few sizes, and this spares a division.
+    last_serialisation: (usize, u64),
     /// Frames put on the wire, per direction (0 = from end 0).
     pub frames: [u64; 2],
     /// Frames dropped on a full queue, per direction.
@@ -63,6 +66,7 @@ impl Wire {
             queue,
             generation: 0,
             last_done: [0; 2],
+            last_serialisation: (usize::MAX, 0),
             backlog: [VecDeque::new(), VecDeque::new()],
             frames: [0; 2],
             dropped: [0; 2],
@@ -93,8 +97,12 @@ impl Wire {
             return None;
         }
         let start = last.max(now);
-        let bits = (len as u64 + OVERHEAD_BYTES) * 8;
-        let done = start + (bits * 1_000_000_000).div_ceil(self.bits_per_sec);
+        if self.last_serialisation.0 != len {
+            let bits = (len as u64 + OVERHEAD_BYTES) * 8;
+            let ns = (bits * 1_000_000_000).div_ceil(self.bits_per_sec);
+            self.last_serialisation = (len, ns);
+        }
+        let done = start + self.last_serialisation.1;
         if waiting > 0 {
             q.push_back(last);
         }
