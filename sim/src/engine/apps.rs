@@ -68,6 +68,9 @@ pub(super) struct TcpApp {
     pub(super) closed: bool,
 }
 
+/// The ICMP identifier of the first ping.
+const FIRST_IDENT: u16 = 0x1000;
+
 /// ICMP type of an echo request.
 pub(super) const ECHO_REQUEST: u8 = 8;
 /// ICMP type of an echo reply.
@@ -107,7 +110,7 @@ impl Simulation {
                     ),
                 };
                 let n = self.pings.len() as u32;
-                let ident = 0x1000 + n as u16;
+                let ident = FIRST_IDENT.wrapping_add(n as u16);
                 let handle = self.hosts[from].host.add_icmp(ident);
                 self.hosts[from].apps.pings.push(n);
                 self.pings.push(PingApp {
@@ -202,15 +205,17 @@ impl Simulation {
         let ident = u16::from_be_bytes([frame[IP + 24], frame[IP + 25]]);
         let seq = usize::from(u16::from_be_bytes([frame[IP + 26], frame[IP + 27]]));
         let now = self.clock.now;
+        // Ping n has identifier 0x1000 + n (modulo 2^16): look there first.
         let pings = &mut self.pings;
-        if let Some(p) = self.hosts[h]
-            .apps
-            .pings
-            .iter()
-            .map(|&n| n as usize)
-            .find(|&n| pings[n].ident == ident)
-            .map(|n| &mut pings[n])
-        {
+        let is_it = |n: usize| pings[n].from as usize == h && pings[n].ident == ident;
+        let guess = usize::from(ident.wrapping_sub(FIRST_IDENT));
+        let n = if guess < pings.len() && is_it(guess) {
+            Some(guess)
+        } else {
+            let mine = &self.hosts[h].apps.pings;
+            mine.iter().map(|&n| n as usize).find(|&n| is_it(n))
+        };
+        if let Some(p) = n.map(|n| &mut pings[n]) {
             if seq < p.sent_at.len() && p.rtt[seq].is_none() {
                 p.sent_at[seq] = now;
             }
