@@ -1,6 +1,7 @@
-//! Networks written in the compact form: a generated topology gives the same
-//! output every time, the report summarises long lists, and a server with more
-//! clients at once than a host has neighbour entries says what it dropped.
+//! Networks written in the compact form: a generated tree and a generated
+//! ring (a loop, storming) give the same output every time, the report
+//! summarises long lists, and a server with more clients at once than a host
+//! has neighbour entries says what it dropped.
 
 use vswitch_sim::host::NEIGHBOR_CACHE;
 use vswitch_sim::results::MAX_ROWS;
@@ -113,4 +114,36 @@ fn a_server_with_more_clients_than_neighbour_entries_reports_its_drops() {
     assert!(summary.contains("hosts that dropped packets"), "{summary}");
     assert!(summary.contains("no neighbour entry"), "{summary}");
     assert!(summary.contains("not answered: "), "{summary}");
+}
+
+#[test]
+fn a_generated_ring_storms_the_same_way_every_time() {
+    // A ring is a loop: the first ARP request circles for ever, bounded only
+    // by the wires' queues. Spanning-tree tests will start from here.
+    let ring = r#"
+        seed = 5
+        duration = "20ms"
+        [[switches]]
+        name = "r"
+        count = 4
+        links = "ring"
+        [[hosts]]
+        on = "r*"
+        count = 2
+        ip = "10.7.0.0/24"
+        [[ping]]
+        from = "r1-h1"
+        to = "r3-h2"
+        at = "1ms"
+        count = 1
+    "#;
+    let a = run(ring);
+    assert_eq!(a.wires.len(), 8 + 4);
+    assert!(a.frames_switched > 10_000, "{}", a.frames_switched);
+    assert!(a.switches.iter().all(|s| s.fdb.stats.moved > 0));
+    let b = run(ring);
+    assert_eq!(
+        serde_json::to_string(&a).unwrap(),
+        serde_json::to_string(&b).unwrap()
+    );
 }
