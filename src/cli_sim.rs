@@ -51,6 +51,10 @@ pub struct Output {
     /// Print the results as JSON instead of the human summary.
     #[arg(long)]
     json: bool,
+    /// Print every row of long lists (switches, ports, hosts, pings) instead
+    /// of summarising those of more than 20 rows.
+    #[arg(long)]
+    full: bool,
     /// Write one pcap file per switch port and per host into DIR.
     #[arg(long, value_name = "DIR")]
     capture: Option<PathBuf>,
@@ -76,7 +80,14 @@ pub fn run(command: SimCommand) -> anyhow::Result<()> {
                 scenario.duration = d;
             }
             let report = simulate(&scenario, &args.output)?;
-            print_report(&report, &args.output, |r| r.to_string())
+            let full = args.output.full;
+            print_report(&report, &args.output, |r| {
+                if full {
+                    r.full().to_string()
+                } else {
+                    r.summary().to_string()
+                }
+            })
         }
         SimCommand::Sim(Sim::Replay(args)) => crate::cli_replay::run(args),
     }

@@ -67,3 +67,22 @@ fn a_bad_scenario_gets_one_line_naming_the_file_and_the_problem() {
     assert!(err.contains("does not exist"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_big_network_is_summarised_unless_asked_for_in_full() {
+    let run = ["sim", "run", "scenarios/thousand-clients.toml"];
+    let (ok, out, err) = vswitch(&run);
+    assert!(ok, "{err}");
+    assert!(out.contains("1000 of 1000 pairs answered"), "{out}");
+    assert!(out.contains("... and 981 more ports"), "{out}");
+    assert!(!out.contains("c1000"), "{out}");
+    assert!(out.lines().count() < 100, "{out}");
+    let (ok, full, err) = vswitch(&[run[0], run[1], run[2], "--full"]);
+    assert!(ok, "{err}");
+    assert!(full.contains("c1000"), "{full}");
+    assert!(
+        full.lines().count() > 3000,
+        "{} lines",
+        full.lines().count()
+    );
+}

@@ -303,3 +303,29 @@ fn vlans_isolate_and_hosts_can_move() {
     assert!(r.switches.iter().all(|s| s.fdb.stats.moved > 100), "{r}");
     assert!(r.switches.iter().all(|s| s.fdb.stats.flushed >= 1));
 }
+
+#[test]
+fn a_server_answers_a_thousand_clients_at_once() {
+    let s = scenario("thousand-clients");
+    assert_eq!(s.hosts.len(), 1001);
+    let r = run(&s);
+    assert_eq!(r.pairs_answered(), (1000, 1000));
+    assert!(r.hosts.iter().all(|h| h.dropped.is_none()));
+    // Every client's ARP request reached every other host: 999 requests,
+    // the server's ARP reply and three echo replies.
+    assert_eq!(r.hosts[1].rx_frames, 999 + 1 + 3);
+    let summary = r.to_string();
+    assert!(summary.lines().count() < 100, "{summary}");
+    assert!(summary.contains("1000 of 1000 pairs answered"), "{summary}");
+}
+
+#[test]
+fn the_data_centre_is_written_in_a_dozen_lines_and_says_what_it_builds() {
+    let s = scenario("datacentre");
+    assert_eq!(s.switches.len(), 101);
+    assert_eq!(s.hosts.len(), 10_001);
+    assert_eq!(s.wires.len(), 100);
+    assert_eq!(s.hosts[10_000].name, "access100-h100");
+    assert_eq!(s.hosts[10_000].ip, "10.8.39.16/16");
+    // Running it is the bench's job (benches/sim.rs): in a debug build it is slow.
+}

@@ -36,18 +36,18 @@
 
 mod apps;
 
-use crate::host::Host;
+use crate::host::{self, Host};
 use crate::pcap::PcapSink;
 use crate::plot::Timeline;
 use crate::progress::Progress;
 use crate::report::SwitchReport;
 use crate::results::{
-    GeneratorReport, HostReport, PingReport, SimReport, TcpReport, UdpReport, WireReport,
+    GeneratorReport, HostDrops, HostReport, PingReport, SimReport, TcpReport, UdpReport, WireReport,
 };
 use crate::scenario::{GeneratorKind, PortRef, Scenario};
 use crate::traffic::{rng_for, Generator};
 use crate::wire::{End, Wire};
-use apps::{PingApp, TcpApp, UdpApp};
+use apps::{echo, HostApps, PingApp, TcpApp, UdpApp, ECHO_REPLY, ECHO_REQUEST};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::Write;
@@ -228,6 +228,65 @@ struct SimHost {
     wire: u32,
     /// The next poll already scheduled.
     poll_at: Option<u64>,
+    apps: HostApps,
+    /// Echo replies it sent.
+    echo_replies: u64,
+    dropped: HostDrops,
+}
+
+/// A host's address filter and the frames it ignored (see [`host::ignores`]),
+/// kept apart from its smoltcp state, which is tens of kilobytes: a broadcast
+/// ARP request reaches every host of a network and only one answers it, so
+/// a flood should touch a few bytes per host. Ignored frames need no event:
+/// each counts as received once the clock has passed its arrival.
+struct Ignored {
+    mac: MacAddr,
+    ip: Ipv4Addr,
+    /// Ignored frames that have arrived.
+    arrived: u64,
+    /// Arrival time of the latest ignored frame on its way ([`NONE`]: none).
+    last: u64,
+    /// Arrival times of the earlier ones still on their way, oldest first
+    /// (frames on a wire arrive in order). Usually empty.
+    earlier: VecDeque<u64>,
+}
+
+/// No frame on its way.
+const NONE: u64 = u64::MAX;
+
+impl Ignored {
+    /// Counts the frames that arrived before `now`.
+    fn settle(&mut self, now: u64) {
+        if self.last == NONE {
+            return;
+        }
+        if self.last < now {
+            self.arrived += self.earlier.len() as u64 + 1;
+            self.earlier.clear();
+            self.last = NONE;
+            return;
+        }
+        while self.earlier.front().is_some_and(|&t| t < now) {
+            self.earlier.pop_front();
+            self.arrived += 1;
+        }
+    }
+
+    /// A frame on its way, arriving at `at`.
+    fn push(&mut self, now: u64, at: u64) {
+        self.settle(now);
+        if self.last != NONE {
+            self.earlier.push_back(self.last);
+        }
+        self.last = at;
+    }
+
+    /// The wire was cut: frames on their way are lost.
+    fn cut(&mut self, now: u64) {
+        self.settle(now);
+        self.earlier.clear();
+        self.last = NONE;
+    }
 }
 
 struct Capture {
@@ -246,6 +305,8 @@ pub struct Simulation {
     switches: Vec<SimSwitch>,
     wires: Vec<Wire>,
     hosts: Vec<SimHost>,
+    /// Per host.
+    ignored: Vec<Ignored>,
     generators: Vec<Generator>,
     /// Per generator, arrival times of the frames on their way to it, oldest
     /// first. Generators only count what they receive, so frames for them need
@@ -284,7 +345,8 @@ impl Simulation {
             },
             switches: Vec::new(),
             wires: Vec::new(),
-            hosts: Vec::new(),
+            hosts: Vec::with_capacity(s.hosts.len()),
+            ignored: Vec::with_capacity(s.hosts.len()),
             generators: Vec::new(),
             sink_arrivals: Vec::new(),
             pings: Vec::new(),
@@ -374,6 +436,16 @@ impl Simulation {
                 host,
                 wire,
                 poll_at: None,
+                apps: HostApps::default(),
+                echo_replies: 0,
+                dropped: HostDrops::default(),
+            });
+            sim.ignored.push(Ignored {
+                mac,
+                ip,
+                arrived: 0,
+                last: NONE,
+                earlier: VecDeque::new(),
             });
             for m in &h.moves {
                 let (switch, port) =
@@ -646,8 +718,8 @@ impl Simulation {
         }
     }
 
-    /// Puts `frame` on `wire` from end `from`, now.
-    fn send(&mut self, wire: u32, from: u8, frame: u32) {
+    /// Puts `frame` on `wire` from end `from`, now; false if the queue was full.
+    fn send(&mut self, wire: u32, from: u8, frame: u32) -> bool {
         let w = &mut self.wires[wire as usize];
         match w.send(
             usize::from(from),
@@ -665,8 +737,12 @@ impl Simulation {
                         frame,
                     },
                 );
+                true
             }
-            None => self.frames.release(frame),
+            None => {
+                self.frames.release(frame);
+                false
+            }
         }
     }
 
@@ -682,8 +758,12 @@ impl Simulation {
             egress,
             frames,
             sink_arrivals,
+            ignored,
             ..
         } = self;
+        // A capture records every frame a host receives, in order: then the
+        // ignored ones take the way of events too.
+        let capturing = capture.is_some();
         let sw = &mut switches[si];
         sw.rx.clear();
         sw.rx.extend_from_slice(frames.get(frame));
@@ -714,6 +794,14 @@ impl Simulation {
                 match w.ends[usize::from(1 - side)] {
                     // Wire arrivals are in time order, so each queue stays sorted.
                     End::Generator(g) => sink_arrivals[g as usize].push_back(at),
+                    End::Host(h)
+                        if !capturing && {
+                            let i = &ignored[h as usize];
+                            host::ignores(i.mac, i.ip, bytes)
+                        } =>
+                    {
+                        ignored[h as usize].push(now, at)
+                    }
                     _ => {
                         let copy = frames.alloc();
                         frames.get_mut(copy).extend_from_slice(bytes);
@@ -797,14 +885,20 @@ impl Simulation {
         self.capture_host(h, &frame);
         let host = &mut self.hosts[h].host;
         host.rx_frames += 1;
-        // As a NIC's MAC filter does: unicast for another MAC (a flood) goes no
-        // further. smoltcp would drop it anyway; skipping it keeps a MAC flood
-        // of a million frames cheap to simulate.
-        if frame.first().is_some_and(|b| b & 1 == 0) && frame.get(..6) != Some(&host.mac.0[..]) {
+        if host.ignores(&frame) {
             return;
         }
+        let ip = host.ip.octets();
+        let asks = echo(&frame).is_some_and(|(kind, dst)| kind == ECHO_REQUEST && dst == ip);
         host.device.rx.push_back(frame);
+        let replies = self.hosts[h].echo_replies;
         self.poll_host(h);
+        // smoltcp answers an echo request at once, or drops the answer when it
+        // has no neighbour entry for the sender (it asks for one at most once
+        // a second).
+        if asks && self.hosts[h].echo_replies == replies {
+            self.hosts[h].dropped.no_neighbor += 1;
+        }
     }
 
     /// Polls a host's smoltcp until its applications have nothing more to do,
@@ -822,9 +916,15 @@ impl Simulation {
         for frame in frames {
             self.stamp_echo_request(h, &frame);
             self.capture_host(h, &frame);
-            self.hosts[h].host.tx_frames += 1;
+            let host = &mut self.hosts[h];
+            host.host.tx_frames += 1;
+            if echo(&frame).is_some_and(|(kind, _)| kind == ECHO_REPLY) {
+                host.echo_replies += 1;
+            }
             let frame = self.frames.put(frame);
-            self.send(wire, 0, frame);
+            if !self.send(wire, 0, frame) {
+                self.hosts[h].dropped.queue += 1;
+            }
         }
         if let Some(at) = self.hosts[h].host.next_poll(now) {
             let host = &mut self.hosts[h];
@@ -860,7 +960,8 @@ impl Simulation {
         }
         // A generator's wire is the one whose end 0 is the generator.
         let wire = self.generator_wire(g);
-        self.send(wire, 0, frame);
+        // A full queue counts on the wire, as for any frame.
+        let _ = self.send(wire, 0, frame);
     }
 
     fn generator_wire(&self, g: usize) -> u32 {
@@ -869,6 +970,8 @@ impl Simulation {
     }
 
     fn move_host(&mut self, h: usize, switch: u32, port: u16) {
+        // Frames still on the wire are lost, like those of events.
+        self.ignored[h].cut(self.clock.now);
         let wire = self.hosts[h].wire;
         let w = &mut self.wires[wire as usize];
         if let End::Port {
@@ -905,6 +1008,9 @@ impl Simulation {
     /// The report at the current virtual time.
     pub fn report(&mut self) -> SimReport {
         let now = self.clock.now;
+        for i in &mut self.ignored {
+            i.settle(now);
+        }
         let mut switches = Vec::new();
         for sw in &mut self.switches {
             let names = sw.port_names.clone();
@@ -938,13 +1044,15 @@ impl Simulation {
         let hosts = self
             .hosts
             .iter()
-            .map(|h| HostReport {
+            .zip(&self.ignored)
+            .map(|(h, ignored)| HostReport {
                 name: h.host.name.clone(),
                 mac: h.host.mac.to_string(),
                 ip: h.host.ip.to_string(),
                 port: end_name(self.wires[h.wire as usize].ends[1]),
-                rx_frames: h.host.rx_frames,
+                rx_frames: h.host.rx_frames + ignored.arrived,
                 tx_frames: h.host.tx_frames,
+                dropped: h.dropped,
             })
             .collect();
         let pings = self
@@ -1021,5 +1129,6 @@ impl Simulation {
 
 /// The IPv4 address of generator number `g`: 10.254.x.y.
 fn generator_ip(g: usize) -> Ipv4Addr {
-    Ipv4Addr::new(10, 254, (g >> 8) as u8, (g & 0xff) as u8 + 1)
+    let n = g + 1;
+    Ipv4Addr::new(10, 254, (n >> 8) as u8, n as u8)
 }

@@ -20,6 +20,32 @@ use vswitch_core::MacAddr;
 /// The MTU of host interfaces.
 pub const MTU: usize = 1500;
 
+/// Neighbour (ARP) cache entries per host: the most smoltcp allows
+/// (its `iface-neighbor-cache-count-1024` feature; the default would be 8). A
+/// host that talks to more hosts at once than this evicts the oldest entry
+/// and may drop a reply for want of one; the report counts such drops.
+pub const NEIGHBOR_CACHE: usize = 1024;
+
+/// Whether a host with `mac` and `ip` drops `frame` without looking further,
+/// as a NIC's MAC filter and ARP do: unicast for another MAC (a flood), or an
+/// ARP packet about another address. smoltcp would drop them too, changing
+/// nothing; skipping them keeps floods and the ARP requests of a big network
+/// cheap to simulate.
+pub fn ignores(mac: MacAddr, ip: Ipv4Addr, frame: &[u8]) -> bool {
+    /// Where an ARP packet for IPv4 over Ethernet holds the target address.
+    const ARP_TARGET_IP: std::ops::Range<usize> = 14 + 24..14 + 28;
+    let Some(dst) = frame.get(..6) else {
+        return false;
+    };
+    if dst[0] & 1 == 0 {
+        return dst != mac.0;
+    }
+    frame.get(12..14) == Some(&[0x08, 0x06])
+        && frame
+            .get(ARP_TARGET_IP)
+            .is_some_and(|target| target != ip.octets())
+}
+
 /// The virtual network device under a host's smoltcp interface.
 #[derive(Debug, Default)]
 pub struct VirtualDevice {
@@ -117,6 +143,11 @@ impl Host {
             rx_frames: 0,
             tx_frames: 0,
         }
+    }
+
+    /// Whether the host drops `frame` without looking further: see [`ignores`].
+    pub fn ignores(&self, frame: &[u8]) -> bool {
+        ignores(self.mac, self.ip, frame)
     }
 
     /// Lets smoltcp process received frames and send what it has to send.

@@ -115,13 +115,22 @@ impl SwitchReport {
 impl fmt::Display for SwitchReport {
     /// A table of ports, then FDB totals and entries, as `vswitch show` prints.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, usize::MAX, usize::MAX)
+    }
+}
+
+impl SwitchReport {
+    /// The table of [`fmt::Display`] with at most `ports` port rows and
+    /// `entries` FDB entries, each cut short with a line saying how many more
+    /// `--json` lists.
+    pub fn write(&self, f: &mut impl fmt::Write, ports: usize, entries: usize) -> fmt::Result {
         writeln!(f, "switch {}", self.name)?;
         writeln!(
             f,
             "  {:>4} {:<12} {:>4} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8}  drops",
             "port", "name", "up", "rx", "tx", "unicast", "flood", "unknown", "dropped"
         )?;
-        for p in &self.ports {
+        for p in self.ports.iter().take(ports) {
             let c = &p.counters;
             let dropped = c.total_drops();
             // By name, as always.
@@ -148,6 +157,7 @@ impl fmt::Display for SwitchReport {
                 reasons.join(" ")
             )?;
         }
+        more(f, self.ports.len(), ports, "ports")?;
         let d = &self.fdb;
         writeln!(
             f,
@@ -169,7 +179,7 @@ impl fmt::Display for SwitchReport {
                 g.moves_blocked, g.hold_downs, g.shutdowns, g.mac_limit_refused
             )?;
         }
-        for e in &d.entries {
+        for e in d.entries.iter().take(entries) {
             let age = if e.is_static {
                 "static".to_string()
             } else {
@@ -181,6 +191,18 @@ impl fmt::Display for SwitchReport {
                 e.port, e.port_name, e.vid, e.mac, age
             )?;
         }
-        Ok(())
+        more(f, d.entries.len(), entries, "entries")
     }
+}
+
+/// Under a list of `total` things cut to `shown`, how many more `--json` lists.
+pub fn more(f: &mut impl fmt::Write, total: usize, shown: usize, what: &str) -> fmt::Result {
+    if total > shown {
+        writeln!(
+            f,
+            "    ... and {} more {what} (--full or --json lists them all)",
+            total - shown
+        )?;
+    }
+    Ok(())
 }

@@ -61,6 +61,38 @@ pub struct HostReport {
     pub rx_frames: u64,
     /// Frames sent.
     pub tx_frames: u64,
+    /// Packets it dropped, by reason.
+    pub dropped: HostDrops,
+}
+
+/// Packets a host dropped or could not send, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HostDrops {
+    /// Echo requests it did not answer because it had no neighbour (ARP)
+    /// entry for the sender, all [`crate::host::NEIGHBOR_CACHE`] being in use,
+    /// and was already waiting for an ARP reply (smoltcp asks once a second).
+    pub no_neighbor: u64,
+    /// Packets an application could not send because its socket's buffer was full.
+    pub socket_buffer: u64,
+    /// Frames lost because its wire's transmit queue was full.
+    pub queue: u64,
+}
+
+impl HostDrops {
+    /// No drop at all.
+    pub fn is_none(&self) -> bool {
+        *self == HostDrops::default()
+    }
+}
+
+impl fmt::Display for HostDrops {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "no neighbour entry {}, socket buffer full {}, queue full {}",
+            self.no_neighbor, self.socket_buffer, self.queue
+        )
+    }
 }
 
 /// Pings from one host to one target.
@@ -137,6 +169,13 @@ pub struct GeneratorReport {
 /// FDB entries per switch in the human summary.
 const MAX_ENTRIES_SHOWN: usize = 16;
 
+/// Rows of a list (switches, ports, hosts, pings, ...) that the human summary
+/// shows before it summarises the rest; `--full` shows them all.
+pub const MAX_ROWS: usize = 20;
+
+/// Failures named in a summary line.
+const NAMED: usize = 5;
+
 /// `1.234ms` style durations for people.
 pub struct Ns(pub u64);
 
@@ -153,6 +192,32 @@ impl fmt::Display for Ns {
     }
 }
 
+/// The report for people: every row, or long lists summarised.
+pub struct Human<'a> {
+    report: &'a SimReport,
+    rows: usize,
+}
+
+impl fmt::Display for Human<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.report.write(f, self.rows)
+    }
+}
+
+/// Writes the first `rows` of `items` with `line`, then how many more there are.
+fn rows<T>(
+    f: &mut impl fmt::Write,
+    items: &[T],
+    rows: usize,
+    what: &str,
+    mut line: impl FnMut(&mut dyn fmt::Write, &T) -> fmt::Result,
+) -> fmt::Result {
+    for item in items.iter().take(rows) {
+        line(f, item)?;
+    }
+    crate::report::more(f, items.len(), rows, what)
+}
+
 impl SimReport {
     /// Ping pairs with at least one reply, and all pairs.
     pub fn pairs_answered(&self) -> (usize, usize) {
@@ -162,32 +227,93 @@ impl SimReport {
         )
     }
 
-    /// Writes the ping table and the `N of M pairs answered` line.
+    /// Writes the ping table and the `N of M pairs answered` line; with
+    /// more than [`MAX_ROWS`] pairs, the table is summarised: the unanswered
+    /// pairs (the first few named) and the round-trip times of all.
     pub fn fmt_pings(&self, f: &mut impl fmt::Write) -> fmt::Result {
+        self.write_pings(f, MAX_ROWS)
+    }
+
+    fn write_pings(&self, f: &mut impl fmt::Write, rows: usize) -> fmt::Result {
         if self.pings.is_empty() {
             return Ok(());
         }
         writeln!(f, "pings")?;
-        for p in &self.pings {
-            write!(
-                f,
-                "  {:<10} -> {:<15} {}/{} replies",
-                p.from, p.to, p.received, p.sent
-            )?;
-            match p.rtt_min_avg_max() {
+        if self.pings.len() <= rows {
+            for p in &self.pings {
+                write!(
+                    f,
+                    "  {:<10} -> {:<15} {}/{} replies",
+                    p.from, p.to, p.received, p.sent
+                )?;
+                match p.rtt_min_avg_max() {
+                    Some((min, avg, max)) => {
+                        writeln!(f, "  rtt min/avg/max {}/{}/{}", Ns(min), Ns(avg), Ns(max))?
+                    }
+                    None => writeln!(f)?,
+                }
+            }
+        } else {
+            let sent: u64 = self.pings.iter().map(|p| u64::from(p.sent)).sum();
+            let received: u64 = self.pings.iter().map(|p| u64::from(p.received)).sum();
+            write!(f, "  {received} of {sent} echo requests answered")?;
+            let all = PingReport {
+                from: String::new(),
+                to: String::new(),
+                sent: 0,
+                received: 0,
+                rtt_ns: self
+                    .pings
+                    .iter()
+                    .flat_map(|p| p.rtt_ns.iter().copied())
+                    .collect(),
+            };
+            match all.rtt_min_avg_max() {
                 Some((min, avg, max)) => {
-                    writeln!(f, "  rtt min/avg/max {}/{}/{}", Ns(min), Ns(avg), Ns(max))?
+                    writeln!(f, ", rtt min/avg/max {}/{}/{}", Ns(min), Ns(avg), Ns(max))?
                 }
                 None => writeln!(f)?,
+            }
+            let silent: Vec<String> = self
+                .pings
+                .iter()
+                .filter(|p| p.received == 0)
+                .map(|p| format!("{} -> {}", p.from, p.to))
+                .collect();
+            if !silent.is_empty() {
+                write!(
+                    f,
+                    "  not answered: {}",
+                    silent[..silent.len().min(NAMED)].join(", ")
+                )?;
+                if silent.len() > NAMED {
+                    write!(f, " and {} more", silent.len() - NAMED)?;
+                }
+                writeln!(f)?;
             }
         }
         let (ok, all) = self.pairs_answered();
         writeln!(f, "  {ok} of {all} pairs answered")
     }
-}
 
-impl fmt::Display for SimReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// The report for people with every row (`--full`).
+    pub fn full(&self) -> Human<'_> {
+        Human {
+            report: self,
+            rows: usize::MAX,
+        }
+    }
+
+    /// The report for people with lists longer than [`MAX_ROWS`] summarised;
+    /// what `Display` prints.
+    pub fn summary(&self) -> Human<'_> {
+        Human {
+            report: self,
+            rows: MAX_ROWS,
+        }
+    }
+
+    fn write(&self, f: &mut impl fmt::Write, max: usize) -> fmt::Result {
         writeln!(
             f,
             "scenario {} (seed {}): {} of virtual time, {} frames switched",
@@ -196,31 +322,53 @@ impl fmt::Display for SimReport {
             Ns(self.duration_ns),
             self.frames_switched
         )?;
-        for s in &self.switches {
-            // A flooded table would bury everything else: the JSON lists it all.
-            let mut shown = s.clone();
-            shown.fdb.entries.truncate(MAX_ENTRIES_SHOWN);
-            write!(f, "{shown}")?;
-            if s.fdb.entries.len() > MAX_ENTRIES_SHOWN {
+        let entries = if max == usize::MAX {
+            max
+        } else {
+            MAX_ENTRIES_SHOWN
+        };
+        if self.switches.len() <= max {
+            for s in &self.switches {
+                // A flooded table would bury everything else: the JSON lists it all.
+                s.write(f, max, entries)?;
+            }
+        } else {
+            writeln!(f, "switches")?;
+            rows(f, &self.switches, max, "switches", |f, s| {
+                let drops: u64 = s.ports.iter().map(|p| p.counters.total_drops()).sum();
+                let tx: u64 = s.ports.iter().map(|p| p.counters.tx_frames).sum();
                 writeln!(
                     f,
-                    "    ... and {} more entries (--json lists them all)",
-                    s.fdb.entries.len() - MAX_ENTRIES_SHOWN
-                )?;
-            }
+                    "  {:<12} {:>5} ports rx {:>10} tx {:>10} dropped {:>8} fdb {:>6}",
+                    s.name,
+                    s.ports.len(),
+                    s.rx_frames(),
+                    tx,
+                    drops,
+                    s.fdb.stats.current
+                )
+            })?;
         }
         let dropped: Vec<&WireReport> = self.wires.iter().filter(|w| w.dropped != [0, 0]).collect();
         if !dropped.is_empty() {
             writeln!(f, "wires with full queues")?;
-            for w in dropped {
+            rows(f, &dropped, max, "wires", |f, w| {
                 writeln!(
                     f,
                     "  {} -> {}: {} dropped; {} -> {}: {} dropped",
                     w.a, w.b, w.dropped[0], w.b, w.a, w.dropped[1]
-                )?;
-            }
+                )
+            })?;
         }
-        if !self.hosts.is_empty() {
+        if self.hosts.len() > max {
+            let rx: u64 = self.hosts.iter().map(|h| h.rx_frames).sum();
+            let tx: u64 = self.hosts.iter().map(|h| h.tx_frames).sum();
+            writeln!(
+                f,
+                "hosts: {} hosts received {rx} and sent {tx} frames",
+                self.hosts.len()
+            )?;
+        } else if !self.hosts.is_empty() {
             writeln!(f, "hosts")?;
             for h in &self.hosts {
                 writeln!(
@@ -230,20 +378,32 @@ impl fmt::Display for SimReport {
                 )?;
             }
         }
-        self.fmt_pings(f)?;
+        let dropping: Vec<&HostReport> =
+            self.hosts.iter().filter(|h| !h.dropped.is_none()).collect();
+        if !dropping.is_empty() {
+            writeln!(
+                f,
+                "hosts that dropped packets (a simulated host keeps {} neighbour entries)",
+                crate::host::NEIGHBOR_CACHE
+            )?;
+            rows(f, &dropping, max, "hosts", |f, h| {
+                writeln!(f, "  {:<10} {}", h.name, h.dropped)
+            })?;
+        }
+        self.write_pings(f, max)?;
         if !self.udp.is_empty() {
             writeln!(f, "udp flows")?;
-            for u in &self.udp {
+            rows(f, &self.udp, max, "flows", |f, u| {
                 writeln!(
                     f,
                     "  {:<10} -> {:<10} sent {:>8} received {:>8} ({} bytes)",
                     u.from, u.to, u.sent, u.received, u.received_bytes
-                )?;
-            }
+                )
+            })?;
         }
         if !self.tcp.is_empty() {
             writeln!(f, "tcp transfers")?;
-            for t in &self.tcp {
+            rows(f, &self.tcp, max, "transfers", |f, t| {
                 write!(
                     f,
                     "  {:<10} -> {:<10} {}/{} bytes",
@@ -251,22 +411,29 @@ impl fmt::Display for SimReport {
                 )?;
                 match (t.done_ns, t.goodput_bps) {
                     (Some(done), Some(bps)) => {
-                        writeln!(f, ", done at {}, {:.1} Mbit/s", Ns(done), bps as f64 / 1e6)?
+                        writeln!(f, ", done at {}, {:.1} Mbit/s", Ns(done), bps as f64 / 1e6)
                     }
-                    _ => writeln!(f, ", not finished")?,
+                    _ => writeln!(f, ", not finished"),
                 }
-            }
+            })?;
         }
         if !self.generators.is_empty() {
             writeln!(f, "generators")?;
-            for g in &self.generators {
+            rows(f, &self.generators, max, "generators", |f, g| {
                 writeln!(
                     f,
                     "  {:<10} {:<10} sent {:>10} received {:>10}",
                     g.name, g.kind, g.sent, g.received
-                )?;
-            }
+                )
+            })?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for SimReport {
+    /// The summary: see [`SimReport::summary`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, MAX_ROWS)
     }
 }

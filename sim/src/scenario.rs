@@ -22,7 +22,10 @@
 //! assert_eq!(s.hosts.len(), 2);
 //! ```
 
+pub mod groups;
+
 use crate::units::{BitRate, Span, NS_PER_SEC};
+use groups::{HostGroup, SwitchGroup};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -53,7 +56,7 @@ pub enum ScenarioError {
 }
 
 /// A whole scenario, as written in its file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// A name for reports; defaults to the file name.
@@ -95,6 +98,14 @@ pub struct Scenario {
     /// Synthetic traffic generators attached to switch ports.
     #[serde(default, rename = "generator")]
     pub generators: Vec<GeneratorSpec>,
+    /// Groups of switches (the compact form); empty once the file is read, as
+    /// they are expanded into `switches` and `wires`.
+    #[serde(default, rename = "switches")]
+    pub switch_groups: Vec<SwitchGroup>,
+    /// Groups of hosts (the compact form); empty once the file is read, as
+    /// they are expanded into `hosts`, after the `[[host]]` entries.
+    #[serde(default, rename = "hosts")]
+    pub host_groups: Vec<HostGroup>,
 }
 
 fn default_seed() -> u64 {
@@ -114,7 +125,7 @@ fn default_queue() -> usize {
 }
 
 /// A host: one interface with a MAC and an IPv4 address, on a switch port.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostSpec {
     /// Its name.
@@ -138,7 +149,7 @@ pub struct HostSpec {
 }
 
 /// A host moving to another switch port.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MoveSpec {
     /// When.
@@ -148,7 +159,7 @@ pub struct MoveSpec {
 }
 
 /// A wire between two switch ports.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WireSpec {
     /// One end, `s1:p5`.
@@ -164,7 +175,7 @@ pub struct WireSpec {
 }
 
 /// Pings from one host to another; `"*"` in `from` or `to` means every host.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PingSpec {
     /// Sender host name, or `*`.
@@ -183,6 +194,11 @@ pub struct PingSpec {
     /// ICMP payload bytes.
     #[serde(default = "default_ping_size")]
     pub size: usize,
+    /// When the entry has several pairs, start them evenly over this span
+    /// after `at` instead of all at once, as real clients would (pair k of n
+    /// at `at + k * spread / n`).
+    #[serde(default)]
+    pub spread: Span,
 }
 
 fn default_start() -> Span {
@@ -199,7 +215,7 @@ fn default_ping_size() -> usize {
 }
 
 /// A UDP flow: datagrams at a rate, with sizes drawn from the seeded RNG.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct UdpSpec {
     /// Sender host.
@@ -226,7 +242,7 @@ fn default_udp_size() -> usize {
 }
 
 /// A TCP transfer of `bytes` from one host to another.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TcpSpec {
     /// Sender (client) host.
@@ -257,7 +273,7 @@ pub enum GeneratorKind {
 }
 
 /// A synthetic traffic source (and sink) on a switch port, driven by the seeded RNG.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GeneratorSpec {
     /// Its name.
@@ -350,7 +366,7 @@ impl Scenario {
     }
 
     fn parse(text: &str) -> Result<Scenario, String> {
-        let s: Scenario = toml::from_str(text).map_err(|e| {
+        let mut s: Scenario = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|r| {
                 1 + text.as_bytes()[..r.start.min(text.len())]
                     .iter()
@@ -363,8 +379,17 @@ impl Scenario {
                 None => msg,
             }
         })?;
+        s.expand_groups()?;
         s.check()?;
         Ok(s)
+    }
+
+    /// Turns the compact form's groups into switches, wires and hosts.
+    fn expand_groups(&mut self) -> Result<(), String> {
+        let switch_groups = std::mem::take(&mut self.switch_groups);
+        groups::expand_switches(&switch_groups, &mut self.switches, &mut self.wires)?;
+        let host_groups = std::mem::take(&mut self.host_groups);
+        groups::expand_hosts(&host_groups, &self.switches, &mut self.hosts)
     }
 
     /// Parses `switch:port`, checking that the switch exists.
@@ -388,11 +413,15 @@ impl Scenario {
         })
     }
 
-    /// The MAC of host number `i`.
+    /// The MAC of host number `i`: by default `02:00:00` and `i + 1` in the
+    /// low 24 bits (`02:00:00:00:00:01` for the first host).
     pub fn host_mac(&self, i: usize) -> Result<MacAddr, String> {
         match &self.hosts[i].mac {
             Some(m) => parse_mac(m, &self.hosts[i].name),
-            None => Ok(MacAddr([2, 0, 0, 0, (i >> 8) as u8, (i & 0xff) as u8 + 1])),
+            None => {
+                let n = i + 1;
+                Ok(MacAddr([2, 0, 0, (n >> 16) as u8, (n >> 8) as u8, n as u8]))
+            }
         }
     }
 
@@ -400,14 +429,17 @@ impl Scenario {
     pub fn generator_mac(&self, i: usize) -> Result<MacAddr, String> {
         match &self.generators[i].mac {
             Some(m) => parse_mac(m, &self.generators[i].name),
-            None => Ok(MacAddr([
-                2,
-                0xfe,
-                0,
-                0,
-                (i >> 8) as u8,
-                (i & 0xff) as u8 + 1,
-            ])),
+            None => {
+                let n = i + 1;
+                Ok(MacAddr([
+                    2,
+                    0xfe,
+                    0,
+                    (n >> 16) as u8,
+                    (n >> 8) as u8,
+                    n as u8,
+                ]))
+            }
         }
     }
 

@@ -2,7 +2,7 @@
 //! smoltcp sockets. Their state lives beside the simulation; they read and write
 //! their sockets whenever their host is polled.
 
-use super::{gap_for, Action, SimError, Simulation};
+use super::{gap_for, Action, SimError, SimHost, Simulation};
 use crate::scenario::Scenario;
 use crate::traffic::rng_for;
 use rand::Rng;
@@ -11,6 +11,18 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::IpAddress;
 use std::net::Ipv4Addr;
+
+/// The applications of one host, by index, in scenario order: polling a host
+/// looks at its own applications only, whatever the size of the network.
+#[derive(Default)]
+pub(super) struct HostApps {
+    /// Pings it sends.
+    pings: Vec<u32>,
+    /// UDP flows it receives.
+    udp_rx: Vec<u32>,
+    /// TCP transfers it is an end of.
+    tcp: Vec<u32>,
+}
 
 pub(super) struct PingApp {
     pub(super) from: u32,
@@ -56,10 +68,40 @@ pub(super) struct TcpApp {
     pub(super) closed: bool,
 }
 
+/// The ICMP identifier of the first ping.
+const FIRST_IDENT: u16 = 0x1000;
+
+/// ICMP type of an echo request.
+pub(super) const ECHO_REQUEST: u8 = 8;
+/// ICMP type of an echo reply.
+pub(super) const ECHO_REPLY: u8 = 0;
+
+/// The ICMP type of the echo request or reply (or other ICMP message) in an
+/// IPv4 frame without options, and its destination address.
+pub(super) fn echo(frame: &[u8]) -> Option<(u8, [u8; 4])> {
+    const IP: usize = 14;
+    let is_icmp = frame.len() >= IP + 28
+        && frame[12..14] == [0x08, 0x00]
+        && frame[IP] == 0x45
+        && frame[IP + 9] == 1;
+    if !is_icmp {
+        return None;
+    }
+    let dst = [
+        frame[IP + 16],
+        frame[IP + 17],
+        frame[IP + 18],
+        frame[IP + 19],
+    ];
+    Some((frame[IP + 20], dst))
+}
+
 impl Simulation {
     pub(super) fn add_apps(&mut self, s: &Scenario) -> Result<(), SimError> {
         for p in &s.pings {
-            for (from, to) in s.ping_pairs(p) {
+            let pairs = s.ping_pairs(p);
+            let n_pairs = pairs.len().max(1) as u64;
+            for (k, (from, to)) in pairs.into_iter().enumerate() {
                 let (to_ip, to_name) = match p.to.parse::<Ipv4Addr>() {
                     Ok(ip) => (ip, p.to.clone()),
                     Err(_) => (
@@ -68,8 +110,9 @@ impl Simulation {
                     ),
                 };
                 let n = self.pings.len() as u32;
-                let ident = 0x1000 + n as u16;
+                let ident = FIRST_IDENT.wrapping_add(n as u16);
                 let handle = self.hosts[from].host.add_icmp(ident);
+                self.hosts[from].apps.pings.push(n);
                 self.pings.push(PingApp {
                     from: from as u32,
                     to: to_ip,
@@ -83,7 +126,8 @@ impl Simulation {
                     rtt: Vec::new(),
                 });
                 if p.count > 0 {
-                    self.clock.at(p.at.0, Action::Ping(n));
+                    let offset = (u128::from(p.spread.0) * k as u128 / u128::from(n_pairs)) as u64;
+                    self.clock.at(p.at.0 + offset, Action::Ping(n));
                 }
             }
         }
@@ -95,6 +139,7 @@ impl Simulation {
             let port = 5000 + i as u16;
             let tx = self.hosts[from].host.add_udp(port);
             let rx = self.hosts[to].host.add_udp(port);
+            self.hosts[to].apps.udp_rx.push(i as u32);
             self.udp.push(UdpApp {
                 from: from as u32,
                 to: to as u32,
@@ -122,6 +167,10 @@ impl Simulation {
             let port = 6000 + i as u16;
             let client = self.hosts[from].host.add_tcp();
             let server = self.hosts[to].host.add_tcp();
+            self.hosts[from].apps.tcp.push(i as u32);
+            if to != from {
+                self.hosts[to].apps.tcp.push(i as u32);
+            }
             let socket = self.hosts[to].host.sockets.get_mut::<tcp::Socket>(server);
             socket
                 .listen(port)
@@ -150,22 +199,23 @@ impl Simulation {
     /// (smoltcp sends at most one ARP request per second) is not counted.
     pub(super) fn stamp_echo_request(&mut self, h: usize, frame: &[u8]) {
         const IP: usize = 14;
-        let is_echo = frame.len() >= IP + 28
-            && frame[12..14] == [0x08, 0x00]
-            && frame[IP] == 0x45
-            && frame[IP + 9] == 1
-            && frame[IP + 20] == 8;
-        if !is_echo {
+        if echo(frame).is_none_or(|(kind, _)| kind != ECHO_REQUEST) {
             return;
         }
         let ident = u16::from_be_bytes([frame[IP + 24], frame[IP + 25]]);
         let seq = usize::from(u16::from_be_bytes([frame[IP + 26], frame[IP + 27]]));
         let now = self.clock.now;
-        if let Some(p) = self
-            .pings
-            .iter_mut()
-            .find(|p| p.from as usize == h && p.ident == ident)
-        {
+        // Ping n has identifier 0x1000 + n (modulo 2^16): look there first.
+        let pings = &mut self.pings;
+        let is_it = |n: usize| pings[n].from as usize == h && pings[n].ident == ident;
+        let guess = usize::from(ident.wrapping_sub(FIRST_IDENT));
+        let n = if guess < pings.len() && is_it(guess) {
+            Some(guess)
+        } else {
+            let mine = &self.hosts[h].apps.pings;
+            mine.iter().map(|&n| n as usize).find(|&n| is_it(n))
+        };
+        if let Some(p) = n.map(|n| &mut pings[n]) {
             if seq < p.sent_at.len() && p.rtt[seq].is_none() {
                 p.sent_at[seq] = now;
             }
@@ -176,24 +226,28 @@ impl Simulation {
     pub(super) fn service_apps(&mut self, h: usize) -> bool {
         let now = self.clock.now;
         let mut busy = false;
-        for p in self.pings.iter_mut().filter(|p| p.from as usize == h) {
-            for seq in self.hosts[h].host.take_echo_replies(p.handle, p.ident) {
+        let SimHost { host, apps, .. } = &mut self.hosts[h];
+        for &n in &apps.pings {
+            let p = &mut self.pings[n as usize];
+            for seq in host.take_echo_replies(p.handle, p.ident) {
                 let i = usize::from(seq);
                 if i < p.sent_at.len() && p.rtt[i].is_none() {
                     p.rtt[i] = Some(now - p.sent_at[i]);
                 }
             }
         }
-        for u in self.udp.iter_mut().filter(|u| u.to as usize == h) {
-            let s = self.hosts[h].host.sockets.get_mut::<udp::Socket>(u.rx);
+        for &n in &apps.udp_rx {
+            let u = &mut self.udp[n as usize];
+            let s = host.sockets.get_mut::<udp::Socket>(u.rx);
             while let Ok((data, _)) = s.recv() {
                 u.received += 1;
                 u.received_bytes += data.len() as u64;
             }
         }
-        for t in self.tcp.iter_mut() {
+        for &n in &apps.tcp {
+            let t = &mut self.tcp[n as usize];
             if t.from as usize == h {
-                let s = self.hosts[h].host.sockets.get_mut::<tcp::Socket>(t.client);
+                let s = host.sockets.get_mut::<tcp::Socket>(t.client);
                 while t.sent < t.total && s.can_send() {
                     let chunk = [0x5au8; 4096];
                     let n = (t.total - t.sent).min(chunk.len() as u64) as usize;
@@ -212,7 +266,7 @@ impl Simulation {
                 }
             }
             if t.to as usize == h {
-                let s = self.hosts[h].host.sockets.get_mut::<tcp::Socket>(t.server);
+                let s = host.sockets.get_mut::<tcp::Socket>(t.server);
                 let mut buf = [0u8; 4096];
                 while let Ok(n) = s.recv_slice(&mut buf) {
                     if n == 0 {
@@ -244,6 +298,8 @@ impl Simulation {
         {
             p.sent_at.push(now);
             p.rtt.push(None);
+        } else {
+            self.hosts[h].dropped.socket_buffer += 1;
         }
         if (seq as u32 + 1) < p.count {
             let at = now.saturating_add(p.interval);
@@ -265,6 +321,8 @@ impl Simulation {
             .is_ok()
         {
             u.sent += 1;
+        } else {
+            self.hosts[u.from as usize].dropped.socket_buffer += 1;
         }
         u.remaining -= 1;
         if u.remaining > 0 {
