@@ -1,4 +1,4 @@
-//! The real switch's commands: `run`, `add`, `del`, `show`, `fdb`, `stats`,
+//! The real switch's commands: `run`, `add`, `del`, `show`, `fdb`, `mdb`, `stats`,
 //! `trace`, `capture` and `lab`.
 
 use anyhow::Context;
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use vswitch_core::spec::{EvictionSpec, SwitchSpec};
 use vswitch_linux::config::{Overrides, RunConfig};
 use vswitch_linux::control::{
-    self, Added, FdbRow, PortInfo, ReloadReport, Request, Stats, DEFAULT_NAME,
+    self, Added, FdbRow, MdbReport, PortInfo, ReloadReport, Request, Stats, DEFAULT_NAME,
 };
 use vswitch_linux::control_server::{ControlLimits, DEFAULT_IDLE, DEFAULT_MAX_CLIENTS};
 use vswitch_linux::lab::{self, LabOptions};
@@ -30,6 +30,9 @@ pub enum LinuxCommand {
     /// Show or change a running switch's MAC table.
     #[command(subcommand)]
     Fdb(FdbCommand),
+    /// Show or change a running switch's multicast group table.
+    #[command(subcommand)]
+    Mdb(MdbCommand),
     /// Show a running switch's totals and MAC table statistics.
     Stats(Common),
     /// Print one line per frame a running switch forwards.
@@ -98,6 +101,14 @@ pub struct RunArgs {
     /// held on its port for 60 s.
     #[arg(long, value_name = "MOVES/SECS", value_parser = parse_move_guard)]
     move_guard: Option<(u32, f64)>,
+    /// Multicast snooping: forward IP multicast only to the ports whose
+    /// hosts joined the group (IGMP/MLD) and to router ports.
+    #[arg(long)]
+    mcast_snooping: bool,
+    /// Multicast snooping with the switch's own querier, for a segment with
+    /// no multicast router (memberships time out without queries).
+    #[arg(long)]
+    mcast_querier: bool,
     /// Print one line per frame on standard output.
     #[arg(long)]
     trace: bool,
@@ -201,6 +212,14 @@ pub struct PortArgs {
     port: String,
     #[command(flatten)]
     common: Common,
+}
+
+/// `vswitch mdb ...`.
+#[derive(Subcommand)]
+pub enum MdbCommand {
+    /// List the groups and their ports, the router ports and the queriers,
+    /// as `bridge mdb show` does.
+    Show(Common),
 }
 
 /// `vswitch fdb ...`.
@@ -331,6 +350,14 @@ pub fn run(command: LinuxCommand) -> anyhow::Result<()> {
             Ok(())
         }
         LinuxCommand::Fdb(f) => fdb(f),
+        LinuxCommand::Mdb(MdbCommand::Show(c)) => {
+            let data = control::request(&c.name, Request::MdbShow)?;
+            if c.json {
+                return print_json(&data);
+            }
+            print_mdb(&c.name, &serde_json::from_value(data)?)?;
+            Ok(())
+        }
         LinuxCommand::Stats(c) => {
             let data = control::request(&c.name, Request::Stats)?;
             if c.json {
@@ -437,6 +464,8 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
         storm_broadcast: a.storm_broadcast,
         mac_limit: a.mac_limit,
         move_guard: a.move_guard,
+        mcast_snooping: a.mcast_snooping,
+        mcast_querier: a.mcast_querier,
     };
     overrides.apply(&mut spec);
     let config = a.config.map(|path| ConfigSource {
@@ -565,6 +594,50 @@ fn print_stats(s: &Stats) -> std::io::Result<()> {
         c.max_stall_us,
         c.refused,
         c.stream_dropped
+    )?;
+    Ok(())
+}
+
+/// As `bridge mdb show`: a line per group and port, then the router ports
+/// and the queriers.
+fn print_mdb(name: &str, m: &MdbReport) -> anyhow::Result<()> {
+    if !m.snooping {
+        outln!("multicast snooping is off (vswitch run --mcast-snooping)")?;
+        return Ok(());
+    }
+    for r in &m.groups {
+        let vid = if r.vid != 0 {
+            format!(" vid {}", r.vid)
+        } else {
+            String::new()
+        };
+        outln!(
+            "dev {name} port {} grp {} {}{vid} timer {:.2} frames {} bytes {}",
+            r.ifname,
+            r.grp,
+            r.state,
+            r.timer,
+            r.frames,
+            r.bytes
+        )?;
+    }
+    outln!("router ports: {}", m.routers.join(" "))?;
+    for q in &m.queriers {
+        let vid = if q.vid != 0 {
+            format!(" vid {}", q.vid)
+        } else {
+            String::new()
+        };
+        outln!("querier {}{vid}: {}", q.family, q.querier)?;
+    }
+    outln!(
+        "reports {} leaves {} queries {} bad {} table-full {} own-queries {}",
+        m.reports,
+        m.leaves,
+        m.queries,
+        m.bad,
+        m.table_full,
+        m.own_queries
     )?;
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! Pure logic, `no_std` + `alloc`: frame classification ([`frame`]), the MAC
 //! learning table with aging, a bound and fair eviction ([`fdb`]), VLAN port
 //! modes ([`vlan`]), ports, flags and counters ([`port`]), storm control
-//! ([`storm`]), the MAC-move guard ([`guard`]) and the forward decision
+//! ([`storm`]), the MAC-move guard ([`guard`]), multicast snooping ([`mcast`]
+//! over the IGMP/MLD messages of [`igmp`]) and the forward decision
 //! ([`switch`]), over the small shared types of [`types`]. No I/O and no
 //! clock: time is passed in as [`Instant`].
 //! Adapters hand frames in as a [`FrameBatch`] (the Linux backend's ports
@@ -27,7 +28,9 @@ pub mod batch;
 pub mod fdb;
 pub mod frame;
 pub mod guard;
+pub mod igmp;
 pub mod mac;
+pub mod mcast;
 pub mod port;
 #[cfg(feature = "serde")]
 pub mod spec;
@@ -43,6 +46,9 @@ pub use fdb::{EvictionPolicy, Fdb, FdbConfig, FdbCursor, FdbEntry, FdbStats, Flu
 pub use frame::{FrameInfo, Malformed, VlanTag};
 pub use guard::{GuardAction, GuardStats, MoveGuardConfig};
 pub use mac::MacAddr;
+pub use mcast::{
+    GroupRef, McastConfig, McastEvent, McastPortConfig, McastStats, Mdb, RouterMode, Unregistered,
+};
 pub use port::{
     DeviceCounts, DropReason, MacLimit, MacLimitAction, Port, PortConfig, PortCounters, PortFlags,
     PortId, TxError,

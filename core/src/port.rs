@@ -2,6 +2,7 @@
 //! adapters' ports (AF_PACKET socket, AF_XDP socket, TAP device) implement.
 
 use crate::batch::FrameBatch;
+use crate::mcast::McastPortConfig;
 use crate::storm::StormControl;
 pub use crate::types::PortId;
 use crate::vlan::VlanMode;
@@ -45,6 +46,8 @@ pub struct PortConfig {
     pub storm: StormControl,
     /// At most this many learned MACs (port security); off by default.
     pub mac_limit: Option<MacLimit>,
+    /// Multicast snooping: router port mode and fast leave.
+    pub mcast: McastPortConfig,
 }
 
 /// A bound on the MACs learned on one port (port security).
@@ -99,11 +102,14 @@ pub enum DropReason {
     /// The port's receive queue overflowed before the adapter read the frame
     /// (counted by the device, reported through [`DeviceCounts`]).
     RxFull,
+    /// A malformed IGMP or MLD message (snooping on): bad length, checksum
+    /// or group.
+    BadIgmp,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::Runt,
         DropReason::BadSource,
         DropReason::LinkLocal,
@@ -118,6 +124,7 @@ impl DropReason {
         DropReason::MacLimit,
         DropReason::MoveGuard,
         DropReason::RxFull,
+        DropReason::BadIgmp,
     ];
 
     /// A short name for output: `runt`, `bad-source`, ...
@@ -137,6 +144,7 @@ impl DropReason {
             DropReason::MacLimit => "mac-limit",
             DropReason::MoveGuard => "move-guard",
             DropReason::RxFull => "rx-full",
+            DropReason::BadIgmp => "bad-igmp",
         }
     }
 
@@ -183,6 +191,9 @@ pub struct PortCounters {
     pub flood: u64,
     /// Unicast frames received here whose destination was unknown, flooded.
     pub unknown_unicast: u64,
+    /// Multicast frames received here sent by the snooping table: to a
+    /// group's member and router ports, or to router ports only.
+    pub snooped: u64,
     /// Drops by reason, indexed as [`DropReason::ALL`]. Drops decided when the
     /// frame arrives count on the port it came in on (including `egress-down` and
     /// `vlan-egress`, which are known then); drops at transmit (`too-big`,
@@ -353,6 +364,8 @@ mod serde_repr {
         flood: u64,
         unknown_unicast: u64,
         #[serde(default)]
+        snooped: u64,
+        #[serde(default)]
         rx_errors: u64,
         #[serde(default)]
         drops: BTreeMap<String, u64>,
@@ -370,6 +383,7 @@ mod serde_repr {
                 unicast: c.unicast,
                 flood: c.flood,
                 unknown_unicast: c.unknown_unicast,
+                snooped: c.snooped,
                 rx_errors: c.rx_errors,
                 drops: c.nonzero_drops().map(|(r, n)| (r.to_string(), n)).collect(),
                 guard: c.guard(),
@@ -389,6 +403,7 @@ mod serde_repr {
                 unicast: c.unicast,
                 flood: c.flood,
                 unknown_unicast: c.unknown_unicast,
+                snooped: c.snooped,
                 moves_blocked: c.guard.moves_blocked,
                 hold_downs: c.guard.hold_downs,
                 guard_shutdowns: c.guard.shutdowns,

@@ -30,9 +30,26 @@
 //! mac-limit = 16           # learned MACs per port
 //! mac-limit-action = "no-learn"   # or "drop"
 //! ```
+//!
+//! Multicast snooping, off unless written:
+//!
+//! ```toml
+//! mcast-snooping = true
+//! mcast-querier = true                 # the own querier (no router on the segment)
+//! mcast-unregistered = "flood"         # or "router-ports"
+//! mcast-max-groups = 4096
+//! mcast-query-interval = 125           # seconds
+//! mcast-querier-address = "0.0.0.0"    # gives way to any other querier
+//!
+//! [ports.uplink]
+//! mcast-router = "always"              # or "auto" (learned from queries), "never"
+//! [ports.default]
+//! mcast-fast-leave = true              # one host per port: leave at once
+//! ```
 
 use crate::fdb::{EvictionPolicy, FdbConfig};
 use crate::guard::{GuardAction, MoveGuardConfig};
+use crate::mcast::{McastConfig, McastPortConfig, RouterMode, Unregistered};
 use crate::port::{MacLimit, MacLimitAction, PortConfig, PortFlags};
 use crate::storm::StormControl;
 use crate::switch::{ConfigError, GroupForwardMask, SwitchConfig};
@@ -64,6 +81,19 @@ pub struct SwitchSpec {
     pub hash_seed: Option<u64>,
     /// The MAC-move guard; off when absent.
     pub move_guard: Option<MoveGuardSpec>,
+    /// Multicast snooping (IGMP/MLD) on; off by default.
+    pub mcast_snooping: bool,
+    /// The own querier on (only with snooping); off by default.
+    pub mcast_querier: bool,
+    /// What unregistered multicast does with snooping on.
+    pub mcast_unregistered: UnregisteredSpec,
+    /// Most multicast groups in the table.
+    pub mcast_max_groups: u32,
+    /// Seconds between the own querier's general queries.
+    pub mcast_query_interval: f64,
+    /// The own querier's IPv4 source address (0.0.0.0 gives way to any
+    /// other querier).
+    pub mcast_querier_address: core::net::Ipv4Addr,
     /// Port settings by port name; the name `default` applies to every port not named.
     pub ports: BTreeMap<String, PortSpec>,
 }
@@ -71,6 +101,7 @@ pub struct SwitchSpec {
 impl Default for SwitchSpec {
     fn default() -> Self {
         let fdb = FdbConfig::default();
+        let m = McastConfig::default();
         SwitchSpec {
             hub: false,
             aging: fdb.aging_time.as_secs_f64(),
@@ -80,9 +111,39 @@ impl Default for SwitchSpec {
             group_forward_mask: 0,
             hash_seed: None,
             move_guard: None,
+            mcast_snooping: m.snooping,
+            mcast_querier: m.querier,
+            mcast_unregistered: UnregisteredSpec::Flood,
+            mcast_max_groups: m.max_groups,
+            mcast_query_interval: m.query_interval.as_secs_f64(),
+            mcast_querier_address: m.querier_ipv4,
             ports: BTreeMap::new(),
         }
     }
+}
+
+/// [`Unregistered`] as written in files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnregisteredSpec {
+    /// Flood unregistered multicast.
+    #[default]
+    Flood,
+    /// Send it to router ports only.
+    RouterPorts,
+}
+
+/// [`RouterMode`] as written in files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouterModeSpec {
+    /// Learned from queries.
+    #[default]
+    Auto,
+    /// Always a router port.
+    Always,
+    /// Never a router port.
+    Never,
 }
 
 /// [`EvictionPolicy`] as written in files.
@@ -195,6 +256,10 @@ pub struct PortSpec {
     pub mac_limit: Option<u32>,
     /// What a port at its MAC limit does with frames from new MACs (default `no-learn`).
     pub mac_limit_action: Option<MacLimitActionSpec>,
+    /// Multicast router port: `auto` (learned from queries), `always`, `never`.
+    pub mcast_router: Option<RouterModeSpec>,
+    /// Leave multicast groups at once on a leave (one host behind the port).
+    pub mcast_fast_leave: Option<bool>,
 }
 
 /// A VLAN mode as written in files: `{ access = 10 }` or
@@ -320,6 +385,18 @@ impl SwitchSpec {
             1.0..=f64::from(crate::fdb::MAX_CAPACITY),
             "learned entries from 1 to 16777214",
         )?;
+        in_range(
+            "mcast-query-interval",
+            self.mcast_query_interval,
+            11.0..=3600.0,
+            "seconds from 11 to 3600 (above the 10 s response time)",
+        )?;
+        in_range(
+            "mcast-max-groups",
+            f64::from(self.mcast_max_groups),
+            1.0..=f64::from(crate::mcast::MAX_GROUPS),
+            "groups from 1 to 65535",
+        )?;
         if let Some(g) = &self.move_guard {
             in_range(
                 "move-guard.window",
@@ -356,6 +433,18 @@ impl SwitchSpec {
             vlan_aware: self.vlan_aware,
             group_forward: GroupForwardMask::new(self.group_forward_mask)?,
             move_guard: self.move_guard.as_ref().map(MoveGuardSpec::to_config),
+            mcast: McastConfig {
+                snooping: self.mcast_snooping,
+                querier: self.mcast_querier,
+                unregistered: match self.mcast_unregistered {
+                    UnregisteredSpec::Flood => Unregistered::Flood,
+                    UnregisteredSpec::RouterPorts => Unregistered::RouterPorts,
+                },
+                max_groups: self.mcast_max_groups,
+                query_interval: Duration::from_secs_f64(self.mcast_query_interval),
+                querier_ipv4: self.mcast_querier_address,
+                ..McastConfig::default()
+            },
         })
     }
 
@@ -397,6 +486,14 @@ impl PortSpec {
                     MacLimitActionSpec::Drop => MacLimitAction::Drop,
                 },
             }),
+            mcast: McastPortConfig {
+                router: match self.mcast_router.unwrap_or_default() {
+                    RouterModeSpec::Auto => RouterMode::Auto,
+                    RouterModeSpec::Always => RouterMode::Always,
+                    RouterModeSpec::Never => RouterMode::Never,
+                },
+                fast_leave: self.mcast_fast_leave.unwrap_or(false),
+            },
         })
     }
 }

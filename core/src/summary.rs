@@ -373,6 +373,7 @@ impl Display for TraceLine<'_> {
             Verdict::Unicast(_) => f.write_str("unicast [")?,
             Verdict::Flood(FloodKind::UnknownUnicast) => f.write_str("flood unknown [")?,
             Verdict::Flood(_) => f.write_str("flood [")?,
+            Verdict::Group(_) => f.write_str("multicast [")?,
         }
         for (i, name) in self.egress.iter().enumerate() {
             if i > 0 {

@@ -28,8 +28,11 @@ use crate::batch::{Egress, FrameBatch};
 use crate::fdb::{
     key as fdb_key, Fdb, FdbConfig, FdbConfigError, FlushScope, Learned, PREFETCH_BATCH,
 };
+use crate::frame::be16;
 use crate::frame::{FrameInfo, ETHERNET_HEADER_LEN, ETHERTYPE_OFFSET, TPID_8021Q, VLAN_TAG_LEN};
 use crate::guard::{GuardAction, GuardStats, MoveCheck, MoveGuard, MoveGuardConfig};
+use crate::igmp;
+use crate::mcast::{GroupRef, McastConfig, Mdb, Query, Snooped, MAX_GROUPS};
 use crate::port::{
     DeviceCounts, DropReason, MacLimit, MacLimitAction, PortConfig, PortCounters, PortFlags,
     PortId, TxError,
@@ -98,6 +101,8 @@ pub struct SwitchConfig {
     pub group_forward: GroupForwardMask,
     /// The MAC-move guard; off when `None` (the default).
     pub move_guard: Option<MoveGuardConfig>,
+    /// Multicast snooping (IGMP/MLD) and the querier; off by default.
+    pub mcast: McastConfig,
 }
 
 /// A configuration or port-management request the switch cannot carry out.
@@ -111,6 +116,8 @@ pub enum ConfigError {
     TooManyPorts,
     /// No port has this number.
     NoSuchPort(PortId),
+    /// A multicast snooping setting out of range: its name and what it may be.
+    Mcast(&'static str, &'static str),
     /// A number outside its setting's range (in a spec).
     #[cfg(feature = "serde")]
     Setting(crate::spec::BadSetting),
@@ -126,6 +133,7 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::TooManyPorts => f.write_str("the switch already has 65536 ports"),
             ConfigError::NoSuchPort(p) => write!(f, "the switch has no port {p}"),
+            ConfigError::Mcast(name, allowed) => write!(f, "{name} is not allowed: {allowed}"),
             #[cfg(feature = "serde")]
             ConfigError::Setting(e) => e.fmt(f),
         }
@@ -148,6 +156,10 @@ pub enum Verdict {
     Unicast(PortId),
     /// Send out of every port of [`Switch::for_each_flood_port`].
     Flood(FloodKind),
+    /// Multicast snooping: send to the member ports of a group and the
+    /// router ports, or to router ports only ([`GroupRef::ROUTERS`]); see
+    /// [`Switch::for_each_group_port`].
+    Group(GroupRef),
     /// Drop, for this reason.
     Drop(DropReason),
 }
@@ -190,6 +202,7 @@ pub struct Switch {
     /// make its answer differ from the general path's.
     fast: bool,
     fdb: Fdb,
+    mdb: Mdb,
     guard: Option<MoveGuard>,
     guard_stats: GuardStats,
     /// Earliest end of a port shutdown, ms; `u64::MAX` when none.
@@ -201,14 +214,37 @@ pub struct Switch {
     scratch: Vec<u8>,
 }
 
+/// Checks the settings that [`Switch::new`] and [`Switch::reconfigure`] take.
+fn check_config(config: &SwitchConfig) -> Result<(), ConfigError> {
+    GroupForwardMask::new(config.group_forward.bits())?;
+    let m = &config.mcast;
+    if m.max_groups == 0 || m.max_groups > MAX_GROUPS {
+        return Err(ConfigError::Mcast("mcast max-groups", "from 1 to 65535"));
+    }
+    if m.robustness == 0 || m.robustness > 7 {
+        return Err(ConfigError::Mcast("mcast robustness", "from 1 to 7"));
+    }
+    if m.query_interval < core::time::Duration::from_secs(1)
+        || m.query_response.is_zero()
+        || m.query_response >= m.query_interval
+    {
+        return Err(ConfigError::Mcast(
+            "mcast query interval/response",
+            "an interval of 1 s or more and a response time above 0 and below it",
+        ));
+    }
+    Ok(())
+}
+
 impl Switch {
     /// A switch with no ports.
     pub fn new(config: SwitchConfig) -> Result<Switch, ConfigError> {
-        GroupForwardMask::new(config.group_forward.bits())?;
+        check_config(&config)?;
         Ok(Switch {
             config,
             fast: !config.vlan_aware && !config.hub && config.move_guard.is_none(),
             fdb: Fdb::new(config.fdb)?,
+            mdb: Mdb::new(config.mcast),
             guard: config.move_guard.map(MoveGuard::new),
             guard_stats: GuardStats::default(),
             next_recovery: u64::MAX,
@@ -234,6 +270,16 @@ impl Switch {
         &mut self.fdb
     }
 
+    /// The multicast group table, router ports and querier state.
+    pub fn mdb(&self) -> &Mdb {
+        &self.mdb
+    }
+
+    /// The multicast snooping state, to drain its events.
+    pub fn mdb_mut(&mut self) -> &mut Mdb {
+        &mut self.mdb
+    }
+
     /// Totals of the move guard and the ports' MAC limits.
     pub fn guard_stats(&self) -> GuardStats {
         self.guard_stats
@@ -247,6 +293,75 @@ impl Switch {
             self.recover(t);
         }
         self.fdb.advance(now);
+        if self.config.mcast.snooping {
+            self.mdb.expire(now);
+        }
+    }
+
+    /// Sends the own querier's queries that are due at `now` (nothing when
+    /// snooping or the querier is off): each frame, tagged for the port, to
+    /// `tx` with the port it leaves by, and counted as sent or dropped by
+    /// the answer. Call it from the same timer as [`Switch::advance`]. On a
+    /// VLAN-aware switch it queries every VLAN that is a port's access or
+    /// native VLAN or has a group.
+    pub fn send_queries(
+        &mut self,
+        now: Instant,
+        mut tx: impl FnMut(PortId, &[u8]) -> Result<(), TxError>,
+    ) {
+        if !self.config.mcast.snooping || !self.config.mcast.querier {
+            return;
+        }
+        let mut vids: Vec<Vid> = Vec::new();
+        if self.config.vlan_aware {
+            for p in self.ports.iter().flatten() {
+                match &p.config.vlan {
+                    VlanMode::Access(v) => vids.push(*v),
+                    VlanMode::Trunk {
+                        native: Some(v), ..
+                    } => vids.push(*v),
+                    VlanMode::Trunk { .. } => {}
+                }
+            }
+            vids.extend(self.mdb.groups().map(|g| g.vid));
+            vids.sort_unstable();
+            vids.dedup();
+        } else {
+            vids.push(0);
+        }
+        let mut mdb = core::mem::take(&mut self.mdb);
+        let mut scratch = core::mem::take(&mut self.scratch);
+        mdb.due_queries(now, &vids, |q: Query<'_>| {
+            let d = Decision {
+                verdict: Verdict::Flood(FloodKind::Multicast),
+                ingress: PortId(u16::MAX),
+                vid: q.vid,
+                tagged: false,
+            };
+            for i in 0..self.ports.len() {
+                let id = PortId(i as u16);
+                let Some(p) = &self.ports[i] else { continue };
+                let wanted = q.port.is_none_or(|only| only == id);
+                let vlan_ok = !self.config.vlan_aware || p.config.vlan.admits(q.vid);
+                if !p.up || !wanted || !vlan_ok {
+                    continue;
+                }
+                let bytes = self.egress_frame(id, &d, q.frame, &mut scratch);
+                let len = bytes.len() as u64;
+                let result = tx(id, bytes);
+                if let Some(Some(p)) = self.ports.get_mut(i) {
+                    match result {
+                        Ok(()) => {
+                            p.counters.tx_frames += 1;
+                            p.counters.tx_bytes += len;
+                        }
+                        Err(e) => p.counters.count_drop(e.into()),
+                    }
+                }
+            }
+        });
+        self.mdb = mdb;
+        self.scratch = scratch;
     }
 
     /// Brings back every port whose shutdown is over at `t`, in the state its
@@ -273,6 +388,7 @@ impl Switch {
             p.shutdown_until = Some(until);
             if core::mem::replace(&mut p.up, false) {
                 self.fdb.flush_port(port, FlushScope::Dynamic);
+                self.mdb.flush_port(port);
             }
             self.next_recovery = self.next_recovery.min(until.millis());
         }
@@ -307,6 +423,7 @@ impl Switch {
             .and_then(Option::take)
             .ok_or(ConfigError::NoSuchPort(port))?;
         self.fdb.flush_port(port, FlushScope::All);
+        self.mdb.flush_port(port);
         while matches!(self.ports.last(), Some(None)) {
             self.ports.pop();
         }
@@ -323,6 +440,7 @@ impl Switch {
         let was_up = core::mem::replace(&mut state.up, up);
         if was_up && !up {
             self.fdb.flush_port(port, FlushScope::Dynamic);
+            self.mdb.flush_port(port);
         }
         Ok(())
     }
@@ -366,7 +484,7 @@ impl Switch {
     /// awareness on or off flushes the learned entries, whose VLANs meant
     /// something else. A changed move guard starts with no history.
     pub fn reconfigure(&mut self, config: SwitchConfig, now: Instant) -> Result<(), ConfigError> {
-        GroupForwardMask::new(config.group_forward.bits())?;
+        check_config(&config)?;
         let mut config = config;
         config.fdb.hash_seed = self.config.fdb.hash_seed;
         if config.fdb != self.config.fdb {
@@ -377,6 +495,9 @@ impl Switch {
         }
         if config.move_guard != self.config.move_guard {
             self.guard = config.move_guard.map(MoveGuard::new);
+        }
+        if config.mcast != self.config.mcast {
+            self.mdb.reconfigure(config.mcast);
         }
         self.fast = !config.vlan_aware && !config.hub && config.move_guard.is_none();
         self.config = config;
@@ -432,6 +553,7 @@ impl Switch {
             Verdict::Unicast(_) => counters.unicast += 1,
             Verdict::Flood(FloodKind::UnknownUnicast) => counters.unknown_unicast += 1,
             Verdict::Flood(_) => counters.flood += 1,
+            Verdict::Group(_) => counters.snooped += 1,
             Verdict::Drop(reason) => counters.count_drop(reason),
         }
         d
@@ -551,6 +673,9 @@ impl Switch {
         if filtered {
             return Verdict::Drop(DropReason::LinkLocal);
         }
+        if dst & GROUP_BIT != 0 && dst != BROADCAST && self.config.mcast.snooping {
+            return self.snoop(now, ingress, frame, d, &storm);
+        }
         if dst & GROUP_BIT != 0 {
             let kind = if dst == BROADCAST {
                 FloodKind::Broadcast
@@ -639,6 +764,71 @@ impl Switch {
         None
     }
 
+    /// The decision on a multicast frame with snooping on: membership
+    /// messages update the group table (and go to router ports, or
+    /// everywhere for queries), data goes where the table says.
+    #[inline(never)]
+    fn snoop(
+        &mut self,
+        now: Instant,
+        ingress: PortId,
+        frame: &[u8],
+        d: &Decision,
+        storm: &StormControl,
+    ) -> Verdict {
+        // The IP header follows the ethertype, after the 802.1Q tag the
+        // switch acted on; on a VLAN-unaware switch a tagged frame is not IP.
+        let at = if d.tagged {
+            ETHERTYPE_OFFSET + VLAN_TAG_LEN
+        } else {
+            ETHERTYPE_OFFSET
+        };
+        let packet = match (be16(frame, at), frame.get(at + 2..)) {
+            (Some(ethertype), Some(l3)) => igmp::classify(ethertype, l3),
+            _ => igmp::Packet::Other,
+        };
+        let config = match self.port(ingress) {
+            Some(p) => p.config.mcast,
+            None => return Verdict::Drop(DropReason::IngressDown),
+        };
+        match self
+            .mdb
+            .on_packet(now, ingress, d.vid, config, packet, frame.len())
+        {
+            Snooped::Flood => self.flood(ingress, FloodKind::Multicast, storm),
+            Snooped::To(group) => Verdict::Group(group),
+            Snooped::Bad => Verdict::Drop(DropReason::BadIgmp),
+        }
+    }
+
+    /// Calls `f` for every port a frame of `group` (a [`Verdict::Group`]) in
+    /// VLAN `vid` from `ingress` goes to: the group's member ports and the
+    /// router ports, that are up and carry the VLAN, except the ingress port
+    /// (unless in hairpin mode). Flood flags do not apply: these ports asked
+    /// for the frame.
+    pub fn for_each_group_port(
+        &self,
+        ingress: PortId,
+        group: GroupRef,
+        vid: Vid,
+        mut f: impl FnMut(PortId),
+    ) {
+        for (i, p) in self.ports.iter().enumerate() {
+            let Some(p) = p else { continue };
+            let id = PortId(i as u16);
+            if !p.up || (id == ingress && !p.config.flags.hairpin) {
+                continue;
+            }
+            if self.config.vlan_aware && !p.config.vlan.admits(vid) {
+                continue;
+            }
+            let member = group != GroupRef::ROUTERS && self.mdb.has_member(group, id);
+            if member || self.mdb.is_router(id, &p.config.mcast) {
+                f(id);
+            }
+        }
+    }
+
     /// A flood of `kind` from `ingress`, unless it is over the port's storm
     /// control rate for the kind.
     #[inline]
@@ -694,6 +884,7 @@ impl Switch {
         match d.verdict {
             Verdict::Unicast(p) => f(p),
             Verdict::Flood(kind) => self.for_each_flood_port(d.ingress, kind, d.vid, f),
+            Verdict::Group(g) => self.for_each_group_port(d.ingress, g, d.vid, f),
             Verdict::Drop(_) => {}
         }
     }

@@ -74,6 +74,34 @@ fn main() {
         out.count
     );
 
+    // IGMP and MLD messages as hosts and queriers send them.
+    let mut out = Corpus::new(&corpus, "igmp");
+    {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+        use vswitch_core::igmp::{build, igmp_query, link_local_v6, mld_query};
+        use vswitch_core::MacAddr;
+        let mac = MacAddr([2, 0, 0, 0, 0, 1]);
+        let (h, g) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 2, 3));
+        let g6: Ipv6Addr = "ff15::1234".parse().expect("address");
+        let h6 = link_local_v6(mac);
+        out.add(&build::igmp_v2(mac, h, g, false));
+        out.add(&build::igmp_v2(mac, h, g, true));
+        for kind in 1..=6 {
+            out.add(&build::igmp_v3(mac, h, g, kind, &[h]));
+            out.add(&build::mld(mac, h6, g6, 143, kind));
+        }
+        out.add(&build::igmp_v3(mac, h, g, 3, &[]));
+        out.add(&build::mld(mac, h6, g6, 131, 0));
+        out.add(&build::mld(mac, h6, g6, 132, 0));
+        out.add(&build::data_v4(mac, h, g, 20));
+        let mut q = Vec::new();
+        igmp_query(mac, h, None, 10_000, &mut q);
+        out.add(&q);
+        mld_query(mac, h6, Some(g6), 1_000, &mut q);
+        out.add(&q);
+    }
+    println!("igmp: {} messages", out.count);
+
     let mut out = Corpus::new(&corpus, "pcap_replay");
     for path in &files {
         let small = fs::metadata(path).is_ok_and(|m| m.len() <= WHOLE_CAPTURE_MAX);

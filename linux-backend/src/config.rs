@@ -108,6 +108,10 @@ pub struct Overrides {
     pub mac_limit: Option<u32>,
     /// `--move-guard MOVES/SECS`.
     pub move_guard: Option<(u32, f64)>,
+    /// `--mcast-snooping`.
+    pub mcast_snooping: bool,
+    /// `--mcast-querier` (implies snooping).
+    pub mcast_querier: bool,
 }
 
 impl Overrides {
@@ -143,6 +147,8 @@ impl Overrides {
             guard.moves = moves;
             guard.window = window;
         }
+        spec.mcast_snooping |= self.mcast_snooping || self.mcast_querier;
+        spec.mcast_querier |= self.mcast_querier;
     }
 }
 
@@ -164,6 +170,29 @@ mod test {
         assert_eq!(c.switch.aging, 60.0);
         assert_eq!(c.switch.ports["veth1-vsw"].mac_limit, Some(4));
         assert_eq!(parse("").unwrap(), RunConfig::default());
+    }
+
+    #[test]
+    fn multicast_snooping_settings() {
+        let c = parse(
+            "mcast-snooping = true\nmcast-querier = true\nmcast-unregistered = \"router-ports\"\n\
+             mcast-querier-address = \"10.0.0.254\"\n[ports.up]\nmcast-router = \"always\"\n\
+             [ports.default]\nmcast-fast-leave = true\n",
+        )
+        .unwrap();
+        let config = c.switch.to_config(0).unwrap().mcast;
+        assert!(config.snooping && config.querier);
+        assert_eq!(config.unregistered, vswitch_core::Unregistered::RouterPorts);
+        assert_eq!(config.querier_ipv4.to_string(), "10.0.0.254");
+        let up = c.switch.port_config("up").unwrap().mcast;
+        assert_eq!(up.router, vswitch_core::RouterMode::Always);
+        assert!(c.switch.port_config("other").unwrap().mcast.fast_leave);
+        let e = parse("mcast-unregistered = \"drop\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown variant"), "{e}");
+        let e = parse("mcast-query-interval = 5").unwrap_err().to_string();
+        assert!(e.contains("mcast-query-interval = 5 is not allowed"), "{e}");
     }
 
     #[test]

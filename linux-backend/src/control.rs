@@ -44,6 +44,8 @@ pub enum Request {
     Show,
     /// The MAC table.
     FdbShow,
+    /// The multicast group table, router ports and queriers.
+    MdbShow,
     /// Add a static entry.
     FdbAdd {
         /// MAC address.
@@ -89,6 +91,7 @@ impl Request {
             Request::Del { .. } => "del",
             Request::Show => "show",
             Request::FdbShow => "fdb-show",
+            Request::MdbShow => "mdb-show",
             Request::FdbAdd { .. } => "fdb-add",
             Request::FdbDel { .. } => "fdb-del",
             Request::FdbFlush { .. } => "fdb-flush",
@@ -258,6 +261,65 @@ pub struct FdbRow {
     pub state: String,
     /// Seconds since last seen.
     pub age: f64,
+}
+
+/// The multicast snooping state as `mdb show` reports it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MdbReport {
+    /// Snooping on.
+    pub snooping: bool,
+    /// The own querier on.
+    pub querier: bool,
+    /// One row per group and port, as `bridge -j mdb show` lists them.
+    pub groups: Vec<MdbRow>,
+    /// Router ports now (set or learned).
+    pub routers: Vec<String>,
+    /// The querier of each VLAN and family that has one.
+    pub queriers: Vec<QuerierRow>,
+    /// Report records read.
+    pub reports: u64,
+    /// Leaves read.
+    pub leaves: u64,
+    /// Queries read.
+    pub queries: u64,
+    /// Malformed IGMP/MLD messages dropped.
+    pub bad: u64,
+    /// Joins refused: the table was full.
+    pub table_full: u64,
+    /// Queries the own querier sent.
+    pub own_queries: u64,
+}
+
+/// One port of one group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MdbRow {
+    /// Port interface name.
+    pub ifname: String,
+    /// Port number.
+    pub port: u16,
+    /// Group address.
+    pub grp: String,
+    /// VLAN (0 on a VLAN-unaware switch).
+    pub vid: u16,
+    /// `temp` (learned from reports), as the Linux bridge says.
+    pub state: String,
+    /// Seconds until the membership ends without a report.
+    pub timer: f64,
+    /// Data frames forwarded to the group (all its ports).
+    pub frames: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// The querier of one VLAN and address family.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuerierRow {
+    /// VLAN.
+    pub vid: u16,
+    /// `ipv4` or `ipv6`.
+    pub family: String,
+    /// Its address, or `self` for the own querier.
+    pub querier: String,
 }
 
 /// What `add` did.

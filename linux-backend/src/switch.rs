@@ -7,6 +7,8 @@
 //!   batch from a port through the core to the other ports, with its trace
 //!   and capture output;
 //! - `switch/links.rs`: link events (carrier, MTU, interfaces that go away);
+//! - `switch/mcast.rs`: the own multicast querier's queries, snooping
+//!   events in the log, the group table for `mdb show`;
 //! - `switch/requests.rs`: the control requests that need the switch, the
 //!   large ones (an FDB dump) in slices of bounded cost, so that forwarding
 //!   never waits long for the control plane.
@@ -27,6 +29,7 @@ use vswitch_core::spec::SwitchSpec;
 use vswitch_core::{FrameBatch, PortId, Switch, SwitchConfig, Verdict};
 
 mod links;
+mod mcast;
 mod ports;
 mod reload;
 mod requests;
@@ -328,6 +331,7 @@ impl LinuxSwitch {
                         let now = self.now();
                         // Ages the table and ends move-guard shutdowns that are over.
                         self.sw.advance(now);
+                        self.mcast_tick(now);
                         self.poll_port_stats();
                     }
                     TOKEN_LINK => self.on_link_events(),

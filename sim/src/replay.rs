@@ -290,7 +290,7 @@ impl Replayer {
         t.last_ns = Some(ts_ns);
         match decision.verdict {
             Verdict::Unicast(_) => t.unicast += 1,
-            Verdict::Flood(_) => t.flooded += 1,
+            Verdict::Flood(_) | Verdict::Group(_) => t.flooded += 1,
             Verdict::Drop(_) => t.dropped += 1,
         }
         if let Some(timeline) = self.timeline.as_mut() {

@@ -218,6 +218,7 @@ fn check_fresh(
             Verdict::Unicast(_) => want.unicast += 1,
             Verdict::Flood(FloodKind::UnknownUnicast) => want.unknown_unicast += 1,
             Verdict::Flood(_) => want.flood += 1,
+            Verdict::Group(_) => want.snooped += 1,
             Verdict::Drop(r) => want.drops[drop_index(r)] += 1,
         }
         want.moves_blocked += guard.moves_blocked - before.guard.moves_blocked;

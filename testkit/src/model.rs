@@ -507,6 +507,7 @@ impl Model {
             Verdict::Unicast(_) => c.unicast += 1,
             Verdict::Flood(FloodKind::UnknownUnicast) => c.unknown_unicast += 1,
             Verdict::Flood(_) => c.flood += 1,
+            Verdict::Group(_) => c.snooped += 1,
             Verdict::Drop(reason) => count_drop(c, reason),
         }
         d
@@ -685,7 +686,9 @@ impl Model {
     pub fn egress(&self, d: &Decision) -> Vec<PortId> {
         let kind = match d.verdict {
             Verdict::Unicast(p) => return vec![p],
-            Verdict::Drop(_) => return vec![],
+            // The model's switch does not snoop (core/tests/mcast_model.rs
+            // models snooping): nothing goes to a group.
+            Verdict::Drop(_) | Verdict::Group(_) => return vec![],
             Verdict::Flood(kind) => kind,
         };
         let mut out = Vec::new();

@@ -78,6 +78,7 @@ impl PortSpec {
             vlan: self.mode.to_real(),
             storm: self.storm,
             mac_limit: self.mac_limit,
+            mcast: Default::default(),
         }
     }
 }
@@ -246,6 +247,7 @@ impl Cfg {
             vlan_aware: self.vlan_aware,
             group_forward: GroupForwardMask::new(self.mask).expect("bits 0-2 of the mask clear"),
             move_guard: self.guard,
+            mcast: Default::default(),
         }
     }
 }

@@ -221,7 +221,7 @@ impl LinuxSwitch {
 
     /// Sends what every port queued (one system call per egress port for the
     /// whole batch) and counts, in the core, what their kernels refused.
-    fn flush_ports(&mut self) {
+    pub(super) fn flush_ports(&mut self) {
         for (i, slot) in self.ports.iter_mut().enumerate() {
             if let Some(slot) = slot {
                 slot.port.flush();

@@ -169,6 +169,7 @@ impl LinuxSwitch {
                 });
                 return;
             }
+            Request::MdbShow => done(json(Ok(self.mdb_show()))),
             Request::FdbAdd { mac, port, vlan } => done(json(self.fdb_add(&mac, &port, vlan))),
             Request::FdbDel { mac, vlan } => done(json(self.fdb_del(&mac, vlan))),
             Request::FdbFlush { port } => done(json(self.fdb_flush(port.as_deref()))),
