@@ -418,8 +418,14 @@ impl Server {
         }
     }
 
+    /// Connections that hold a place: neither refused nor answered (one whose
+    /// answer is out is only drained for [`LINGER`] and holds none, so that a
+    /// client that connects right after another's answer is not refused).
     fn counted(&self) -> usize {
-        self.clients.values().filter(|c| !c.refused).count()
+        self.clients
+            .values()
+            .filter(|c| !c.refused && !c.shut)
+            .count()
     }
 
     fn accept(&mut self) {
@@ -439,10 +445,11 @@ impl Server {
             let refuse = self.counted() >= max;
             if refuse {
                 self.refused += 1;
-                // Refused ones linger too, but never more of them than clients.
-                if self.clients.len() >= 2 * max {
-                    continue;
-                }
+            }
+            // Refused and answered connections linger too, but never more of
+            // them than places: past that a new one is closed unanswered.
+            if self.clients.len() >= 2 * max {
+                continue;
             }
             let id = self.next_id;
             self.next_id += 1;
