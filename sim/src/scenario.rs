@@ -98,6 +98,9 @@ pub struct Scenario {
     /// Synthetic traffic generators attached to switch ports.
     #[serde(default, rename = "generator")]
     pub generators: Vec<GeneratorSpec>,
+    /// Hosts joining (and leaving) IPv4 multicast groups.
+    #[serde(default, rename = "join")]
+    pub joins: Vec<JoinSpec>,
     /// Groups of switches (the compact form); empty once the file is read, as
     /// they are expanded into `switches` and `wires`.
     #[serde(default, rename = "switches")]
@@ -220,7 +223,8 @@ fn default_ping_size() -> usize {
 pub struct UdpSpec {
     /// Sender host.
     pub from: String,
-    /// Receiver host.
+    /// Receiver host, or an IPv4 multicast group (`"239.1.2.3"`): a stream
+    /// to whoever gets it, counted per host in the report's `groups`.
     pub to: String,
     /// Start.
     #[serde(default = "default_start")]
@@ -235,6 +239,38 @@ pub struct UdpSpec {
     /// Largest payload.
     #[serde(default = "default_udp_size")]
     pub max_size: usize,
+}
+
+/// A host joins an IPv4 multicast group at `at` (smoltcp sends an IGMPv2
+/// report and answers queries from then on), and leaves it at `leave` (an
+/// IGMPv2 leave), if given:
+///
+/// ```toml
+/// [[join]]
+/// host = "m2"
+/// group = "239.1.2.3"
+/// at = "500ms"
+/// leave = "4s"
+/// ```
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinSpec {
+    /// The host.
+    pub host: String,
+    /// The group, 224.0.0.0/4 outside 224.0.0.0/24.
+    pub group: Ipv4Addr,
+    /// When it joins.
+    #[serde(default)]
+    pub at: Span,
+    /// When it leaves; never when absent.
+    #[serde(default)]
+    pub leave: Option<Span>,
+}
+
+/// Whether `ip` is a multicast group a stream or a join may use: in
+/// 224.0.0.0/4 and not link-local (224.0.0.0/24).
+pub fn is_stream_group(ip: Ipv4Addr) -> bool {
+    ip.is_multicast() && ip.octets()[..3] != [224, 0, 0]
 }
 
 fn default_udp_size() -> usize {
@@ -614,7 +650,18 @@ impl Scenario {
             }
         }
         for u in &self.udp {
-            let (f, t) = (host(&u.from, "udp")?, host(&u.to, "udp")?);
+            let group = u.to.parse::<Ipv4Addr>().ok();
+            if let Some(g) = group.filter(|g| !is_stream_group(*g)) {
+                return Err(format!(
+                    "udp from {:?}: {g} is not a multicast group outside 224.0.0.0/24",
+                    u.from
+                ));
+            }
+            let f = host(&u.from, "udp")?;
+            let t = match group {
+                Some(_) => usize::MAX,
+                None => host(&u.to, "udp")?,
+            };
             if f == t {
                 return Err(format!(
                     "udp from {:?}: a flow needs two different hosts",
@@ -631,6 +678,21 @@ impl Scenario {
                 return Err(format!(
                     "udp from {:?}: sizes must satisfy 1 <= min-size <= max-size <= 1400",
                     u.from
+                ));
+            }
+        }
+        for j in &self.joins {
+            host(&j.host, "join")?;
+            if !is_stream_group(j.group) {
+                return Err(format!(
+                    "join of {:?}: {} is not a multicast group outside 224.0.0.0/24",
+                    j.host, j.group
+                ));
+            }
+            if j.leave.is_some_and(|l| l.0 <= j.at.0) {
+                return Err(format!(
+                    "join of {:?} to {}: leave must come after at",
+                    j.host, j.group
                 ));
             }
         }
