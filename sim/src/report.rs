@@ -218,7 +218,7 @@ impl SwitchReport {
         if let Some(m) = &self.mcast {
             writeln!(
                 f,
-                "  mcast: {} groups; reports {} leaves {} queries {} own queries {}; router ports: {}",
+                "  mcast: {} groups; reports {} leaves {} other queriers' queries {} own queries {}; router ports: {}",
                 m.groups.len(),
                 m.reports,
                 m.leaves,

@@ -51,21 +51,21 @@ fn the_stream_reaches_members_only_and_stops_after_a_leave() {
     for h in ["n1", "n2", "tv"] {
         assert_eq!(got(&r, h).0, 0, "{h}\n{r}");
     }
-    // The group table lists m1's port as the only member; the querier asked.
+    // The group table lists m1's port (named after it) as the only member; the querier asked.
     let m = r.switches[0]
         .mcast
         .as_ref()
         .expect("a snooping switch reports its table");
     assert_eq!(m.groups.len(), 1, "{r}");
     assert_eq!(m.groups[0].group, GROUP);
-    assert_eq!(m.groups[0].members, ["p2"]);
+    assert_eq!(m.groups[0].members, ["m1"]);
     assert!(m.own_queries >= 4, "{r}");
     assert_eq!(m.leaves, 1, "{r}");
     // The JSON carries the same.
     let json: serde_json::Value = serde_json::to_value(&r).unwrap();
     let groups = &json["switches"][0]["mcast"]["groups"];
     assert_eq!(groups[0]["group"], GROUP);
-    assert_eq!(groups[0]["members"], serde_json::json!(["p2"]));
+    assert_eq!(groups[0]["members"], serde_json::json!(["m1"]));
     assert_eq!(json["hosts"][1]["groups"][0]["frames"], sent);
     assert!(json["hosts"][3].get("groups").is_none());
 }
