@@ -267,6 +267,10 @@ pub struct JoinSpec {
     pub leave: Option<Span>,
 }
 
+/// The most groups a simulated host joins: smoltcp's default
+/// `iface-max-multicast-group-count`.
+pub const MAX_HOST_GROUPS: usize = 4;
+
 /// Whether `ip` is a multicast group a stream or a join may use: in
 /// 224.0.0.0/4 and not link-local (224.0.0.0/24).
 pub fn is_stream_group(ip: Ipv4Addr) -> bool {
@@ -681,8 +685,20 @@ impl Scenario {
                 ));
             }
         }
+        let mut joined = BTreeSet::new();
         for j in &self.joins {
-            host(&j.host, "join")?;
+            let h = host(&j.host, "join")?;
+            joined.insert((h, j.group));
+            if joined
+                .range((h, Ipv4Addr::UNSPECIFIED)..=(h, Ipv4Addr::BROADCAST))
+                .count()
+                > MAX_HOST_GROUPS
+            {
+                return Err(format!(
+                    "join of {:?}: a simulated host joins at most {MAX_HOST_GROUPS} groups",
+                    j.host
+                ));
+            }
             if !is_stream_group(j.group) {
                 return Err(format!(
                     "join of {:?}: {} is not a multicast group outside 224.0.0.0/24",
@@ -760,6 +776,38 @@ mod test {
         assert!(e.contains("unknown unit"), "{e}");
         let e = error_of("[switch.s1]\ngroup-forward-mask = 1\n");
         assert!(e.contains("STP"), "{e}");
+    }
+
+    #[test]
+    fn joins_and_group_streams_are_checked() {
+        let join = |host: &str, group: &str, rest: &str| {
+            format!("{HOSTS}[[join]]\nhost = \"{host}\"\ngroup = \"{group}\"\n{rest}\n")
+        };
+        let ok = Scenario::from_toml(&join("h1", "239.1.2.3", "at = \"1s\"\nleave = \"2s\""));
+        let ok = ok.unwrap();
+        assert_eq!(ok.joins[0].leave, Some(Span(2 * NS_PER_SEC)));
+        let e = error_of(&join("h9", "239.1.2.3", ""));
+        assert!(e.contains("no host is called \"h9\""), "{e}");
+        let e = error_of(&join("h1", "10.1.2.3", ""));
+        assert!(e.contains("not a multicast group"), "{e}");
+        let e = error_of(&join("h1", "224.0.0.1", ""));
+        assert!(e.contains("not a multicast group"), "{e}");
+        let e = error_of(&join("h1", "239.1.2.3", "at = \"2s\"\nleave = \"1s\""));
+        assert!(e.contains("leave must come after at"), "{e}");
+        let mut five = HOSTS.to_string();
+        for g in 1..=5 {
+            five.push_str(&format!(
+                "[[join]]\nhost = \"h1\"\ngroup = \"239.0.0.{g}\"\n"
+            ));
+        }
+        let e = error_of(&five);
+        assert!(e.contains("at most 4 groups"), "{e}");
+        let udp = |to: &str| {
+            format!("{HOSTS}[[udp]]\nfrom = \"h1\"\nto = \"{to}\"\nrate = 1\ncount = 1\n")
+        };
+        assert!(Scenario::from_toml(&udp("239.1.2.3")).is_ok());
+        let e = error_of(&udp("10.0.0.2"));
+        assert!(e.contains("not a multicast group"), "{e}");
     }
 
     #[test]
