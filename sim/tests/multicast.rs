@@ -113,3 +113,52 @@ fn without_snooping_the_stream_floods_to_every_host() {
     assert_eq!(got(&r, "tv").0, 0);
     assert!(r.switches[0].mcast.is_none());
 }
+
+#[test]
+fn without_the_querier_hosts_report_only_on_joining_and_leaves_still_count() {
+    let on = run(&scenario());
+    let m = on.switches[0].mcast.as_ref().unwrap();
+    assert!(
+        m.reports > 2,
+        "with the querier, m1 also answers its queries: {m:?}"
+    );
+    let mut s = scenario();
+    s.switches.get_mut("s1").unwrap().mcast_querier = false;
+    let r = run(&s);
+    let m = r.switches[0].mcast.as_ref().unwrap();
+    assert_eq!((m.own_queries, m.reports, m.leaves), (0, 2, 1), "{r}");
+    for h in ["tv", "m1", "m2", "n1", "n2"] {
+        assert_eq!(host(&r, h).rx_frames, got(&r, h).0, "{h} got no query\n{r}");
+    }
+    assert_eq!(got(&r, "m1").0, r.udp[0].sent);
+    let (_, m2_last) = got(&r, "m2");
+    assert!(
+        (10_000_000_000..=12_200_000_000).contains(&m2_last),
+        "{m2_last}\n{r}"
+    );
+}
+
+#[test]
+fn fast_leave_stops_the_stream_at_once() {
+    let mut s = scenario();
+    let port = s.switches["s1"]
+        .ports
+        .get("m2")
+        .cloned()
+        .unwrap_or_default();
+    let port = vswitch_core::spec::PortSpec {
+        mcast_fast_leave: Some(true),
+        ..port
+    };
+    s.switches
+        .get_mut("s1")
+        .unwrap()
+        .ports
+        .insert("m2".into(), port);
+    let r = run(&s);
+    let (_, m2_last) = got(&r, "m2");
+    assert!(
+        (9_800_000_000..10_100_000_000).contains(&m2_last),
+        "{m2_last}\n{r}"
+    );
+}
