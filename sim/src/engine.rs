@@ -35,6 +35,7 @@
 //! ```
 
 mod apps;
+mod mcast;
 
 use crate::host::{self, Host};
 use crate::pcap::PcapSink;
@@ -42,7 +43,8 @@ use crate::plot::Timeline;
 use crate::progress::Progress;
 use crate::report::SwitchReport;
 use crate::results::{
-    GeneratorReport, HostDrops, HostReport, PingReport, SimReport, TcpReport, UdpReport, WireReport,
+    GeneratorReport, GroupRx, HostDrops, HostReport, PingReport, SimReport, TcpReport, UdpReport,
+    WireReport,
 };
 use crate::scenario::{GeneratorKind, PortRef, Scenario};
 use crate::traffic::{rng_for, Generator};
@@ -108,6 +110,10 @@ enum Action {
     Generate(u32),
     /// A host is plugged into another port.
     Move { host: u32, switch: u32, port: u16 },
+    /// A host joins (or leaves) an IPv4 multicast group.
+    Join { host: u32, group: u32, join: bool },
+    /// A snooping switch's timer: the own querier and membership expiry.
+    McastTick(u32),
     /// Sample the FDB size for the timeline.
     Sample,
     /// Update the progress bar.
@@ -232,6 +238,8 @@ struct SimHost {
     /// Echo replies it sent.
     echo_replies: u64,
     dropped: HostDrops,
+    /// Group streams received.
+    groups: Vec<GroupRx>,
 }
 
 /// A host's address filter and the frames it ignored (see [`host::ignores`]),
@@ -439,6 +447,7 @@ impl Simulation {
                 apps: HostApps::default(),
                 echo_replies: 0,
                 dropped: HostDrops::default(),
+                groups: Vec::new(),
             });
             sim.ignored.push(Ignored {
                 mac,
@@ -529,6 +538,7 @@ impl Simulation {
             base += sw.port_names.len();
         }
         sim.add_apps(s)?;
+        sim.add_mcast(s)?;
         Ok(sim)
     }
 
@@ -704,6 +714,10 @@ impl Simulation {
             Action::TcpConnect(n) => self.tcp_connect(n as usize),
             Action::Generate(g) => self.generate(g as usize),
             Action::Move { host, switch, port } => self.move_host(host as usize, switch, port),
+            Action::Join { host, group, join } => {
+                self.join(host as usize, Ipv4Addr::from(group), join)
+            }
+            Action::McastTick(si) => self.mcast_tick(si as usize),
             Action::Sample => self.sample(),
             Action::Progress => {
                 let now = self.clock.now;
@@ -883,6 +897,9 @@ impl Simulation {
     fn host_rx(&mut self, h: usize, frame: u32) {
         let frame = self.frames.take(frame);
         self.capture_host(h, &frame);
+        if let Some(datagram) = mcast::stream_group(&frame) {
+            mcast::count(&mut self.hosts[h].groups, datagram, self.clock.now);
+        }
         let host = &mut self.hosts[h].host;
         host.rx_frames += 1;
         if host.ignores(&frame) {
@@ -1053,6 +1070,7 @@ impl Simulation {
                 rx_frames: h.host.rx_frames + ignored.arrived,
                 tx_frames: h.host.tx_frames,
                 dropped: h.dropped,
+                groups: h.groups.clone(),
             })
             .collect();
         let pings = self
@@ -1070,12 +1088,27 @@ impl Simulation {
         let udp = self
             .udp
             .iter()
-            .map(|u| UdpReport {
-                from: host_name(u.from),
-                to: host_name(u.to),
-                sent: u.sent,
-                received: u.received,
-                received_bytes: u.received_bytes,
+            .map(|u| {
+                if u.to != apps::GROUP {
+                    return UdpReport {
+                        from: host_name(u.from),
+                        to: host_name(u.to),
+                        sent: u.sent,
+                        received: u.received,
+                        received_bytes: u.received_bytes,
+                    };
+                }
+                // A stream: the copies that reached hosts.
+                let group = u.to_ip.to_string();
+                let copies = self.hosts.iter().flat_map(|h| &h.groups);
+                let copies: Vec<&GroupRx> = copies.filter(|g| g.group == group).collect();
+                UdpReport {
+                    from: host_name(u.from),
+                    to: group,
+                    sent: u.sent,
+                    received: copies.iter().map(|g| g.frames).sum(),
+                    received_bytes: copies.iter().map(|g| g.bytes).sum(),
+                }
             })
             .collect();
         let tcp = self

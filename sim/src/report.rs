@@ -51,6 +51,38 @@ pub struct FdbEntryReport {
     pub is_static: bool,
 }
 
+/// The multicast group table of a snooping switch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct McastReport {
+    /// The own querier is on.
+    pub querier: bool,
+    /// The groups at the end, in the table's order.
+    pub groups: Vec<GroupReport>,
+    /// Router ports (configured or learned from queries), by name.
+    pub routers: Vec<String>,
+    /// IGMP/MLD reports seen.
+    pub reports: u64,
+    /// Leaves seen.
+    pub leaves: u64,
+    /// Queries seen from other queriers.
+    pub queries: u64,
+    /// Queries the own querier sent.
+    pub own_queries: u64,
+}
+
+/// One group of the table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupReport {
+    /// VLAN.
+    pub vid: u16,
+    /// The group address.
+    pub group: String,
+    /// Member ports whose membership has not run out, by name.
+    pub members: Vec<String>,
+    /// Frames forwarded to the group.
+    pub frames: u64,
+}
+
 /// Everything reported about one switch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SwitchReport {
@@ -62,6 +94,9 @@ pub struct SwitchReport {
     pub fdb: FdbReport,
     /// Move-guard and MAC-limit events.
     pub guard: GuardStats,
+    /// The group table, when the switch snoops multicast.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcast: Option<McastReport>,
 }
 
 impl SwitchReport {
@@ -103,6 +138,7 @@ impl SwitchReport {
                 entries,
             },
             guard: switch.guard_stats(),
+            mcast: mcast_report(switch, now, &port_name),
         }
     }
 
@@ -179,6 +215,32 @@ impl SwitchReport {
                 g.moves_blocked, g.hold_downs, g.shutdowns, g.mac_limit_refused
             )?;
         }
+        if let Some(m) = &self.mcast {
+            writeln!(
+                f,
+                "  mcast: {} groups; reports {} leaves {} other queriers' queries {} own queries {}; router ports: {}",
+                m.groups.len(),
+                m.reports,
+                m.leaves,
+                m.queries,
+                m.own_queries,
+                if m.routers.is_empty() {
+                    "none".to_string()
+                } else {
+                    m.routers.join(" ")
+                }
+            )?;
+            for g in &m.groups {
+                writeln!(
+                    f,
+                    "    group {:<15} vlan {:>4}  members {}  frames {}",
+                    g.group,
+                    g.vid,
+                    g.members.join(" "),
+                    g.frames
+                )?;
+            }
+        }
         for e in d.entries.iter().take(entries) {
             let age = if e.is_static {
                 "static".to_string()
@@ -193,6 +255,48 @@ impl SwitchReport {
         }
         more(f, d.entries.len(), entries, "entries")
     }
+}
+
+/// The group table of `switch` at `now`, if it snoops.
+fn mcast_report(
+    switch: &Switch,
+    now: Instant,
+    port_name: impl Fn(u16) -> String,
+) -> Option<McastReport> {
+    let mdb = switch.mdb();
+    if !mdb.config().snooping {
+        return None;
+    }
+    let groups = mdb
+        .groups()
+        .map(|g| GroupReport {
+            vid: g.vid,
+            group: g.group.to_string(),
+            members: g
+                .members
+                .iter()
+                .filter(|m| m.expires > now)
+                .map(|m| port_name(m.port.0))
+                .collect(),
+            frames: g.frames,
+        })
+        .filter(|g| !g.members.is_empty())
+        .collect();
+    let routers = switch
+        .ports()
+        .filter(|(id, p)| mdb.is_router(*id, &p.config.mcast))
+        .map(|(id, _)| port_name(id.0))
+        .collect();
+    let s = mdb.stats();
+    Some(McastReport {
+        querier: mdb.config().querier,
+        groups,
+        routers,
+        reports: s.reports,
+        leaves: s.leaves,
+        queries: s.queries,
+        own_queries: s.own_queries,
+    })
 }
 
 /// Under a list of `total` things cut to `shown`, how many more `--json` lists.

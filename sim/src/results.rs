@@ -63,6 +63,26 @@ pub struct HostReport {
     pub tx_frames: u64,
     /// Packets it dropped, by reason.
     pub dropped: HostDrops,
+    /// The group streams (UDP to a multicast group) that reached it, by
+    /// group in order of arrival; left out when none did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupRx>,
+}
+
+/// One group stream as a host received it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupRx {
+    /// The group, `239.1.2.3`.
+    pub group: String,
+    /// UDP datagrams to the group that arrived on the host's wire, whether
+    /// or not the host had joined it.
+    pub frames: u64,
+    /// Their UDP payload bytes.
+    pub bytes: u64,
+    /// Virtual time of the first, ns.
+    pub first_ns: u64,
+    /// Virtual time of the last, ns.
+    pub last_ns: u64,
 }
 
 /// Packets a host dropped or could not send, by reason.
@@ -126,13 +146,14 @@ impl PingReport {
 pub struct UdpReport {
     /// Sender.
     pub from: String,
-    /// Receiver.
+    /// Receiver: a host, or a multicast group.
     pub to: String,
     /// Datagrams sent.
     pub sent: u64,
-    /// Datagrams received.
+    /// Datagrams received; to a group: the copies that reached hosts (of
+    /// every flow to the group; see each host's `groups`).
     pub received: u64,
-    /// Payload bytes received.
+    /// Payload bytes received (to a group: in those copies).
     pub received_bytes: u64,
 }
 
@@ -378,6 +399,7 @@ impl SimReport {
                 )?;
             }
         }
+        self.write_group_streams(f, max)?;
         let dropping: Vec<&HostReport> =
             self.hosts.iter().filter(|h| !h.dropped.is_none()).collect();
         if !dropping.is_empty() {
@@ -428,6 +450,39 @@ impl SimReport {
             })?;
         }
         Ok(())
+    }
+}
+
+impl SimReport {
+    /// Which hosts the streams to multicast groups reached, when there are
+    /// any: each host's datagrams per group, and "none" for hosts they
+    /// did not reach.
+    fn write_group_streams(&self, f: &mut impl fmt::Write, max: usize) -> fmt::Result {
+        let streams = self
+            .udp
+            .iter()
+            .any(|u| u.to.parse::<std::net::Ipv4Addr>().is_ok());
+        if !streams && self.hosts.iter().all(|h| h.groups.is_empty()) {
+            return Ok(());
+        }
+        writeln!(f, "group streams received")?;
+        rows(f, &self.hosts, max, "hosts", |f, h| {
+            write!(f, "  {:<10}", h.name)?;
+            if h.groups.is_empty() {
+                write!(f, " none")?;
+            }
+            for g in &h.groups {
+                write!(
+                    f,
+                    " {} {} datagrams ({} to {})",
+                    g.group,
+                    g.frames,
+                    Ns(g.first_ns),
+                    Ns(g.last_ns)
+                )?;
+            }
+            writeln!(f)
+        })
     }
 }
 

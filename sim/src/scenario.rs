@@ -98,6 +98,9 @@ pub struct Scenario {
     /// Synthetic traffic generators attached to switch ports.
     #[serde(default, rename = "generator")]
     pub generators: Vec<GeneratorSpec>,
+    /// Hosts joining (and leaving) IPv4 multicast groups.
+    #[serde(default, rename = "join")]
+    pub joins: Vec<JoinSpec>,
     /// Groups of switches (the compact form); empty once the file is read, as
     /// they are expanded into `switches` and `wires`.
     #[serde(default, rename = "switches")]
@@ -220,7 +223,8 @@ fn default_ping_size() -> usize {
 pub struct UdpSpec {
     /// Sender host.
     pub from: String,
-    /// Receiver host.
+    /// Receiver host, or an IPv4 multicast group (`"239.1.2.3"`): a stream
+    /// to whoever gets it, counted per host in the report's `groups`.
     pub to: String,
     /// Start.
     #[serde(default = "default_start")]
@@ -235,6 +239,42 @@ pub struct UdpSpec {
     /// Largest payload.
     #[serde(default = "default_udp_size")]
     pub max_size: usize,
+}
+
+/// A host joins an IPv4 multicast group at `at` (smoltcp sends an IGMPv2
+/// report and answers queries from then on), and leaves it at `leave` (an
+/// IGMPv2 leave), if given:
+///
+/// ```toml
+/// [[join]]
+/// host = "m2"
+/// group = "239.1.2.3"
+/// at = "500ms"
+/// leave = "4s"
+/// ```
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinSpec {
+    /// The host.
+    pub host: String,
+    /// The group, 224.0.0.0/4 outside 224.0.0.0/24.
+    pub group: Ipv4Addr,
+    /// When it joins.
+    #[serde(default)]
+    pub at: Span,
+    /// When it leaves; never when absent.
+    #[serde(default)]
+    pub leave: Option<Span>,
+}
+
+/// The most groups a simulated host joins: smoltcp's default
+/// `iface-max-multicast-group-count`.
+pub const MAX_HOST_GROUPS: usize = 4;
+
+/// Whether `ip` is a multicast group a stream or a join may use: in
+/// 224.0.0.0/4 and not link-local (224.0.0.0/24).
+pub fn is_stream_group(ip: Ipv4Addr) -> bool {
+    ip.is_multicast() && ip.octets()[..3] != [224, 0, 0]
 }
 
 fn default_udp_size() -> usize {
@@ -614,7 +654,18 @@ impl Scenario {
             }
         }
         for u in &self.udp {
-            let (f, t) = (host(&u.from, "udp")?, host(&u.to, "udp")?);
+            let group = u.to.parse::<Ipv4Addr>().ok();
+            if let Some(g) = group.filter(|g| !is_stream_group(*g)) {
+                return Err(format!(
+                    "udp from {:?}: {g} is not a multicast group outside 224.0.0.0/24",
+                    u.from
+                ));
+            }
+            let f = host(&u.from, "udp")?;
+            let t = match group {
+                Some(_) => usize::MAX,
+                None => host(&u.to, "udp")?,
+            };
             if f == t {
                 return Err(format!(
                     "udp from {:?}: a flow needs two different hosts",
@@ -631,6 +682,33 @@ impl Scenario {
                 return Err(format!(
                     "udp from {:?}: sizes must satisfy 1 <= min-size <= max-size <= 1400",
                     u.from
+                ));
+            }
+        }
+        let mut joined = BTreeSet::new();
+        for j in &self.joins {
+            let h = host(&j.host, "join")?;
+            joined.insert((h, j.group));
+            if joined
+                .range((h, Ipv4Addr::UNSPECIFIED)..=(h, Ipv4Addr::BROADCAST))
+                .count()
+                > MAX_HOST_GROUPS
+            {
+                return Err(format!(
+                    "join of {:?}: a simulated host joins at most {MAX_HOST_GROUPS} groups",
+                    j.host
+                ));
+            }
+            if !is_stream_group(j.group) {
+                return Err(format!(
+                    "join of {:?}: {} is not a multicast group outside 224.0.0.0/24",
+                    j.host, j.group
+                ));
+            }
+            if j.leave.is_some_and(|l| l.0 <= j.at.0) {
+                return Err(format!(
+                    "join of {:?} to {}: leave must come after at",
+                    j.host, j.group
                 ));
             }
         }
@@ -698,6 +776,38 @@ mod test {
         assert!(e.contains("unknown unit"), "{e}");
         let e = error_of("[switch.s1]\ngroup-forward-mask = 1\n");
         assert!(e.contains("STP"), "{e}");
+    }
+
+    #[test]
+    fn joins_and_group_streams_are_checked() {
+        let join = |host: &str, group: &str, rest: &str| {
+            format!("{HOSTS}[[join]]\nhost = \"{host}\"\ngroup = \"{group}\"\n{rest}\n")
+        };
+        let ok = Scenario::from_toml(&join("h1", "239.1.2.3", "at = \"1s\"\nleave = \"2s\""));
+        let ok = ok.unwrap();
+        assert_eq!(ok.joins[0].leave, Some(Span(2 * NS_PER_SEC)));
+        let e = error_of(&join("h9", "239.1.2.3", ""));
+        assert!(e.contains("no host is called \"h9\""), "{e}");
+        let e = error_of(&join("h1", "10.1.2.3", ""));
+        assert!(e.contains("not a multicast group"), "{e}");
+        let e = error_of(&join("h1", "224.0.0.1", ""));
+        assert!(e.contains("not a multicast group"), "{e}");
+        let e = error_of(&join("h1", "239.1.2.3", "at = \"2s\"\nleave = \"1s\""));
+        assert!(e.contains("leave must come after at"), "{e}");
+        let mut five = HOSTS.to_string();
+        for g in 1..=5 {
+            five.push_str(&format!(
+                "[[join]]\nhost = \"h1\"\ngroup = \"239.0.0.{g}\"\n"
+            ));
+        }
+        let e = error_of(&five);
+        assert!(e.contains("at most 4 groups"), "{e}");
+        let udp = |to: &str| {
+            format!("{HOSTS}[[udp]]\nfrom = \"h1\"\nto = \"{to}\"\nrate = 1\ncount = 1\n")
+        };
+        assert!(Scenario::from_toml(&udp("239.1.2.3")).is_ok());
+        let e = error_of(&udp("10.0.0.2"));
+        assert!(e.contains("not a multicast group"), "{e}");
     }
 
     #[test]

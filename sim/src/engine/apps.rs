@@ -39,11 +39,14 @@ pub(super) struct PingApp {
 
 pub(super) struct UdpApp {
     pub(super) from: u32,
+    /// The receiving host; [`GROUP`] for a stream to a multicast group.
     pub(super) to: u32,
     pub(super) to_ip: Ipv4Addr,
     pub(super) port: u16,
     pub(super) tx: SocketHandle,
-    pub(super) rx: SocketHandle,
+    /// The receiver's socket (none for a group: each host counts the
+    /// datagrams that reach it).
+    pub(super) rx: Option<SocketHandle>,
     pub(super) rng: ChaCha8Rng,
     pub(super) gap_ns: f64,
     pub(super) remaining: u64,
@@ -67,6 +70,9 @@ pub(super) struct TcpApp {
     pub(super) done_at: Option<u64>,
     pub(super) closed: bool,
 }
+
+/// [`UdpApp::to`] of a stream to a multicast group.
+pub(super) const GROUP: u32 = u32::MAX;
 
 /// The ICMP identifier of the first ping.
 const FIRST_IDENT: u16 = 0x1000;
@@ -132,18 +138,23 @@ impl Simulation {
             }
         }
         for (i, u) in s.udp.iter().enumerate() {
-            let (from, to) = (
-                s.host_index(&u.from).unwrap_or(0),
-                s.host_index(&u.to).unwrap_or(0),
-            );
+            let from = s.host_index(&u.from).unwrap_or(0);
             let port = 5000 + i as u16;
             let tx = self.hosts[from].host.add_udp(port);
-            let rx = self.hosts[to].host.add_udp(port);
-            self.hosts[to].apps.udp_rx.push(i as u32);
+            let (to, to_ip, rx) = match u.to.parse::<Ipv4Addr>() {
+                Ok(group) => (GROUP, group, None),
+                Err(_) => {
+                    let to = s.host_index(&u.to).unwrap_or(0);
+                    let rx = self.hosts[to].host.add_udp(port);
+                    self.hosts[to].apps.udp_rx.push(i as u32);
+                    let ip = s.host_ip(to).map_err(SimError::Config)?.0;
+                    (to as u32, ip, Some(rx))
+                }
+            };
             self.udp.push(UdpApp {
                 from: from as u32,
-                to: to as u32,
-                to_ip: s.host_ip(to).map_err(SimError::Config)?.0,
+                to,
+                to_ip,
                 port,
                 tx,
                 rx,
@@ -238,7 +249,8 @@ impl Simulation {
         }
         for &n in &apps.udp_rx {
             let u = &mut self.udp[n as usize];
-            let s = host.sockets.get_mut::<udp::Socket>(u.rx);
+            let Some(rx) = u.rx else { continue };
+            let s = host.sockets.get_mut::<udp::Socket>(rx);
             while let Ok((data, _)) = s.recv() {
                 u.received += 1;
                 u.received_bytes += data.len() as u64;
