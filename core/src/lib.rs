@@ -32,6 +32,7 @@ pub mod port;
 #[cfg(feature = "serde")]
 pub mod spec;
 pub mod storm;
+pub mod stp;
 pub mod summary;
 pub mod switch;
 pub mod time;
