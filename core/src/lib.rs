@@ -3,7 +3,8 @@
 //! Pure logic, `no_std` + `alloc`: frame classification ([`frame`]), the MAC
 //! learning table with aging, a bound and fair eviction ([`fdb`]), VLAN port
 //! modes ([`vlan`]), ports, flags and counters ([`port`]), storm control
-//! ([`storm`]), the MAC-move guard ([`guard`]) and the forward decision
+//! ([`storm`]), the MAC-move guard ([`guard`]), the spanning tree (RSTP with
+//! STP fallback, [`stp`]) and the forward decision
 //! ([`switch`]), over the small shared types of [`types`]. No I/O and no
 //! clock: time is passed in as [`Instant`].
 //! Adapters hand frames in as a [`FrameBatch`] (the Linux backend's ports

@@ -99,11 +99,14 @@ pub enum DropReason {
     /// The port's receive queue overflowed before the adapter read the frame
     /// (counted by the device, reported through [`DeviceCounts`]).
     RxFull,
+    /// Received on, or bound for, a port the spanning tree holds discarding
+    /// (or learning: learned from, not forwarded).
+    Blocked,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::Runt,
         DropReason::BadSource,
         DropReason::LinkLocal,
@@ -118,6 +121,7 @@ impl DropReason {
         DropReason::MacLimit,
         DropReason::MoveGuard,
         DropReason::RxFull,
+        DropReason::Blocked,
     ];
 
     /// A short name for output: `runt`, `bad-source`, ...
@@ -137,6 +141,7 @@ impl DropReason {
             DropReason::MacLimit => "mac-limit",
             DropReason::MoveGuard => "move-guard",
             DropReason::RxFull => "rx-full",
+            DropReason::Blocked => "stp-blocked",
         }
     }
 

@@ -372,3 +372,159 @@ fn a_cut_link_fails_over_to_the_alternate() {
         );
     }
 }
+
+/// Three switches in a ring, each with a host port: a broadcast storms around
+/// the ring for ever with spanning tree off, and reaches each other host
+/// exactly once with it on, after the tree has formed.
+#[test]
+fn spanning_tree_stops_a_broadcast_storm_in_a_ring() {
+    assert_eq!(
+        broadcast_copies(false),
+        None,
+        "without spanning tree it loops"
+    );
+    assert_eq!(broadcast_copies(true), Some([0, 1, 1]));
+}
+
+/// Sends one broadcast from switch 0's host port and returns how many copies
+/// each host received, or `None` if the frames had not died out after 10,000
+/// deliveries.
+fn broadcast_copies(stp_on: bool) -> Option<[u32; 3]> {
+    use vswitch_core::{PortConfig, Switch, SwitchConfig};
+    const HOST: u16 = 2;
+    // Switch s port 1 is joined to switch (s + 1) % 3 port 0.
+    let peer = |s: usize, p: u16| match p {
+        0 => ((s + 2) % 3, 1),
+        _ => ((s + 1) % 3, 0),
+    };
+    let mut switches: Vec<Switch> = (0..3)
+        .map(|s| {
+            let mut sw = Switch::new(SwitchConfig::default()).unwrap();
+            for _ in 0..3 {
+                sw.add_port(PortConfig::default()).unwrap();
+            }
+            if stp_on {
+                let mut stp = Stp::new(StpConfig::default(), mac(s));
+                for p in 0..3u16 {
+                    let config = StpPortConfig {
+                        admin_edge: p == HOST,
+                        ..StpPortConfig::default()
+                    };
+                    stp.add_port(Instant::ZERO, PortId(p), port_mac(s, p), config);
+                }
+                sw.set_stp(Some(stp));
+            }
+            sw
+        })
+        .collect();
+    let mut queue: VecDeque<(usize, u16, Vec<u8>)> = VecDeque::new();
+    let mut hosts = [0u32; 3];
+    let mut deliveries = 0;
+    let mut now = 0;
+    let mut sent = false;
+    while now < 6_000 || !queue.is_empty() {
+        now += 10;
+        let t = Instant::from_millis(now);
+        for (s, sw) in switches.iter_mut().enumerate() {
+            sw.run_stp(t, |p, f| {
+                if p.0 != HOST {
+                    let (to, q) = peer(s, p.0);
+                    queue.push_back((to, q, f.to_vec()));
+                }
+            });
+        }
+        if now >= 5_000 && !sent {
+            sent = true;
+            let mut frame = vec![0xff; 6];
+            frame.extend_from_slice(&[2, 0, 0, 0, 0xaa, 1, 0x08, 0x00]);
+            frame.resize(60, 0);
+            queue.push_back((0, HOST, frame));
+        }
+        let pending: Vec<_> = queue.drain(..).collect();
+        for (s, p, frame) in pending {
+            deliveries += 1;
+            if deliveries > 10_000 {
+                return None;
+            }
+            switches[s].forward_one(t, PortId(p), &frame, |e| {
+                if e.port.0 == HOST {
+                    hosts[s] += 1;
+                } else {
+                    let (to, q) = peer(s, e.port.0);
+                    queue.push_back((to, q, e.frame.to_vec()));
+                }
+                Ok(())
+            });
+        }
+    }
+    Some(hosts)
+}
+
+/// Port states gate the stages: discarding neither learns nor forwards,
+/// learning learns only; BPDUs go to the protocol and teach the table nothing.
+#[test]
+fn port_states_gate_learning_and_forwarding() {
+    use vswitch_core::{DropReason, PortConfig, Switch, SwitchConfig, Verdict};
+    let mut sw = Switch::new(SwitchConfig::default()).unwrap();
+    let mut stp = Stp::new(StpConfig::default(), mac(0));
+    for p in 0..2u16 {
+        sw.add_port(PortConfig::default()).unwrap();
+        let config = StpPortConfig {
+            auto_edge: false,
+            admin_edge: p == 1,
+            ..StpPortConfig::default()
+        };
+        stp.add_port(Instant::ZERO, PortId(p), port_mac(0, p), config);
+    }
+    sw.set_stp(Some(stp));
+    let host = MacAddr([2, 0, 0, 0, 0xaa, 1]);
+    let mut frame = vec![0xff; 6];
+    frame.extend_from_slice(&host.octets());
+    frame.extend_from_slice(&[0x08, 0x00]);
+    frame.resize(60, 0);
+    let t = Instant::from_millis;
+    let d = sw.decide(t(100), PortId(0), &frame);
+    assert_eq!(d.verdict, Verdict::Drop(DropReason::Blocked));
+    assert_eq!(sw.fdb().get(0, host), None);
+    // From the edge port: flooded, but not out of the discarding port.
+    let mut outs = Vec::new();
+    let d = sw.decide(t(100), PortId(1), &frame);
+    sw.for_each_egress(&d, |p| outs.push(p));
+    assert!(outs.is_empty(), "{outs:?}");
+    sw.run_stp(t(15_000), |_, _| {});
+    assert_eq!(sw.port(PortId(0)).unwrap().stp_state(), State::Learning);
+    let d = sw.decide(t(15_100), PortId(0), &frame);
+    assert_eq!(d.verdict, Verdict::Drop(DropReason::Blocked));
+    assert_eq!(sw.fdb().get(0, host), Some(PortId(0)));
+    sw.run_stp(t(30_000), |_, _| {});
+    let d = sw.decide(t(30_100), PortId(0), &frame);
+    assert!(matches!(d.verdict, Verdict::Flood(_)));
+    // A BPDU from a better root: to the protocol, not learned, not forwarded.
+    let mut bpdu = Vec::new();
+    let better = Stp::new(
+        StpConfig {
+            priority: 0,
+            ..StpConfig::default()
+        },
+        mac(7),
+    );
+    vswitch_core::stp::bpdu::Bpdu {
+        kind: vswitch_core::stp::bpdu::BpduKind::Config,
+        version: 0,
+        flags: 0,
+        root: better.bridge_id(),
+        root_path_cost: 0,
+        bridge: better.bridge_id(),
+        port: 0x8001,
+        times: better.root_times(),
+    }
+    .emit(mac(7), &mut bpdu);
+    let d = sw.decide(t(30_200), PortId(0), &bpdu);
+    assert_eq!(d.verdict, Verdict::Drop(DropReason::LinkLocal));
+    assert_eq!(sw.fdb().get(0, mac(7)), None);
+    assert_eq!(sw.stp().unwrap().root_id(), better.bridge_id());
+    assert_eq!(sw.stp().unwrap().root_port(), Some(PortId(0)));
+    // Off again: every port forwards.
+    sw.set_stp(None);
+    assert_eq!(sw.port(PortId(0)).unwrap().stp_state(), State::Forwarding);
+}
