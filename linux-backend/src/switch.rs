@@ -30,6 +30,7 @@ mod links;
 mod ports;
 mod reload;
 mod requests;
+mod stp;
 
 pub use reload::ConfigSource;
 
@@ -248,6 +249,7 @@ impl LinuxSwitch {
             };
             tracing::info!("attached port {} {}{notes}", added.port, added.ifname);
         }
+        s.apply_stp_spec();
         Ok(s)
     }
 
@@ -328,6 +330,7 @@ impl LinuxSwitch {
                         let now = self.now();
                         // Ages the table and ends move-guard shutdowns that are over.
                         self.sw.advance(now);
+                        self.run_stp();
                         self.poll_port_stats();
                     }
                     TOKEN_LINK => self.on_link_events(),
@@ -345,6 +348,10 @@ impl LinuxSwitch {
                     }
                     _ => {}
                 }
+            }
+            if got {
+                // Answers to proposals go out with the batch that asked.
+                self.run_stp();
             }
             if !self.dumps.is_empty() {
                 self.dump_slice(&mut stall);
