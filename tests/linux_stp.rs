@@ -114,7 +114,9 @@ fn start(lab: &Lab, kb: &KernelBridge, priority: u16, tag: char) -> Running {
     let mut ports = vec![lab.port(1)];
     ports.extend(kb.switch_ports.iter().cloned());
     let config = config.to_string_lossy().into_owned();
-    Running::start(&unique(tag), &ports, &["--config", &config])
+    let sw = Running::start(&unique(tag), &ports, &["--config", &config]);
+    let _ = std::fs::remove_file(&config);
+    sw
 }
 
 fn stp(sw: &Running) -> serde_json::Value {
