@@ -542,6 +542,58 @@ mod test {
     }
 
     #[test]
+    fn spanning_tree_settings_are_read_and_checked() {
+        let on = SwitchSpec {
+            stp: StpSpec::Rstp,
+            stp_priority: 4096,
+            ..SwitchSpec::default()
+        };
+        let c = on.stp_config().expect("on");
+        assert_eq!(
+            (c.mode, c.priority, c.forward_delay),
+            (StpMode::Rstp, 4096, 15)
+        );
+        assert_eq!(SwitchSpec::default().stp_config(), None);
+        assert!(refused(SwitchSpec {
+            stp_priority: 1000,
+            ..on.clone()
+        })
+        .starts_with("stp-priority"));
+        assert!(refused(SwitchSpec {
+            stp_max_age: 40,
+            ..on.clone()
+        })
+        .starts_with("stp-max-age"));
+        let mut ports = BTreeMap::new();
+        ports.insert(
+            "default".into(),
+            PortSpec {
+                stp_cost: Some(0),
+                ..PortSpec::default()
+            },
+        );
+        assert!(refused(SwitchSpec {
+            ports,
+            ..on.clone()
+        })
+        .contains("stp-cost"));
+        let mut ports = BTreeMap::new();
+        ports.insert(
+            "uplink".into(),
+            PortSpec {
+                stp_edge: Some(true),
+                stp_cost: Some(2000),
+                ..PortSpec::default()
+            },
+        );
+        let spec = SwitchSpec { ports, ..on };
+        let p = spec.stp_port_config("uplink");
+        assert!(p.admin_edge && p.auto_edge);
+        assert_eq!((p.path_cost, p.priority), (2000, 128));
+        assert_eq!(spec.stp_port_config("other"), StpPortConfig::default());
+    }
+
+    #[test]
     fn numbers_outside_their_settings_are_refused_in_one_line() {
         let aging = |aging| SwitchSpec {
             aging,
