@@ -36,6 +36,9 @@ struct Net {
     down: BTreeSet<(End, End)>,
     queue: VecDeque<(End, Vec<u8>)>,
     now: u64,
+    /// Per bridge: an 802.1D-1998 bridge such as the Linux kernel's, which
+    /// drops RST BPDUs unread (the STP-mode bridges of `mixed`).
+    legacy: Vec<bool>,
 }
 
 fn mac(b: usize) -> MacAddr {
@@ -48,6 +51,11 @@ fn port_mac(b: usize, p: u16) -> MacAddr {
 
 impl Net {
     fn new(t: &Topology, mode: StpMode) -> Net {
+        Net::mixed(t, &vec![mode; t.priorities.len()])
+    }
+
+    /// Each bridge speaking its own protocol.
+    fn mixed(t: &Topology, modes: &[StpMode]) -> Net {
         let n = t.priorities.len();
         let mut bridges: Vec<Stp> = t
             .priorities
@@ -56,7 +64,7 @@ impl Net {
             .map(|(b, &priority)| {
                 Stp::new(
                     StpConfig {
-                        mode,
+                        mode: modes[b],
                         priority,
                         ..StpConfig::default()
                     },
@@ -95,6 +103,7 @@ impl Net {
             down: BTreeSet::new(),
             queue: VecDeque::new(),
             now: 0,
+            legacy: modes.iter().map(|m| *m == StpMode::Stp).collect(),
         }
     }
 
@@ -107,6 +116,10 @@ impl Net {
             let now = Instant::from_millis(self.now);
             let pending: Vec<_> = self.queue.drain(..).collect();
             for ((b, p), frame) in pending {
+                // Version 2: an RST BPDU, which a legacy bridge never reads.
+                if self.legacy[b] && frame.get(19) == Some(&2) {
+                    continue;
+                }
                 self.bridges[b].receive(now, PortId(p), &frame);
             }
             for b in 0..self.bridges.len() {
@@ -302,6 +315,31 @@ proptest! {
         // and stays there
         net.run(10_000);
         check(&net, &t);
+    }
+
+    /// A mix of RSTP bridges and legacy 802.1D bridges that drop RST BPDUs
+    /// (as the Linux kernel does): the RSTP bridges' ports facing them fall
+    /// back to STP, and the tree is the same.
+    #[test]
+    fn mixed_rstp_and_stp_bridges_converge_to_the_computed_tree(
+        t in topology(),
+        stp in prop::collection::vec(any::<bool>(), 8),
+    ) {
+        let modes: Vec<StpMode> = (0..t.priorities.len())
+            .map(|b| if stp[b] { StpMode::Stp } else { StpMode::Rstp })
+            .collect();
+        let mut net = Net::mixed(&t, &modes);
+        net.run(60_000);
+        check(&net, &t);
+        // Every RSTP port facing an STP bridge speaks STP.
+        for b in 0..modes.len() {
+            for (p, &(c, _)) in net.peer[b].iter().enumerate() {
+                let status = net.bridges[b].status(PortId(p as u16)).unwrap();
+                if modes[b] == StpMode::Rstp && modes[c] == StpMode::Stp {
+                    prop_assert!(!status.rstp, "bridge {} port {} faces STP", b, p);
+                }
+            }
+        }
     }
 
     /// So does 802.1D STP (force version 0), with its timers.

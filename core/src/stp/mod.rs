@@ -757,6 +757,7 @@ impl Stp {
         self.root_times = root_times;
         let root = self.root_priority;
         let now = self.now;
+        let fd = self.forward_delay();
         for (i, p) in self.ports.iter_mut().enumerate() {
             let Some(p) = p else { continue };
             let id = PortId(i as u16);
@@ -795,11 +796,11 @@ impl Stp {
                 p.proposing = false;
                 match role {
                     Role::Root => {
-                        p.fd_until = after(now, self.config.forward_delay);
+                        p.fd_until = after(now, fd);
                     }
                     Role::Designated => {
                         p.agreed = false;
-                        p.fd_until = after(now, self.config.forward_delay);
+                        p.fd_until = after(now, fd);
                         if was == Role::Root && !p.oper_edge && p.state != State::Discarding {
                             // reRoot: a recent root port must not forward as designated
                             // until it is agreed again (17.29.3 DESIGNATED_DISCARD).
@@ -816,6 +817,12 @@ impl Stp {
                 }
             }
         }
+    }
+
+    /// The forward delay in use: the root's (17.20.5 FwdDelay), within the
+    /// range 802.1D allows.
+    fn forward_delay(&self) -> u16 {
+        self.root_times.forward_delay.clamp(4, 30)
     }
 
     /// True when no port other than `except` was root port recently and still
@@ -843,7 +850,7 @@ impl Stp {
                 }
                 let rerooted = self.rerooted(i);
                 let rstp = self.config.mode == StpMode::Rstp;
-                let fd = self.config.forward_delay;
+                let fd = self.forward_delay();
                 let mut sync = false;
                 let p = self.ports[i].as_mut().expect("checked");
                 let before = p.state;
@@ -935,7 +942,7 @@ impl Stp {
     /// agreed and not an edge goes back to discarding before the root port agrees.
     fn sync_except(&mut self, except: usize) {
         let now = self.now;
-        let fd = self.config.forward_delay;
+        let fd = self.forward_delay();
         for (i, p) in self.ports.iter_mut().enumerate() {
             let Some(p) = p else { continue };
             if i == except || p.role != Role::Designated || p.oper_edge || p.agreed {
