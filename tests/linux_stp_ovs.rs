@@ -41,7 +41,7 @@ impl Ovs {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
-    fn up(lab: &mut Lab) -> Ovs {
+    fn up(lab: &mut Lab, priority: u16) -> Ovs {
         let dir = std::env::temp_dir().join(format!("{}-ovs", lab.prefix));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -111,6 +111,7 @@ impl Ovs {
             "other_config:rstp-hello-time=2",
             "other_config:rstp-forward-delay=4",
             "other_config:rstp-max-age=6",
+            &format!("other_config:rstp-priority={priority}"),
         ]);
         for i in 1..=2 {
             let (s, o) = (format!("{}s{i}", lab.prefix), format!("{}o{i}", lab.prefix));
@@ -177,25 +178,25 @@ fn port<'a>(s: &'a serde_json::Value, ifname: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("no port {ifname} in {s}"))
 }
 
-#[test]
-fn the_switch_is_root_over_open_vswitch_rstp() {
-    if !ready(
+fn ready_for_ovs() -> bool {
+    ready(
         "Open vSwitch spanning tree tests",
         &[
             ("ip", "-V"),
             ("ovs-vswitchd", "--version"),
             ("ovsdb-server", "--version"),
         ],
-    ) {
-        return;
-    }
-    let mut lab = Lab::up('o', 1);
-    let ovs = Ovs::up(&mut lab);
+    )
+}
+
+/// The switch with RSTP at `priority`, host port 1 an edge port, and the two
+/// ports to OVS.
+fn start(lab: &Lab, ovs: &Ovs, priority: u16, tag: char) -> Running {
     let config = ovs.dir.join("vswitch.toml");
     std::fs::write(
         &config,
         format!(
-            "stp = \"rstp\"\nstp-priority = 4096\nstp-forward-delay = 4\nstp-max-age = 6\n\
+            "stp = \"rstp\"\nstp-priority = {priority}\nstp-forward-delay = 4\nstp-max-age = 6\n\
              [ports.\"{}\"]\nstp-edge = true\n",
             lab.port(1)
         ),
@@ -204,10 +205,38 @@ fn the_switch_is_root_over_open_vswitch_rstp() {
     let mut ports = vec![lab.port(1)];
     ports.extend(ovs.switch_ports.iter().cloned());
     let config = config.to_string_lossy().into_owned();
-    let sw = Running::start(&unique('O'), &ports, &["--config", &config]);
-    let stp = || sw.json(&["stp", "show"]).expect("stp show -j");
+    Running::start(&unique(tag), &ports, &["--config", &config])
+}
+
+fn stp(sw: &Running) -> serde_json::Value {
+    sw.json(&["stp", "show"]).expect("stp show -j")
+}
+
+/// No storm over the loop, and the host reaches OVS's bridge port.
+fn assert_loop_free_and_reachable(lab: &Lab, ovs: &Ovs, sw: &Running) {
+    let rx = || -> u64 {
+        ovs.switch_ports
+            .iter()
+            .map(|p| sw.port(p)["rx_frames"].as_u64().unwrap())
+            .sum()
+    };
+    let before = rx();
+    std::thread::sleep(Duration::from_secs(2));
+    let grown = rx() - before;
+    assert!(grown < 100, "{grown} frames in 2 s on the loop: a storm");
+    assert!(ping(&lab.ns(1), "192.168.100.201"), "host to OVS");
+}
+
+#[test]
+fn the_switch_is_root_over_open_vswitch_rstp() {
+    if !ready_for_ovs() {
+        return;
+    }
+    let mut lab = Lab::up('o', 1);
+    let ovs = Ovs::up(&mut lab, 32768);
+    let sw = start(&lab, &ovs, 4096, 'O');
     let converged = wait_until(Duration::from_secs(20), || {
-        let s = stp();
+        let s = stp(&sw);
         let mut roles = [
             ovs.port_status(&ovs.ovs_ports[0], "rstp_port_role"),
             ovs.port_status(&ovs.ovs_ports[1], "rstp_port_role"),
@@ -220,7 +249,7 @@ fn the_switch_is_root_over_open_vswitch_rstp() {
                 .iter()
                 .all(|p| port(&s, p)["state"] == "forwarding")
     });
-    let s = stp();
+    let s = stp(&sw);
     assert!(
         converged,
         "not converged: switch {s}, OVS root {}, ports {} {} / {} {}",
@@ -245,16 +274,59 @@ fn the_switch_is_root_over_open_vswitch_rstp() {
         };
         assert_eq!(state, want, "OVS port {p} ({role})");
     }
-    // No storm over the loop, and the host reaches OVS's bridge port.
-    let rx = || -> u64 {
-        ovs.switch_ports
+    assert_loop_free_and_reachable(&lab, &ovs, &sw);
+}
+
+#[test]
+fn open_vswitch_is_root_and_the_switch_blocks_one_link() {
+    if !ready_for_ovs() {
+        return;
+    }
+    let mut lab = Lab::up('v', 1);
+    let ovs = Ovs::up(&mut lab, 4096);
+    let sw = start(&lab, &ovs, 32768, 'V');
+    let roles = |s: &serde_json::Value| {
+        let mut r: Vec<String> = ovs
+            .switch_ports
             .iter()
-            .map(|p| sw.port(p)["rx_frames"].as_u64().unwrap())
-            .sum()
+            .map(|p| port(s, p)["role"].as_str().unwrap().to_string())
+            .collect();
+        r.sort();
+        r
     };
-    let before = rx();
-    std::thread::sleep(Duration::from_secs(2));
-    let grown = rx() - before;
-    assert!(grown < 100, "{grown} frames in 2 s on the loop: a storm");
-    assert!(ping(&lab.ns(1), "192.168.100.201"), "host to OVS");
+    // Proposal and agreement: well within the 8 s the forward delays take.
+    let converged = wait_until(Duration::from_secs(20), || {
+        let s = stp(&sw);
+        s["root_id"] == ovs.root_id().as_str()
+            && roles(&s) == ["alternate", "root"]
+            && ovs
+                .ovs_ports
+                .iter()
+                .all(|p| ovs.port_status(p, "rstp_port_state") == "Forwarding")
+    });
+    let s = stp(&sw);
+    assert!(
+        converged,
+        "not converged: switch {s}, OVS root {}, ports {} {} / {} {}",
+        ovs.root_id(),
+        ovs.port_status(&ovs.ovs_ports[0], "rstp_port_role"),
+        ovs.port_status(&ovs.ovs_ports[0], "rstp_port_state"),
+        ovs.port_status(&ovs.ovs_ports[1], "rstp_port_role"),
+        ovs.port_status(&ovs.ovs_ports[1], "rstp_port_state"),
+    );
+    assert_eq!(s["is_root"], false);
+    for p in &ovs.ovs_ports {
+        assert_eq!(ovs.port_status(p, "rstp_port_role"), "Designated");
+    }
+    for p in &ovs.switch_ports {
+        let p = port(&s, p);
+        let want = if p["role"] == "root" {
+            "forwarding"
+        } else {
+            "discarding"
+        };
+        assert_eq!(p["state"], want, "{p}");
+        assert_eq!(p["protocol"], "rstp", "{p}");
+    }
+    assert_loop_free_and_reachable(&lab, &ovs, &sw);
 }
