@@ -181,6 +181,8 @@ fn the_switch_is_root_over_the_kernel_bridge() {
         assert_eq!(p["role"], "designated", "{p}");
         // It heard the kernel's Configuration BPDUs: it speaks STP.
         assert_eq!(p["protocol"], "stp", "{p}");
+        // A veth's 10 Gb/s: 2,000 (802.1D-2004 table 17-3).
+        assert_eq!(p["cost"], 2000, "{p}");
         assert!(p["bpdus_tx"].as_u64().unwrap() > 0);
     }
     assert_eq!(port(&s, &lab.port(1))["edge"], true);

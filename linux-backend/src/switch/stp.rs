@@ -5,7 +5,7 @@
 use super::LinuxSwitch;
 use crate::control::{StpInfo, StpPortInfo};
 use crate::vnet::VnetHdr;
-use vswitch_core::stp::Stp;
+use vswitch_core::stp::{path_cost_for_speed, Stp, StpPortConfig};
 use vswitch_core::{MacAddr, Port, PortId};
 
 /// The address of an interface, from sysfs; `None` if it cannot be read.
@@ -26,7 +26,34 @@ fn bridge_mac(name: &str) -> MacAddr {
     MacAddr([0x02, b[0], b[1], b[2], b[3], b[4]])
 }
 
+/// The link speed of an interface in Mb/s, from sysfs; `None` when unknown.
+fn iface_speed(name: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/speed")).ok()?;
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|&s| s > 0)
+        .map(|s| s as u64)
+}
+
 impl LinuxSwitch {
+    /// The spanning tree settings of port `name`: the file's, with the path
+    /// cost of its link speed (802.1D-2004 table 17-3) unless the file sets one.
+    fn stp_port_config(&self, name: &str) -> StpPortConfig {
+        let mut c = self.spec.stp_port_config(name);
+        let spec = &self.spec.ports;
+        let explicit = spec
+            .get(name)
+            .or_else(|| spec.get("default"))
+            .is_some_and(|p| p.stp_cost.is_some());
+        if !explicit {
+            if let Some(mbps) = iface_speed(name) {
+                c.path_cost = path_cost_for_speed(mbps);
+            }
+        }
+        c
+    }
+
     /// Turns the spanning tree on or off (or changes its settings) as the spec
     /// says, with every attached port.
     pub(super) fn apply_stp_spec(&mut self) {
@@ -44,7 +71,7 @@ impl LinuxSwitch {
             }
             for i in 0..self.ports.len() {
                 let Some(slot) = &self.ports[i] else { continue };
-                let c = self.spec.stp_port_config(slot.port.name());
+                let c = self.stp_port_config(slot.port.name());
                 if let Some(stp) = self.sw.stp_mut() {
                     if stp.status(PortId(i as u16)).is_some() {
                         stp.set_port_config(now, PortId(i as u16), c);
@@ -59,7 +86,7 @@ impl LinuxSwitch {
             let Some(slot) = slot else { continue };
             let name = slot.port.name();
             let mac = iface_mac(name).unwrap_or(bridge_mac(name));
-            stp.add_port(now, PortId(i as u16), mac, self.spec.stp_port_config(name));
+            stp.add_port(now, PortId(i as u16), mac, self.stp_port_config(name));
         }
         tracing::info!("spanning tree on: bridge {}", stp.bridge_id());
         self.sw.set_stp(Some(stp));
@@ -79,7 +106,7 @@ impl LinuxSwitch {
     /// Adds a newly attached port to the spanning tree, if it is on.
     pub(super) fn stp_port_added(&mut self, id: PortId, name: &str, up: bool) {
         let now = self.now();
-        let config = self.spec.stp_port_config(name);
+        let config = self.stp_port_config(name);
         if let Some(stp) = self.sw.stp_mut() {
             let mac = iface_mac(name).unwrap_or(bridge_mac(name));
             stp.add_port(now, id, mac, config);
