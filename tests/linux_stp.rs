@@ -238,4 +238,18 @@ fn the_kernel_bridge_is_root_and_the_switch_blocks_one_link() {
     let text = ok(&vswitch(&["stp", "show", "--name", &sw.name]));
     assert!(text.contains("root-port"), "{text}");
     assert!(text.contains("alternate"), "{text}");
+    // The root port's link goes down: the alternate port takes over at once
+    // (an alternate becoming root port forwards without the forward delays).
+    ip(&["link", "set", &kb.switch_ports[0], "down"]);
+    let moved = wait_until(Duration::from_secs(3), || {
+        let s = stp(&sw);
+        let p = port(&s, &kb.switch_ports[1]);
+        p["role"] == "root" && p["state"] == "forwarding"
+    });
+    assert!(moved, "no failover: {}", stp(&sw));
+    assert_eq!(port(&stp(&sw), &kb.switch_ports[0])["role"], "disabled");
+    assert!(
+        ping(&lab.ns(1), "192.168.100.200"),
+        "host to bridge after failover"
+    );
 }
