@@ -11,7 +11,9 @@
 //! What is modelled: priority vectors, role selection (root, designated,
 //! alternate, backup, disabled), the discarding/learning/forwarding states with
 //! forward-delay timers, proposal/agreement with sync on point-to-point links,
-//! re-rooting, admin and automatic edge ports, topology change (TC flag, TC
+//! re-rooting, disputes (a designated port hearing an inferior designated
+//! neighbour that learns stops forwarding), admin and automatic edge ports,
+//! topology change (TC flag, TC
 //! while, flush of the other ports, propagation; TCN and TC acknowledgment
 //! towards STP bridges), protocol migration and the transmit hold count. The
 //! state machines of clause 17.29 are condensed into one evaluation step that
@@ -652,6 +654,7 @@ impl Stp {
         if bpdu.has(flags::TCA) && p.role == Role::Root && !p.send_rstp {
             p.tc_until = now; // our TCN is acknowledged
         }
+        let mut disputed = false;
         if designated {
             if bpdu.times.message_age >= bpdu.times.max_age {
                 return; // too old to use (17.21.23)
@@ -682,6 +685,13 @@ impl Stp {
             } else if p.role == Role::Designated {
                 // Inferior designated information: answer with ours at once.
                 p.new_info = true;
+                // Dispute (17.21.10): a neighbour that still calls itself
+                // designated and learns does not hear our better information:
+                // a one-way link. Stop forwarding onto it.
+                disputed = rst
+                    && bpdu.has(flags::LEARNING)
+                    && p.state != State::Discarding
+                    && !p.oper_edge;
             }
         } else if msg >= p.port_priority
             && p.role == Role::Designated
@@ -692,6 +702,13 @@ impl Stp {
             // An agreement to our proposal (17.21.8 InferiorRootAlternateInfo).
             p.agreed = true;
             p.proposing = false;
+        }
+        if disputed {
+            let fd = self.forward_delay();
+            if let Some(Some(p)) = self.ports.get_mut(usize::from(port.0)) {
+                discard(p, port, &mut self.flushes);
+                p.fd_until = after(now, fd);
+            }
         }
         self.update(now);
     }

@@ -269,6 +269,41 @@ fn a_tcn_on_a_designated_stp_port_is_acknowledged() {
 }
 
 #[test]
+fn a_worse_neighbour_that_learns_as_designated_is_a_dispute() {
+    let mut s = bridge(&[no_auto_edge()]);
+    s.tick(t(15_000));
+    s.tick(t(30_000));
+    assert_eq!(s.state(PortId(0)), State::Forwarding);
+    flushed(&mut s);
+    let worse = BridgeId::new(61440, MacAddr([2, 0, 0, 0, 0, 0x77]));
+    let times = s.root_times();
+    let inferior = |flag_bits: u8| {
+        let b = Bpdu {
+            kind: BpduKind::Rst,
+            version: 2,
+            flags: (3 << flags::ROLE_SHIFT) | flag_bits,
+            root: worse,
+            root_path_cost: 0,
+            bridge: worse,
+            port: 0x8001,
+            times,
+        };
+        let mut f = Vec::new();
+        b.emit(worse.mac(), &mut f);
+        f
+    };
+    // Still discarding over there: it just has not heard us yet.
+    s.receive(t(30_100), PortId(0), &inferior(0));
+    assert_eq!(s.state(PortId(0)), State::Forwarding);
+    // Learning as designated although our information is better: it does
+    // not hear us. Stop forwarding onto the link.
+    s.receive(t(30_200), PortId(0), &inferior(flags::LEARNING));
+    assert_eq!(s.state(PortId(0)), State::Discarding);
+    assert_eq!(s.role(PortId(0)), Role::Designated);
+    assert_eq!(flushed(&mut s), vec![PortId(0)]);
+}
+
+#[test]
 fn received_information_ages_out() {
     let mut s = bridge(&[no_auto_edge()]);
     s.receive(
