@@ -6,10 +6,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
-use vswitch_core::spec::{EvictionSpec, SwitchSpec};
+use vswitch_core::spec::{EvictionSpec, StpSpec, SwitchSpec};
 use vswitch_linux::config::{Overrides, RunConfig};
 use vswitch_linux::control::{
-    self, Added, FdbRow, MdbReport, PortInfo, ReloadReport, Request, Stats, DEFAULT_NAME,
+    self, Added, FdbRow, MdbReport, PortInfo, ReloadReport, Request, Stats, StpInfo, DEFAULT_NAME,
 };
 use vswitch_linux::control_server::{ControlLimits, DEFAULT_IDLE, DEFAULT_MAX_CLIENTS};
 use vswitch_linux::lab::{self, LabOptions};
@@ -35,6 +35,9 @@ pub enum LinuxCommand {
     Mdb(MdbCommand),
     /// Show a running switch's totals and MAC table statistics.
     Stats(Common),
+    /// Show a running switch's spanning tree.
+    #[command(subcommand)]
+    Stp(StpCommand),
     /// Print one line per frame a running switch forwards.
     Trace(TraceArgs),
     /// Record what a running switch sends out of a port, as pcap.
@@ -109,6 +112,12 @@ pub struct RunArgs {
     /// no multicast router (memberships time out without queries).
     #[arg(long)]
     mcast_querier: bool,
+    /// Spanning tree: rstp, stp or off (the default: BPDUs are dropped).
+    #[arg(long, value_enum)]
+    stp: Option<StpArg>,
+    /// Spanning tree bridge priority, a multiple of 4096 (lowest is root).
+    #[arg(long, value_name = "N")]
+    stp_priority: Option<u16>,
     /// Print one line per frame on standard output.
     #[arg(long)]
     trace: bool,
@@ -168,6 +177,24 @@ pub enum RxRing {
     V3,
     /// No ring.
     None,
+}
+
+/// `vswitch stp ...`.
+#[derive(Subcommand)]
+pub enum StpCommand {
+    /// Bridge and root identifiers, root port, and each port's role, state and cost.
+    Show(Common),
+}
+
+/// Spanning tree protocols on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StpArg {
+    /// RSTP (802.1D-2004), falling back to STP per port.
+    Rstp,
+    /// 802.1D STP only.
+    Stp,
+    /// No spanning tree (BPDUs dropped).
+    Off,
 }
 
 /// Eviction policies on the command line.
@@ -366,6 +393,14 @@ pub fn run(command: LinuxCommand) -> anyhow::Result<()> {
             print_stats(&serde_json::from_value(data)?)?;
             Ok(())
         }
+        LinuxCommand::Stp(StpCommand::Show(c)) => {
+            let data = control::request(&c.name, Request::StpShow)?;
+            if c.json {
+                return print_json(&data);
+            }
+            print_stp(&c.name, &serde_json::from_value(data)?)?;
+            Ok(())
+        }
         LinuxCommand::Trace(t) => {
             let reader = control::stream(&t.name, Request::Trace { port: t.port })?;
             let mut out = std::io::stdout().lock();
@@ -466,6 +501,12 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
         move_guard: a.move_guard,
         mcast_snooping: a.mcast_snooping,
         mcast_querier: a.mcast_querier,
+        stp: a.stp.map(|s| match s {
+            StpArg::Rstp => StpSpec::Rstp,
+            StpArg::Stp => StpSpec::Stp,
+            StpArg::Off => StpSpec::Off,
+        }),
+        stp_priority: a.stp_priority,
     };
     overrides.apply(&mut spec);
     let config = a.config.map(|path| ConfigSource {
@@ -639,6 +680,59 @@ fn print_mdb(name: &str, m: &MdbReport) -> anyhow::Result<()> {
         m.table_full,
         m.own_queries
     )?;
+    Ok(())
+}
+
+/// As `ovs-appctl rstp/show` prints it.
+fn print_stp(name: &str, s: &StpInfo) -> std::io::Result<()> {
+    outln!("---- {name} ----")?;
+    if !s.enabled {
+        outln!("spanning tree off")?;
+        return Ok(());
+    }
+    outln!("Protocol: {}", s.protocol)?;
+    outln!("Root ID:")?;
+    outln!("  stp-system-id {}", s.root_id)?;
+    if s.is_root {
+        outln!("  This bridge is the root")?;
+    } else {
+        let port = s.root_port.map_or("-".to_string(), |p| p.to_string());
+        outln!("  root-port {port}, root-path-cost {}", s.root_path_cost)?;
+    }
+    outln!(
+        "  Hello Time {}s Max Age {}s Forward Delay {}s",
+        s.hello_time,
+        s.max_age,
+        s.forward_delay
+    )?;
+    outln!("Bridge ID:")?;
+    outln!("  stp-system-id {}", s.bridge_id)?;
+    outln!("  topology changes {}", s.topology_changes)?;
+    outln!()?;
+    outln!(
+        "  {:<4} {:<15} {:<11} {:<11} {:<10} {:>9} {:<5} {:<5}",
+        "Port",
+        "Interface",
+        "Role",
+        "State",
+        "Port ID",
+        "Cost",
+        "Edge",
+        "Proto"
+    )?;
+    for p in &s.ports {
+        outln!(
+            "  {:<4} {:<15} {:<11} {:<11} {:<10} {:>9} {:<5} {:<5}",
+            p.port,
+            p.ifname,
+            p.role,
+            p.state,
+            p.port_id,
+            p.cost,
+            if p.edge { "yes" } else { "no" },
+            p.protocol
+        )?;
+    }
     Ok(())
 }
 

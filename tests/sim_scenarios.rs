@@ -329,3 +329,58 @@ fn the_data_centre_is_written_in_a_dozen_lines_and_says_what_it_builds() {
     assert_eq!(s.hosts[10_000].ip, "10.8.39.16/16");
     // Running it is the bench's job (benches/sim.rs): in a debug build it is slow.
 }
+
+/// Frames put on the wires between switches of ring-stp, and dropped there.
+fn ring_wires(r: &SimReport) -> (u64, u64) {
+    let between = |e: &str| e.split(':').nth(1).is_some_and(|p| p.starts_with('s'));
+    let wires = r.wires.iter().filter(|w| between(&w.a) && between(&w.b));
+    wires.fold((0, 0), |(f, d), w| {
+        (
+            f + w.frames[0] + w.frames[1],
+            d + w.dropped[0] + w.dropped[1],
+        )
+    })
+}
+
+#[test]
+fn rstp_breaks_the_ring_within_a_second_and_pings_get_through() {
+    use vswitch_core::stp::{Role, State};
+    let s = scenario("ring-stp");
+    let mut sim = Simulation::new(&s).unwrap();
+    sim.run_until(1_000_000_000).unwrap();
+    // s1 is root; the port of s3 towards s4 (two hops from s1 either way,
+    // s2's identifier being lower than s4's) is the one that discards.
+    for name in ["s1", "s2", "s3", "s4"] {
+        let sw = sim.switch(name).unwrap();
+        let stp = sw.stp().expect("spanning tree on");
+        assert_eq!(
+            stp.root_id(),
+            sim.switch("s1").unwrap().stp().unwrap().bridge_id()
+        );
+        for (port, _) in sw.ports() {
+            let blocked = name == "s3" && sim.port_id("s3", "s4") == Some(port);
+            let (role, state) = (stp.role(port), stp.state(port));
+            if blocked {
+                assert_eq!((role, state), (Role::Alternate, State::Discarding));
+            } else {
+                assert_eq!(state, State::Forwarding, "{name} {port:?} {role:?}");
+            }
+        }
+    }
+    let r = sim.run().unwrap();
+    let (frames, dropped) = ring_wires(&r);
+    assert_eq!(dropped, 0, "{r}");
+    assert!(frames < 2_000, "{frames} frames on the ring");
+    assert_eq!(replies(&r), (60, 60), "{r}");
+    // The same ring without spanning tree storms.
+    let mut off = s.clone();
+    for sw in off.switches.values_mut() {
+        sw.stp = vswitch_core::spec::StpSpec::Off;
+    }
+    let r = run(&off);
+    let (frames, dropped) = ring_wires(&r);
+    assert!(
+        frames > 100_000 && dropped > 1000,
+        "{frames} frames, {dropped} dropped"
+    );
+}

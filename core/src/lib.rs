@@ -4,7 +4,8 @@
 //! learning table with aging, a bound and fair eviction ([`fdb`]), VLAN port
 //! modes ([`vlan`]), ports, flags and counters ([`port`]), storm control
 //! ([`storm`]), the MAC-move guard ([`guard`]), multicast snooping ([`mcast`]
-//! over the IGMP/MLD messages of [`igmp`]) and the forward decision
+//! over the IGMP/MLD messages of [`igmp`]), the spanning tree (RSTP with STP
+//! fallback, [`stp`]) and the forward decision
 //! ([`switch`]), over the small shared types of [`types`]. No I/O and no
 //! clock: time is passed in as [`Instant`].
 //! Adapters hand frames in as a [`FrameBatch`] (the Linux backend's ports
@@ -35,6 +36,7 @@ pub mod port;
 #[cfg(feature = "serde")]
 pub mod spec;
 pub mod storm;
+pub mod stp;
 pub mod summary;
 pub mod switch;
 pub mod time;

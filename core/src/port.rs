@@ -105,11 +105,14 @@ pub enum DropReason {
     /// A malformed IGMP or MLD message (snooping on): bad length, checksum
     /// or group.
     BadIgmp,
+    /// Received on, or bound for, a port the spanning tree holds discarding
+    /// (or learning: learned from, not forwarded).
+    Blocked,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 15] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::Runt,
         DropReason::BadSource,
         DropReason::LinkLocal,
@@ -125,6 +128,7 @@ impl DropReason {
         DropReason::MoveGuard,
         DropReason::RxFull,
         DropReason::BadIgmp,
+        DropReason::Blocked,
     ];
 
     /// A short name for output: `runt`, `bad-source`, ...
@@ -145,6 +149,7 @@ impl DropReason {
             DropReason::MoveGuard => "move-guard",
             DropReason::RxFull => "rx-full",
             DropReason::BadIgmp => "bad-igmp",
+            DropReason::Blocked => "stp-blocked",
         }
     }
 

@@ -46,12 +46,30 @@
 //! [ports.default]
 //! mcast-fast-leave = true              # one host per port: leave at once
 //! ```
+//!
+//! Spanning tree, off unless written:
+//!
+//! ```toml
+//! stp = "rstp"             # or "stp" (802.1D only) or "off"
+//! stp-priority = 32768     # a multiple of 4096; lowest is root
+//! stp-hello-time = 2       # seconds
+//! stp-max-age = 20
+//! stp-forward-delay = 15
+//! stp-tx-hold-count = 6
+//!
+//! [ports.default]
+//! stp-priority = 128       # a multiple of 16
+//! stp-cost = 20000         # default 20000 (1 Gb/s, 802.1D-2004 table 17-3)
+//! stp-edge = false         # a port to hosts only: forwards at once
+//! stp-auto-edge = true     # becomes an edge port when no bridge answers
+//! ```
 
 use crate::fdb::{EvictionPolicy, FdbConfig};
 use crate::guard::{GuardAction, MoveGuardConfig};
 use crate::mcast::{McastConfig, McastPortConfig, RouterMode, Unregistered};
 use crate::port::{MacLimit, MacLimitAction, PortConfig, PortFlags};
 use crate::storm::StormControl;
+use crate::stp::{StpConfig, StpConfigError, StpMode, StpPortConfig};
 use crate::switch::{ConfigError, GroupForwardMask, SwitchConfig};
 use crate::types::Vid;
 use crate::vlan::{VlanMode, VlanSet};
@@ -94,14 +112,40 @@ pub struct SwitchSpec {
     /// The own querier's IPv4 source address (0.0.0.0 gives way to any
     /// other querier).
     pub mcast_querier_address: core::net::Ipv4Addr,
+    /// Spanning tree: `rstp`, `stp` or `off` (the default).
+    pub stp: StpSpec,
+    /// Bridge priority for the spanning tree.
+    pub stp_priority: u16,
+    /// Hello time, seconds.
+    pub stp_hello_time: u16,
+    /// Max age, seconds.
+    pub stp_max_age: u16,
+    /// Forward delay, seconds.
+    pub stp_forward_delay: u16,
+    /// Transmit hold count.
+    pub stp_tx_hold_count: u8,
     /// Port settings by port name; the name `default` applies to every port not named.
     pub ports: BTreeMap<String, PortSpec>,
+}
+
+/// Which spanning tree protocol, as written in files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StpSpec {
+    /// No spanning tree: BPDUs are dropped as link-local frames.
+    #[default]
+    Off,
+    /// RSTP with STP fallback per port.
+    Rstp,
+    /// 802.1D STP only.
+    Stp,
 }
 
 impl Default for SwitchSpec {
     fn default() -> Self {
         let fdb = FdbConfig::default();
         let m = McastConfig::default();
+        let stp = StpConfig::default();
         SwitchSpec {
             hub: false,
             aging: fdb.aging_time.as_secs_f64(),
@@ -117,6 +161,12 @@ impl Default for SwitchSpec {
             mcast_max_groups: m.max_groups,
             mcast_query_interval: m.query_interval.as_secs_f64(),
             mcast_querier_address: m.querier_ipv4,
+            stp: StpSpec::Off,
+            stp_priority: stp.priority,
+            stp_hello_time: stp.hello_time,
+            stp_max_age: stp.max_age,
+            stp_forward_delay: stp.forward_delay,
+            stp_tx_hold_count: stp.tx_hold_count,
             ports: BTreeMap::new(),
         }
     }
@@ -260,6 +310,14 @@ pub struct PortSpec {
     pub mcast_router: Option<RouterModeSpec>,
     /// Leave multicast groups at once on a leave (one host behind the port).
     pub mcast_fast_leave: Option<bool>,
+    /// Spanning tree port priority (default 128).
+    pub stp_priority: Option<u8>,
+    /// Spanning tree path cost (default 20000).
+    pub stp_cost: Option<u32>,
+    /// An edge port: to hosts only, forwards at once.
+    pub stp_edge: Option<bool>,
+    /// Becomes an edge port when no bridge answers (default on).
+    pub stp_auto_edge: Option<bool>,
 }
 
 /// A VLAN mode as written in files: `{ access = 10 }` or
@@ -411,7 +469,39 @@ impl SwitchSpec {
                 "seconds, more than 0 and at most 2147483",
             )?;
         }
+        if let Some(c) = self.stp_config() {
+            c.validate().map_err(stp_setting)?;
+        }
+        for p in self.ports.values() {
+            p.stp_config().validate().map_err(stp_setting)?;
+        }
         Ok(())
+    }
+
+    /// The spanning tree settings, `None` when it is off.
+    pub fn stp_config(&self) -> Option<StpConfig> {
+        let mode = match self.stp {
+            StpSpec::Off => return None,
+            StpSpec::Rstp => StpMode::Rstp,
+            StpSpec::Stp => StpMode::Stp,
+        };
+        Some(StpConfig {
+            mode,
+            priority: self.stp_priority,
+            hello_time: self.stp_hello_time,
+            max_age: self.stp_max_age,
+            forward_delay: self.stp_forward_delay,
+            tx_hold_count: self.stp_tx_hold_count,
+        })
+    }
+
+    /// The spanning tree settings of the port called `name`, found as
+    /// [`Self::port_config`] finds its other settings.
+    pub fn stp_port_config(&self, name: &str) -> StpPortConfig {
+        match self.ports.get(name).or_else(|| self.ports.get("default")) {
+            Some(spec) => spec.stp_config(),
+            None => StpPortConfig::default(),
+        }
     }
 
     /// The core configuration; `default_seed` is used when the spec has no
@@ -458,7 +548,45 @@ impl SwitchSpec {
     }
 }
 
+fn stp_setting(e: StpConfigError) -> BadSetting {
+    let (name, value, allowed) = match e {
+        StpConfigError::Priority(p) => (
+            "stp-priority",
+            f64::from(p),
+            "a multiple of 4096 from 0 to 61440",
+        ),
+        StpConfigError::PortPriority(p) => (
+            "ports.*.stp-priority",
+            f64::from(p),
+            "a multiple of 16 from 0 to 240",
+        ),
+        StpConfigError::Times => (
+            "stp-max-age",
+            0.0,
+            "hello 1-2 s, max age 6-40 s, forward delay 4-30 s, and 2 x (forward delay - 1) >= max age >= 2 x (hello + 1)",
+        ),
+        StpConfigError::TxHoldCount(n) => ("stp-tx-hold-count", f64::from(n), "1 to 10"),
+        StpConfigError::PathCost(c) => ("ports.*.stp-cost", f64::from(c), "1 to 200000000"),
+    };
+    BadSetting {
+        name,
+        value,
+        allowed,
+    }
+}
+
 impl PortSpec {
+    /// The port's spanning tree settings.
+    pub fn stp_config(&self) -> StpPortConfig {
+        let d = StpPortConfig::default();
+        StpPortConfig {
+            priority: self.stp_priority.unwrap_or(d.priority),
+            path_cost: self.stp_cost.unwrap_or(d.path_cost),
+            admin_edge: self.stp_edge.unwrap_or(d.admin_edge),
+            auto_edge: self.stp_auto_edge.unwrap_or(d.auto_edge),
+        }
+    }
+
     /// The core port configuration.
     pub fn to_config(&self) -> Result<PortConfig, BadVid> {
         let d = PortFlags::default();
@@ -508,6 +636,58 @@ mod test {
             Err(ConfigError::Setting(e)) => e.to_string(),
             other => panic!("accepted: {other:?}"),
         }
+    }
+
+    #[test]
+    fn spanning_tree_settings_are_read_and_checked() {
+        let on = SwitchSpec {
+            stp: StpSpec::Rstp,
+            stp_priority: 4096,
+            ..SwitchSpec::default()
+        };
+        let c = on.stp_config().expect("on");
+        assert_eq!(
+            (c.mode, c.priority, c.forward_delay),
+            (StpMode::Rstp, 4096, 15)
+        );
+        assert_eq!(SwitchSpec::default().stp_config(), None);
+        assert!(refused(SwitchSpec {
+            stp_priority: 1000,
+            ..on.clone()
+        })
+        .starts_with("stp-priority"));
+        assert!(refused(SwitchSpec {
+            stp_max_age: 40,
+            ..on.clone()
+        })
+        .starts_with("stp-max-age"));
+        let mut ports = BTreeMap::new();
+        ports.insert(
+            "default".into(),
+            PortSpec {
+                stp_cost: Some(0),
+                ..PortSpec::default()
+            },
+        );
+        assert!(refused(SwitchSpec {
+            ports,
+            ..on.clone()
+        })
+        .contains("stp-cost"));
+        let mut ports = BTreeMap::new();
+        ports.insert(
+            "uplink".into(),
+            PortSpec {
+                stp_edge: Some(true),
+                stp_cost: Some(2000),
+                ..PortSpec::default()
+            },
+        );
+        let spec = SwitchSpec { ports, ..on };
+        let p = spec.stp_port_config("uplink");
+        assert!(p.admin_edge && p.auto_edge);
+        assert_eq!((p.path_cost, p.priority), (2000, 128));
+        assert_eq!(spec.stp_port_config("other"), StpPortConfig::default());
     }
 
     #[test]

@@ -38,6 +38,7 @@ use crate::port::{
     PortId, TxError,
 };
 use crate::storm::{StormBuckets, StormControl};
+use crate::stp::{State as StpState, Stp};
 use crate::time::Instant;
 pub use crate::types::FloodKind;
 use crate::types::Vid;
@@ -57,6 +58,8 @@ const BROADCAST: u64 = 0xffff_ffff_ffff;
 const LINK_LOCAL_PREFIX: u64 = 0x0018_0c20_0000;
 /// 01:80:C2:00:00:01, the MAC control (PAUSE) address, as a `u64`.
 const PAUSE: u64 = 0x0180_c200_0001;
+/// 01:80:C2:00:00:00, the Bridge Group Address: where BPDUs go.
+const STP_GROUP: u64 = 0x0180_c200_0000;
 
 /// The 16-bit mask of IEEE link-local group addresses 01:80:C2:00:00:0X that are
 /// forwarded (bit X set) instead of dropped. Bits 0, 1 and 2 (STP, PAUSE, LACP)
@@ -192,6 +195,15 @@ pub struct PortState {
     /// again when a shutdown ends.
     link_up: bool,
     storm: StormBuckets,
+    /// What the spanning tree lets the port do (forwarding when it is off).
+    stp_state: StpState,
+}
+
+impl PortState {
+    /// What the spanning tree lets the port do: forwarding when it is off.
+    pub fn stp_state(&self) -> StpState {
+        self.stp_state
+    }
 }
 
 /// A switch: ports, the FDB and the decision. Pure logic: the caller brings
@@ -212,6 +224,8 @@ pub struct Switch {
     /// (port << 32 | frame index) per delivery of the current batch.
     deliveries: Vec<u64>,
     scratch: Vec<u8>,
+    /// The spanning tree, when on.
+    stp: Option<Stp>,
 }
 
 /// Checks the settings that [`Switch::new`] and [`Switch::reconfigure`] take.
@@ -252,6 +266,7 @@ impl Switch {
             decisions: Vec::with_capacity(FrameBatch::DEFAULT_SIZE),
             deliveries: Vec::with_capacity(FrameBatch::DEFAULT_SIZE * 4),
             scratch: Vec::with_capacity(2048),
+            stp: None,
         })
     }
 
@@ -343,7 +358,7 @@ impl Switch {
                 let Some(p) = &self.ports[i] else { continue };
                 let wanted = q.port.is_none_or(|only| only == id);
                 let vlan_ok = !self.config.vlan_aware || p.config.vlan.admits(q.vid);
-                if !p.up || !wanted || !vlan_ok {
+                if !p.up || !p.stp_state.forwards() || !wanted || !vlan_ok {
                     continue;
                 }
                 let bytes = self.egress_frame(id, &d, q.frame, &mut scratch);
@@ -403,6 +418,7 @@ impl Switch {
             shutdown_until: None,
             link_up: true,
             storm: StormBuckets::default(),
+            stp_state: StpState::Forwarding,
         };
         if let Some(i) = self.ports.iter().position(Option::is_none) {
             self.ports[i] = Some(state);
@@ -424,6 +440,10 @@ impl Switch {
             .ok_or(ConfigError::NoSuchPort(port))?;
         self.fdb.flush_port(port, FlushScope::All);
         self.mdb.flush_port(port);
+        if let Some(stp) = self.stp.as_mut() {
+            stp.remove_port(self.fdb.clock(), port);
+            self.apply_stp();
+        }
         while matches!(self.ports.last(), Some(None)) {
             self.ports.pop();
         }
@@ -441,6 +461,10 @@ impl Switch {
         if was_up && !up {
             self.fdb.flush_port(port, FlushScope::Dynamic);
             self.mdb.flush_port(port);
+        }
+        if let Some(stp) = self.stp.as_mut() {
+            stp.set_enabled(self.fdb.clock(), port, up);
+            self.apply_stp();
         }
         Ok(())
     }
@@ -499,9 +523,72 @@ impl Switch {
         if config.mcast != self.config.mcast {
             self.mdb.reconfigure(config.mcast);
         }
-        self.fast = !config.vlan_aware && !config.hub && config.move_guard.is_none();
         self.config = config;
+        self.fast = self.fast_allowed();
         Ok(())
+    }
+
+    fn fast_allowed(&self) -> bool {
+        let c = &self.config;
+        !c.vlan_aware && !c.hub && c.move_guard.is_none() && self.stp.is_none()
+    }
+
+    /// Turns the spanning tree on with `stp` (its ports added by the caller,
+    /// with their addresses), or off with `None`: every port forwards again.
+    /// While it is on, BPDUs received go to it and its port states gate
+    /// learning and forwarding; call [`Switch::run_stp`] from a timer.
+    pub fn set_stp(&mut self, stp: Option<Stp>) {
+        self.stp = stp;
+        if self.stp.is_some() {
+            self.apply_stp();
+        } else {
+            for p in self.ports.iter_mut().flatten() {
+                p.stp_state = StpState::Forwarding;
+            }
+        }
+        self.fast = self.fast_allowed();
+    }
+
+    /// The spanning tree, when on.
+    pub fn stp(&self) -> Option<&Stp> {
+        self.stp.as_ref()
+    }
+
+    /// The spanning tree, when on, for settings and ports; changes take effect
+    /// on the ports at the next [`Switch::run_stp`].
+    pub fn stp_mut(&mut self) -> Option<&mut Stp> {
+        self.stp.as_mut()
+    }
+
+    /// Runs the spanning tree's timers to `now`, carries its port states and
+    /// flushes over to the ports and the table, and hands each BPDU it has to
+    /// send to `send` (a whole frame for that port). Nothing when it is off.
+    pub fn run_stp(&mut self, now: Instant, mut send: impl FnMut(PortId, &[u8])) {
+        let Some(stp) = self.stp.as_mut() else {
+            return;
+        };
+        stp.tick(now.max(self.fdb.clock()));
+        self.apply_stp();
+        if let Some(stp) = self.stp.as_mut() {
+            stp.drain_transmit(&mut send);
+        }
+    }
+
+    /// Copies the spanning tree's port states to the ports and flushes the
+    /// dynamic entries it asks to.
+    fn apply_stp(&mut self) {
+        let Some(stp) = self.stp.as_mut() else {
+            return;
+        };
+        let fdb = &mut self.fdb;
+        stp.drain_flushes(|port| {
+            fdb.flush_port(port, FlushScope::Dynamic);
+        });
+        for (i, p) in self.ports.iter_mut().enumerate() {
+            if let Some(p) = p {
+                p.stp_state = stp.state(PortId(i as u16));
+            }
+        }
     }
 
     fn port_mut(&mut self, port: PortId) -> Result<&mut PortState, ConfigError> {
@@ -655,6 +742,23 @@ impl Switch {
         if dst == PAUSE {
             return Verdict::Drop(DropReason::LinkLocal);
         }
+        let gate = port.stp_state;
+        if self.stp.is_some() {
+            if dst == STP_GROUP {
+                // With spanning tree on, BPDUs go to the protocol, on any port
+                // state, and teach the table nothing.
+                if let Some(stp) = self.stp.as_mut() {
+                    stp.receive(now, ingress, frame);
+                }
+                self.apply_stp();
+                self.fdb.advance(now);
+                return Verdict::Drop(DropReason::LinkLocal);
+            }
+            if gate == StpState::Discarding {
+                self.fdb.advance(now);
+                return Verdict::Drop(DropReason::Blocked);
+            }
+        }
         let filtered =
             dst >> 4 == LINK_LOCAL_PREFIX && !self.config.group_forward.forwards((dst & 0xf) as u8);
         let hairpin = port.config.flags.hairpin;
@@ -673,6 +777,9 @@ impl Switch {
         if filtered {
             return Verdict::Drop(DropReason::LinkLocal);
         }
+        if gate == StpState::Learning {
+            return Verdict::Drop(DropReason::Blocked);
+        }
         if dst & GROUP_BIT != 0 && dst != BROADCAST && self.config.mcast.snooping {
             return self.snoop(now, ingress, frame, d, &storm);
         }
@@ -689,6 +796,7 @@ impl Switch {
             Some(out) if out == ingress && !hairpin => Verdict::Drop(DropReason::SamePort),
             Some(out) => match self.port(out) {
                 Some(p) if !p.up => Verdict::Drop(DropReason::EgressDown),
+                Some(p) if !p.stp_state.forwards() => Verdict::Drop(DropReason::Blocked),
                 Some(p) if self.config.vlan_aware && !p.config.vlan.admits(d.vid) => {
                     Verdict::Drop(DropReason::VlanEgress)
                 }
@@ -803,7 +911,8 @@ impl Switch {
 
     /// Calls `f` for every port a frame of `group` (a [`Verdict::Group`]) in
     /// VLAN `vid` from `ingress` goes to: the group's member ports and the
-    /// router ports, that are up and carry the VLAN, except the ingress port
+    /// router ports, that are up, forwarding (spanning tree) and carry the
+    /// VLAN, except the ingress port
     /// (unless in hairpin mode). Flood flags do not apply: these ports asked
     /// for the frame.
     pub fn for_each_group_port(
@@ -816,7 +925,7 @@ impl Switch {
         for (i, p) in self.ports.iter().enumerate() {
             let Some(p) = p else { continue };
             let id = PortId(i as u16);
-            if !p.up || (id == ingress && !p.config.flags.hairpin) {
+            if !p.up || !p.stp_state.forwards() || (id == ingress && !p.config.flags.hairpin) {
                 continue;
             }
             if self.config.vlan_aware && !p.config.vlan.admits(vid) {
@@ -859,7 +968,7 @@ impl Switch {
         for (i, p) in self.ports.iter().enumerate() {
             let Some(p) = p else { continue };
             let id = PortId(i as u16);
-            if !p.up {
+            if !p.up || !p.stp_state.forwards() {
                 continue;
             }
             let flags = &p.config.flags;

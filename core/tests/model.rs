@@ -365,11 +365,16 @@ fn generators_reach_every_outcome() {
         .iter()
         // Counted by the adapters (send refusals, kernel queues), never
         // decided; BadIgmp needs snooping, which this model does not cover
-        // (core/tests/mcast_model.rs does).
+        // (core/tests/mcast_model.rs does), and Blocked spanning tree, which
+        // it does not run (core/tests/stp.rs does).
         .filter(|r| {
             !matches!(
                 r,
-                DropReason::TooBig | DropReason::TxFull | DropReason::RxFull | DropReason::BadIgmp
+                DropReason::TooBig
+                    | DropReason::TxFull
+                    | DropReason::RxFull
+                    | DropReason::BadIgmp
+                    | DropReason::Blocked
             )
         })
         .map(|r| format!("Drop({r:?})"))

@@ -12,7 +12,7 @@
 use crate::error::{Error, Result};
 use crate::target::PortTarget;
 use std::path::Path;
-use vswitch_core::spec::{EvictionSpec, SwitchSpec};
+use vswitch_core::spec::{EvictionSpec, StpSpec, SwitchSpec};
 
 /// A configuration file.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -112,6 +112,10 @@ pub struct Overrides {
     pub mcast_snooping: bool,
     /// `--mcast-querier` (implies snooping).
     pub mcast_querier: bool,
+    /// `--stp rstp|stp|off`.
+    pub stp: Option<StpSpec>,
+    /// `--stp-priority N`.
+    pub stp_priority: Option<u16>,
 }
 
 impl Overrides {
@@ -141,6 +145,12 @@ impl Overrides {
                     port.mac_limit = Some(k);
                 }
             }
+        }
+        if let Some(stp) = self.stp {
+            spec.stp = stp;
+        }
+        if let Some(p) = self.stp_priority {
+            spec.stp_priority = p;
         }
         if let Some((moves, window)) = self.move_guard {
             let guard = spec.move_guard.get_or_insert_with(Default::default);

@@ -81,6 +81,8 @@ pub enum Request {
         /// Port name.
         port: String,
     },
+    /// The spanning tree: bridge, root, and each port's role and state.
+    StpShow,
 }
 
 impl Request {
@@ -99,6 +101,7 @@ impl Request {
             Request::Reload => "reload",
             Request::Trace { .. } => "trace",
             Request::Capture { .. } => "capture",
+            Request::StpShow => "stp-show",
         }
     }
 }
@@ -166,6 +169,65 @@ pub struct PortInfo {
     /// `rx-full` and `tx-full`, `guard`).
     #[serde(flatten)]
     pub counters: PortCounters,
+}
+
+/// The spanning tree as `stp show` reports it (the fields of
+/// `ovs-appctl rstp/show`, by name).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StpInfo {
+    /// False when spanning tree is off (the other fields are then empty).
+    pub enabled: bool,
+    /// `rstp` or `stp`.
+    pub protocol: String,
+    /// This bridge's identifier, `8000.020000000001`.
+    pub bridge_id: String,
+    /// The root bridge's identifier.
+    pub root_id: String,
+    /// This bridge's cost to the root.
+    pub root_path_cost: u32,
+    /// The root port's number; none on the root bridge.
+    pub root_port: Option<u16>,
+    /// True on the root bridge.
+    pub is_root: bool,
+    /// Hello time, s.
+    pub hello_time: u16,
+    /// Max age, s.
+    pub max_age: u16,
+    /// Forward delay, s.
+    pub forward_delay: u16,
+    /// Topology changes detected or notified.
+    pub topology_changes: u64,
+    /// The ports.
+    pub ports: Vec<StpPortInfo>,
+}
+
+/// One port in [`StpInfo`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StpPortInfo {
+    /// Port number.
+    pub port: u16,
+    /// Interface name.
+    pub ifname: String,
+    /// Port identifier, hex (priority and number).
+    pub port_id: String,
+    /// `root`, `designated`, `alternate`, `backup` or `disabled`.
+    pub role: String,
+    /// `discarding`, `learning` or `forwarding`.
+    pub state: String,
+    /// Path cost.
+    pub cost: u32,
+    /// Operating as an edge port.
+    pub edge: bool,
+    /// `rstp`, or `stp` after hearing an 802.1D bridge.
+    pub protocol: String,
+    /// The designated bridge of its link.
+    pub designated_bridge: String,
+    /// BPDUs received.
+    pub bpdus_rx: u64,
+    /// BPDUs sent.
+    pub bpdus_tx: u64,
+    /// Malformed BPDUs dropped.
+    pub bpdus_malformed: u64,
 }
 
 /// Switch-wide statistics, as `stats` reports them. Fields are in name

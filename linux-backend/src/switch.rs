@@ -33,6 +33,7 @@ mod mcast;
 mod ports;
 mod reload;
 mod requests;
+mod stp;
 
 pub use reload::ConfigSource;
 
@@ -251,6 +252,7 @@ impl LinuxSwitch {
             };
             tracing::info!("attached port {} {}{notes}", added.port, added.ifname);
         }
+        s.apply_stp_spec();
         Ok(s)
     }
 
@@ -332,6 +334,7 @@ impl LinuxSwitch {
                         // Ages the table and ends move-guard shutdowns that are over.
                         self.sw.advance(now);
                         self.mcast_tick(now);
+                        self.run_stp();
                         self.poll_port_stats();
                     }
                     TOKEN_LINK => self.on_link_events(),
@@ -349,6 +352,10 @@ impl LinuxSwitch {
                     }
                     _ => {}
                 }
+            }
+            if got {
+                // Answers to proposals go out with the batch that asked.
+                self.run_stp();
             }
             if !self.dumps.is_empty() {
                 self.dump_slice(&mut stall);

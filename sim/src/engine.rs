@@ -118,6 +118,8 @@ enum Action {
     Sample,
     /// Update the progress bar.
     Progress,
+    /// Run a switch's spanning tree timers and send its BPDUs.
+    StpTick(u32),
 }
 
 /// An action and when it happens. Ordered for the max-heap so that the earliest
@@ -539,6 +541,11 @@ impl Simulation {
         }
         sim.add_apps(s)?;
         sim.add_mcast(s)?;
+        for (si, spec) in s.switches.values().enumerate() {
+            if let Some(config) = spec.stp_config() {
+                sim.start_stp(si, config, |port| spec.stp_port_config(port));
+            }
+        }
         Ok(sim)
     }
 
@@ -719,6 +726,7 @@ impl Simulation {
             }
             Action::McastTick(si) => self.mcast_tick(si as usize),
             Action::Sample => self.sample(),
+            Action::StpTick(si) => self.stp_tick(si as usize),
             Action::Progress => {
                 let now = self.clock.now;
                 if let Some(p) = self.progress.as_mut() {
@@ -729,6 +737,52 @@ impl Simulation {
                     self.clock.at(now + step, Action::Progress);
                 }
             }
+        }
+    }
+
+    /// Turns spanning tree on for switch `si`, with every port it has (ports
+    /// without a wire start disabled), and starts its timer. Bridge and port
+    /// addresses are made up from the numbers: 02:57:00:SS:SS:00 for the
+    /// bridge, ...:PP+1 for its ports.
+    fn start_stp(
+        &mut self,
+        si: usize,
+        config: vswitch_core::stp::StpConfig,
+        port_config: impl Fn(&str) -> vswitch_core::stp::StpPortConfig,
+    ) {
+        let [hi, lo] = (si as u16).to_be_bytes();
+        let sw = &mut self.switches[si];
+        let mut stp = vswitch_core::stp::Stp::new(config, MacAddr([2, 0x57, 0, hi, lo, 0]));
+        for (p, name) in sw.port_names.iter().enumerate() {
+            let id = PortId(p as u16);
+            let mac = MacAddr([2, 0x57, hi, lo, (p >> 8) as u8, (p as u8).wrapping_add(1)]);
+            stp.add_port(Instant::ZERO, id, mac, port_config(name));
+            if !sw.switch.port(id).is_some_and(|p| p.up) {
+                stp.set_enabled(Instant::ZERO, id, false);
+            }
+        }
+        sw.switch.set_stp(Some(stp));
+        self.clock.at(0, Action::StpTick(si as u32));
+    }
+
+    /// Runs switch `si`'s spanning tree to now, puts its BPDUs on the wires,
+    /// and comes back in 100 ms of virtual time.
+    fn stp_tick(&mut self, si: usize) {
+        let now = self.clock.now;
+        let mut out: Vec<(PortId, Vec<u8>)> = Vec::new();
+        self.switches[si]
+            .switch
+            .run_stp(Instant::from_nanos(now), |p, f| out.push((p, f.to_vec())));
+        for (p, bytes) in out {
+            if let Some(Some((wire, side))) = self.switches[si].port_wire.get(usize::from(p.0)) {
+                let (wire, side) = (*wire, *side);
+                let frame = self.frames.put(bytes);
+                let _ = self.send(wire, side, frame);
+            }
+        }
+        let next = now + 100_000_000;
+        if next < self.end {
+            self.clock.at(next, Action::StpTick(si as u32));
         }
     }
 

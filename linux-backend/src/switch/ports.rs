@@ -89,6 +89,7 @@ impl LinuxSwitch {
             from_file: None,
         });
         let _ = self.sw.set_port_up(id, up);
+        self.stp_port_added(id, &resolved.iface, up);
         if !up {
             tracing::warn!("port {} {} has no carrier: marked down", id, resolved.iface);
         }

@@ -128,6 +128,7 @@ impl LinuxSwitch {
                 report.changed.push(name);
             }
         }
+        self.apply_stp_spec();
         Ok(report)
     }
 

@@ -178,6 +178,7 @@ impl LinuxSwitch {
                 done(json(Ok(self.stats())))
             }
             Request::Reload => done(json(self.reload_logged())),
+            Request::StpShow => done(json(Ok(self.stp_info()))),
             Request::Trace { port } => match port.map(|p| self.find_port(&p)).transpose() {
                 Ok(filter) => {
                     self.streams.push((client, Stream::Trace(filter)));

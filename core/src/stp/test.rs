@@ -1,0 +1,365 @@
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::bpdu::{flags, Bpdu, BpduKind, BridgeId, Times};
+use super::*;
+
+const ME: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x10]);
+/// A better bridge than ME (lower priority).
+fn other_root() -> BridgeId {
+    BridgeId::new(4096, MacAddr([2, 0, 0, 0, 0, 0x99]))
+}
+
+fn t(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+fn bridge(ports: &[StpPortConfig]) -> Stp {
+    let mut s = Stp::new(StpConfig::default(), ME);
+    for (i, c) in ports.iter().enumerate() {
+        s.add_port(
+            t(0),
+            PortId(i as u16),
+            MacAddr([2, 0, 0, 0, 1, i as u8]),
+            *c,
+        );
+    }
+    s
+}
+
+fn no_auto_edge() -> StpPortConfig {
+    StpPortConfig {
+        auto_edge: false,
+        ..StpPortConfig::default()
+    }
+}
+
+/// A designated BPDU from the better root, sent by the root itself.
+fn from_root(kind: BpduKind, flag_bits: u8) -> Vec<u8> {
+    let b = Bpdu {
+        kind,
+        version: if kind == BpduKind::Rst { 2 } else { 0 },
+        flags: flag_bits,
+        root: other_root(),
+        root_path_cost: 0,
+        bridge: other_root(),
+        port: 0x8001,
+        times: Times {
+            message_age: 0,
+            max_age: 20,
+            hello: 2,
+            forward_delay: 15,
+        },
+    };
+    let mut f = Vec::new();
+    b.emit(other_root().mac(), &mut f);
+    f
+}
+
+fn sent(s: &mut Stp) -> Vec<(PortId, Bpdu)> {
+    let mut out = Vec::new();
+    s.drain_transmit(|p, f| out.push((p, Bpdu::parse(f).expect("we send valid BPDUs"))));
+    out
+}
+
+fn flushed(s: &mut Stp) -> Vec<PortId> {
+    let mut out = Vec::new();
+    s.drain_flushes(|p| out.push(p));
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn a_lone_bridge_is_root_and_proposes() {
+    let mut s = bridge(&[no_auto_edge()]);
+    assert_eq!(s.root_id(), s.bridge_id());
+    assert_eq!(s.root_port(), None);
+    let out = sent(&mut s);
+    assert_eq!(out.len(), 1);
+    let b = out[0].1;
+    assert_eq!(b.kind, BpduKind::Rst);
+    assert!(b.has(flags::PROPOSAL));
+    assert_eq!(b.role(), bpdu::WireRole::Designated);
+    assert_eq!(b.bridge, s.bridge_id());
+    assert_eq!(b.port, 0x8001);
+    // Without an answer it takes the forward delays: learning at 15 s,
+    // forwarding at 30 s.
+    s.tick(t(14_900));
+    assert_eq!(s.state(PortId(0)), State::Discarding);
+    s.tick(t(15_000));
+    assert_eq!(s.state(PortId(0)), State::Learning);
+    s.tick(t(30_000));
+    assert_eq!(s.state(PortId(0)), State::Forwarding);
+}
+
+#[test]
+fn edge_ports_forward_at_once_and_auto_edge_after_the_edge_delay() {
+    let admin = StpPortConfig {
+        admin_edge: true,
+        ..StpPortConfig::default()
+    };
+    let mut s = bridge(&[admin, StpPortConfig::default(), no_auto_edge()]);
+    assert_eq!(s.state(PortId(0)), State::Forwarding);
+    assert!(s.status(PortId(0)).unwrap().edge);
+    assert_eq!(s.state(PortId(1)), State::Discarding);
+    s.tick(t(2_900));
+    assert_eq!(s.state(PortId(1)), State::Discarding);
+    s.tick(t(3_000));
+    assert_eq!(s.state(PortId(1)), State::Forwarding);
+    assert!(s.status(PortId(1)).unwrap().edge);
+    assert_eq!(s.state(PortId(2)), State::Discarding);
+    // Edge ports starting to forward are no topology change.
+    assert_eq!(s.topology_changes(), 0);
+    assert!(flushed(&mut s).is_empty());
+    // A BPDU on an edge port makes it a bridge port again.
+    s.receive(
+        t(3_100),
+        PortId(0),
+        &from_root(BpduKind::Rst, 3 << flags::ROLE_SHIFT),
+    );
+    assert!(!s.status(PortId(0)).unwrap().edge);
+    assert_eq!(s.root_port(), Some(PortId(0)));
+}
+
+#[test]
+fn a_proposal_on_the_root_port_syncs_and_is_agreed() {
+    let mut s = bridge(&[no_auto_edge(), no_auto_edge()]);
+    // Port 1 forwards after the forward delays (no neighbour agreed).
+    s.tick(t(15_000));
+    s.tick(t(30_000));
+    assert_eq!(s.state(PortId(1)), State::Forwarding);
+    sent(&mut s);
+    flushed(&mut s);
+    let proposal = from_root(BpduKind::Rst, (3 << flags::ROLE_SHIFT) | flags::PROPOSAL);
+    s.receive(t(30_100), PortId(0), &proposal);
+    assert_eq!(s.root_id(), other_root());
+    assert_eq!(s.role(PortId(0)), Role::Root);
+    assert_eq!(s.state(PortId(0)), State::Forwarding);
+    // Sync: the designated port that was not agreed goes back to discarding
+    // (and its entries go), then the root port agrees.
+    assert_eq!(s.state(PortId(1)), State::Discarding);
+    assert!(flushed(&mut s).contains(&PortId(1)));
+    let out = sent(&mut s);
+    let agreement = out
+        .iter()
+        .find(|(p, _)| *p == PortId(0))
+        .expect("an agreement");
+    assert!(agreement.1.has(flags::AGREEMENT));
+    assert_eq!(agreement.1.role(), bpdu::WireRole::Root);
+    assert_eq!(agreement.1.root, other_root());
+    assert_eq!(agreement.1.root_path_cost, DEFAULT_PATH_COST);
+    // Port 1 proposes in turn; an agreement from below makes it forward at once.
+    let p1 = out
+        .iter()
+        .find(|(p, _)| *p == PortId(1))
+        .expect("a proposal");
+    assert!(p1.1.has(flags::PROPOSAL));
+    let below = Bpdu {
+        kind: BpduKind::Rst,
+        version: 2,
+        flags: (2 << flags::ROLE_SHIFT) | flags::AGREEMENT,
+        root: other_root(),
+        root_path_cost: 2 * DEFAULT_PATH_COST,
+        bridge: BridgeId::new(32768, MacAddr([2, 0, 0, 0, 0, 0x20])),
+        port: 0x8001,
+        times: p1.1.times,
+    };
+    let mut f = Vec::new();
+    below.emit(MacAddr([2, 0, 0, 0, 0, 0x20]), &mut f);
+    s.receive(t(30_200), PortId(1), &f);
+    assert_eq!(s.state(PortId(1)), State::Forwarding);
+}
+
+#[test]
+fn a_topology_change_flushes_the_other_ports_and_propagates() {
+    let mut s = bridge(&[no_auto_edge(), no_auto_edge(), no_auto_edge()]);
+    let plain = from_root(BpduKind::Rst, 3 << flags::ROLE_SHIFT);
+    let mut now = 0;
+    // Past the forward delays and the TC while of ports 1 and 2 starting to forward.
+    while now <= 36_000 {
+        s.receive(t(now), PortId(0), &plain);
+        s.tick(t(now));
+        now += 1000;
+    }
+    assert_eq!(s.state(PortId(1)), State::Forwarding);
+    assert_eq!(s.state(PortId(2)), State::Forwarding);
+    sent(&mut s);
+    flushed(&mut s);
+    let before = s.topology_changes();
+    s.receive(
+        t(now),
+        PortId(0),
+        &from_root(BpduKind::Rst, (3 << flags::ROLE_SHIFT) | flags::TC),
+    );
+    assert_eq!(flushed(&mut s), vec![PortId(1), PortId(2)]);
+    assert!(s.topology_changes() > before);
+    let out = sent(&mut s);
+    for port in [PortId(1), PortId(2)] {
+        let b = out.iter().find(|(p, _)| *p == port).expect("TC sent on");
+        assert!(b.1.has(flags::TC), "{port:?}");
+    }
+    assert!(
+        out.iter().all(|(p, _)| *p != PortId(0)),
+        "not back where it came from: {out:?}"
+    );
+    // TC while ends after hello + 1 s.
+    s.tick(t(now + 3_100));
+    s.tick(t(now + 4_000));
+    let out = sent(&mut s);
+    assert!(out.iter().all(|(_, b)| !b.has(flags::TC)));
+}
+
+#[test]
+fn a_port_hearing_stp_speaks_stp_and_sends_tcns_until_acknowledged() {
+    let mut s = bridge(&[no_auto_edge(), no_auto_edge()]);
+    let config = from_root(BpduKind::Config, 0);
+    // Within the migration delay the port keeps speaking RSTP.
+    s.receive(t(1_000), PortId(0), &config);
+    assert!(s.status(PortId(0)).unwrap().rstp);
+    let mut now = 3_000;
+    while now <= 31_000 {
+        s.receive(t(now), PortId(0), &config);
+        s.tick(t(now));
+        now += 1000;
+    }
+    assert!(!s.status(PortId(0)).unwrap().rstp);
+    assert!(s.status(PortId(1)).unwrap().rstp);
+    assert_eq!(s.role(PortId(0)), Role::Root);
+    // Port 1 started forwarding after the forward delays: a topology change,
+    // which an STP root port reports with TCNs.
+    assert_eq!(s.state(PortId(1)), State::Forwarding);
+    let out = sent(&mut s);
+    assert!(out
+        .iter()
+        .any(|(p, b)| *p == PortId(0) && b.kind == BpduKind::Tcn));
+    assert!(out
+        .iter()
+        .all(|(p, b)| *p != PortId(1) || b.kind == BpduKind::Rst));
+    // The root's acknowledgment stops them.
+    s.receive(
+        t(now),
+        PortId(0),
+        &from_root(BpduKind::Config, flags::TCA | flags::TC),
+    );
+    for i in 1..5 {
+        s.tick(t(now + i * 1000));
+    }
+    assert!(sent(&mut s).iter().all(|(p, _)| *p != PortId(0)));
+}
+
+#[test]
+fn a_tcn_on_a_designated_stp_port_is_acknowledged() {
+    let mut s = bridge(&[no_auto_edge(), no_auto_edge()]);
+    let mut tcn = Vec::new();
+    Bpdu::tcn().emit(MacAddr([2, 0, 0, 0, 0, 0x30]), &mut tcn);
+    s.tick(t(30_000));
+    sent(&mut s);
+    flushed(&mut s);
+    s.receive(t(30_100), PortId(1), &tcn);
+    assert!(!s.status(PortId(1)).unwrap().rstp);
+    assert_eq!(flushed(&mut s), vec![PortId(0)]);
+    let out = sent(&mut s);
+    let ack = out
+        .iter()
+        .find(|(p, _)| *p == PortId(1))
+        .expect("an answer");
+    assert_eq!(ack.1.kind, BpduKind::Config);
+    assert!(ack.1.has(flags::TCA));
+}
+
+#[test]
+fn a_worse_neighbour_that_learns_as_designated_is_a_dispute() {
+    let mut s = bridge(&[no_auto_edge()]);
+    s.tick(t(15_000));
+    s.tick(t(30_000));
+    assert_eq!(s.state(PortId(0)), State::Forwarding);
+    flushed(&mut s);
+    let worse = BridgeId::new(61440, MacAddr([2, 0, 0, 0, 0, 0x77]));
+    let times = s.root_times();
+    let inferior = |flag_bits: u8| {
+        let b = Bpdu {
+            kind: BpduKind::Rst,
+            version: 2,
+            flags: (3 << flags::ROLE_SHIFT) | flag_bits,
+            root: worse,
+            root_path_cost: 0,
+            bridge: worse,
+            port: 0x8001,
+            times,
+        };
+        let mut f = Vec::new();
+        b.emit(worse.mac(), &mut f);
+        f
+    };
+    // Still discarding over there: it just has not heard us yet.
+    s.receive(t(30_100), PortId(0), &inferior(0));
+    assert_eq!(s.state(PortId(0)), State::Forwarding);
+    // Learning as designated although our information is better: it does
+    // not hear us. Stop forwarding onto the link.
+    s.receive(t(30_200), PortId(0), &inferior(flags::LEARNING));
+    assert_eq!(s.state(PortId(0)), State::Discarding);
+    assert_eq!(s.role(PortId(0)), Role::Designated);
+    assert_eq!(flushed(&mut s), vec![PortId(0)]);
+}
+
+#[test]
+fn received_information_ages_out() {
+    let mut s = bridge(&[no_auto_edge()]);
+    s.receive(
+        t(0),
+        PortId(0),
+        &from_root(BpduKind::Rst, 3 << flags::ROLE_SHIFT),
+    );
+    assert_eq!(s.root_id(), other_root());
+    s.tick(t(5_900));
+    assert_eq!(s.root_id(), other_root());
+    s.tick(t(6_000));
+    assert_eq!(s.root_id(), s.bridge_id());
+    assert_eq!(s.role(PortId(0)), Role::Designated);
+}
+
+#[test]
+fn malformed_bpdus_are_counted_and_dropped() {
+    let mut s = bridge(&[no_auto_edge()]);
+    let mut bad = from_root(BpduKind::Rst, 3 << flags::ROLE_SHIFT);
+    bad[17] = 1; // protocol identifier
+    s.receive(t(0), PortId(0), &bad);
+    s.receive(t(0), PortId(0), &bad[..20]);
+    let c = s.status(PortId(0)).unwrap().counters;
+    assert_eq!((c.rx, c.malformed), (0, 2));
+    assert_eq!(s.root_id(), s.bridge_id());
+}
+
+#[test]
+fn the_transmit_hold_count_limits_bpdus_per_second() {
+    let mut s = bridge(&[no_auto_edge()]);
+    sent(&mut s);
+    let mut tcn = Vec::new();
+    Bpdu::tcn().emit(MacAddr([2, 0, 0, 0, 0, 0x30]), &mut tcn);
+    // Each TCN asks for an answer; only 6 a second may go (one went already).
+    for i in 0..20 {
+        s.receive(t(3_000 + i), PortId(0), &tcn);
+    }
+    assert!(sent(&mut s).len() <= 6);
+}
+
+#[test]
+fn settings_are_checked() {
+    assert!(StpConfig::default().validate().is_ok());
+    let bad = StpConfig {
+        priority: 1000,
+        ..StpConfig::default()
+    };
+    assert_eq!(bad.validate(), Err(StpConfigError::Priority(1000)));
+    let bad = StpConfig {
+        max_age: 40,
+        forward_delay: 15,
+        ..StpConfig::default()
+    };
+    assert_eq!(bad.validate(), Err(StpConfigError::Times));
+    assert_eq!(path_cost_for_speed(1000), 20_000);
+    assert_eq!(path_cost_for_speed(10), 2_000_000);
+    assert_eq!(path_cost_for_speed(10_000_000), 2);
+    assert_eq!(path_cost_for_speed(0), DEFAULT_PATH_COST);
+}

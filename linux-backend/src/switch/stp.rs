@@ -1,0 +1,181 @@
+//! The spanning tree of the running switch: the core's [`Stp`] driven by the
+//! event loop's clock, its BPDUs sent out of the ports, and its state for
+//! `stp show`.
+
+use super::LinuxSwitch;
+use crate::control::{StpInfo, StpPortInfo};
+use crate::vnet::VnetHdr;
+use vswitch_core::stp::{path_cost_for_speed, Stp, StpPortConfig};
+use vswitch_core::{MacAddr, Port, PortId};
+
+/// The address of an interface, from sysfs; `None` if it cannot be read.
+fn iface_mac(name: &str) -> Option<MacAddr> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/address")).ok()?;
+    text.trim().parse().ok()
+}
+
+/// A locally administered address for the bridge, stable for a switch name
+/// (its identifier must not change with the ports attached).
+fn bridge_mac(name: &str) -> MacAddr {
+    // FNV-1a: no dependency, and stable across builds.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let b = h.to_be_bytes();
+    MacAddr([0x02, b[0], b[1], b[2], b[3], b[4]])
+}
+
+/// The link speed of an interface in Mb/s, from sysfs; `None` when unknown.
+fn iface_speed(name: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/speed")).ok()?;
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|&s| s > 0)
+        .map(|s| s as u64)
+}
+
+impl LinuxSwitch {
+    /// The spanning tree settings of port `name`: the file's, with the path
+    /// cost of its link speed (802.1D-2004 table 17-3) unless the file sets one.
+    fn stp_port_config(&self, name: &str) -> StpPortConfig {
+        let mut c = self.spec.stp_port_config(name);
+        let spec = &self.spec.ports;
+        let explicit = spec
+            .get(name)
+            .or_else(|| spec.get("default"))
+            .is_some_and(|p| p.stp_cost.is_some());
+        if !explicit {
+            if let Some(mbps) = iface_speed(name) {
+                c.path_cost = path_cost_for_speed(mbps);
+            }
+        }
+        c
+    }
+
+    /// Turns the spanning tree on or off (or changes its settings) as the spec
+    /// says, with every attached port.
+    pub(super) fn apply_stp_spec(&mut self) {
+        let now = self.now();
+        let Some(config) = self.spec.stp_config() else {
+            if self.sw.stp().is_some() {
+                tracing::info!("spanning tree off");
+                self.sw.set_stp(None);
+            }
+            return;
+        };
+        if let Some(stp) = self.sw.stp_mut() {
+            if *stp.config() != config {
+                stp.set_config(now, config);
+            }
+            for i in 0..self.ports.len() {
+                let Some(slot) = &self.ports[i] else { continue };
+                let c = self.stp_port_config(slot.port.name());
+                if let Some(stp) = self.sw.stp_mut() {
+                    if stp.status(PortId(i as u16)).is_some() {
+                        stp.set_port_config(now, PortId(i as u16), c);
+                    }
+                }
+            }
+            self.run_stp();
+            return;
+        }
+        let mut stp = Stp::new(config, bridge_mac(&self.name));
+        for (i, slot) in self.ports.iter().enumerate() {
+            let Some(slot) = slot else { continue };
+            let name = slot.port.name();
+            let mac = iface_mac(name).unwrap_or(bridge_mac(name));
+            stp.add_port(now, PortId(i as u16), mac, self.stp_port_config(name));
+        }
+        tracing::info!("spanning tree on: bridge {}", stp.bridge_id());
+        self.sw.set_stp(Some(stp));
+        // Ports whose link is down start disabled.
+        let down: Vec<PortId> = self
+            .sw
+            .ports()
+            .filter(|(_, p)| !p.up)
+            .map(|(id, _)| id)
+            .collect();
+        for id in down {
+            let _ = self.sw.set_port_up(id, false);
+        }
+        self.run_stp();
+    }
+
+    /// Adds a newly attached port to the spanning tree, if it is on.
+    pub(super) fn stp_port_added(&mut self, id: PortId, name: &str, up: bool) {
+        let now = self.now();
+        let config = self.stp_port_config(name);
+        if let Some(stp) = self.sw.stp_mut() {
+            let mac = iface_mac(name).unwrap_or(bridge_mac(name));
+            stp.add_port(now, id, mac, config);
+            if !up {
+                stp.set_enabled(now, id, false);
+            }
+            self.run_stp();
+        }
+    }
+
+    /// Runs the spanning tree's timers and sends the BPDUs it has produced.
+    pub(super) fn run_stp(&mut self) {
+        if self.sw.stp().is_none() {
+            return;
+        }
+        let now = self.now();
+        let ports = &mut self.ports;
+        self.sw.run_stp(now, |id, frame| {
+            if let Some(Some(slot)) = ports.get_mut(usize::from(id.0)) {
+                if slot.port.send(frame, VnetHdr::default()).is_ok() {
+                    slot.port.flush();
+                }
+            }
+        });
+    }
+
+    /// What `stp show` prints.
+    pub(super) fn stp_info(&self) -> StpInfo {
+        let Some(stp) = self.sw.stp() else {
+            return StpInfo::default();
+        };
+        let c = stp.config();
+        StpInfo {
+            enabled: true,
+            protocol: match c.mode {
+                vswitch_core::stp::StpMode::Rstp => "rstp".into(),
+                vswitch_core::stp::StpMode::Stp => "stp".into(),
+            },
+            bridge_id: stp.bridge_id().to_string(),
+            root_id: stp.root_id().to_string(),
+            root_path_cost: stp.root_path_cost(),
+            root_port: stp.root_port().map(|p| p.0),
+            is_root: stp.root_id() == stp.bridge_id(),
+            hello_time: c.hello_time,
+            max_age: c.max_age,
+            forward_delay: c.forward_delay,
+            topology_changes: stp.topology_changes(),
+            ports: stp
+                .statuses()
+                .map(|s| StpPortInfo {
+                    port: s.port.0,
+                    ifname: self
+                        .ports
+                        .get(usize::from(s.port.0))
+                        .and_then(Option::as_ref)
+                        .map(|slot| slot.port.name().to_string())
+                        .unwrap_or_default(),
+                    port_id: format!("{:04x}", s.port_id),
+                    role: s.role.name().into(),
+                    state: s.state.name().into(),
+                    cost: s.path_cost,
+                    edge: s.edge,
+                    protocol: if s.rstp { "rstp" } else { "stp" }.into(),
+                    designated_bridge: s.designated_bridge.to_string(),
+                    bpdus_rx: s.counters.rx,
+                    bpdus_tx: s.counters.tx,
+                    bpdus_malformed: s.counters.malformed,
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Spanning tree against the Linux bridge, whose kernel speaks 802.1D STP
+//! only: a bridge with `stp_state 1` in a namespace of its own is joined to
+//! the switch by two veth pairs (a loop), the switch's ports hear its
+//! Configuration BPDUs and fall back to STP, and both agree on the root, the
+//! roles and the states; the loop does not melt down and a host behind the
+//! switch reaches the bridge.
+//!
+//! Needs root and iproute2. Without them a test prints a skip note and passes,
+//! unless the environment variable CI is set: then it fails.
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+/// The kernel bridge of a test, in namespace `ns`: `br` with two ports
+/// `b1`, `b2` whose peers `s1`, `s2` are in the root namespace for the switch.
+struct KernelBridge {
+    ns: String,
+    switch_ports: [String; 2],
+    bridge_ports: [String; 2],
+}
+
+impl KernelBridge {
+    fn up(lab: &mut Lab, priority: u16) -> KernelBridge {
+        let ns = format!("{}b", lab.prefix);
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &ns])
+            .output();
+        ip(&["netns", "add", &ns]);
+        lab.extra_namespaces.push(ns.clone());
+        let x = |i: u32, side: &str| format!("{}{side}{i}", lab.prefix);
+        // 802.1D times in centiseconds: forward delay 4 s, max age 6 s, hello 2 s
+        // (the switch uses the same, so that neither waits 30 s).
+        ip(&[
+            "-n",
+            &ns,
+            "link",
+            "add",
+            "stpbr",
+            "type",
+            "bridge",
+            "stp_state",
+            "1",
+            "forward_delay",
+            "400",
+            "max_age",
+            "600",
+            "hello_time",
+            "200",
+            "priority",
+            &priority.to_string(),
+        ]);
+        for i in 1..=2 {
+            let (s, b) = (x(i, "s"), x(i, "b"));
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", &s])
+                .output();
+            ip(&["link", "add", &s, "type", "veth", "peer", "name", &b]);
+            lab.extra_links.push(s.clone());
+            ip(&["link", "set", &b, "netns", &ns]);
+            ip(&["-n", &ns, "link", "set", &b, "master", "stpbr"]);
+            ip(&["-n", &ns, "link", "set", &b, "up"]);
+            ip(&["link", "set", &s, "up"]);
+        }
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            "192.168.100.200/24",
+            "dev",
+            "stpbr",
+        ]);
+        ip(&["-n", &ns, "link", "set", "stpbr", "up"]);
+        KernelBridge {
+            ns,
+            switch_ports: [x(1, "s"), x(2, "s")],
+            bridge_ports: [x(1, "b"), x(2, "b")],
+        }
+    }
+
+    fn sys(&self, path: &str) -> String {
+        let out = in_ns(&self.ns, &["cat", &format!("/sys/class/net/{path}")]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn bridge_id(&self) -> String {
+        self.sys("stpbr/bridge/bridge_id")
+    }
+
+    fn root_id(&self) -> String {
+        self.sys("stpbr/bridge/root_id")
+    }
+
+    /// A port's STP state as the kernel numbers it: 3 forwarding, 4 blocking.
+    fn state(&self, i: usize) -> String {
+        self.sys(&format!("stpbr/brif/{}/state", self.bridge_ports[i]))
+    }
+}
+
+/// The switch with spanning tree on (same times as the kernel bridge), host
+/// port 1 an edge port.
+fn start(lab: &Lab, kb: &KernelBridge, priority: u16, tag: char) -> Running {
+    let config = std::env::temp_dir().join(format!("{}-stp.toml", lab.prefix));
+    std::fs::write(
+        &config,
+        format!(
+            "stp = \"rstp\"\nstp-priority = {priority}\nstp-forward-delay = 4\nstp-max-age = 6\n\
+             stp-hello-time = 2\n[ports.\"{}\"]\nstp-edge = true\n",
+            lab.port(1)
+        ),
+    )
+    .unwrap();
+    let mut ports = vec![lab.port(1)];
+    ports.extend(kb.switch_ports.iter().cloned());
+    let config = config.to_string_lossy().into_owned();
+    let sw = Running::start(&unique(tag), &ports, &["--config", &config]);
+    let _ = std::fs::remove_file(&config);
+    sw
+}
+
+fn stp(sw: &Running) -> serde_json::Value {
+    sw.json(&["stp", "show"]).expect("stp show -j")
+}
+
+fn port<'a>(s: &'a serde_json::Value, ifname: &str) -> &'a serde_json::Value {
+    s["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["ifname"] == ifname)
+        .unwrap_or_else(|| panic!("no port {ifname} in {s}"))
+}
+
+/// Frames received on the switch's ports to the bridge.
+fn rx(sw: &Running, kb: &KernelBridge) -> u64 {
+    kb.switch_ports
+        .iter()
+        .map(|p| sw.port(p)["rx_frames"].as_u64().unwrap())
+        .sum()
+}
+
+/// No storm: over two seconds the loop carries a few BPDUs and little else.
+fn assert_no_storm(sw: &Running, kb: &KernelBridge) {
+    let before = rx(sw, kb);
+    std::thread::sleep(Duration::from_secs(2));
+    let grown = rx(sw, kb) - before;
+    assert!(grown < 100, "{grown} frames in 2 s on the loop: a storm");
+}
+
+#[test]
+fn the_switch_is_root_over_the_kernel_bridge() {
+    if !ready("spanning tree tests", &[("ip", "-V")]) {
+        return;
+    }
+    let mut lab = Lab::up('r', 1);
+    let kb = KernelBridge::up(&mut lab, 32768);
+    let sw = start(&lab, &kb, 4096, 'R');
+    let converged = wait_until(Duration::from_secs(30), || {
+        let s = stp(&sw);
+        kb.root_id() == s["bridge_id"]
+            && (0..2).all(|i| port(&s, &kb.switch_ports[i])["state"] == "forwarding")
+            && {
+                let mut states = [kb.state(0), kb.state(1)];
+                states.sort();
+                states == ["3", "4"]
+            }
+    });
+    let s = stp(&sw);
+    assert!(
+        converged,
+        "not converged: switch {s}, kernel root {} states {} {}",
+        kb.root_id(),
+        kb.state(0),
+        kb.state(1)
+    );
+    assert_eq!(s["is_root"], true);
+    assert!(s["bridge_id"].as_str().unwrap().starts_with("1000."));
+    for p in &kb.switch_ports {
+        let p = port(&s, p);
+        assert_eq!(p["role"], "designated", "{p}");
+        // It heard the kernel's Configuration BPDUs: it speaks STP.
+        assert_eq!(p["protocol"], "stp", "{p}");
+        // A veth's 10 Gb/s: 2,000 (802.1D-2004 table 17-3).
+        assert_eq!(p["cost"], 2000, "{p}");
+        assert!(p["bpdus_tx"].as_u64().unwrap() > 0);
+    }
+    assert_eq!(port(&s, &lab.port(1))["edge"], true);
+    assert_no_storm(&sw, &kb);
+    assert!(ping(&lab.ns(1), "192.168.100.200"), "host to bridge");
+}
+
+#[test]
+fn the_kernel_bridge_is_root_and_the_switch_blocks_one_link() {
+    if !ready("spanning tree tests", &[("ip", "-V")]) {
+        return;
+    }
+    let mut lab = Lab::up('k', 1);
+    let kb = KernelBridge::up(&mut lab, 4096);
+    let sw = start(&lab, &kb, 32768, 'K');
+    let roles = |s: &serde_json::Value| {
+        let mut r: Vec<String> = kb
+            .switch_ports
+            .iter()
+            .map(|p| port(s, p)["role"].as_str().unwrap().to_string())
+            .collect();
+        r.sort();
+        r
+    };
+    let converged = wait_until(Duration::from_secs(30), || {
+        let s = stp(&sw);
+        s["root_id"] == kb.bridge_id().as_str()
+            && roles(&s) == ["alternate", "root"]
+            && kb.state(0) == "3"
+            && kb.state(1) == "3"
+    });
+    let s = stp(&sw);
+    assert!(
+        converged,
+        "not converged: switch {s}, kernel {} states {} {}",
+        kb.bridge_id(),
+        kb.state(0),
+        kb.state(1)
+    );
+    assert_eq!(kb.root_id(), kb.bridge_id());
+    assert_eq!(s["is_root"], false);
+    // The kernel's first port (8001) is the better designated port: the
+    // switch's root port is its peer.
+    let root = port(&s, &kb.switch_ports[0]);
+    let alternate = port(&s, &kb.switch_ports[1]);
+    assert_eq!(root["role"], "root", "{s}");
+    assert_eq!(root["state"], "forwarding");
+    assert_eq!(alternate["state"], "discarding");
+    assert_eq!(s["root_port"], root["port"]);
+    assert_no_storm(&sw, &kb);
+    assert!(ping(&lab.ns(1), "192.168.100.200"), "host to bridge");
+    // The switch reports it in the style of ovs-appctl rstp/show.
+    let text = ok(&vswitch(&["stp", "show", "--name", &sw.name]));
+    assert!(text.contains("root-port"), "{text}");
+    assert!(text.contains("alternate"), "{text}");
+    // The root port's link goes down: the alternate port takes over at once
+    // (an alternate becoming root port forwards without the forward delays).
+    ip(&["link", "set", &kb.switch_ports[0], "down"]);
+    let moved = wait_until(Duration::from_secs(3), || {
+        let s = stp(&sw);
+        let p = port(&s, &kb.switch_ports[1]);
+        p["role"] == "root" && p["state"] == "forwarding"
+    });
+    assert!(moved, "no failover: {}", stp(&sw));
+    assert_eq!(port(&stp(&sw), &kb.switch_ports[0])["role"], "disabled");
+    assert!(
+        ping(&lab.ns(1), "192.168.100.200"),
+        "host to bridge after failover"
+    );
+}
