@@ -102,6 +102,45 @@ fn main() {
     }
     println!("igmp: {} messages", out.count);
 
+    // BPDUs of each kind, as the kernel bridge (STP) and RSTP bridges send them.
+    let mut out = Corpus::new(&corpus, "bpdu");
+    {
+        use vswitch_core::stp::bpdu::{flags, Bpdu, BpduKind, BridgeId, Times};
+        use vswitch_core::MacAddr;
+        let mac = MacAddr([2, 0, 0, 0, 0, 1]);
+        let times = Times {
+            message_age: 1,
+            max_age: 20,
+            hello: 2,
+            forward_delay: 15,
+        };
+        let mut frame = Vec::new();
+        for (kind, flag_bits) in [
+            (BpduKind::Config, 0),
+            (BpduKind::Config, flags::TC | flags::TCA),
+            (BpduKind::Rst, flags::PROPOSAL | flags::LEARNING),
+            (
+                BpduKind::Rst,
+                flags::AGREEMENT | flags::FORWARDING | flags::TC,
+            ),
+            (BpduKind::Tcn, 0),
+        ] {
+            let bpdu = Bpdu {
+                kind,
+                flags: flag_bits,
+                root: BridgeId::new(4096, mac),
+                root_path_cost: 20_000,
+                bridge: BridgeId::new(32768, MacAddr([2, 0, 0, 0, 0, 2])),
+                port: 0x8001,
+                times,
+                ..Bpdu::tcn()
+            };
+            bpdu.emit(mac, &mut frame);
+            out.add(&frame);
+        }
+    }
+    println!("bpdu: {} frames", out.count);
+
     let mut out = Corpus::new(&corpus, "pcap_replay");
     for path in &files {
         let small = fs::metadata(path).is_ok_and(|m| m.len() <= WHOLE_CAPTURE_MAX);
