@@ -45,6 +45,10 @@ pub struct PortConfig {
     pub storm: StormControl,
     /// At most this many learned MACs (port security); off by default.
     pub mac_limit: Option<MacLimit>,
+    /// A tunnel port (VXLAN): its learned entries carry the remote endpoint the
+    /// adapter reports, and split horizon holds: what came in from the
+    /// tunnel never goes back into it, hairpin or not.
+    pub tunnel: bool,
 }
 
 /// A bound on the MACs learned on one port (port security).

@@ -831,6 +831,7 @@ mod test {
             port: PortId(port),
             is_static: age_ms == 0,
             age: Duration::from_millis(age_ms),
+            remote: None,
         }
     }
 

@@ -310,6 +310,7 @@ impl MFdb {
                 port: PortId(e.port),
                 is_static: e.is_static,
                 age: Duration::from_millis(if e.is_static { 0 } else { self.clock - e.seen }),
+                remote: None,
             })
             .collect();
         v.sort_by_key(|e| (e.vid, e.mac));
@@ -495,6 +496,7 @@ impl Model {
             ingress: PortId(ingress),
             vid: 0,
             tagged: false,
+            remote: None,
         };
         let Some(port) = self.port_mut(ingress) else {
             return d;

@@ -78,6 +78,7 @@ impl PortSpec {
             vlan: self.mode.to_real(),
             storm: self.storm,
             mac_limit: self.mac_limit,
+            tunnel: false,
         }
     }
 }
