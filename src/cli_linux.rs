@@ -208,22 +208,30 @@ pub struct PortArgs {
 pub enum FdbCommand {
     /// List the entries.
     Show(Common),
-    /// Add a static entry: MAC PORT.
+    /// Add a static entry: MAC PORT [dst IP]. On a VXLAN port, `dst IP` names
+    /// the remote endpoint; MAC 00:00:00:00:00:00 adds IP to the flood list.
     Add {
         /// MAC address.
         mac: String,
         /// Port name.
         port: String,
+        /// `dst IP` (VXLAN ports).
+        #[arg(value_name = "dst IP")]
+        words: Vec<String>,
         /// VLAN.
         #[arg(long, default_value_t = 0)]
         vlan: u16,
         #[command(flatten)]
         common: Common,
     },
-    /// Remove an entry.
+    /// Remove an entry: MAC, or 00:00:00:00:00:00 PORT dst IP to take IP off
+    /// a VXLAN port's flood list.
     Del {
         /// MAC address.
         mac: String,
+        /// `PORT dst IP` (a VXLAN port's flood list).
+        #[arg(value_name = "PORT dst IP")]
+        words: Vec<String>,
         /// VLAN.
         #[arg(long, default_value_t = 0)]
         vlan: u16,
@@ -508,6 +516,22 @@ fn print_ports(name: &str, ports: &[PortInfo]) -> std::io::Result<()> {
                 drops.join(", ")
             }
         )?;
+        if let Some(v) = &p.vxlan {
+            let drops: Vec<String> = v.drops.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            outln!(
+                "    vxlan vni {} local {} dstport {} flood [{}] remotes {}  decap drops: {}",
+                v.vni,
+                v.local,
+                v.dstport,
+                v.flood.join(" "),
+                v.remotes,
+                if drops.is_empty() {
+                    "none".to_string()
+                } else {
+                    drops.join(", ")
+                }
+            )?;
+        }
         let g = c.guard();
         if !g.is_quiet() {
             outln!(
@@ -592,8 +616,9 @@ fn fdb(command: FdbCommand) -> anyhow::Result<()> {
                 } else {
                     format!("age {:.1}s", r.age)
                 };
+                let dst = r.dst.map(|d| format!(" dst {d}")).unwrap_or_default();
                 outln!(
-                    "{} dev {}{vlan} port {} {age} master {}",
+                    "{} dev {}{vlan}{dst} port {} {age} master {}",
                     r.mac,
                     r.ifname,
                     r.port,
@@ -605,16 +630,23 @@ fn fdb(command: FdbCommand) -> anyhow::Result<()> {
         FdbCommand::Add {
             mac,
             port,
+            words,
             vlan,
             common,
         } => {
             let said = describe_entry(&mac, vlan);
+            let dst = match words.as_slice() {
+                [] => None,
+                [d, ip] if d == "dst" => Some(ip.clone()),
+                _ => anyhow::bail!("after the port only \"dst IP\" may follow"),
+            };
             let data = control::request(
                 &common.name,
                 Request::FdbAdd {
                     mac,
                     port: port.clone(),
                     vlan,
+                    dst,
                 },
             )?;
             if common.json {
@@ -623,9 +655,27 @@ fn fdb(command: FdbCommand) -> anyhow::Result<()> {
             outln!("added static entry {said} on {port}")?;
             Ok(())
         }
-        FdbCommand::Del { mac, vlan, common } => {
+        FdbCommand::Del {
+            mac,
+            words,
+            vlan,
+            common,
+        } => {
             let said = describe_entry(&mac, vlan);
-            let data = control::request(&common.name, Request::FdbDel { mac, vlan })?;
+            let (port, dst) = match words.as_slice() {
+                [] => (None, None),
+                [port, d, ip] if d == "dst" => (Some(port.clone()), Some(ip.clone())),
+                _ => anyhow::bail!("after the MAC only \"PORT dst IP\" may follow"),
+            };
+            let data = control::request(
+                &common.name,
+                Request::FdbDel {
+                    mac,
+                    vlan,
+                    port,
+                    dst,
+                },
+            )?;
             if common.json {
                 return print_json(&data);
             }

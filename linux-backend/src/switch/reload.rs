@@ -119,9 +119,10 @@ impl LinuxSwitch {
             let id = PortId(i as u16);
             let Some(slot) = &self.ports[i] else { continue };
             let name = slot.port.name().to_string();
-            let Ok(want) = self.spec.port_config(&name) else {
+            let Ok(mut want) = self.spec.port_config(&name) else {
                 continue; // checked when the file was read
             };
+            want.tunnel = slot.port.vxlan().is_some();
             let changed = self.sw.port(id).is_some_and(|p| p.config != want);
             if changed && !attached.contains(&id) {
                 let _ = self.sw.set_port_config(id, want);
