@@ -1,0 +1,410 @@
+//! VXLAN interop (root only): vswitch's `vxlan:` port against Linux's VXLAN
+//! device. Each "machine" is a network namespace; the machines share an
+//! underlay (a veth, or a bridge in its own namespace for three); hosts sit
+//! behind each machine's switch in namespaces of their own. vswitch runs
+//! inside its machine's namespace, as on a real host.
+
+mod common;
+
+use common::{in_ns, ping, ready, unique, wait_until, Running};
+use std::process::Command;
+use std::time::Duration;
+
+/// Runs `ip ARGS` (in namespace `ns` if given), which must succeed.
+fn ip_in(ns: Option<&str>, args: &[&str]) {
+    let mut c = Command::new("ip");
+    if let Some(ns) = ns {
+        c.args(["-n", ns]);
+    }
+    let out = c.args(args).output().expect("ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Namespaces made by a test, deleted on drop (their veths go with them).
+struct Overlay {
+    prefix: String,
+    namespaces: Vec<String>,
+}
+
+impl Overlay {
+    fn new(tag: char) -> Overlay {
+        Overlay {
+            prefix: unique(tag),
+            namespaces: Vec::new(),
+        }
+    }
+
+    /// A new namespace `<prefix><what>`, loopback up, IPv6 off (so that no
+    /// router solicitation or DAD frame counts as a host's traffic).
+    fn ns(&mut self, what: &str) -> String {
+        let ns = format!("{}{what}", self.prefix);
+        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+        ip_in(None, &["netns", "add", &ns]);
+        self.namespaces.push(ns.clone());
+        ip_in(Some(&ns), &["link", "set", "lo", "up"]);
+        let _ = in_ns(&ns, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        let _ = in_ns(
+            &ns,
+            &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"],
+        );
+        ns
+    }
+
+    /// A veth `a` in `ns_a` to `b` in `ns_b`, both up, with an address on
+    /// `a` if given.
+    fn veth(&self, ns_a: &str, a: &str, ns_b: &str, b: &str, addr: Option<&str>, mtu: u32) {
+        // Made inside the namespaces: no name is ever taken on the host.
+        ip_in(
+            None,
+            &[
+                "link", "add", a, "netns", ns_a, "type", "veth", "peer", "name", b, "netns", ns_b,
+            ],
+        );
+        for (ns, dev) in [(ns_a, a), (ns_b, b)] {
+            ip_in(
+                Some(ns),
+                &["link", "set", dev, "mtu", &mtu.to_string(), "up"],
+            );
+        }
+        if let Some(addr) = addr {
+            ip_in(Some(ns_a), &["addr", "add", addr, "dev", a]);
+        }
+    }
+
+    /// A Linux machine in `ns`: bridge `br0` with VXLAN device `vx` (VNI 42,
+    /// port 4789, `csum` either `udpcsum` or `noudpcsum`) whose flood list is
+    /// `flood`.
+    fn linux_vtep(&self, ns: &str, local: &str, flood: &[&str], csum: &str) {
+        // Without multicast snooping a bridge sends no IGMP reports of its
+        // own, which would reach every host.
+        ip_in(
+            Some(ns),
+            &[
+                "link",
+                "add",
+                "br0",
+                "type",
+                "bridge",
+                "mcast_snooping",
+                "0",
+            ],
+        );
+        ip_in(
+            Some(ns),
+            &[
+                "link", "add", "vx", "type", "vxlan", "id", "42", "dstport", "4789", "local",
+                local, csum,
+            ],
+        );
+        ip_in(Some(ns), &["link", "set", "vx", "master", "br0", "up"]);
+        ip_in(Some(ns), &["link", "set", "br0", "up"]);
+        for dst in flood {
+            let out = in_ns(
+                ns,
+                &[
+                    "bridge",
+                    "fdb",
+                    "append",
+                    "00:00:00:00:00:00",
+                    "dev",
+                    "vx",
+                    "dst",
+                    dst,
+                ],
+            );
+            assert!(out.status.success(), "bridge fdb append");
+        }
+    }
+}
+
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        for ns in &self.namespaces {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+/// The MAC of `dev` in `ns`.
+fn mac_of(ns: &str, dev: &str) -> String {
+    let out = in_ns(ns, &["cat", &format!("/sys/class/net/{dev}/address")]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Frames `dev` in `ns` has received.
+fn rx_packets(ns: &str, dev: &str) -> u64 {
+    let out = in_ns(
+        ns,
+        &[
+            "cat",
+            &format!("/sys/class/net/{dev}/statistics/rx_packets"),
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// `bridge fdb show dev vx` in `ns`.
+fn linux_fdb(ns: &str) -> String {
+    String::from_utf8_lossy(&in_ns(ns, &["bridge", "fdb", "show", "dev", "vx"]).stdout).into_owned()
+}
+
+/// vswitch's entry for `mac`, if any.
+fn entry(sw: &Running, mac: &str) -> Option<serde_json::Value> {
+    sw.fdb().into_iter().find(|e| e["mac"] == mac)
+}
+
+/// vswitch (machine 1) and a Linux bridge with a VXLAN device (machine 2):
+/// pings both ways; each side learns the other's host behind the other's
+/// underlay address; with the Linux side's UDP checksums off and on, and
+/// vswitch's off and on.
+#[test]
+fn interop_with_a_linux_vxlan_device() {
+    if !ready(
+        "VXLAN interop tests",
+        &[("ip", "-V"), ("bridge", "-V"), ("ping", "-V")],
+    ) {
+        return;
+    }
+    for (k, (linux_csum, ours)) in [("noudpcsum", ""), ("udpcsum", ",udpcsum")]
+        .into_iter()
+        .enumerate()
+    {
+        let mut o = Overlay::new('x');
+        let (m1, m2) = (o.ns("m1"), o.ns("m2"));
+        let (h1, h2) = (o.ns("h1"), o.ns("h2"));
+        let p = &o.prefix;
+        o.veth(
+            &m1,
+            &format!("{p}u1"),
+            &m2,
+            &format!("{p}u2"),
+            Some("10.77.0.1/24"),
+            1500,
+        );
+        ip_in(
+            Some(&m2),
+            &["addr", "add", "10.77.0.2/24", "dev", &format!("{p}u2")],
+        );
+        // Hosts: the inner MTU is the underlay's less 50.
+        o.veth(
+            &h1,
+            "eth0",
+            &m1,
+            &format!("{p}s1"),
+            Some("192.168.77.1/24"),
+            1450,
+        );
+        o.veth(
+            &h2,
+            "eth0",
+            &m2,
+            &format!("{p}s2"),
+            Some("192.168.77.2/24"),
+            1450,
+        );
+        o.linux_vtep(&m2, "10.77.0.2", &["10.77.0.1"], linux_csum);
+        ip_in(
+            Some(&m2),
+            &["link", "set", &format!("{p}s2"), "master", "br0"],
+        );
+
+        let vx = format!("vxlan:vx0,vni=42,local=10.77.0.1,remote=10.77.0.2{ours}");
+        let name = format!("{p}{k}");
+        let sw = Running::start_in(Some(&m1), &name, &[vx, format!("{p}s1")], &[], 2);
+        assert!(ping(&h1, "192.168.77.2"), "{linux_csum}: h1 -> h2");
+        assert!(ping(&h2, "192.168.77.1"), "{linux_csum}: h2 -> h1");
+
+        let (mac1, mac2) = (mac_of(&h1, "eth0"), mac_of(&h2, "eth0"));
+        let fdb = linux_fdb(&m2);
+        assert!(
+            fdb.lines()
+                .any(|l| l.starts_with(&mac1) && l.contains("dst 10.77.0.1")),
+            "Linux learned h1 behind vswitch's address: {fdb}"
+        );
+        let e = entry(&sw, &mac2).expect("vswitch learned h2");
+        assert_eq!(e["ifname"], "vx0");
+        assert_eq!(e["dst"], "10.77.0.2", "{e}");
+        let plain = common::ok(&common::vswitch(&["fdb", "show", "--name", &name]));
+        assert!(
+            plain
+                .lines()
+                .any(|l| l.starts_with(&mac2) && l.contains("dev vx0 dst 10.77.0.2")),
+            "{plain}"
+        );
+        let port = sw.port("vx0");
+        assert_eq!(port["kind"], "vxlan");
+        assert_eq!(port["mtu"], 1450);
+        assert_eq!(port["vxlan"]["vni"], 42);
+        assert_eq!(port["rx_errors"], 0, "{port}");
+        // A datagram for another VNI: dropped and counted under its reason.
+        let other = "vx43";
+        ip_in(
+            Some(&m2),
+            &[
+                "link",
+                "add",
+                other,
+                "type",
+                "vxlan",
+                "id",
+                "43",
+                "dstport",
+                "4789",
+                "local",
+                "10.77.0.2",
+                "remote",
+                "10.77.0.1",
+            ],
+        );
+        ip_in(Some(&m2), &["addr", "add", "192.168.78.2/24", "dev", other]);
+        ip_in(Some(&m2), &["link", "set", other, "up"]);
+        let _ = in_ns(&m2, &["ping", "-c", "1", "-W", "1", "-q", "192.168.78.1"]);
+        assert!(
+            wait_until(Duration::from_secs(3), || {
+                sw.port("vx0")["vxlan"]["drops"]["vxlan-wrong-vni"]
+                    .as_u64()
+                    .is_some_and(|n| n > 0)
+            }),
+            "{}",
+            sw.port("vx0")
+        );
+    }
+}
+
+/// Three endpoints, two Linux and one vswitch, on one underlay bridge:
+/// head-end replication brings a broadcast from each host to every other
+/// host exactly once, and nothing comes back to its sender.
+#[test]
+fn head_end_replication_with_three_endpoints() {
+    if !ready(
+        "VXLAN interop tests",
+        &[("ip", "-V"), ("bridge", "-V"), ("ping", "-V")],
+    ) {
+        return;
+    }
+    let mut o = Overlay::new('y');
+    let under = o.ns("u");
+    ip_in(
+        Some(&under),
+        &[
+            "link",
+            "add",
+            "ubr",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ],
+    );
+    ip_in(Some(&under), &["link", "set", "ubr", "up"]);
+    let addr = |k: u32| format!("10.78.0.{k}");
+    let mut machines = Vec::new();
+    let mut hosts = Vec::new();
+    for k in 1..=3u32 {
+        let (m, h) = (o.ns(&format!("m{k}")), o.ns(&format!("h{k}")));
+        let p = o.prefix.clone();
+        o.veth(
+            &m,
+            &format!("{p}u{k}"),
+            &under,
+            &format!("{p}b{k}"),
+            Some(&format!("{}/24", addr(k))),
+            1500,
+        );
+        ip_in(
+            Some(&under),
+            &["link", "set", &format!("{p}b{k}"), "master", "ubr"],
+        );
+        o.veth(
+            &h,
+            "eth0",
+            &m,
+            &format!("{p}s{k}"),
+            Some(&format!("192.168.79.{k}/24")),
+            1450,
+        );
+        machines.push(m);
+        hosts.push(h);
+    }
+    let p = o.prefix.clone();
+    for k in 2..=3u32 {
+        let m = &machines[k as usize - 1];
+        let others: Vec<String> = (1..=3).filter(|&j| j != k).map(addr).collect();
+        let refs: Vec<&str> = others.iter().map(String::as_str).collect();
+        o.linux_vtep(m, &addr(k), &refs, "noudpcsum");
+        ip_in(
+            Some(m),
+            &["link", "set", &format!("{p}s{k}"), "master", "br0"],
+        );
+    }
+    let vx = format!(
+        "vxlan:vx0,vni=42,local={},remote={},remote={}",
+        addr(1),
+        addr(2),
+        addr(3)
+    );
+    let sw = Running::start_in(Some(&machines[0]), &p, &[vx, format!("{p}s1")], &[], 2);
+    // Everyone knows everyone, for good (no ARP probe later), so that only
+    // the broadcasts themselves count.
+    let macs: Vec<String> = hosts.iter().map(|h| mac_of(h, "eth0")).collect();
+    for (i, h) in hosts.iter().enumerate() {
+        for (j, mac) in macs.iter().enumerate().filter(|&(j, _)| j != i) {
+            let to = format!("192.168.79.{}", j + 1);
+            ip_in(
+                Some(h),
+                &[
+                    "neigh",
+                    "replace",
+                    &to,
+                    "lladdr",
+                    mac,
+                    "dev",
+                    "eth0",
+                    "nud",
+                    "permanent",
+                ],
+            );
+        }
+    }
+    for i in 1..=3u32 {
+        for j in (1..=3u32).filter(|&j| j != i) {
+            let h = &hosts[i as usize - 1];
+            assert!(ping(h, &format!("192.168.79.{j}")), "h{i} -> h{j}");
+        }
+    }
+    assert_eq!(sw.port("vx0")["vxlan"]["remotes"], 2);
+    for from in 1..=3u32 {
+        let before: Vec<u64> = hosts.iter().map(|h| rx_packets(h, "eth0")).collect();
+        // Echo requests to the broadcast address: hosts ignore them (Linux's
+        // default), so each host receives the broadcasts and nothing else.
+        let h = &hosts[from as usize - 1];
+        let _ = in_ns(
+            h,
+            &[
+                "ping",
+                "-b",
+                "-c",
+                "3",
+                "-i",
+                "0.2",
+                "-W",
+                "1",
+                "-q",
+                "192.168.79.255",
+            ],
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        for (k, h) in hosts.iter().enumerate() {
+            let got = rx_packets(h, "eth0") - before[k];
+            let want = if k as u32 + 1 == from { 0 } else { 3 };
+            assert_eq!(got, want, "broadcasts from h{from} at h{}", k + 1);
+        }
+    }
+}
