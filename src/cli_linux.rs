@@ -518,9 +518,19 @@ fn print_ports(name: &str, ports: &[PortInfo]) -> std::io::Result<()> {
         )?;
         if let Some(v) = &p.vxlan {
             let drops: Vec<String> = v.drops.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let vnis = if v.vlans.is_empty() {
+                v.vni.to_string()
+            } else {
+                let pairs: Vec<String> = v
+                    .vlans
+                    .iter()
+                    .map(|(n, vid)| format!("{n}:vlan {vid}"))
+                    .collect();
+                pairs.join(",")
+            };
             outln!(
                 "    vxlan vni {} local {} dstport {} flood [{}] remotes {}  decap drops: {}",
-                v.vni,
+                vnis,
                 v.local,
                 v.dstport,
                 v.flood.join(" "),

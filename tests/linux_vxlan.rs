@@ -408,3 +408,156 @@ fn head_end_replication_with_three_endpoints() {
         }
     }
 }
+
+/// Several VNIs on one local endpoint, each mapped to a VLAN of a VLAN-aware
+/// switch, from a configuration file: against a Linux machine with one VXLAN
+/// device and bridge per VNI, each VNI reaches its own VLAN's host only. Then
+/// a tunnel port added and removed live, and the flood list edited.
+#[test]
+fn several_vnis_each_in_its_vlan() {
+    if !ready(
+        "VXLAN interop tests",
+        &[("ip", "-V"), ("bridge", "-V"), ("ping", "-V")],
+    ) {
+        return;
+    }
+    let mut o = Overlay::new('z');
+    let (m1, m2) = (o.ns("m1"), o.ns("m2"));
+    let hosts: Vec<String> = (1..=4).map(|k| o.ns(&format!("h{k}"))).collect();
+    let p = o.prefix.clone();
+    o.veth(
+        &m1,
+        &format!("{p}u1"),
+        &m2,
+        &format!("{p}u2"),
+        Some("10.79.0.1/24"),
+        1500,
+    );
+    ip_in(
+        Some(&m2),
+        &["addr", "add", "10.79.0.2/24", "dev", &format!("{p}u2")],
+    );
+    for (k, h) in hosts.iter().enumerate() {
+        let k = k + 1;
+        let machine = if k == 1 || k == 4 { &m1 } else { &m2 };
+        let addr = format!("192.168.80.{k}/24");
+        o.veth(h, "eth0", machine, &format!("{p}s{k}"), Some(&addr), 1450);
+    }
+    // Machine 2: VNI 42 with host 2, VNI 43 with host 3, a bridge each.
+    for (vni, k) in [(42, 2), (43, 3)] {
+        let (br, vx) = (format!("br{vni}"), format!("vx{vni}"));
+        ip_in(
+            Some(&m2),
+            &["link", "add", &br, "type", "bridge", "mcast_snooping", "0"],
+        );
+        ip_in(
+            Some(&m2),
+            &[
+                "link",
+                "add",
+                &vx,
+                "type",
+                "vxlan",
+                "id",
+                &vni.to_string(),
+                "dstport",
+                "4789",
+                "local",
+                "10.79.0.2",
+                "noudpcsum",
+            ],
+        );
+        ip_in(Some(&m2), &["link", "set", &vx, "master", &br, "up"]);
+        ip_in(Some(&m2), &["link", "set", &br, "up"]);
+        ip_in(
+            Some(&m2),
+            &["link", "set", &format!("{p}s{k}"), "master", &br],
+        );
+        let out = in_ns(
+            &m2,
+            &[
+                "bridge",
+                "fdb",
+                "append",
+                "00:00:00:00:00:00",
+                "dev",
+                &vx,
+                "dst",
+                "10.79.0.1",
+            ],
+        );
+        assert!(out.status.success());
+    }
+    // Machine 1: VLAN 10 (host 1) is VNI 42, VLAN 20 (host 4) is VNI 43.
+    let config = std::env::temp_dir().join(format!("{p}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            r#"attach = ["vxlan:vx0,vni=42:10,vni=43:20,local=10.79.0.1,remote=10.79.0.2", "{p}s1", "{p}s4"]
+vlan-aware = true
+[ports.vx0]
+vlan = {{ trunk = [10, 20] }}
+[ports.{p}s1]
+vlan = {{ access = 10 }}
+[ports.{p}s4]
+vlan = {{ access = 20 }}
+"#
+        ),
+    )
+    .unwrap();
+    let config_arg = config.to_str().unwrap().to_string();
+    let sw = Running::start_in(Some(&m1), &p, &[], &["--config", &config_arg], 3);
+    let _ = std::fs::remove_file(&config);
+    assert!(ping(&hosts[0], "192.168.80.2"), "VLAN 10 reaches VNI 42");
+    assert!(ping(&hosts[3], "192.168.80.3"), "VLAN 20 reaches VNI 43");
+    assert!(
+        !common::ping_once(&hosts[0], "192.168.80.3"),
+        "VLAN 10 reached VNI 43"
+    );
+    assert!(
+        !common::ping_once(&hosts[3], "192.168.80.2"),
+        "VLAN 20 reached VNI 42"
+    );
+    let (mac2, mac3) = (mac_of(&hosts[1], "eth0"), mac_of(&hosts[2], "eth0"));
+    let e2 = entry(&sw, &mac2).expect("host 2 learned");
+    let e3 = entry(&sw, &mac3).expect("host 3 learned");
+    assert_eq!((&e2["vlan"], &e2["dst"]), (&10.into(), &"10.79.0.2".into()));
+    assert_eq!((&e3["vlan"], &e3["dst"]), (&20.into(), &"10.79.0.2".into()));
+    assert_eq!(
+        sw.port("vx0")["vxlan"]["vlans"],
+        serde_json::json!([[42, 10], [43, 20]])
+    );
+
+    // Live: a second tunnel port comes and goes.
+    let name = ["--name", p.as_str()];
+    let add = [
+        &["add", "vxlan:vx9,vni=99,local=10.79.0.1,dstport=4799"][..],
+        &name[..],
+    ]
+    .concat();
+    common::ok(&common::vswitch(&add));
+    assert_eq!(sw.port("vx9")["kind"], "vxlan");
+    common::ok(&common::vswitch(&[&["del", "vx9"][..], &name[..]].concat()));
+    assert!(sw.ports().unwrap().iter().all(|p| p["ifname"] != "vx9"));
+    // The flood list, edited as `bridge fdb append/del` edits Linux's.
+    let fdb_cmd = |verb: &str| {
+        let args = [
+            &["fdb", verb, "00:00:00:00:00:00", "vx0", "dst", "10.79.0.7"][..],
+            &name[..],
+        ]
+        .concat();
+        common::ok(&common::vswitch(&args));
+        sw.port("vx0")["vxlan"]["flood"].clone()
+    };
+    assert_eq!(
+        fdb_cmd("add"),
+        serde_json::json!(["10.79.0.2", "10.79.0.7"])
+    );
+    let flood_rows = sw
+        .fdb()
+        .into_iter()
+        .filter(|e| e["mac"] == "00:00:00:00:00:00")
+        .count();
+    assert_eq!(flood_rows, 2);
+    assert_eq!(fdb_cmd("del"), serde_json::json!(["10.79.0.2"]));
+}

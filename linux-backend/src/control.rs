@@ -188,6 +188,9 @@ pub struct VxlanInfo {
     pub local: String,
     /// The UDP port.
     pub dstport: u16,
+    /// (VNI, VLAN) pairs of a port of several VNIs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vlans: Vec<(u32, u16)>,
     /// The flood list.
     pub flood: Vec<String>,
     /// Remote endpoints known (flood list and learned).

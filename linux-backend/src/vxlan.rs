@@ -7,6 +7,11 @@
 //! 8472), `udpcsum` (send UDP checksums; by default they are zero, as Linux's
 //! `noudpcsum`) and any number of `remote=` (the flood list).
 //!
+//! Several VNIs on one local endpoint: `vni=42:10,vni=43:20` maps each VNI
+//! to a VLAN of the (VLAN-aware) switch, on which the port is a trunk of those
+//! VLANs. A received frame gets the 802.1Q tag of its VNI's VLAN; a frame sent
+//! loses its tag and goes with its VLAN's VNI.
+//!
 //! - Receive: the datagram's VXLAN header must have the I flag and the port's
 //!   VNI; anything else is dropped and counted under a reason
 //!   ([`DecapError`]). A UDP checksum, present or zero, is the kernel's to
@@ -153,8 +158,10 @@ pub fn flow_hash(frame: &[u8]) -> u32 {
 pub struct VxlanSpec {
     /// The port's name (`vx0`).
     pub name: String,
-    /// Its VNI.
+    /// Its VNI (the first one, when several are mapped to VLANs).
     pub vni: u32,
+    /// VNI to VLAN mappings (`vni=42:10`); empty for one VNI, untagged.
+    pub vlans: Vec<(u32, u16)>,
     /// The local endpoint address.
     pub local: Ipv4Addr,
     /// The flood list: remote endpoints that get floods.
@@ -171,6 +178,7 @@ impl VxlanSpec {
         let mut parts = spec.split(',');
         let name = parts.next().unwrap_or_default().to_string();
         let (mut vni, mut local, mut remotes) = (None, None, Vec::new());
+        let mut vlans: Vec<(u32, u16)> = Vec::new();
         let (mut dstport, mut udpcsum) = (IANA_PORT, false);
         for part in parts {
             let (key, value) = part.split_once('=').unwrap_or((part, ""));
@@ -181,13 +189,36 @@ impl VxlanSpec {
             };
             match key {
                 "vni" => {
-                    vni = Some(
-                        value
-                            .parse::<u32>()
-                            .ok()
-                            .filter(|v| *v <= MAX_VNI)
-                            .ok_or_else(|| format!("vni={value}: not a VNI (0..={MAX_VNI})"))?,
-                    )
+                    let (v, vid) = match value.split_once(':') {
+                        Some((v, vid)) => (v, Some(vid)),
+                        None => (value, None),
+                    };
+                    let v = v
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|v| *v <= MAX_VNI)
+                        .ok_or_else(|| format!("vni={value}: not a VNI (0..={MAX_VNI})"))?;
+                    let several =
+                        || format!("vni={value}: several VNIs each need a VLAN (vni=VNI:VLAN)");
+                    match vid {
+                        None if vni.is_some() => return Err(several()),
+                        None => vni = Some(v),
+                        Some(vid) => {
+                            let vid = vid
+                                .parse::<u16>()
+                                .ok()
+                                .filter(|v| (1..=4094).contains(v))
+                                .ok_or_else(|| format!("vni={value}: not a VLAN (1..=4094)"))?;
+                            if vni.is_some() && vlans.is_empty() {
+                                return Err(several());
+                            }
+                            if vlans.iter().any(|&(n, d)| n == v || d == vid) {
+                                return Err(format!("vni={value}: VNI or VLAN mapped twice"));
+                            }
+                            vni.get_or_insert(v);
+                            vlans.push((v, vid));
+                        }
+                    }
                 }
                 "local" => local = Some(ip()?),
                 "remote" => {
@@ -211,6 +242,7 @@ impl VxlanSpec {
         Ok(VxlanSpec {
             name,
             vni: vni.ok_or("a VXLAN port needs vni=N")?,
+            vlans,
             local: local.ok_or("a VXLAN port needs local=IP")?,
             remotes,
             dstport,
@@ -230,6 +262,9 @@ pub struct DecapCounts {
     pub wrong_vni: u64,
     /// From a new remote when the port already knows [`RemoteId::MAX`] + 1.
     pub too_many_remotes: u64,
+    /// Frames to send in a VLAN no VNI is mapped to (or untagged, on a port
+    /// of several VNIs): never encapsulated.
+    pub unmapped: u64,
 }
 
 impl DecapCounts {
@@ -240,6 +275,7 @@ impl DecapCounts {
             ("vxlan-no-i-flag", self.no_i_flag),
             ("vxlan-wrong-vni", self.wrong_vni),
             ("vxlan-too-many-remotes", self.too_many_remotes),
+            ("vxlan-unmapped-vlan", self.unmapped),
         ]
         .into_iter()
         .filter(|&(_, n)| n > 0)
@@ -318,6 +354,8 @@ pub struct VxlanPort {
     mtu: u32,
     remotes: Remotes,
     buf: Vec<u8>,
+    /// A received frame with its VLAN's tag pushed.
+    tagged: Vec<u8>,
     /// Header and frame as sent.
     out: Vec<u8>,
     scratch: Vec<u8>,
@@ -385,6 +423,7 @@ impl VxlanPort {
             mtu,
             remotes,
             buf: vec![0; 65536],
+            tagged: Vec::with_capacity(65536 + 4),
             out: Vec::with_capacity(65536),
             scratch: Vec::new(),
             counts: DeviceCounts::default(),
@@ -419,8 +458,25 @@ impl VxlanPort {
             return Err(TxError::TooBig);
         }
         self.out.clear();
-        self.out.extend_from_slice(&encap_header(self.spec.vni));
-        self.out.extend_from_slice(frame);
+        if self.spec.vlans.is_empty() {
+            self.out.extend_from_slice(&encap_header(self.spec.vni));
+            self.out.extend_from_slice(frame);
+        } else {
+            // The frame leaves a trunk tagged: its VLAN names the VNI.
+            let vid = match frame.get(12..16) {
+                Some([0x81, 0x00, hi, lo]) => u16::from_be_bytes([*hi, *lo]) & 0x0fff,
+                _ => 0,
+            };
+            let Some(&(vni, _)) = self.spec.vlans.iter().find(|&&(_, v)| v == vid) else {
+                // The port's trunk carries only mapped VLANs: not reached
+                // unless the configuration says otherwise.
+                self.decap.unmapped += 1;
+                return Err(TxError::Full);
+            };
+            self.out.extend_from_slice(&encap_header(vni));
+            self.out.extend_from_slice(&frame[..12]);
+            self.out.extend_from_slice(&frame[16..]);
+        }
         let sock = &self.tx[flow_hash(frame) as usize % self.tx.len()];
         let one = |addr: Ipv4Addr| {
             sock.send_to(&self.out, SocketAddrV4::new(addr, self.spec.dstport))
@@ -484,10 +540,31 @@ impl Port for VxlanPort {
             let std::net::SocketAddr::V4(from) = from else {
                 continue;
             };
-            match decap(&self.buf[..len], self.spec.vni) {
-                Ok(inner) => match self.remotes.id(*from.ip()) {
+            let got = if self.spec.vlans.is_empty() {
+                decap(&self.buf[..len], self.spec.vni).map(|inner| (inner, None))
+            } else {
+                parse(&self.buf[..len]).and_then(|(vni, inner)| {
+                    match self.spec.vlans.iter().find(|&&(n, _)| n == vni) {
+                        Some(&(_, vid)) => Ok((inner, Some(vid))),
+                        None => Err(DecapError::WrongVni(vni)),
+                    }
+                })
+            };
+            match got {
+                Ok((inner, vid)) => match self.remotes.id(*from.ip()) {
                     Some(id) => {
-                        batch.push_from(inner, VnetHdr::NONE, Some(id));
+                        let frame = match vid {
+                            Some(vid) => {
+                                self.tagged.clear();
+                                self.tagged.extend_from_slice(&inner[..12]);
+                                self.tagged.extend_from_slice(&[0x81, 0x00]);
+                                self.tagged.extend_from_slice(&vid.to_be_bytes());
+                                self.tagged.extend_from_slice(&inner[12..]);
+                                &self.tagged[..]
+                            }
+                            None => inner,
+                        };
+                        batch.push_from(frame, VnetHdr::NONE, Some(id));
                         n += 1;
                     }
                     None => self.decap.too_many_remotes += 1,
@@ -623,6 +700,8 @@ mod test {
             s.remotes,
             [Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)]
         );
+        let s = VxlanSpec::parse("vx2,vni=42:10,vni=43:20,local=10.0.0.1").unwrap();
+        assert_eq!((s.vni, s.vlans.as_slice()), (42, &[(42, 10), (43, 20)][..]));
         let s = VxlanSpec::parse("vx1,vni=1,local=10.0.0.1,udpcsum").unwrap();
         assert_eq!(
             (s.dstport, s.udpcsum, s.remotes.len()),
@@ -635,6 +714,10 @@ mod test {
             "vx0,vni=1,local=10.0.0.300",
             "vx0,vni=1,local=10.0.0.1,dstport=0",
             "vx0,vni=1,local=10.0.0.1,colour=red",
+            "vx0,vni=1,vni=2,local=10.0.0.1",
+            "vx0,vni=1,vni=2:20,local=10.0.0.1",
+            "vx0,vni=1:20,vni=2:20,local=10.0.0.1",
+            "vx0,vni=1:0,local=10.0.0.1",
         ] {
             assert!(VxlanSpec::parse(bad).is_err(), "{bad}");
         }
@@ -667,6 +750,7 @@ mod test {
             remotes: vec![Ipv4Addr::from(remote)],
             dstport: 47_899,
             udpcsum: local[3] == 2,
+            vlans: Vec::new(),
         };
         let mut a = VxlanPort::open(spec([127, 0, 0, 1], [127, 0, 0, 2])).unwrap();
         let mut b = VxlanPort::open(spec([127, 0, 0, 2], [127, 0, 0, 1])).unwrap();

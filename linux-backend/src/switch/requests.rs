@@ -256,6 +256,7 @@ impl LinuxSwitch {
                     vni: v.spec().vni,
                     local: v.spec().local.to_string(),
                     dstport: v.spec().dstport,
+                    vlans: v.spec().vlans.clone(),
                     flood: v
                         .remotes()
                         .flood_list()
