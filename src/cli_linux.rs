@@ -295,7 +295,24 @@ pub enum LabCommand {
         #[arg(long, default_value_t = lab::DEFAULT_SUBNET)]
         subnet: lab::Subnet,
     },
-    /// Remove what `lab up` made.
+    /// Build an overlay lab: two machines (namespaces PREFIXm1, PREFIXm2)
+    /// joined by an underlay veth, with hosts behind each, ready for a switch
+    /// with a VXLAN port inside each machine.
+    Overlay {
+        /// Hosts behind each machine.
+        #[arg(default_value_t = 1)]
+        hosts: u32,
+        /// Namespace name prefix.
+        #[arg(long, default_value = "vsw-ov")]
+        prefix: String,
+        /// The hosts' network.
+        #[arg(long, default_value_t = lab::DEFAULT_SUBNET)]
+        subnet: lab::Subnet,
+        /// The underlay network (machine M gets .100+M).
+        #[arg(long, default_value_t = lab::Subnet([10, 200, 0]))]
+        underlay: lab::Subnet,
+    },
+    /// Remove what `lab up` or `lab overlay` made.
     Down {
         /// Namespace name prefix.
         #[arg(long, default_value = lab::DEFAULT_PREFIX)]
@@ -645,6 +662,9 @@ fn fdb(command: FdbCommand) -> anyhow::Result<()> {
             common,
         } => {
             let said = describe_entry(&mac, vlan);
+            let mac_is_zero = mac
+                .parse::<vswitch_core::MacAddr>()
+                .is_ok_and(|m| m.is_zero());
             let dst = match words.as_slice() {
                 [] => None,
                 [d, ip] if d == "dst" => Some(ip.clone()),
@@ -656,13 +676,18 @@ fn fdb(command: FdbCommand) -> anyhow::Result<()> {
                     mac,
                     port: port.clone(),
                     vlan,
-                    dst,
+                    dst: dst.clone(),
                 },
             )?;
+            let shown_dst = dst;
             if common.json {
                 return print_json(&data);
             }
-            outln!("added static entry {said} on {port}")?;
+            match &shown_dst {
+                Some(ip) if mac_is_zero => outln!("added {ip} to the flood list of {port}")?,
+                Some(ip) => outln!("added static entry {said} on {port} dst {ip}")?,
+                None => outln!("added static entry {said} on {port}")?,
+            }
             Ok(())
         }
         FdbCommand::Del {
@@ -753,6 +778,35 @@ fn lab_command(command: LabCommand) -> anyhow::Result<()> {
                 "remove them with:\n  vswitch lab down --prefix {}",
                 built.prefix
             )?;
+            Ok(())
+        }
+        LabCommand::Overlay {
+            hosts,
+            prefix,
+            subnet,
+            underlay,
+        } => {
+            let built = lab::overlay(&lab::OverlayOptions {
+                hosts,
+                prefix: prefix.clone(),
+                subnet,
+                underlay,
+            })?;
+            let (u1, u2) = (underlay.host(1), underlay.host(2));
+            outln!(
+                "lab overlay: machines {prefix}m1 ({u1}) and {prefix}m2 ({u2}) on an underlay veth, {hosts} host{} behind each ({} ...)",
+                if hosts == 1 { "" } else { "s" },
+                built.addresses.join(" ")
+            )?;
+            outln!("run a switch in each machine:")?;
+            for (m, (local, remote)) in [(1, (&u1, &u2)), (2, (&u2, &u1))] {
+                let ports = &built.ports[(m - 1) * hosts as usize..m * hosts as usize];
+                outln!(
+                    "  ip netns exec {prefix}m{m} vswitch run --name {prefix}{m} vxlan:vx0,vni=42,local={local},remote={remote} {}",
+                    ports.join(" ")
+                )?;
+            }
+            outln!("remove it with:\n  vswitch lab down --prefix {prefix}")?;
             Ok(())
         }
         LabCommand::Down { prefix } => {

@@ -561,3 +561,56 @@ vlan = {{ access = 20 }}
     assert_eq!(flood_rows, 2);
     assert_eq!(fdb_cmd("del"), serde_json::json!(["10.79.0.2"]));
 }
+
+/// `vswitch lab overlay` builds two machines and their hosts; a vswitch
+/// inside each, as the lab prints, joins them: vswitch against vswitch.
+#[test]
+fn lab_overlay_joins_two_switches() {
+    if !ready("VXLAN interop tests", &[("ip", "-V"), ("ping", "-V")]) {
+        return;
+    }
+    let prefix = unique('o');
+    let _ = common::vswitch(&["lab", "down", "--prefix", &prefix]);
+    let out = common::ok(&common::vswitch(&["lab", "overlay", "--prefix", &prefix]));
+    struct Down(String);
+    impl Drop for Down {
+        fn drop(&mut self) {
+            let _ = common::vswitch(&["lab", "down", "--prefix", &self.0]);
+        }
+    }
+    let _down = Down(prefix.clone());
+    assert!(
+        out.contains(&format!("ip netns exec {prefix}m1 vswitch run")),
+        "{out}"
+    );
+    let vx = |local: &str, remote: &str| {
+        format!("vxlan:vx0,vni=42,local=10.200.0.{local},remote=10.200.0.{remote}")
+    };
+    let m = |k: u32| format!("{prefix}m{k}");
+    let port = |k: u32| format!("{prefix}{k}-vsw");
+    let a = Running::start_in(
+        Some(&m(1)),
+        &format!("{prefix}a"),
+        &[vx("101", "102"), port(1)],
+        &[],
+        2,
+    );
+    let b = Running::start_in(
+        Some(&m(2)),
+        &format!("{prefix}b"),
+        &[vx("102", "101"), port(2)],
+        &[],
+        2,
+    );
+    assert!(ping(&format!("{prefix}1"), "192.168.100.102"));
+    let e = entry(&a, "02:00:00:00:01:02").expect("a learned host 2");
+    assert_eq!(
+        (&e["ifname"], &e["dst"]),
+        (&"vx0".into(), &"10.200.0.102".into())
+    );
+    let e = entry(&b, "02:00:00:00:01:01").expect("b learned host 1");
+    assert_eq!(e["dst"], "10.200.0.101");
+    drop((a, b));
+    let down = common::ok(&common::vswitch(&["lab", "down", "--prefix", &prefix]));
+    assert!(down.contains("removed 4 namespaces"), "{down}");
+}

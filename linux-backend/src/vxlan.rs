@@ -380,13 +380,19 @@ fn underlay_mtu(local: Ipv4Addr) -> u32 {
 }
 
 fn udp_error(spec: &VxlanSpec, what: &str, e: io::Error) -> Error {
-    let hint = if e.kind() == io::ErrorKind::AddrNotAvailable {
-        format!(
-            " ({} is no address of this machine's namespace)",
-            spec.local
-        )
-    } else {
-        String::new()
+    let hint = match e.kind() {
+        io::ErrorKind::AddrNotAvailable => {
+            format!(
+                " ({} is no address of this machine's namespace)",
+                spec.local
+            )
+        }
+        io::ErrorKind::AddrInUse => format!(
+            " ({}:{} is taken, by another VXLAN port or a Linux VXLAN device; \
+             several VNIs share one port as vni=VNI:VLAN,...)",
+            spec.local, spec.dstport
+        ),
+        _ => String::new(),
     };
     Error::io(format!("{what} for VXLAN port \"{}\"{hint}", spec.name), e)
 }
