@@ -776,6 +776,37 @@ mod test {
         assert_eq!(batch.get(0), &frame[..]);
         let id = batch.remote(0).unwrap();
         assert_eq!(b.remotes().addr(id), Some(Ipv4Addr::new(127, 0, 0, 1)));
+        // A TSO super-frame (2 x 1400 + 200 bytes of TCP payload) leaves
+        // as finished segments, each within the MTU with the outer headers.
+        let payload = 3000;
+        let mut tso = vec![0u8; 54 + payload];
+        tso[..12].copy_from_slice(&frame[..12]);
+        tso[12..14].copy_from_slice(&[0x08, 0x00]);
+        tso[14] = 0x45;
+        tso[16..18].copy_from_slice(&((40 + payload) as u16).to_be_bytes());
+        tso[22] = 64;
+        tso[23] = 6; // TCP
+        tso[26..34].copy_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        tso[46] = 5 << 4; // data offset
+        let hdr = VnetHdr {
+            flags: crate::vnet::F_NEEDS_CSUM,
+            gso_type: crate::vnet::GSO_TCPV4,
+            hdr_len: 54,
+            gso_size: 1400,
+            csum_start: 34,
+            csum_offset: 16,
+        };
+        a.send(&tso, hdr).unwrap();
+        batch.clear();
+        for _ in 0..100 {
+            b.recv(&mut batch);
+            if batch.len() >= 3 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let sizes: Vec<usize> = batch.iter().map(<[u8]>::len).collect();
+        assert_eq!(sizes, [1454, 1454, 254]);
         // Too big with the outer headers.
         let big = vec![0u8; b.mtu() as usize + 15];
         assert_eq!(
