@@ -614,3 +614,197 @@ fn lab_overlay_joins_two_switches() {
     let down = common::ok(&common::vswitch(&["lab", "down", "--prefix", &prefix]));
     assert!(down.contains("removed 4 namespaces"), "{down}");
 }
+
+/// A private Open vSwitch (its own database and run directory), its
+/// `ovs-vswitchd` running inside namespace `ns`; stopped by its PIDs on drop.
+struct Ovs {
+    dir: std::path::PathBuf,
+}
+
+impl Ovs {
+    fn start(dir: std::path::PathBuf, ns: &str) -> Ovs {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.to_str().unwrap().to_string();
+        let ovs = Ovs { dir };
+        let run = |cmd: &mut Command| {
+            let out = cmd
+                .env("OVS_RUNDIR", &d)
+                .env("OVS_LOGDIR", &d)
+                .env("OVS_DBDIR", &d)
+                .output();
+            let out = out.expect("run an Open vSwitch program");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let db = format!("{d}/conf.db");
+        run(Command::new("ovsdb-tool").args([
+            "create",
+            &db,
+            "/usr/share/openvswitch/vswitch.ovsschema",
+        ]));
+        run(Command::new("ovsdb-server").args([
+            &db,
+            &format!("--remote=punix:{d}/db.sock"),
+            &format!("--pidfile={d}/ovsdb.pid"),
+            &format!("--log-file={d}/ovsdb.log"),
+            "--detach",
+        ]));
+        run(Command::new("ip").args([
+            "netns",
+            "exec",
+            ns,
+            "ovs-vswitchd",
+            &format!("unix:{d}/db.sock"),
+            &format!("--pidfile={d}/vswitchd.pid"),
+            &format!("--log-file={d}/vswitchd.log"),
+            "--detach",
+        ]));
+        ovs.vsctl(&["--no-wait", "init"]);
+        ovs
+    }
+
+    fn vsctl(&self, args: &[&str]) -> String {
+        let db = format!("--db=unix:{}/db.sock", self.dir.display());
+        let out = Command::new("ovs-vsctl")
+            .arg(&db)
+            .args(args)
+            .output()
+            .expect("ovs-vsctl");
+        assert!(
+            out.status.success(),
+            "ovs-vsctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn appctl(&self, args: &[&str]) -> String {
+        let pid = std::fs::read_to_string(self.dir.join("vswitchd.pid")).unwrap_or_default();
+        let target = self.dir.join(format!("ovs-vswitchd.{}.ctl", pid.trim()));
+        let out = Command::new("ovs-appctl")
+            .arg("-t")
+            .arg(&target)
+            .args(args)
+            .output()
+            .expect("ovs-appctl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Ovs {
+    fn drop(&mut self) {
+        for pidfile in ["vswitchd.pid", "ovsdb.pid"] {
+            if let Ok(pid) = std::fs::read_to_string(self.dir.join(pidfile)) {
+                let _ = Command::new("kill").arg(pid.trim()).status();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// vswitch against Open vSwitch's userspace datapath (`datapath_type=netdev`,
+/// userspace tunnelling: the underlay address on a `br-phy` bridge): pings
+/// both ways and each learns the other's host behind the other's endpoint.
+#[test]
+fn interop_with_open_vswitch_userspace() {
+    if !ready(
+        "VXLAN interop tests",
+        &[
+            ("ip", "-V"),
+            ("ping", "-V"),
+            ("ovs-vswitchd", "--version"),
+            ("ovsdb-tool", "--version"),
+        ],
+    ) {
+        return;
+    }
+    let mut o = Overlay::new('v');
+    let (m1, m2) = (o.ns("m1"), o.ns("m2"));
+    let (h1, h2) = (o.ns("h1"), o.ns("h2"));
+    let p = o.prefix.clone();
+    o.veth(
+        &m1,
+        &format!("{p}u1"),
+        &m2,
+        &format!("{p}u2"),
+        Some("10.82.0.1/24"),
+        1500,
+    );
+    o.veth(
+        &h1,
+        "eth0",
+        &m1,
+        &format!("{p}s1"),
+        Some("192.168.82.1/24"),
+        1450,
+    );
+    o.veth(
+        &h2,
+        "eth0",
+        &m2,
+        &format!("{p}s2"),
+        Some("192.168.82.2/24"),
+        1450,
+    );
+    let ovs = Ovs::start(std::env::temp_dir().join(format!("{p}-ovs")), &m2);
+    ovs.vsctl(&[
+        "add-br",
+        "br-phy",
+        "--",
+        "set",
+        "bridge",
+        "br-phy",
+        "datapath_type=netdev",
+    ]);
+    ovs.vsctl(&["add-port", "br-phy", &format!("{p}u2")]);
+    ip_in(Some(&m2), &["addr", "add", "10.82.0.2/24", "dev", "br-phy"]);
+    ip_in(Some(&m2), &["link", "set", "br-phy", "up"]);
+    ovs.vsctl(&[
+        "add-br",
+        "br-int",
+        "--",
+        "set",
+        "bridge",
+        "br-int",
+        "datapath_type=netdev",
+    ]);
+    ovs.vsctl(&["add-port", "br-int", &format!("{p}s2")]);
+    ovs.vsctl(&[
+        "add-port",
+        "br-int",
+        "vx",
+        "--",
+        "set",
+        "interface",
+        "vx",
+        "type=vxlan",
+        "options:remote_ip=10.82.0.1",
+        "options:local_ip=10.82.0.2",
+        "options:key=42",
+    ]);
+    let vx = "vxlan:vx0,vni=42,local=10.82.0.1,remote=10.82.0.2".to_string();
+    let sw = Running::start_in(Some(&m1), &p, &[vx, format!("{p}s1")], &[], 2);
+    assert!(ping(&h1, "192.168.82.2"), "h1 -> h2 through Open vSwitch");
+    assert!(ping(&h2, "192.168.82.1"), "h2 -> h1");
+    let (mac1, mac2) = (mac_of(&h1, "eth0"), mac_of(&h2, "eth0"));
+    let e = entry(&sw, &mac2).expect("vswitch learned h2");
+    assert_eq!(
+        (&e["ifname"], &e["dst"]),
+        (&"vx0".into(), &"10.82.0.2".into())
+    );
+    // Open vSwitch learned h1 on its VXLAN port.
+    let vx_port = ovs
+        .vsctl(&["get", "interface", "vx", "ofport"])
+        .trim()
+        .to_string();
+    let fdb = ovs.appctl(&["fdb/show", "br-int"]);
+    assert!(
+        fdb.lines()
+            .any(|l| l.contains(&mac1) && l.split_whitespace().next() == Some(&vx_port)),
+        "port {vx_port}: {fdb}"
+    );
+}
