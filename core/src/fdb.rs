@@ -2,8 +2,10 @@
 //!
 //! Layout, chosen for speed and for at most 32 bytes per entry:
 //!
-//! - `entries`: an arena of 24-byte `Entry` values (key, last-seen time, port and
-//!   the links of the port's LRU list).
+//! - `entries`: an arena of 24-byte `Entry` values (key, last-seen time, port,
+//!   flags and the links of the port's LRU list). The 16-bit flags word has 14
+//!   bits to spare, which hold the remote endpoint of an entry behind a tunnel
+//!   port ([`RemoteId`]): tunnels cost the table no memory.
 //! - `slots`: an open-addressing index (linear probing, load <= 2/3) of `u32`
 //!   values: the arena index plus one in the low bits, as few as the index size
 //!   needs, and a fingerprint of the key's hash in all the bits left (18 bits at
