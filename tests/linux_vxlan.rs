@@ -558,7 +558,6 @@ vlan = {{ access = 20 }}
     .unwrap();
     let config_arg = config.to_str().unwrap().to_string();
     let sw = Running::start_in(Some(&m1), &p, &[], &["--config", &config_arg], 3);
-    let _ = std::fs::remove_file(&config);
     assert!(ping(&hosts[0], "192.168.80.2"), "VLAN 10 reaches VNI 42");
     assert!(ping(&hosts[3], "192.168.80.3"), "VLAN 20 reaches VNI 43");
     assert!(
@@ -611,6 +610,21 @@ vlan = {{ access = 20 }}
         .count();
     assert_eq!(flood_rows, 2);
     assert_eq!(fdb_cmd("del"), serde_json::json!(["10.79.0.2"]));
+
+    // The file's tunnel changes (one more remote): a reload re-attaches it.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replace("remote=10.79.0.2", "remote=10.79.0.2,remote=10.79.0.9");
+    std::fs::write(&config, text).unwrap();
+    common::ok(&common::vswitch(&[&["reload"][..], &name[..]].concat()));
+    let _ = std::fs::remove_file(&config);
+    assert_eq!(
+        sw.port("vx0")["vxlan"]["flood"],
+        serde_json::json!(["10.79.0.2", "10.79.0.9"])
+    );
+    assert!(
+        ping(&hosts[0], "192.168.80.2"),
+        "VLAN 10 still reaches VNI 42"
+    );
 }
 
 /// `vswitch lab overlay` builds two machines and their hosts; a vswitch
