@@ -254,22 +254,30 @@ pub enum MdbCommand {
 pub enum FdbCommand {
     /// List the entries.
     Show(Common),
-    /// Add a static entry: MAC PORT.
+    /// Add a static entry: MAC PORT [dst IP]. On a VXLAN port, `dst IP` names
+    /// the remote endpoint; MAC 00:00:00:00:00:00 adds IP to the flood list.
     Add {
         /// MAC address.
         mac: String,
         /// Port name.
         port: String,
+        /// `dst IP` (VXLAN ports).
+        #[arg(value_name = "dst IP")]
+        words: Vec<String>,
         /// VLAN.
         #[arg(long, default_value_t = 0)]
         vlan: u16,
         #[command(flatten)]
         common: Common,
     },
-    /// Remove an entry.
+    /// Remove an entry: MAC, or 00:00:00:00:00:00 PORT dst IP to take IP off
+    /// a VXLAN port's flood list.
     Del {
         /// MAC address.
         mac: String,
+        /// `PORT dst IP` (a VXLAN port's flood list).
+        #[arg(value_name = "PORT dst IP")]
+        words: Vec<String>,
         /// VLAN.
         #[arg(long, default_value_t = 0)]
         vlan: u16,
@@ -333,7 +341,24 @@ pub enum LabCommand {
         #[arg(long, default_value_t = lab::DEFAULT_SUBNET)]
         subnet: lab::Subnet,
     },
-    /// Remove what `lab up` made.
+    /// Build an overlay lab: two machines (namespaces PREFIXm1, PREFIXm2)
+    /// joined by an underlay veth, with hosts behind each, ready for a switch
+    /// with a VXLAN port inside each machine.
+    Overlay {
+        /// Hosts behind each machine.
+        #[arg(default_value_t = 1)]
+        hosts: u32,
+        /// Namespace name prefix.
+        #[arg(long, default_value = "vsw-ov")]
+        prefix: String,
+        /// The hosts' network.
+        #[arg(long, default_value_t = lab::DEFAULT_SUBNET)]
+        subnet: lab::Subnet,
+        /// The underlay network (machine M gets .100+M).
+        #[arg(long, default_value_t = lab::Subnet([10, 200, 0]))]
+        underlay: lab::Subnet,
+    },
+    /// Remove what `lab up` or `lab overlay` made.
     Down {
         /// Namespace name prefix.
         #[arg(long, default_value = lab::DEFAULT_PREFIX)]
@@ -578,6 +603,32 @@ fn print_ports(name: &str, ports: &[PortInfo]) -> std::io::Result<()> {
                 drops.join(", ")
             }
         )?;
+        if let Some(v) = &p.vxlan {
+            let drops: Vec<String> = v.drops.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let vnis = if v.vlans.is_empty() {
+                v.vni.to_string()
+            } else {
+                let pairs: Vec<String> = v
+                    .vlans
+                    .iter()
+                    .map(|(n, vid)| format!("{n}:vlan {vid}"))
+                    .collect();
+                pairs.join(",")
+            };
+            outln!(
+                "    vxlan vni {} local {} dstport {} flood [{}] remotes {}  decap drops: {}",
+                vnis,
+                v.local,
+                v.dstport,
+                v.flood.join(" "),
+                v.remotes,
+                if drops.is_empty() {
+                    "none".to_string()
+                } else {
+                    drops.join(", ")
+                }
+            )?;
+        }
         let g = c.guard();
         if !g.is_quiet() {
             outln!(
@@ -759,8 +810,9 @@ fn fdb(command: FdbCommand) -> anyhow::Result<()> {
                 } else {
                     format!("age {:.1}s", r.age)
                 };
+                let dst = r.dst.map(|d| format!(" dst {d}")).unwrap_or_default();
                 outln!(
-                    "{} dev {}{vlan} port {} {age} master {}",
+                    "{} dev {}{vlan}{dst} port {} {age} master {}",
                     r.mac,
                     r.ifname,
                     r.port,
@@ -772,27 +824,60 @@ fn fdb(command: FdbCommand) -> anyhow::Result<()> {
         FdbCommand::Add {
             mac,
             port,
+            words,
             vlan,
             common,
         } => {
             let said = describe_entry(&mac, vlan);
+            let mac_is_zero = mac
+                .parse::<vswitch_core::MacAddr>()
+                .is_ok_and(|m| m.is_zero());
+            let dst = match words.as_slice() {
+                [] => None,
+                [d, ip] if d == "dst" => Some(ip.clone()),
+                _ => anyhow::bail!("after the port only \"dst IP\" may follow"),
+            };
             let data = control::request(
                 &common.name,
                 Request::FdbAdd {
                     mac,
                     port: port.clone(),
                     vlan,
+                    dst: dst.clone(),
                 },
             )?;
+            let shown_dst = dst;
             if common.json {
                 return print_json(&data);
             }
-            outln!("added static entry {said} on {port}")?;
+            match &shown_dst {
+                Some(ip) if mac_is_zero => outln!("added {ip} to the flood list of {port}")?,
+                Some(ip) => outln!("added static entry {said} on {port} dst {ip}")?,
+                None => outln!("added static entry {said} on {port}")?,
+            }
             Ok(())
         }
-        FdbCommand::Del { mac, vlan, common } => {
+        FdbCommand::Del {
+            mac,
+            words,
+            vlan,
+            common,
+        } => {
             let said = describe_entry(&mac, vlan);
-            let data = control::request(&common.name, Request::FdbDel { mac, vlan })?;
+            let (port, dst) = match words.as_slice() {
+                [] => (None, None),
+                [port, d, ip] if d == "dst" => (Some(port.clone()), Some(ip.clone())),
+                _ => anyhow::bail!("after the MAC only \"PORT dst IP\" may follow"),
+            };
+            let data = control::request(
+                &common.name,
+                Request::FdbDel {
+                    mac,
+                    vlan,
+                    port,
+                    dst,
+                },
+            )?;
             if common.json {
                 return print_json(&data);
             }
@@ -860,6 +945,35 @@ fn lab_command(command: LabCommand) -> anyhow::Result<()> {
                 "remove them with:\n  vswitch lab down --prefix {}",
                 built.prefix
             )?;
+            Ok(())
+        }
+        LabCommand::Overlay {
+            hosts,
+            prefix,
+            subnet,
+            underlay,
+        } => {
+            let built = lab::overlay(&lab::OverlayOptions {
+                hosts,
+                prefix: prefix.clone(),
+                subnet,
+                underlay,
+            })?;
+            let (u1, u2) = (underlay.host(1), underlay.host(2));
+            outln!(
+                "lab overlay: machines {prefix}m1 ({u1}) and {prefix}m2 ({u2}) on an underlay veth, {hosts} host{} behind each ({} ...)",
+                if hosts == 1 { "" } else { "s" },
+                built.addresses.join(" ")
+            )?;
+            outln!("run a switch in each machine:")?;
+            for (m, (local, remote)) in [(1, (&u1, &u2)), (2, (&u2, &u1))] {
+                let ports = &built.ports[(m - 1) * hosts as usize..m * hosts as usize];
+                outln!(
+                    "  ip netns exec {prefix}m{m} vswitch run --name {prefix}{m} vxlan:vx0,vni=42,local={local},remote={remote} {}",
+                    ports.join(" ")
+                )?;
+            }
+            outln!("remove it with:\n  vswitch lab down --prefix {prefix}")?;
             Ok(())
         }
         LabCommand::Down { prefix } => {

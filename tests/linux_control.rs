@@ -60,6 +60,7 @@ fn linux_big_fdb_is_answered_whole_and_the_stall_is_reported() {
                 mac: big_mac(i),
                 port,
                 vlan: (i % 3 == 0) as u16,
+                dst: None,
             },
         );
         assert!(r.is_ok(), "fdb add {i}: {r:?}");

@@ -29,7 +29,7 @@
 //! ```
 
 use crate::switch::Decision;
-use crate::types::PortId;
+use crate::types::{PortId, RemoteId};
 use alloc::vec::Vec;
 use core::ops::Range;
 
@@ -41,6 +41,8 @@ pub struct FrameBatch<M = ()> {
     data: Vec<u8>,
     frames: Vec<Range<usize>>,
     meta: Vec<M>,
+    /// The remote endpoint of each frame a tunnel port received.
+    remotes: Vec<Option<RemoteId>>,
 }
 
 impl<M> Default for FrameBatch<M> {
@@ -49,6 +51,7 @@ impl<M> Default for FrameBatch<M> {
             data: Vec::new(),
             frames: Vec::new(),
             meta: Vec::new(),
+            remotes: Vec::new(),
         }
     }
 }
@@ -72,6 +75,7 @@ impl<M: Copy> FrameBatch<M> {
             data: Vec::with_capacity(frames * 1518),
             frames: Vec::with_capacity(frames),
             meta: Vec::with_capacity(frames),
+            remotes: Vec::with_capacity(frames),
         }
     }
 
@@ -80,14 +84,28 @@ impl<M: Copy> FrameBatch<M> {
         self.data.clear();
         self.frames.clear();
         self.meta.clear();
+        self.remotes.clear();
     }
 
     /// Appends a copy of `frame` with its metadata.
     pub fn push_with(&mut self, frame: &[u8], meta: M) {
+        self.push_from(frame, meta, None);
+    }
+
+    /// Appends a copy of `frame`, which a tunnel port received from remote
+    /// endpoint `remote`, with its metadata. The switch learns the frame's
+    /// source with that remote.
+    pub fn push_from(&mut self, frame: &[u8], meta: M, remote: Option<RemoteId>) {
         let start = self.data.len();
         self.data.extend_from_slice(frame);
         self.frames.push(start..self.data.len());
         self.meta.push(meta);
+        self.remotes.push(remote);
+    }
+
+    /// The remote endpoint frame `i` came from, if a tunnel port received it.
+    pub fn remote(&self, i: usize) -> Option<RemoteId> {
+        self.remotes[i]
     }
 
     /// Number of frames.

@@ -2,8 +2,10 @@
 //!
 //! Layout, chosen for speed and for at most 32 bytes per entry:
 //!
-//! - `entries`: an arena of 24-byte `Entry` values (key, last-seen time, port and
-//!   the links of the port's LRU list).
+//! - `entries`: an arena of 24-byte `Entry` values (key, last-seen time, port,
+//!   flags and the links of the port's LRU list). The 16-bit flags word has 14
+//!   bits to spare, which hold the remote endpoint of an entry behind a tunnel
+//!   port ([`RemoteId`]): tunnels cost the table no memory.
 //! - `slots`: an open-addressing index (linear probing, load <= 2/3) of `u32`
 //!   values: the arena index plus one in the low bits, as few as the index size
 //!   needs, and a fingerprint of the key's hash in all the bits left (18 bits at
@@ -36,6 +38,7 @@
 use crate::mac::MacAddr;
 use crate::time::Instant;
 use crate::types::PortId;
+use crate::types::RemoteId;
 use crate::types::Vid;
 use alloc::collections::BinaryHeap;
 use alloc::vec::Vec;
@@ -177,6 +180,8 @@ pub struct FdbEntry {
     pub is_static: bool,
     /// Time since last seen (zero for static entries).
     pub age: Duration,
+    /// The remote endpoint behind a tunnel port, if the entry has one.
+    pub remote: Option<RemoteId>,
 }
 
 /// Where a dump of the table in slices ([`Fdb::entries_from`]) goes on.
@@ -197,6 +202,7 @@ fn user_entry(e: &Entry, clock: u32) -> FdbEntry {
         port: PortId(e.port),
         is_static,
         age: Duration::from_millis(u64::from(age)),
+        remote: entry_remote(e.flags),
     }
 }
 
@@ -212,8 +218,30 @@ pub enum FlushScope {
 const NIL: u32 = u32::MAX;
 const F_USED: u16 = 1;
 const F_STATIC: u16 = 2;
+/// The bits of `Entry::flags` above the two flags hold the remote endpoint
+/// plus one (zero: none), so that a tunnel's entries cost no extra byte.
+const REMOTE_SHIFT: u16 = 2;
 
-/// One table entry: 24 bytes.
+/// The flag bits that hold `remote`.
+#[inline(always)]
+fn remote_bits(remote: Option<RemoteId>) -> u16 {
+    match remote {
+        // Ids above MAX are clamped rather than allowed to spill into the flags.
+        Some(r) => (r.0.min(RemoteId::MAX.0) + 1) << REMOTE_SHIFT,
+        None => 0,
+    }
+}
+
+/// The remote endpoint that `flags` hold.
+#[inline(always)]
+fn entry_remote(flags: u16) -> Option<RemoteId> {
+    match flags >> REMOTE_SHIFT {
+        0 => None,
+        r => Some(RemoteId(r - 1)),
+    }
+}
+
+/// One table entry: 24 bytes, without padding.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     /// MAC in bits 12..60, vid in bits 0..12.
@@ -226,8 +254,11 @@ struct Entry {
     /// Next entry in the port's LRU list (towards the newest), or NIL.
     next: u32,
     port: u16,
+    /// `F_USED`, `F_STATIC`, and the remote endpoint in the bits above them.
     flags: u16,
 }
+
+const _: () = assert!(core::mem::size_of::<Entry>() == 24);
 
 /// Per-port bookkeeping of dynamic entries.
 #[derive(Clone, Copy, Debug)]
@@ -462,6 +493,24 @@ impl Fdb {
             .map(|idx| PortId(self.entries[idx as usize].port))
     }
 
+    /// The port and remote endpoint of entry `key`, without advancing time.
+    #[inline(always)]
+    pub(crate) fn get_key_remote(&self, key: u64) -> Option<(PortId, Option<RemoteId>)> {
+        self.find(key).map(|idx| {
+            let e = &self.entries[idx as usize];
+            (PortId(e.port), entry_remote(e.flags))
+        })
+    }
+
+    /// The port of (vid, mac) and its remote endpoint behind a tunnel port, if
+    /// any, without advancing time.
+    pub fn get_remote(&self, vid: Vid, mac: MacAddr) -> Option<(PortId, Option<RemoteId>)> {
+        if vid > MAX_KEY_VID {
+            return None;
+        }
+        self.get_key_remote(make_key(vid, mac))
+    }
+
     /// The port of entry `key` and whether it is static, without advancing time.
     #[inline]
     pub(crate) fn get_entry(&self, key: u64) -> Option<(PortId, bool)> {
@@ -474,11 +523,32 @@ impl Fdb {
     /// Learns that (vid, mac) was seen on `port` at `now`.
     #[inline]
     pub fn learn(&mut self, now: Instant, vid: Vid, mac: MacAddr, port: PortId) -> Learned {
-        self.learn_key(now, make_key(vid, mac), port)
+        self.learn_key(now, make_key(vid, mac), port, None)
+    }
+
+    /// Learns that (vid, mac) was seen on tunnel port `port`, behind remote
+    /// endpoint `remote`, at `now`. A host that moves to another remote of the
+    /// same port is a move ([`Learned::Moved`] naming the same port).
+    #[inline]
+    pub fn learn_from(
+        &mut self,
+        now: Instant,
+        vid: Vid,
+        mac: MacAddr,
+        port: PortId,
+        remote: Option<RemoteId>,
+    ) -> Learned {
+        self.learn_key(now, make_key(vid, mac), port, remote)
     }
 
     #[inline(always)]
-    pub(crate) fn learn_key(&mut self, now: Instant, key: u64, port: PortId) -> Learned {
+    pub(crate) fn learn_key(
+        &mut self,
+        now: Instant,
+        key: u64,
+        port: PortId,
+        remote: Option<RemoteId>,
+    ) -> Learned {
         self.advance(now);
         if self.aging_ms == 0 {
             return Learned::Disabled;
@@ -488,7 +558,7 @@ impl Fdb {
         if let Some(idx) = found {
             // The common case, kept inline: a known host on its known port.
             let e = self.entries[idx as usize];
-            if e.port == port.0 && e.flags & F_STATIC == 0 {
+            if e.port == port.0 && e.flags == F_USED | remote_bits(remote) {
                 if e.seen != seen {
                     self.entries[idx as usize].seen = seen;
                     self.move_to_tail(idx, e);
@@ -496,19 +566,24 @@ impl Fdb {
                 return Learned::Refreshed;
             }
         }
-        self.learn_slow(key, found, port)
+        self.learn_slow(key, found, port, remote)
     }
 
     /// Refreshes the dynamic entry `key` if it is on `port`, as [`Fdb::learn`]
     /// would; returns false, changing nothing, if it is not there (absent,
     /// elsewhere, or static). The caller has advanced the table to `now`.
     #[inline(always)]
-    pub(crate) fn refresh_if_on(&mut self, key: u64, port: PortId) -> bool {
+    pub(crate) fn refresh_if_on(
+        &mut self,
+        key: u64,
+        port: PortId,
+        remote: Option<RemoteId>,
+    ) -> bool {
         let Some(idx) = self.find(key) else {
             return false;
         };
         let e = self.entries[idx as usize];
-        if e.port != port.0 || e.flags & F_STATIC != 0 {
+        if e.port != port.0 || e.flags != F_USED | remote_bits(remote) {
             return false;
         }
         let seen = self.clock as u32;
@@ -577,7 +652,13 @@ impl Fdb {
 
     /// Learning of a new MAC, a move, or a MAC held by a static entry.
     #[inline(never)]
-    fn learn_slow(&mut self, key: u64, found: Option<u32>, port: PortId) -> Learned {
+    fn learn_slow(
+        &mut self,
+        key: u64,
+        found: Option<u32>,
+        port: PortId,
+        remote: Option<RemoteId>,
+    ) -> Learned {
         let seen = self.clock as u32;
         if let Some(idx) = found {
             let e = self.entries[idx as usize];
@@ -588,6 +669,7 @@ impl Fdb {
             let entry = &mut self.entries[idx as usize];
             entry.port = port.0;
             entry.seen = seen;
+            entry.flags = F_USED | remote_bits(remote);
             self.link_tail(idx);
             self.stats.moved += 1;
             return Learned::Moved(PortId(e.port));
@@ -614,7 +696,7 @@ impl Fdb {
             prev: NIL,
             next: NIL,
             port: port.0,
-            flags: F_USED,
+            flags: F_USED | remote_bits(remote),
         });
         self.link_tail(idx);
         self.stats.learned += 1;
@@ -649,6 +731,19 @@ impl Fdb {
     /// Adds or replaces a static entry: it never ages, never moves, and does not
     /// count against the capacity. A dynamic entry for the same key is replaced.
     pub fn add_static(&mut self, vid: Vid, mac: MacAddr, port: PortId) {
+        self.add_static_to(vid, mac, port, None);
+    }
+
+    /// Adds or replaces a static entry on tunnel port `port` whose frames go
+    /// to remote endpoint `remote` (`fdb add MAC vx0 dst IP`), as
+    /// [`Fdb::add_static`] does otherwise.
+    pub fn add_static_to(
+        &mut self,
+        vid: Vid,
+        mac: MacAddr,
+        port: PortId,
+        remote: Option<RemoteId>,
+    ) {
         let key = make_key(vid, mac);
         if let Some(idx) = self.find(key) {
             if self.entries[idx as usize].flags & F_STATIC == 0 {
@@ -657,7 +752,7 @@ impl Fdb {
                 self.stats.statics += 1;
             }
             let e = &mut self.entries[idx as usize];
-            e.flags = F_USED | F_STATIC;
+            e.flags = F_USED | F_STATIC | remote_bits(remote);
             e.port = port.0;
             return;
         }
@@ -667,7 +762,7 @@ impl Fdb {
             prev: NIL,
             next: NIL,
             port: port.0,
-            flags: F_USED | F_STATIC,
+            flags: F_USED | F_STATIC | remote_bits(remote),
         });
         self.stats.statics += 1;
     }
@@ -1065,11 +1160,11 @@ impl Fdb {
         entries.sort_by_key(|e| core::cmp::Reverse(e.age));
         for e in entries {
             if e.is_static {
-                new.add_static(e.vid, e.mac, e.port);
+                new.add_static_to(e.vid, e.mac, e.port, e.remote);
             } else {
                 let age = u64::try_from(e.age.as_millis()).unwrap_or(u64::MAX);
                 let seen = Instant::from_millis(now.millis().saturating_sub(age));
-                new.learn(seen, e.vid, e.mac, e.port);
+                new.learn_from(seen, e.vid, e.mac, e.port, e.remote);
             }
         }
         new.advance(now);
@@ -1162,6 +1257,70 @@ mod test {
             None
         );
         assert!(none.is_empty());
+    }
+
+    /// An entry behind a tunnel keeps its remote endpoint through refreshes,
+    /// moves between remotes (counted as moves), statics, rebuilds and the
+    /// widest id, at no cost in memory.
+    #[test]
+    fn entries_keep_their_remote_endpoint() {
+        let mut f = fdb(100, EvictionPolicy::FairLru);
+        let (r1, r2) = (Some(RemoteId(1)), Some(RemoteId::MAX));
+        assert_eq!(f.learn_from(t(0), 7, mac(1), PortId(2), r1), Learned::New);
+        assert_eq!(f.get_remote(7, mac(1)), Some((PortId(2), r1)));
+        assert_eq!(
+            f.learn_from(t(1), 7, mac(1), PortId(2), r1),
+            Learned::Refreshed
+        );
+        // The host now answers from another machine behind the same port.
+        assert_eq!(
+            f.learn_from(t(2), 7, mac(1), PortId(2), r2),
+            Learned::Moved(PortId(2))
+        );
+        assert_eq!(f.get_remote(7, mac(1)), Some((PortId(2), r2)));
+        assert_eq!(f.stats().moved, 1);
+        // ... and then from a local port: the remote goes with the move.
+        assert_eq!(
+            f.learn(t(3), 7, mac(1), PortId(0)),
+            Learned::Moved(PortId(2))
+        );
+        assert_eq!(f.get_remote(7, mac(1)), Some((PortId(0), None)));
+        // An id above MAX is clamped, never spilling into the flags.
+        f.learn_from(t(3), 7, mac(2), PortId(2), Some(RemoteId(u16::MAX)));
+        assert_eq!(f.get_remote(7, mac(2)), Some((PortId(2), r2)));
+        f.add_static_to(7, mac(3), PortId(2), Some(RemoteId(0)));
+        let e = f.entries(t(3)).find(|e| e.mac == mac(3)).unwrap();
+        assert!(e.is_static);
+        assert_eq!((e.port, e.remote), (PortId(2), Some(RemoteId(0))));
+        // A static entry is not learned over, whatever the remote.
+        assert_eq!(
+            f.learn_from(t(4), 7, mac(3), PortId(2), r1),
+            Learned::Static
+        );
+        // A rebuild keeps remotes; the age still counts.
+        let g = f.rebuilt(FdbConfig::default(), t(5)).unwrap();
+        assert_eq!(g.get_remote(7, mac(2)), Some((PortId(2), r2)));
+        assert_eq!(
+            g.get_remote(7, mac(3)),
+            Some((PortId(2), Some(RemoteId(0))))
+        );
+        assert_eq!(core::mem::size_of::<Entry>(), 24);
+    }
+
+    /// Remotes cost nothing: a table full of tunnel entries takes the same
+    /// memory per entry as one without, within the 32-byte budget.
+    #[test]
+    fn remote_endpoints_fit_the_memory_budget() {
+        let mut plain = fdb(8192, EvictionPolicy::FairLru);
+        let mut tunnel = fdb(8192, EvictionPolicy::FairLru);
+        for n in 0..8192 {
+            plain.learn(t(0), 0, mac(n), PortId(1));
+            let r = Some(RemoteId((n % 1000) as u16));
+            tunnel.learn_from(t(0), 0, mac(n), PortId(1), r);
+        }
+        assert_eq!(tunnel.len(), 8192);
+        assert_eq!(plain.memory_bytes(), tunnel.memory_bytes());
+        assert!(tunnel.memory_bytes() / tunnel.len() <= 32);
     }
 
     /// The fingerprint takes every slot bit the arena index does not need.

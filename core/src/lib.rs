@@ -60,5 +60,5 @@ pub use switch::{
     ConfigError, Decision, FloodKind, GroupForwardMask, PortState, Switch, SwitchConfig, Verdict,
 };
 pub use time::Instant;
-pub use types::Vid;
+pub use types::{RemoteId, Vid};
 pub use vlan::{VlanMode, VlanSet};

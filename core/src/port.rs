@@ -48,6 +48,10 @@ pub struct PortConfig {
     pub mac_limit: Option<MacLimit>,
     /// Multicast snooping: router port mode and fast leave.
     pub mcast: McastPortConfig,
+    /// A tunnel port (VXLAN): its learned entries carry the remote endpoint the
+    /// adapter reports, and split horizon holds: what came in from the
+    /// tunnel never goes back into it, hairpin or not.
+    pub tunnel: bool,
 }
 
 /// A bound on the MACs learned on one port (port security).

@@ -607,6 +607,7 @@ impl PortSpec {
                 multicast: self.storm_multicast,
                 unknown_unicast: self.storm_unknown,
             },
+            tunnel: false,
             mac_limit: self.mac_limit.map(|max| MacLimit {
                 max,
                 action: match self.mac_limit_action.unwrap_or_default() {

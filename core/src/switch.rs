@@ -41,7 +41,7 @@ use crate::storm::{StormBuckets, StormControl};
 use crate::stp::{State as StpState, Stp};
 use crate::time::Instant;
 pub use crate::types::FloodKind;
-use crate::types::Vid;
+use crate::types::{RemoteId, Vid};
 use crate::vlan::VlanMode;
 use alloc::vec::Vec;
 use core::fmt;
@@ -178,6 +178,10 @@ pub struct Decision {
     pub vid: Vid,
     /// True if the frame arrived with an outer 802.1Q tag (VLAN-aware switch only).
     pub tagged: bool,
+    /// For a unicast to a tunnel port: the remote endpoint its entry holds,
+    /// the only one the adapter sends it to. `None` otherwise (a flood to a
+    /// tunnel port goes to the port's whole flood list).
+    pub remote: Option<RemoteId>,
 }
 
 /// The state of one port as the switch keeps it.
@@ -352,6 +356,7 @@ impl Switch {
                 ingress: PortId(u16::MAX),
                 vid: q.vid,
                 tagged: false,
+                remote: None,
             };
             for i in 0..self.ports.len() {
                 let id = PortId(i as u16);
@@ -614,7 +619,20 @@ impl Switch {
     /// Decides what to do with `frame`, received on `ingress` at `now`: counts
     /// it, learns from it and returns the decision. Never panics.
     pub fn decide(&mut self, now: Instant, ingress: PortId, frame: &[u8]) -> Decision {
-        if let Some(d) = self.fast_unicast(now, ingress, frame) {
+        self.decide_from(now, ingress, None, frame)
+    }
+
+    /// Decides as [`Switch::decide`] does on a frame that a tunnel port
+    /// received from remote endpoint `remote`, which its source is learned
+    /// with.
+    pub fn decide_from(
+        &mut self,
+        now: Instant,
+        ingress: PortId,
+        remote: Option<RemoteId>,
+        frame: &[u8],
+    ) -> Decision {
+        if let Some(d) = self.fast_unicast(now, ingress, remote, frame) {
             return d;
         }
         if now.max(self.fdb.clock()).millis() >= self.next_recovery {
@@ -625,13 +643,14 @@ impl Switch {
             ingress,
             vid: 0,
             tagged: false,
+            remote: None,
         };
         let Some(Some(port)) = self.ports.get_mut(usize::from(ingress.0)) else {
             return d; // not a port of this switch: nothing to count on
         };
         port.counters.rx_frames += 1;
         port.counters.rx_bytes += frame.len() as u64;
-        d.verdict = self.verdict(now, ingress, frame, &mut d);
+        d.verdict = self.verdict(now, ingress, remote, frame, &mut d);
         let counters = &mut self.ports[usize::from(ingress.0)]
             .as_mut()
             .expect("checked above")
@@ -657,7 +676,13 @@ impl Switch {
     /// guard (whose port shutdowns end with time) sends every frame the general
     /// way.
     #[inline(always)]
-    fn fast_unicast(&mut self, now: Instant, ingress: PortId, frame: &[u8]) -> Option<Decision> {
+    fn fast_unicast(
+        &mut self,
+        now: Instant,
+        ingress: PortId,
+        remote: Option<RemoteId>,
+        frame: &[u8],
+    ) -> Option<Decision> {
         if !self.fast || frame.len() < ETHERNET_HEADER_LEN {
             return None;
         }
@@ -676,11 +701,11 @@ impl Switch {
             return None;
         }
         self.fdb.advance(now);
-        let out = self.fdb.get_key(fdb_key(0, dst))?;
+        let (out, to) = self.fdb.get_key_remote(fdb_key(0, dst))?;
         if out == ingress || !self.ports.get(usize::from(out.0))?.as_ref()?.up {
             return None;
         }
-        if !self.fdb.refresh_if_on(fdb_key(0, src), ingress) {
+        if !self.fdb.refresh_if_on(fdb_key(0, src), ingress, remote) {
             return None;
         }
         let counters = &mut self.ports[usize::from(ingress.0)].as_mut()?.counters;
@@ -692,6 +717,7 @@ impl Switch {
             ingress,
             vid: 0,
             tagged: false,
+            remote: to,
         })
     }
 
@@ -700,6 +726,7 @@ impl Switch {
         &mut self,
         now: Instant,
         ingress: PortId,
+        remote: Option<RemoteId>,
         frame: &[u8],
         d: &mut Decision,
     ) -> Verdict {
@@ -761,14 +788,15 @@ impl Switch {
         }
         let filtered =
             dst >> 4 == LINK_LOCAL_PREFIX && !self.config.group_forward.forwards((dst & 0xf) as u8);
-        let hairpin = port.config.flags.hairpin;
+        // Split horizon: a tunnel port never takes back what it brought in.
+        let hairpin = port.config.flags.hairpin && !port.config.tunnel;
         let storm = port.config.storm;
         let limit = port.config.mac_limit;
         if port.config.flags.learning {
             let key = fdb_key(d.vid, src);
             if self.guard.is_none() && limit.is_none() {
-                let _: Learned = self.fdb.learn_key(now, key, ingress);
-            } else if let Some(reason) = self.learn_guarded(now, ingress, key, limit) {
+                let _: Learned = self.fdb.learn_key(now, key, ingress, remote);
+            } else if let Some(reason) = self.learn_guarded(now, ingress, remote, key, limit) {
                 return Verdict::Drop(reason);
             }
         } else {
@@ -791,16 +819,19 @@ impl Switch {
             };
             return self.flood(ingress, kind, &storm);
         }
-        match self.fdb.get_key(fdb_key(d.vid, dst)) {
+        match self.fdb.get_key_remote(fdb_key(d.vid, dst)) {
             None => self.flood(ingress, FloodKind::UnknownUnicast, &storm),
-            Some(out) if out == ingress && !hairpin => Verdict::Drop(DropReason::SamePort),
-            Some(out) => match self.port(out) {
+            Some((out, _)) if out == ingress && !hairpin => Verdict::Drop(DropReason::SamePort),
+            Some((out, to)) => match self.port(out) {
                 Some(p) if !p.up => Verdict::Drop(DropReason::EgressDown),
                 Some(p) if !p.stp_state.forwards() => Verdict::Drop(DropReason::Blocked),
                 Some(p) if self.config.vlan_aware && !p.config.vlan.admits(d.vid) => {
                     Verdict::Drop(DropReason::VlanEgress)
                 }
-                Some(_) => Verdict::Unicast(out),
+                Some(_) => {
+                    d.remote = to;
+                    Verdict::Unicast(out)
+                }
                 None => Verdict::Drop(DropReason::EgressDown),
             },
         }
@@ -815,6 +846,7 @@ impl Switch {
         &mut self,
         now: Instant,
         ingress: PortId,
+        remote: Option<RemoteId>,
         key: u64,
         limit: Option<MacLimit>,
     ) -> Option<DropReason> {
@@ -868,7 +900,7 @@ impl Switch {
                 }
             }
         }
-        let _: Learned = self.fdb.learn_key(now, key, ingress);
+        let _: Learned = self.fdb.learn_key(now, key, ingress, remote);
         None
     }
 
@@ -925,7 +957,9 @@ impl Switch {
         for (i, p) in self.ports.iter().enumerate() {
             let Some(p) = p else { continue };
             let id = PortId(i as u16);
-            if !p.up || !p.stp_state.forwards() || (id == ingress && !p.config.flags.hairpin) {
+            // Split horizon: hairpin never sends a tunnel's frames back in.
+            let back_in = p.config.flags.hairpin && !p.config.tunnel;
+            if !p.up || !p.stp_state.forwards() || (id == ingress && !back_in) {
                 continue;
             }
             if self.config.vlan_aware && !p.config.vlan.admits(vid) {
@@ -956,8 +990,8 @@ impl Switch {
 
     /// Calls `f` for every port a flood of `kind` in VLAN `vid` from `ingress`
     /// goes to: ports that are up, carry the VLAN, have the flood flag for `kind`,
-    /// and are not the ingress port (unless it is in hairpin mode, as in Linux).
-    /// In hub mode: every other port that is up.
+    /// and are not the ingress port (unless it is in hairpin mode, as in Linux,
+    /// and not a tunnel port). In hub mode: every other port that is up.
     pub fn for_each_flood_port(
         &self,
         ingress: PortId,
@@ -978,7 +1012,9 @@ impl Switch {
                 FloodKind::Multicast => flags.flood_multicast,
                 FloodKind::UnknownUnicast => flags.flood_unknown,
             };
-            if !wanted || (id == ingress && !flags.hairpin) {
+            // Split horizon: hairpin never sends a tunnel's frames back in.
+            let back_in = flags.hairpin && !p.config.tunnel;
+            if !wanted || (id == ingress && !back_in) {
                 continue;
             }
             if kind != FloodKind::Hub && self.config.vlan_aware && !p.config.vlan.admits(vid) {
@@ -1036,7 +1072,7 @@ impl Switch {
         deliveries.clear();
         self.warm(batch);
         for (i, frame) in batch.iter().enumerate() {
-            let d = self.decide(now, ingress, frame);
+            let d = self.decide_from(now, ingress, batch.remote(i), frame);
             decisions.push(d);
             self.for_each_egress(&d, |out| deliveries.push(u64::from(out.0) << 32 | i as u64));
         }
@@ -1742,6 +1778,80 @@ mod test {
         // A hairpin port also gets its own floods back, as in Linux.
         let d = decide(&mut sw, 0, &ARP_H1);
         assert_eq!(egress(&sw, &d), [0, 1]);
+    }
+
+    /// A tunnel port (port 1): what it learns carries the remote endpoint, a
+    /// unicast to such a host names that remote, and split horizon holds even
+    /// in hairpin mode: nothing from the tunnel goes back into it.
+    #[test]
+    fn tunnel_ports_learn_remotes_and_keep_split_horizon() {
+        for fast in [true, false] {
+            let mut sw = Switch::new(SwitchConfig {
+                vlan_aware: !fast, // the general path, all ports untagged in VLAN 1
+                ..SwitchConfig::default()
+            })
+            .unwrap();
+            let tunnel = PortConfig {
+                tunnel: true,
+                flags: PortFlags {
+                    hairpin: true,
+                    ..PortFlags::default()
+                },
+                ..PortConfig::default()
+            };
+            sw.add_port(PortConfig::default()).unwrap();
+            sw.add_port(tunnel).unwrap();
+            sw.add_port(PortConfig::default()).unwrap();
+            let (r3, r4) = (Some(RemoteId(3)), Some(RemoteId(4)));
+            // H2 broadcasts from behind remote 3: learned with it; the flood
+            // reaches both local ports and not the tunnel.
+            let d = sw.decide_from(T0, PortId(1), r3, &ARP_H2);
+            assert_eq!(egress(&sw, &d), [0, 2]);
+            let vid = d.vid;
+            assert_eq!(sw.fdb().get_remote(vid, MacAddr(H2)), Some((PortId(1), r3)));
+            // H1 answers (twice, the second time on the fast path when the
+            // switch has one): the unicast goes to remote 3 only.
+            decide(&mut sw, 0, &ARP_H1);
+            for _ in 0..2 {
+                let d = decide(&mut sw, 0, &H1_TO_H2);
+                assert_eq!((d.verdict, d.remote), (Verdict::Unicast(PortId(1)), r3));
+            }
+            // A flood from a local port goes to the tunnel (its flood list).
+            let d = decide(&mut sw, 0, &H1_TO_H3);
+            assert_eq!((egress(&sw, &d), d.remote), (vec![1, 2], None));
+            // H3 behind remote 4 to H2 behind remote 3: the same port, dropped
+            // although the port is in hairpin mode.
+            sw.decide_from(T0, PortId(1), r4, &untagged(BROADCAST, H3, ARP, ARP_BODY));
+            let d = sw.decide_from(T0, PortId(1), r4, &untagged(H2, H3, IPV4, IPV4_BODY));
+            assert_eq!(d.verdict, Verdict::Drop(DropReason::SamePort));
+            // H2 moves to remote 4: followed, as a move.
+            let moved = sw.fdb().stats().moved;
+            let d = sw.decide_from(T0, PortId(1), r4, &H2_TO_H1);
+            assert_eq!(d.verdict, Verdict::Unicast(PortId(0)));
+            assert_eq!(sw.fdb().get_remote(vid, MacAddr(H2)), Some((PortId(1), r4)));
+            assert_eq!(sw.fdb().stats().moved, moved + 1);
+            let d = decide(&mut sw, 0, &H1_TO_H2);
+            assert_eq!(d.remote, r4);
+        }
+    }
+
+    /// The batch carries each frame's remote to learning.
+    #[test]
+    fn a_batch_carries_remotes() {
+        let mut sw = switch(SwitchConfig::default(), 2);
+        let mut batch: FrameBatch = FrameBatch::with_capacity(2);
+        batch.push_from(&ARP_H1, (), Some(RemoteId(9)));
+        batch.push(&ARP_H2);
+        assert_eq!(
+            (batch.remote(0), batch.remote(1)),
+            (Some(RemoteId(9)), None)
+        );
+        sw.forward(T0, PortId(1), &batch, |_| Ok(()));
+        assert_eq!(
+            sw.fdb().get_remote(0, MacAddr(H1)),
+            Some((PortId(1), Some(RemoteId(9))))
+        );
+        assert_eq!(sw.fdb().get_remote(0, MacAddr(H2)), Some((PortId(1), None)));
     }
 
     #[test]

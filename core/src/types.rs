@@ -21,6 +21,25 @@ impl fmt::Display for PortId {
     }
 }
 
+/// The remote endpoint of an entry learned behind a tunnel port: an opaque
+/// small id that the port's adapter maps to an address (a VXLAN port: the
+/// outer source IP of the frames). The core only stores it with the entry and
+/// hands it back when a frame goes to that entry. At most [`RemoteId::MAX`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RemoteId(pub u16);
+
+impl RemoteId {
+    /// The largest id an FDB entry can hold (14 bits, with one value kept
+    /// for "no remote").
+    pub const MAX: RemoteId = RemoteId(0x3ffe);
+}
+
+impl fmt::Display for RemoteId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// Why a frame is flooded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FloodKind {

@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 use vswitch_core::{
     DropReason, GroupForwardMask, GuardAction, Instant, MacLimit, MacLimitAction, MoveGuardConfig,
-    PortFlags, PortId, StormControl, Verdict,
+    PortFlags, PortId, RemoteId, StormControl, Verdict,
 };
 use vswitch_testkit::frame::{Addr, FrameSpec, Tags, HOSTS, TAG_VIDS};
 use vswitch_testkit::model::{link_local, parse, PAUSE};
@@ -142,18 +142,22 @@ fn port_spec() -> impl Strategy<Value = PortSpec> {
         prop::bool::weighted(0.9),
         (storm_rate(), storm_rate(), storm_rate()),
         mac_limit(),
+        prop::bool::weighted(0.25),
     )
         .prop_map(
-            |(flags, mode, up, (broadcast, multicast, unknown_unicast), mac_limit)| PortSpec {
-                flags,
-                mode,
-                up,
-                storm: StormControl {
-                    broadcast,
-                    multicast,
-                    unknown_unicast,
-                },
-                mac_limit,
+            |(flags, mode, up, (broadcast, multicast, unknown_unicast), mac_limit, tunnel)| {
+                PortSpec {
+                    flags,
+                    mode,
+                    up,
+                    storm: StormControl {
+                        broadcast,
+                        multicast,
+                        unknown_unicast,
+                    },
+                    mac_limit,
+                    tunnel,
+                }
             },
         )
 }
@@ -240,6 +244,8 @@ fn op() -> impl Strategy<Value = Op> {
     let port = || 0..u16::from(PORT_RANGE);
     prop_oneof![
         40 => (port(), frame()).prop_map(|(p, f)| Op::Frame(p, f)),
+        // From one of three remote endpoints, on any port (a tunnel's or not).
+        10 => (port(), 0..3u8, frame()).prop_map(|(p, r, f)| Op::Tunneled(p, r, f)),
         4 => (port(), vec(frame(), 0..6), fault()).prop_map(|(p, f, t)| Op::Batch(p, f, t)),
         12 => time_step().prop_map(Op::Time),
         1 => Just(Op::Sweep),
@@ -333,6 +339,21 @@ fn generators_reach_every_outcome() {
                         seen.insert("tagged".into());
                     }
                 }
+                Op::Tunneled(port, r, spec) => {
+                    let remote = Some(RemoteId(u16::from(*r)));
+                    let moved = sw.fdb().stats().moved;
+                    let d = sw.decide_from(t, PortId(*port), remote, &spec.bytes());
+                    let tunnel = sw.port(PortId(*port)).is_some_and(|p| p.config.tunnel);
+                    if let (Verdict::Unicast(_), Some(_)) = (d.verdict, d.remote) {
+                        seen.insert("unicast to a remote".into());
+                    }
+                    if tunnel && d.verdict == Verdict::Drop(DropReason::SamePort) {
+                        seen.insert("split horizon".into());
+                    }
+                    if tunnel && sw.fdb().stats().moved > moved {
+                        seen.insert("moved between remotes or in".into());
+                    }
+                }
                 Op::Batch(port, specs, fault) => {
                     let frames: Vec<Vec<u8>> = specs.iter().map(FrameSpec::bytes).collect();
                     for (out, bytes) in run::forward(&mut sw, t, PortId(*port), &frames, *fault).0 {
@@ -404,6 +425,9 @@ fn generators_reach_every_outcome() {
             "mac_limit_refused",
             "learned from link-local",
             "PAUSE dropped",
+            "unicast to a remote",
+            "split horizon",
+            "moved between remotes or in",
         ]
         .map(String::from),
     );

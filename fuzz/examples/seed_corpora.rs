@@ -4,6 +4,8 @@
 //!   `../shared/captures/tcpdump/` (read with the simulator's pcap reader);
 //! - `pcap_replay`: the small capture files themselves, Ethernet or not, whole;
 //! - `control_request`: valid requests of every command and malformed ones;
+//! - `vxlan_decap`: the `classify` frames as VXLAN datagrams of VNI 42 from
+//!   remote 1, and some with the I flag clear, another VNI, cut short;
 //! - `switch_ops`: scenarios written by hand after the core's unit tests, and
 //!   random ones drawn as the core's property tests draw them
 //!   (`core/tests/model.rs`), with a fixed seed.
@@ -49,6 +51,7 @@ fn main() {
     files.sort();
 
     let mut out = Corpus::new(&corpus, "classify");
+    let mut frames: Vec<Vec<u8>> = Vec::new();
     let mut ethernet = 0;
     for path in &files {
         match open_capture(path) {
@@ -58,6 +61,7 @@ fn main() {
                 for frame in &capture.frames {
                     let data = &frame.data[..frame.data.len().min(FRAME_BYTES)];
                     if out.add(data) {
+                        frames.push(data.to_vec());
                         taken += 1;
                         if taken == FRAMES_PER_CAPTURE {
                             break;
@@ -140,6 +144,24 @@ fn main() {
         }
     }
     println!("bpdu: {} frames", out.count);
+
+    // The target's input: VNI (3 bytes), remote id, then the datagram.
+    let mut out = Corpus::new(&corpus, "vxlan_decap");
+    const VNI42: [u8; 12] = [0, 0, 42, 1, 0x08, 0, 0, 0, 0, 0, 42, 0];
+    for (i, frame) in frames.iter().enumerate() {
+        let mut seed = VNI42.to_vec();
+        match i % 8 {
+            5 => seed[4] = 0,  // I flag clear
+            6 => seed[10] = 7, // another VNI
+            _ => {}
+        }
+        seed.extend_from_slice(frame);
+        if i % 8 == 7 {
+            seed.truncate(VNI42.len() + 10); // cut short
+        }
+        out.add(&seed);
+    }
+    println!("vxlan_decap: {} datagrams", out.count);
 
     let mut out = Corpus::new(&corpus, "pcap_replay");
     for path in &files {

@@ -517,7 +517,9 @@ impl Writer {
 
     fn op(&mut self, op: &Op) {
         match op {
-            Op::Frame(p, f) => {
+            // The decoder draws no remotes: a tunneled frame is written as a
+            // plain one.
+            Op::Frame(p, f) | Op::Tunneled(p, _, f) => {
                 self.byte(0);
                 self.port(*p);
                 self.frame(f);

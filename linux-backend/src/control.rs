@@ -54,6 +54,10 @@ pub enum Request {
         port: String,
         /// VLAN (0 on a VLAN-unaware switch).
         vlan: u16,
+        /// On a tunnel port: the remote endpoint's address. With MAC
+        /// 00:00:00:00:00:00, an address added to the flood list.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dst: Option<String>,
     },
     /// Remove an entry.
     FdbDel {
@@ -61,6 +65,13 @@ pub enum Request {
         mac: String,
         /// VLAN.
         vlan: u16,
+        /// With MAC 00:00:00:00:00:00: the tunnel port whose flood list loses
+        /// `dst`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        port: Option<String>,
+        /// The address the flood list loses.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dst: Option<String>,
     },
     /// Remove dynamic entries, of one port or all.
     FdbFlush {
@@ -156,7 +167,7 @@ pub struct PortInfo {
     pub port: u16,
     /// Interface name.
     pub ifname: String,
-    /// `afpacket`, `afxdp` or `tap`.
+    /// `afpacket`, `afxdp`, `tap` or `vxlan`.
     pub kind: String,
     /// Interface index.
     pub ifindex: u32,
@@ -169,6 +180,29 @@ pub struct PortInfo {
     /// `rx-full` and `tx-full`, `guard`).
     #[serde(flatten)]
     pub counters: PortCounters,
+    /// A VXLAN port's tunnel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vxlan: Option<VxlanInfo>,
+}
+
+/// A VXLAN port as `show` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VxlanInfo {
+    /// Its VNI.
+    pub vni: u32,
+    /// The local endpoint.
+    pub local: String,
+    /// The UDP port.
+    pub dstport: u16,
+    /// (VNI, VLAN) pairs of a port of several VNIs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vlans: Vec<(u32, u16)>,
+    /// The flood list.
+    pub flood: Vec<String>,
+    /// Remote endpoints known (flood list and learned).
+    pub remotes: usize,
+    /// Received datagrams dropped, by reason (also counted in `rx_errors`).
+    pub drops: BTreeMap<String, u64>,
 }
 
 /// The spanning tree as `stp show` reports it (the fields of
@@ -323,6 +357,9 @@ pub struct FdbRow {
     pub state: String,
     /// Seconds since last seen.
     pub age: f64,
+    /// The remote endpoint behind a tunnel port (`bridge fdb show`'s `dst`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dst: Option<String>,
 }
 
 /// The multicast snooping state as `mdb show` reports it.
@@ -606,6 +643,7 @@ mod test {
             state: "up".into(),
             mtu: 1500,
             counters,
+            vxlan: None,
         };
         let v = serde_json::to_value(&info).unwrap();
         assert_eq!(v["rx_frames"], 5);

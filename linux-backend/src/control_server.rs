@@ -82,6 +82,18 @@ pub(crate) enum Job {
     Gone(u64),
 }
 
+/// A tunnel port's remote endpoints as `fdb show` prints them: addresses by
+/// remote id, and the flood list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tunnel {
+    /// The port number.
+    pub port: u16,
+    /// Address of each remote id.
+    pub remotes: Vec<String>,
+    /// The flood list.
+    pub flood: Vec<String>,
+}
+
 /// What the forwarding thread answers.
 pub(crate) enum Answer {
     /// The whole answer.
@@ -92,6 +104,7 @@ pub(crate) enum Answer {
     /// the first slice.
     FdbSlice {
         names: Vec<String>,
+        tunnels: Vec<Tunnel>,
         entries: Vec<FdbEntry>,
         last: bool,
     },
@@ -302,6 +315,7 @@ enum Waiting {
     Stats,
     Fdb {
         names: Vec<String>,
+        tunnels: Vec<Tunnel>,
         entries: Vec<FdbEntry>,
     },
     Other,
@@ -349,6 +363,8 @@ fn line(response: &Response) -> Vec<u8> {
 #[derive(serde::Serialize)]
 struct Row<'a> {
     age: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dst: Option<&'a str>,
     ifname: &'a str,
     mac: String,
     port: u16,
@@ -359,14 +375,38 @@ struct Row<'a> {
 /// The `fdb show` answer line, written row by row (a large table never exists
 /// as a `serde_json::Value`): the rows sorted by port, VLAN and MAC. An entry
 /// seen twice on the same port by a dump of a changing table is shown once.
-fn fdb_line(names: &[String], mut entries: Vec<FdbEntry>) -> Vec<u8> {
+///
+/// A tunnel port's entries carry their remote's address (`dst`), and its
+/// flood list comes as entries for 00:00:00:00:00:00, as `bridge fdb show`
+/// prints a VXLAN device's.
+fn fdb_line(names: &[String], tunnels: &[Tunnel], mut entries: Vec<FdbEntry>) -> Vec<u8> {
     entries.sort_unstable_by_key(|e| (e.port.0, e.vid, e.mac.0));
     entries.dedup_by_key(|e| (e.port.0, e.vid, e.mac.0));
     let mut out = format!(r#"{{"version":{VERSION},"ok":true,"data":["#).into_bytes();
-    for (i, e) in entries.iter().enumerate() {
-        if i > 0 {
+    let mut first = true;
+    for t in tunnels {
+        for dst in &t.flood {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            let row = Row {
+                age: 0.0,
+                dst: Some(dst),
+                ifname: names.get(usize::from(t.port)).map_or("", String::as_str),
+                mac: "00:00:00:00:00:00".to_string(),
+                port: t.port,
+                state: "static",
+                vlan: 0,
+            };
+            let _ = serde_json::to_writer(&mut out, &row);
+        }
+    }
+    for e in entries.iter() {
+        if !first {
             out.push(b',');
         }
+        first = false;
         let unnamed;
         let ifname = match names.get(usize::from(e.port.0)) {
             Some(n) if !n.is_empty() => n.as_str(),
@@ -375,8 +415,13 @@ fn fdb_line(names: &[String], mut entries: Vec<FdbEntry>) -> Vec<u8> {
                 unnamed.as_str()
             }
         };
+        let dst = e.remote.and_then(|r| {
+            let t = tunnels.iter().find(|t| t.port == e.port.0)?;
+            t.remotes.get(usize::from(r.0)).map(String::as_str)
+        });
         let row = Row {
             age: e.age.as_secs_f64(),
+            dst,
             ifname,
             mac: e.mac.to_string(),
             port: e.port.0,
@@ -602,6 +647,7 @@ impl Server {
                     Request::Stats => Waiting::Stats,
                     Request::FdbShow => Waiting::Fdb {
                         names: Vec::new(),
+                        tunnels: Vec::new(),
                         entries: Vec::new(),
                     },
                     _ => Waiting::Other,
@@ -706,20 +752,23 @@ impl Server {
             (
                 Answer::FdbSlice {
                     names,
+                    tunnels,
                     mut entries,
                     last,
                 },
                 Some(Waiting::Fdb {
                     names: all_names,
+                    tunnels: all_tunnels,
                     entries: all,
                 }),
             ) => {
                 if !names.is_empty() {
                     *all_names = names;
+                    *all_tunnels = tunnels;
                 }
                 all.append(&mut entries);
                 if last {
-                    let out = fdb_line(all_names, std::mem::take(all));
+                    let out = fdb_line(all_names, all_tunnels, std::mem::take(all));
                     c.outbuf.extend_from_slice(&out);
                     c.state = State::Closing;
                 }
@@ -838,6 +887,7 @@ mod test {
             port: PortId(port),
             is_static: age_ms == 0,
             age: Duration::from_millis(age_ms),
+            remote: None,
         }
     }
 
@@ -867,16 +917,17 @@ mod test {
                 vlan,
                 state: state.into(),
                 age,
+                dst: None,
             })
             .collect();
         let want = line(&Response::ok(&rows));
-        let got = fdb_line(&names, entries);
+        let got = fdb_line(&names, &[], entries);
         assert_eq!(
             String::from_utf8(got).unwrap(),
             String::from_utf8(want).unwrap()
         );
         assert_eq!(
-            fdb_line(&[], Vec::new()),
+            fdb_line(&[], &[], Vec::new()),
             line(&Response::ok(Vec::<FdbRow>::new()))
         );
     }

@@ -304,6 +304,131 @@ fn teardown(lab: &Lab) -> Vec<String> {
     errors
 }
 
+/// How to build an overlay lab: two machines joined by an underlay.
+#[derive(Clone, Debug)]
+pub struct OverlayOptions {
+    /// Hosts behind each machine, 1..=50.
+    pub hosts: u32,
+    /// Namespace name prefix: machines `{prefix}m1`, `{prefix}m2`; hosts
+    /// `{prefix}K` as in an ordinary lab.
+    pub prefix: String,
+    /// The hosts' network (host K gets .100+K).
+    pub subnet: Subnet,
+    /// The underlay: machine M gets .100+M on its `underlay` veth.
+    pub underlay: Subnet,
+}
+
+/// An overlay lab: namespaces `{prefix}m1` and `{prefix}m2` are two machines
+/// joined by a veth named `underlay` in each (the underlay network); behind
+/// each machine wait `hosts` hosts, each in its own namespace `{prefix}K` on
+/// `vethK`, whose peer `{prefix}K-vsw` is in the machine's namespace, ready
+/// for a switch running there (`ip netns exec {prefix}m1 vswitch run ...`).
+/// `lab down --prefix` removes it.
+pub fn overlay(opts: &OverlayOptions) -> Result<Lab> {
+    crate::control::check_name(&opts.prefix)?;
+    if !(1..=50).contains(&opts.hosts) {
+        return Err(Error::Config(format!(
+            "{} hosts per machine: 1 to 50, please",
+            opts.hosts
+        )));
+    }
+    if opts.subnet == opts.underlay {
+        return Err(Error::Config(
+            "the hosts and the underlay need two networks".into(),
+        ));
+    }
+    let machines = [format!("{}m1", opts.prefix), format!("{}m2", opts.prefix)];
+    for ns in machines.iter() {
+        if namespace_exists(ns) {
+            return Err(Error::Config(format!(
+                "namespace \"{ns}\" already exists (vswitch lab down --prefix {})",
+                opts.prefix
+            )));
+        }
+    }
+    let mut lab = Lab {
+        prefix: opts.prefix.clone(),
+        subnet: opts.subnet.to_string(),
+        ..Lab::default()
+    };
+    match build_overlay(opts, &machines, &mut lab) {
+        Ok(()) => {
+            save(&lab);
+            Ok(lab)
+        }
+        Err(e) => {
+            teardown(&lab);
+            Err(e)
+        }
+    }
+}
+
+/// A new namespace with loopback up and IPv6 off.
+fn new_namespace(ns: &str, lab: &mut Lab) -> Result<()> {
+    ip(&["netns", "add", ns])?;
+    lab.namespaces.push(ns.to_string());
+    sys::in_netns(&format!("/run/netns/{ns}"), move || {
+        let _ = write_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
+        let _ = write_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+        Ok(())
+    })
+    .map_err(|e| Error::io(format!("setting up namespace {ns}"), e))?;
+    ip(&["-n", ns, "link", "set", "lo", "up"])
+}
+
+fn build_overlay(opts: &OverlayOptions, machines: &[String; 2], lab: &mut Lab) -> Result<()> {
+    for m in machines {
+        new_namespace(m, lab)?;
+    }
+    ip(&[
+        "link",
+        "add",
+        "underlay",
+        "netns",
+        &machines[0],
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "underlay",
+        "netns",
+        &machines[1],
+    ])?;
+    for (i, m) in machines.iter().enumerate() {
+        let addr = format!("{}/24", opts.underlay.host(i as u32 + 1));
+        ip(&["-n", m, "addr", "add", &addr, "dev", "underlay"])?;
+        ip(&["-n", m, "link", "set", "underlay", "up"])?;
+    }
+    let s = stem(&opts.prefix);
+    for k in 1..=2 * opts.hosts {
+        let machine = &machines[((k - 1) / opts.hosts) as usize];
+        let ns = format!("{}{k}", opts.prefix);
+        new_namespace(&ns, lab)?;
+        let (inner, port) = (format!("veth{k}"), format!("{s}{k}-vsw"));
+        let mac = format!("02:00:00:00:01:{k:02x}");
+        ip(&[
+            "link", "add", &port, "netns", machine, "type", "veth", "peer", "name", &inner,
+            "address", &mac, "netns", &ns,
+        ])?;
+        lab.ports.push(port.clone());
+        let addr = opts.subnet.host(k);
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            &inner,
+        ])?;
+        // Room for the 50 bytes of VXLAN headers on a 1500-byte underlay.
+        ip(&["-n", &ns, "link", "set", &inner, "mtu", "1450", "up"])?;
+        ip(&["-n", machine, "link", "set", &port, "up"])?;
+        lab.addresses.push(addr);
+    }
+    Ok(())
+}
+
 /// Removes the lab with `prefix`: what its record lists, else the namespaces
 /// `{prefix}K` found (which takes their veth pairs with them) and the gateway.
 /// Returns what was removed.

@@ -68,6 +68,7 @@ pub mod tap;
 pub mod target;
 pub mod trace;
 pub mod vnet;
+pub mod vxlan;
 #[allow(unsafe_code)]
 pub mod xdp;
 

@@ -1,7 +1,8 @@
 //! What every port on a real interface shares: the [`LinuxPort`] trait the
 //! event loop drives, the options ports are opened with, and the MTU checks.
 //! The ports themselves: an AF_PACKET socket ([`crate::afpacket`]), a TAP
-//! device ([`crate::tap`]) and an AF_XDP socket ([`crate::xdp`]).
+//! device ([`crate::tap`]), an AF_XDP socket ([`crate::xdp`]) and a VXLAN
+//! tunnel over a UDP socket ([`crate::vxlan`]).
 //!
 //! Each is a core [`Port`] whose per-frame metadata is its offload state (a
 //! [`VnetHdr`]): a checksum left partial or a GSO super-frame crosses the
@@ -14,7 +15,7 @@ use crate::vnet::VnetHdr;
 use std::io;
 use std::os::fd::RawFd;
 use vswitch_core::frame::{ETHERNET_HEADER_LEN, VLAN_TAG_LEN};
-use vswitch_core::{DeviceCounts, Port, TxError};
+use vswitch_core::{DeviceCounts, Port, RemoteId, TxError};
 
 pub use crate::afpacket::AfPacketPort;
 pub use crate::tap::TapPort;
@@ -101,7 +102,7 @@ pub trait LinuxPort: Port<Meta = VnetHdr> + Send {
     fn fd(&self) -> RawFd;
     /// The interface index in the switch's namespace.
     fn ifindex(&self) -> u32;
-    /// `afpacket`, `afxdp` or `tap`.
+    /// `afpacket`, `afxdp`, `tap` or `vxlan`.
     fn kind(&self) -> &'static str;
     /// The MTU frames are checked against.
     fn mtu(&self) -> u32;
@@ -125,6 +126,25 @@ pub trait LinuxPort: Port<Meta = VnetHdr> + Send {
     /// may move to another namespace while its descriptor stays with the switch.
     fn follows_link_events(&self) -> bool {
         true
+    }
+    /// Sends one frame to remote endpoint `to` of a tunnel port (`None`: to
+    /// its flood list); other ports have no remotes and just send.
+    fn send_to(
+        &mut self,
+        frame: &[u8],
+        meta: VnetHdr,
+        to: Option<RemoteId>,
+    ) -> Result<(), TxError> {
+        let _ = to;
+        self.send(frame, meta)
+    }
+    /// The port as a VXLAN port, if it is one.
+    fn vxlan(&self) -> Option<&crate::vxlan::VxlanPort> {
+        None
+    }
+    /// The port as a VXLAN port, if it is one, to edit.
+    fn vxlan_mut(&mut self) -> Option<&mut crate::vxlan::VxlanPort> {
+        None
     }
 }
 

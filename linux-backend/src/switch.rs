@@ -99,7 +99,8 @@ impl Default for RunOptions {
 struct PortSlot {
     port: Box<dyn LinuxPort>,
     /// Keeps other switches off the interface while it is a port here.
-    _claim: Claim,
+    /// (None for a tunnel, which has no interface.)
+    _claim: Option<Claim>,
     /// The port as the configuration file names it, if the file attached it:
     /// a reload detaches it when the file no longer does.
     from_file: Option<String>,

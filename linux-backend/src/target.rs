@@ -1,6 +1,7 @@
 //! What a user names as a port, and how it is found: `IFACE`, `netns:NAME/IFACE`
 //! and `pid:PID/IFACE` (the host-side peer of a veth inside a namespace or
-//! container, found through its iflink), or `tap:NAME`.
+//! container, found through its iflink), `tap:NAME`, or a VXLAN tunnel
+//! `vxlan:NAME,vni=N,local=IP,remote=IP...` ([`crate::vxlan`]).
 
 use crate::error::{Error, Result};
 use crate::sys;
@@ -28,6 +29,8 @@ pub enum PortTarget {
     },
     /// A TAP device, created if needed.
     Tap(String),
+    /// A VXLAN tunnel port.
+    Vxlan(crate::vxlan::VxlanSpec),
 }
 
 fn valid_ifname(name: &str) -> bool {
@@ -59,12 +62,18 @@ impl PortTarget {
             }
         } else if let Some(name) = spec.strip_prefix("tap:") {
             PortTarget::Tap(name.to_string())
+        } else if let Some(rest) = spec.strip_prefix("vxlan:") {
+            PortTarget::Vxlan(
+                crate::vxlan::VxlanSpec::parse(rest)
+                    .map_err(|e| Error::Config(format!("\"{spec}\": {e}")))?,
+            )
         } else {
             PortTarget::Iface(spec.to_string())
         };
         let name = match &target {
             PortTarget::Iface(n) | PortTarget::Tap(n) => n,
             PortTarget::Netns { iface, .. } | PortTarget::Pid { iface, .. } => iface,
+            PortTarget::Vxlan(v) => &v.name,
         };
         if !valid_ifname(name) {
             return Err(bad());
@@ -103,6 +112,14 @@ pub fn resolve(target: &PortTarget) -> Result<Resolved> {
             return Ok(Resolved {
                 iface: name.clone(),
                 tap: true,
+                notes: Vec::new(),
+            })
+        }
+        // A tunnel has no interface to find; its name is its own.
+        PortTarget::Vxlan(v) => {
+            return Ok(Resolved {
+                iface: v.name.clone(),
+                tap: false,
                 notes: Vec::new(),
             })
         }
@@ -216,6 +233,10 @@ mod test {
             PortTarget::parse("tap:tap0").unwrap(),
             PortTarget::Tap("tap0".into())
         );
+        assert!(matches!(
+            PortTarget::parse("vxlan:vx0,vni=42,local=10.0.0.1,remote=10.0.0.2").unwrap(),
+            PortTarget::Vxlan(v) if v.name == "vx0" && v.vni == 42
+        ));
         for bad in [
             "",
             "netns:",
@@ -224,6 +245,8 @@ mod test {
             "pid:x/eth0",
             "pid:1/",
             "tap:",
+            "vxlan:vx0",
+            "vxlan:,vni=1,local=10.0.0.1",
             "a-very-long-interface-name",
             "a/b",
         ] {

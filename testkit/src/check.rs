@@ -92,6 +92,11 @@ pub fn check_decision(
                 "back out of ingress {:?} without hairpin",
                 d.ingress
             );
+            ensure!(
+                !p.is_some_and(|p| p.config.tunnel),
+                "split horizon: back into tunnel port {:?}",
+                d.ingress
+            );
         }
         if config.vlan_aware && !config.hub {
             ensure!(
@@ -100,6 +105,33 @@ pub fn check_decision(
                 d.vid
             );
         }
+    }
+    // A unicast to a tunnel port names the remote its entry holds (checked
+    // while the table is as the decision left it); any other decision none.
+    if let Verdict::Unicast(_) = d.verdict {
+        if before.is_some() {
+            let dst = frame.get(..6).map(|b| {
+                let mut m = MacAddr::default();
+                m.0.copy_from_slice(b);
+                m
+            });
+            let held = dst
+                .and_then(|m| sw.fdb().get_remote(d.vid, m))
+                .and_then(|(_, r)| r);
+            ensure!(
+                d.remote == held,
+                "unicast names remote {:?}, the entry {:?}",
+                d.remote,
+                held
+            );
+        }
+    } else {
+        ensure!(
+            d.remote.is_none(),
+            "a {:?} names remote {:?}",
+            d.verdict,
+            d.remote
+        );
     }
     let dropped = matches!(d.verdict, Verdict::Drop(_));
     if dropped {
@@ -261,8 +293,10 @@ fn check_fresh(
                 used.is_some_and(|e| e.port == d.ingress),
                 "same-port drop: {used:?}"
             );
+            // Hairpin never sends a tunnel's frames back in (split horizon).
+            let tunnel = sw.port(d.ingress).is_some_and(|p| p.config.tunnel);
             ensure!(
-                !flags.is_some_and(|f| f.hairpin),
+                tunnel || !flags.is_some_and(|f| f.hairpin),
                 "same-port drop on a hairpin port"
             );
         }

@@ -11,8 +11,8 @@ use std::time::Duration;
 use vswitch_core::fdb::{FdbEntry, FdbStats, FlushScope, Learned};
 use vswitch_core::{
     Decision, DropReason, FloodKind, GuardAction, GuardStats, Instant, MacAddr, MacLimit,
-    MacLimitAction, MoveGuardConfig, PortCounters, PortFlags, PortId, StormControl, TxError,
-    Verdict,
+    MacLimitAction, MoveGuardConfig, PortCounters, PortFlags, PortId, RemoteId, StormControl,
+    TxError, Verdict,
 };
 
 /// The model's reading of the port modes.
@@ -55,6 +55,8 @@ pub(crate) struct MPort {
     pub(crate) counters: PortCounters,
     pub(crate) storm: StormControl,
     pub(crate) mac_limit: Option<MacLimit>,
+    /// A tunnel port: hairpin never applies (split horizon).
+    pub(crate) tunnel: bool,
     /// The state last asked for; taken again when a shutdown ends.
     pub(crate) link_up: bool,
     pub(crate) shutdown_until: Option<u64>,
@@ -114,6 +116,8 @@ pub(crate) struct MEntry {
     pub(crate) mac: [u8; 6],
     pub(crate) port: u16,
     pub(crate) is_static: bool,
+    /// The remote endpoint behind a tunnel port.
+    pub(crate) remote: Option<u16>,
     pub(crate) seen: u64,
     /// Position in its port's LRU order: larger is newer.
     pub(crate) order: u64,
@@ -174,6 +178,19 @@ impl MFdb {
     }
 
     pub(crate) fn learn(&mut self, now: u64, vid: u16, mac: [u8; 6], port: u16) -> Learned {
+        self.learn_from(now, vid, mac, port, None)
+    }
+
+    /// Learning with the remote endpoint: another remote on the same port
+    /// is a move.
+    pub(crate) fn learn_from(
+        &mut self,
+        now: u64,
+        vid: u16,
+        mac: [u8; 6],
+        port: u16,
+        remote: Option<u16>,
+    ) -> Learned {
         self.tick(now);
         if self.aging == 0 {
             return Learned::Disabled;
@@ -183,7 +200,7 @@ impl MFdb {
             if self.entries[i].is_static {
                 return Learned::Static;
             }
-            if self.entries[i].port == port {
+            if self.entries[i].port == port && self.entries[i].remote == remote {
                 if self.entries[i].seen != clock {
                     self.entries[i].seen = clock;
                     self.entries[i].order = self.next_stamp();
@@ -192,6 +209,7 @@ impl MFdb {
             }
             let from = self.entries[i].port;
             self.entries[i].port = port;
+            self.entries[i].remote = remote;
             self.entries[i].seen = clock;
             self.entries[i].order = self.next_stamp();
             self.moved += 1;
@@ -222,6 +240,7 @@ impl MFdb {
             mac,
             port,
             is_static: false,
+            remote,
             seen: clock,
             order,
         });
@@ -266,12 +285,14 @@ impl MFdb {
             Some(i) => {
                 self.entries[i].is_static = true;
                 self.entries[i].port = port;
+                self.entries[i].remote = None;
             }
             None => self.entries.push(MEntry {
                 vid,
                 mac,
                 port,
                 is_static: true,
+                remote: None,
                 seen: 0,
                 order: 0,
             }),
@@ -310,6 +331,7 @@ impl MFdb {
                 port: PortId(e.port),
                 is_static: e.is_static,
                 age: Duration::from_millis(if e.is_static { 0 } else { self.clock - e.seen }),
+                remote: e.remote.map(RemoteId),
             })
             .collect();
         v.sort_by_key(|e| (e.vid, e.mac));
@@ -419,6 +441,7 @@ impl Model {
             counters: PortCounters::default(),
             storm: spec.storm,
             mac_limit: spec.mac_limit,
+            tunnel: spec.tunnel,
             link_up: true,
             shutdown_until: None,
             buckets: [MBucket::default(); 3],
@@ -482,6 +505,17 @@ impl Model {
 
     /// Decides, counts and learns as the switch's `decide` does.
     pub fn decide(&mut self, now: u64, ingress: u16, frame: &[u8]) -> Decision {
+        self.decide_from(now, ingress, None, frame)
+    }
+
+    /// Decides as [`Model::decide`] a frame a tunnel port received from `remote`.
+    pub fn decide_from(
+        &mut self,
+        now: u64,
+        ingress: u16,
+        remote: Option<u16>,
+        frame: &[u8],
+    ) -> Decision {
         // Shutdowns that are over end before anything else.
         let t = now.max(self.fdb.clock);
         for p in self.ports.iter_mut().flatten() {
@@ -495,13 +529,14 @@ impl Model {
             ingress: PortId(ingress),
             vid: 0,
             tagged: false,
+            remote: None,
         };
         let Some(port) = self.port_mut(ingress) else {
             return d;
         };
         port.counters.rx_frames += 1;
         port.counters.rx_bytes += frame.len() as u64;
-        d.verdict = self.verdict(now, ingress, frame, &mut d);
+        d.verdict = self.verdict(now, ingress, remote, frame, &mut d);
         let c = &mut self.port_mut(ingress).unwrap().counters;
         match d.verdict {
             Verdict::Unicast(_) => c.unicast += 1,
@@ -517,6 +552,7 @@ impl Model {
         &mut self,
         now: u64,
         ingress: u16,
+        remote: Option<u16>,
         frame: &[u8],
         d: &mut Decision,
     ) -> Verdict {
@@ -550,7 +586,7 @@ impl Model {
             return Verdict::Drop(DropReason::LinkLocal);
         }
         if port.flags.learning {
-            if let Some(reason) = self.learn(now, ingress, d.vid, f.src, port.mac_limit) {
+            if let Some(reason) = self.learn(now, ingress, remote, d.vid, f.src, port.mac_limit) {
                 return Verdict::Drop(reason);
             }
         } else {
@@ -569,7 +605,8 @@ impl Model {
             return self.flood(ingress, FloodKind::UnknownUnicast);
         };
         let out = self.fdb.entries[i].port;
-        if out == ingress && !port.flags.hairpin {
+        let to = self.fdb.entries[i].remote;
+        if out == ingress && (port.tunnel || !port.flags.hairpin) {
             return Verdict::Drop(DropReason::SamePort);
         }
         match self.port(out) {
@@ -578,7 +615,10 @@ impl Model {
             Some(p) if self.vlan_aware && !p.mode.admits(d.vid) => {
                 Verdict::Drop(DropReason::VlanEgress)
             }
-            Some(_) => Verdict::Unicast(PortId(out)),
+            Some(_) => {
+                d.remote = to.map(RemoteId);
+                Verdict::Unicast(PortId(out))
+            }
         }
     }
 
@@ -590,6 +630,7 @@ impl Model {
         &mut self,
         now: u64,
         ingress: u16,
+        remote: Option<u16>,
         vid: u16,
         src: [u8; 6],
         limit: Option<MacLimit>,
@@ -662,7 +703,7 @@ impl Model {
                 }
             }
         }
-        let _: Learned = self.fdb.learn(now, vid, src, ingress);
+        let _: Learned = self.fdb.learn_from(now, vid, src, ingress, remote);
         None
     }
 
@@ -701,7 +742,7 @@ impl Model {
                 FloodKind::Multicast => p.flags.flood_multicast,
                 FloodKind::UnknownUnicast => p.flags.flood_unknown,
             };
-            let back_out = id == d.ingress.0 && !p.flags.hairpin;
+            let back_out = id == d.ingress.0 && (p.tunnel || !p.flags.hairpin);
             let vlan_ok = kind == FloodKind::Hub || !self.vlan_aware || p.mode.admits(d.vid);
             if p.up && wanted && !back_out && vlan_ok {
                 out.push(PortId(id));

@@ -55,6 +55,8 @@ pub struct PortSpec {
     pub storm: StormControl,
     /// Port security: the most MACs it learns.
     pub mac_limit: Option<MacLimit>,
+    /// A tunnel port: learns remotes, keeps split horizon.
+    pub tunnel: bool,
 }
 
 impl Default for PortSpec {
@@ -66,6 +68,7 @@ impl Default for PortSpec {
             up: true,
             storm: StormControl::default(),
             mac_limit: None,
+            tunnel: false,
         }
     }
 }
@@ -79,6 +82,7 @@ impl PortSpec {
             storm: self.storm,
             mac_limit: self.mac_limit,
             mcast: Default::default(),
+            tunnel: self.tunnel,
         }
     }
 }
@@ -143,6 +147,8 @@ impl TxFault {
 pub enum Op {
     /// One frame in on a port.
     Frame(u16, FrameSpec),
+    /// One frame in on a (tunnel) port from a remote endpoint.
+    Tunneled(u16, u8, FrameSpec),
     /// A batch of frames in on a port, forwarded, with transmit faults.
     Batch(u16, Vec<FrameSpec>, TxFault),
     /// The clock moves.

@@ -11,7 +11,9 @@ use crate::model::Model;
 use crate::op::{scope, Cfg, Op, PortSpec, TxFault};
 use crate::Checked;
 use vswitch_core::fdb::FlushScope;
-use vswitch_core::{ConfigError, Decision, FrameBatch, Instant, MacAddr, PortId, Switch, TxError};
+use vswitch_core::{
+    ConfigError, Decision, FrameBatch, Instant, MacAddr, PortId, RemoteId, Switch, TxError,
+};
 
 /// The switch `cfg` describes, with its first ports (some set down).
 pub fn build(cfg: &Cfg) -> Switch {
@@ -39,10 +41,22 @@ pub fn forward(
     frames: &[Vec<u8>],
     fault: TxFault,
 ) -> (Vec<(PortId, Vec<u8>)>, Vec<Decision>) {
+    forward_from(sw, t, ingress, None, frames, fault)
+}
+
+/// As [`forward`], every frame received from remote endpoint `remote`.
+pub fn forward_from(
+    sw: &mut Switch,
+    t: Instant,
+    ingress: PortId,
+    remote: Option<RemoteId>,
+    frames: &[Vec<u8>],
+    fault: TxFault,
+) -> (Vec<(PortId, Vec<u8>)>, Vec<Decision>) {
     // Small, so that a batch of more frames grows it.
     let mut batch = FrameBatch::with_capacity(2);
     for f in frames {
-        batch.push(f);
+        batch.push_from(f, (), remote);
     }
     assert_eq!(batch.len(), frames.len(), "the batch lost frames");
     for (i, f) in frames.iter().enumerate() {
@@ -63,7 +77,7 @@ pub fn forward(
 pub fn admin(sw: &mut Switch, now: &mut u64, op: &Op) -> Checked {
     let t = Instant::from_millis(*now);
     match op {
-        Op::Frame(..) | Op::Batch(..) => panic!("frames are not admin"),
+        Op::Frame(..) | Op::Tunneled(..) | Op::Batch(..) => panic!("frames are not admin"),
         Op::Time(s) => {
             let aging = sw.fdb().config().aging_time.as_millis() as u64;
             *now = s.apply(*now, aging);
@@ -162,6 +176,14 @@ fn model_step(sw: &mut Switch, m: &mut Model, now: &mut u64, op: &Op) -> Checked
             let d = sw.decide(t, PortId(*port), &bytes);
             let md = m.decide(*now, *port, &bytes);
             ensure_eq!(d, md, "decision");
+            ensure_eq!(egress_of(sw, &d), m.egress(&md), "egress set");
+        }
+        Op::Tunneled(port, r, spec) => {
+            let bytes = spec.bytes();
+            let remote = RemoteId(u16::from(*r));
+            let d = sw.decide_from(t, PortId(*port), Some(remote), &bytes);
+            let md = m.decide_from(*now, *port, Some(remote.0), &bytes);
+            ensure_eq!(d, md, "decision on a tunneled frame");
             ensure_eq!(egress_of(sw, &d), m.egress(&md), "egress set");
         }
         Op::Batch(port, specs, fault) => {
@@ -263,6 +285,13 @@ pub fn invariants_hold(cfg: &Cfg, ops: &[Op]) -> Checked {
                 let d = sw.decide(t, PortId(*port), &bytes);
                 check_decision(&mut sw, &d, &bytes, Some(&before))
             }
+            Op::Tunneled(port, r, spec) => {
+                let bytes = spec.bytes();
+                let before = Before::of(&sw, PortId(*port));
+                let remote = Some(RemoteId(u16::from(*r)));
+                let d = sw.decide_from(t, PortId(*port), remote, &bytes);
+                check_decision(&mut sw, &d, &bytes, Some(&before))
+            }
             Op::Batch(port, specs, fault) => {
                 let frames: Vec<Vec<u8>> = specs.iter().map(|f| f.bytes()).collect();
                 let (_, decisions) = forward(&mut sw, t, PortId(*port), &frames, *fault);
@@ -301,11 +330,34 @@ pub fn forward_matches_decide(cfg: &Cfg, ops: &[Op]) -> Checked {
         let checked = match op {
             Op::Frame(port, spec) => {
                 let frame = spec.bytes();
-                batch_equivalence(&mut a, &mut b, &mut tx, t, *port, &[frame], TxFault::NONE)
+                batch_equivalence(
+                    &mut a,
+                    &mut b,
+                    &mut tx,
+                    t,
+                    *port,
+                    None,
+                    &[frame],
+                    TxFault::NONE,
+                )
+            }
+            Op::Tunneled(port, r, spec) => {
+                let frame = spec.bytes();
+                let remote = Some(RemoteId(u16::from(*r)));
+                batch_equivalence(
+                    &mut a,
+                    &mut b,
+                    &mut tx,
+                    t,
+                    *port,
+                    remote,
+                    &[frame],
+                    TxFault::NONE,
+                )
             }
             Op::Batch(port, specs, fault) => {
                 let frames: Vec<Vec<u8>> = specs.iter().map(|f| f.bytes()).collect();
-                batch_equivalence(&mut a, &mut b, &mut tx, t, *port, &frames, *fault)
+                batch_equivalence(&mut a, &mut b, &mut tx, t, *port, None, &frames, *fault)
             }
             _ => {
                 if let Op::RemovePort(p) = op {
@@ -328,12 +380,14 @@ pub fn forward_matches_decide(cfg: &Cfg, ops: &[Op]) -> Checked {
 
 /// A batch of frames in on `port`: `b` decides them one by one and each
 /// decision is checked; `a` forwards them as one batch and must agree.
+#[allow(clippy::too_many_arguments)]
 fn batch_equivalence(
     a: &mut Switch,
     b: &mut Switch,
     tx: &mut TxTotals,
     t: Instant,
     port: u16,
+    remote: Option<RemoteId>,
     frames: &[Vec<u8>],
     fault: TxFault,
 ) -> Checked {
@@ -342,13 +396,13 @@ fn batch_equivalence(
     let mut expected = Vec::new();
     for (i, f) in frames.iter().enumerate() {
         let before = Before::of(b, ingress);
-        let d = b.decide(t, ingress, f);
+        let d = b.decide_from(t, ingress, remote, f);
         check_decision(b, &d, f, Some(&before))?;
         decisions.push(d);
         b.for_each_egress(&d, |out| expected.push((out, i)));
     }
 
-    let (sent, got) = forward(a, t, ingress, frames, fault);
+    let (sent, got) = forward_from(a, t, ingress, remote, frames, fault);
     ensure_eq!(got, decisions, "forward decided otherwise than decide");
     for (d, f) in decisions.iter().zip(frames) {
         check_decision(a, d, f, None)?;

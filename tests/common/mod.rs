@@ -221,10 +221,31 @@ impl Running {
     /// Starts a switch and waits until `n` ports show up, all up (some may
     /// come from a configuration file in `extra`).
     pub fn start_with(name: &str, ports: &[String], extra: &[&str], n: usize) -> Running {
+        Running::start_in(None, name, ports, extra, n)
+    }
+
+    /// As [`Running::start_with`], inside network namespace `ns` if given
+    /// (`ip netns exec` runs the switch in its own process: the PID is the
+    /// switch's).
+    pub fn start_in(
+        ns: Option<&str>,
+        name: &str,
+        ports: &[String],
+        extra: &[&str],
+        n: usize,
+    ) -> Running {
         let mut args = vec!["run", "--name", name];
         args.extend_from_slice(extra);
         args.extend(ports.iter().map(String::as_str));
-        let child = Command::new(VSWITCH)
+        let mut command = match ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, VSWITCH]);
+                c
+            }
+            None => Command::new(VSWITCH),
+        };
+        let child = command
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -14,6 +14,7 @@ use crate::sys;
 use crate::target::{self, PortTarget};
 use crate::trace;
 use crate::vnet::VnetHdr;
+use crate::vxlan::VxlanPort;
 use crate::xdp::XdpPort;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -38,6 +39,7 @@ impl LinuxSwitch {
         let target = PortTarget::parse(spec)?;
         let name = match &target {
             PortTarget::Iface(n) | PortTarget::Tap(n) => Some(n.clone()),
+            PortTarget::Vxlan(v) => Some(v.name.clone()),
             _ => None,
         };
         if let Some(n) = name.filter(|n| self.port_id_by_name(n).is_some()) {
@@ -49,29 +51,36 @@ impl LinuxSwitch {
         }
         let iface = &resolved.iface;
         // Claimed before it is opened, so that a refused interface is not touched.
-        let (port, claim): (Box<dyn LinuxPort>, Claim) = if resolved.tap {
-            let tap = TapPort::open(iface)?;
-            let claim = Claim::take(iface, tap.ifindex(), &self.name)?;
-            (Box::new(tap), claim)
-        } else {
-            claim::check(iface)?;
-            let index = sys::if_index(iface).map_err(|e| Error::iface(iface, "opening", e))?;
-            let claim = Claim::take(iface, index, &self.name)?;
-            (self.open_iface(iface)?, claim)
-        };
-        let config = self
+        let (port, claim): (Box<dyn LinuxPort>, Option<Claim>) =
+            if let PortTarget::Vxlan(v) = &target {
+                (Box::new(VxlanPort::open(v.clone())?), None)
+            } else if resolved.tap {
+                let tap = TapPort::open(iface)?;
+                let claim = Claim::take(iface, tap.ifindex(), &self.name)?;
+                (Box::new(tap), Some(claim))
+            } else {
+                claim::check(iface)?;
+                let index = sys::if_index(iface).map_err(|e| Error::iface(iface, "opening", e))?;
+                let claim = Claim::take(iface, index, &self.name)?;
+                (self.open_iface(iface)?, Some(claim))
+            };
+        let mut config = self
             .spec
             .port_config(&resolved.iface)
             .map_err(|e| Error::Config(e.to_string()))?;
+        // Split horizon, and entries that carry their remote endpoint.
+        config.tunnel = port.vxlan().is_some();
         let id = self
             .sw
             .add_port(config)
             .map_err(|e| Error::Config(e.to_string()))?;
         let index = usize::from(id.0);
         let fd = port.fd();
-        let up = sys::if_flags(&resolved.iface)
-            .map(link::flags_up)
-            .unwrap_or(false);
+        // A tunnel is up while the switch runs (its underlay is the kernel's).
+        let up = port.vxlan().is_some()
+            || sys::if_flags(&resolved.iface)
+                .map(link::flags_up)
+                .unwrap_or(false);
         if let Err(e) = self
             .epoll
             .add(fd, libc::EPOLLIN as u32, TOKEN_PORT | u64::from(id.0))
@@ -196,7 +205,7 @@ impl LinuxSwitch {
             let Some(Some(slot)) = ports.get_mut(i) else {
                 return Err(TxError::Full);
             };
-            let r = slot.port.send(e.frame, e.meta);
+            let r = slot.port.send_to(e.frame, e.meta, e.decision.remote);
             if r.is_ok() && capture_count.get(i).is_some_and(|&n| n > 0) {
                 // A capture gets what a wire would carry: finished segments.
                 let _ = gso::resolve(e.frame, &e.meta, scratch, |seg| {

@@ -13,6 +13,7 @@ use crate::config::{Overrides, RunConfig};
 use crate::control::ReloadReport;
 use crate::error::{Error, Result};
 use crate::notify;
+use crate::target::PortTarget;
 use std::path::PathBuf;
 use vswitch_core::spec::SwitchSpec;
 use vswitch_core::PortId;
@@ -119,9 +120,10 @@ impl LinuxSwitch {
             let id = PortId(i as u16);
             let Some(slot) = &self.ports[i] else { continue };
             let name = slot.port.name().to_string();
-            let Ok(want) = self.spec.port_config(&name) else {
+            let Ok(mut want) = self.spec.port_config(&name) else {
                 continue; // checked when the file was read
             };
+            want.tunnel = slot.port.vxlan().is_some();
             let changed = self.sw.port(id).is_some_and(|p| p.config != want);
             if changed && !attached.contains(&id) {
                 let _ = self.sw.set_port_config(id, want);
@@ -146,6 +148,21 @@ impl LinuxSwitch {
                 Ok(Some(id))
             }
             Err(Error::AlreadyAttached(name)) => {
+                // A tunnel port whose spec changed (a remote, a VNI) is
+                // attached again with the new one; its entries go with it.
+                if let Ok(PortTarget::Vxlan(new)) = PortTarget::parse(wanted) {
+                    let id = self.port_id_by_name(&name);
+                    let old = id
+                        .and_then(|id| self.slot(id))
+                        .and_then(|s| s.port.vxlan())
+                        .map(|v| v.spec().clone());
+                    if let (Some(id), Some(old)) = (id, old) {
+                        if old != new {
+                            self.remove_port(id, "its tunnel changed in the configuration");
+                            return self.attach_for_file(wanted);
+                        }
+                    }
+                }
                 if let Some(id) = self.port_id_by_name(&name) {
                     if let Some(slot) = self.slot(id) {
                         slot.from_file = Some(wanted.to_string());

@@ -4,11 +4,12 @@
 
 use super::ports::retire;
 use super::{LinuxSwitch, PortSlot, Stream};
-use crate::control::{ControlStats, FdbSummary, PortInfo, Request, Response, Stats};
-use crate::control_server::{Answer, Job};
+use crate::control::{ControlStats, FdbSummary, PortInfo, Request, Response, Stats, VxlanInfo};
+use crate::control_server::{Answer, Job, Tunnel};
 use crate::error::{Error, Result};
 use crate::sys;
 use crate::target::{self, PortTarget};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 use vswitch_core::{FdbCursor, FlushScope, MacAddr, PortId};
 
@@ -23,6 +24,8 @@ pub(super) struct Dump {
     pub(super) cursor: FdbCursor,
     /// Port names, sent with the first slice.
     pub(super) names: Vec<String>,
+    /// Tunnel ports' remotes, sent with the first slice.
+    pub(super) tunnels: Vec<Tunnel>,
 }
 
 /// Control work done in one loop turn: how long (on the clock, and on the
@@ -116,6 +119,7 @@ impl LinuxSwitch {
             .entries_from(d.cursor, DUMP_SLICE, now, &mut entries);
         let answer = Answer::FdbSlice {
             names: std::mem::take(&mut d.names),
+            tunnels: std::mem::take(&mut d.tunnels),
             entries,
             last: next.is_none(),
         };
@@ -162,16 +166,34 @@ impl LinuxSwitch {
             }
             Request::FdbShow => {
                 let names = self.port_names();
+                let tunnels = self.tunnels();
                 self.dumps.push_back(Dump {
                     client,
                     cursor: FdbCursor::default(),
                     names,
+                    tunnels,
                 });
                 return;
             }
             Request::MdbShow => done(json(Ok(self.mdb_show()))),
-            Request::FdbAdd { mac, port, vlan } => done(json(self.fdb_add(&mac, &port, vlan))),
-            Request::FdbDel { mac, vlan } => done(json(self.fdb_del(&mac, vlan))),
+            Request::FdbAdd {
+                mac,
+                port,
+                vlan,
+                dst,
+            } => done(json(self.fdb_add(&mac, &port, vlan, dst.as_deref()))),
+            Request::FdbDel {
+                mac,
+                vlan,
+                port,
+                dst,
+            } => done(json(match (port, dst) {
+                (Some(port), Some(dst)) => self.flood_del(&mac, &port, &dst),
+                (None, None) => self.fdb_del(&mac, vlan),
+                _ => Err(Error::Config(
+                    "removing from a flood list takes both a port and a dst".into(),
+                )),
+            })),
             Request::FdbFlush { port } => done(json(self.fdb_flush(port.as_deref()))),
             Request::Stats => {
                 self.poll_port_stats();
@@ -203,6 +225,7 @@ impl LinuxSwitch {
     fn del_port(&mut self, spec: &str) -> Result<String> {
         let name = match PortTarget::parse(spec)? {
             PortTarget::Iface(n) | PortTarget::Tap(n) => n,
+            PortTarget::Vxlan(v) => v.name,
             t => target::resolve(&t)?.iface,
         };
         let id = self.find_port(&name)?;
@@ -231,15 +254,109 @@ impl LinuxSwitch {
                 .to_string(),
                 mtu: slot.port.mtu(),
                 counters: state.counters,
+                vxlan: slot.port.vxlan().map(|v| VxlanInfo {
+                    vni: v.spec().vni,
+                    local: v.spec().local.to_string(),
+                    dstport: v.spec().dstport,
+                    vlans: v.spec().vlans.clone(),
+                    flood: v
+                        .remotes()
+                        .flood_list()
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                    remotes: v.remotes().addrs().len(),
+                    drops: v
+                        .decap_counts()
+                        .nonzero()
+                        .into_iter()
+                        .map(|(k, n)| (k.to_string(), n))
+                        .collect(),
+                }),
             });
         }
         out
     }
 
-    fn fdb_add(&mut self, mac: &str, port: &str, vlan: u16) -> Result<()> {
+    /// Tunnel ports' remotes, for `fdb show`.
+    fn tunnels(&self) -> Vec<Tunnel> {
+        let mut out = Vec::new();
+        for (i, slot) in self.ports.iter().enumerate() {
+            let Some(v) = slot.as_ref().and_then(|s| s.port.vxlan()) else {
+                continue;
+            };
+            let r = v.remotes();
+            out.push(Tunnel {
+                port: i as u16,
+                remotes: r.addrs().iter().map(ToString::to_string).collect(),
+                flood: r.flood_list().iter().map(ToString::to_string).collect(),
+            });
+        }
+        out
+    }
+
+    /// The VXLAN port `port` and the address `dst`.
+    fn tunnel_dst(
+        &mut self,
+        port: &str,
+        dst: &str,
+    ) -> Result<(PortId, &mut crate::vxlan::VxlanPort, Ipv4Addr)> {
+        let id = self.find_port(port)?;
+        let addr: Ipv4Addr = dst
+            .parse()
+            .map_err(|_| Error::Config(format!("dst \"{dst}\" is not an IPv4 address")))?;
+        let vx = self
+            .slot(id)
+            .and_then(|s| s.port.vxlan_mut())
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "\"{port}\" is no VXLAN port: dst means nothing there"
+                ))
+            })?;
+        Ok((id, vx, addr))
+    }
+
+    /// Takes `dst` off tunnel port `port`'s flood list.
+    fn flood_del(&mut self, mac: &str, port: &str, dst: &str) -> Result<()> {
+        if mac.parse::<MacAddr>().ok().is_none_or(|m| !m.is_zero()) {
+            return Err(Error::Config(
+                "a dst is removed from a flood list as MAC 00:00:00:00:00:00".into(),
+            ));
+        }
+        let (_, vx, addr) = self.tunnel_dst(port, dst)?;
+        if vx.remotes_mut().remove_flood(addr) {
+            Ok(())
+        } else {
+            Err(Error::Remote(format!(
+                "{addr} is not in the flood list of {port}"
+            )))
+        }
+    }
+
+    fn fdb_add(&mut self, mac: &str, port: &str, vlan: u16, dst: Option<&str>) -> Result<()> {
         let mac: MacAddr = mac
             .parse()
             .map_err(|_| Error::Config(format!("bad MAC address \"{mac}\"")))?;
+        if let Some(dst) = dst {
+            let (id, vx, addr) = self.tunnel_dst(port, dst)?;
+            if mac.is_zero() {
+                // As `bridge fdb append 00:00:00:00:00:00 dev vx dst IP`.
+                vx.remotes_mut().append_flood(addr);
+                return Ok(());
+            }
+            let remote = vx
+                .remotes_mut()
+                .id(addr)
+                .ok_or_else(|| Error::Config(format!("{port} has too many remote endpoints")))?;
+            if !mac.is_unicast() {
+                return Err(Error::Config(format!("{mac} is not a unicast address")));
+            }
+            if vlan > 4094 {
+                return Err(Error::Config(format!("VLAN {vlan} is outside 0..=4094")));
+            }
+            self.sw.fdb_mut().add_static_to(vlan, mac, id, Some(remote));
+            return Ok(());
+        }
         if !mac.is_unicast() || mac.is_zero() {
             return Err(Error::Config(format!("{mac} is not a unicast address")));
         }
