@@ -69,10 +69,13 @@ pub fn check(iface: &str) -> Result<()> {
     Ok(())
 }
 
-/// An interface held as a port of this switch; released when dropped.
+/// An interface held as a port of this switch; released, and its lock file
+/// removed, when dropped.
 #[derive(Debug)]
 pub struct Claim {
+    /// Holds the lock; closing it lets go.
     _file: File,
+    path: PathBuf,
 }
 
 impl Claim {
@@ -83,34 +86,56 @@ impl Claim {
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         let path = claim_path(&dir, ifindex);
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-        if let Err(e) = sys::try_lock_exclusive(file.as_raw_fd()) {
-            if e.kind() != std::io::ErrorKind::WouldBlock {
-                return Err(Error::io(format!("locking {}", path.display()), e));
+        // A holder that lets go removes the file: a lock taken on a file no
+        // longer at the path is no claim, so look again (a few times at most:
+        // each turn means another switch let go in between).
+        for _ in 0..8 {
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+            if let Err(e) = sys::try_lock_exclusive(file.as_raw_fd()) {
+                if e.kind() != std::io::ErrorKind::WouldBlock {
+                    return Err(Error::io(format!("locking {}", path.display()), e));
+                }
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(Error::NotAPort {
+                    iface: iface.to_string(),
+                    why: if holder.is_empty() {
+                        "another running switch has it as a port".into()
+                    } else {
+                        format!("it is a port of the running {holder}")
+                    },
+                });
             }
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = holder.trim();
-            return Err(Error::NotAPort {
-                iface: iface.to_string(),
-                why: if holder.is_empty() {
-                    "another running switch has it as a port".into()
-                } else {
-                    format!("it is a port of the running {holder}")
-                },
-            });
+            let held = file.metadata().map(|m| m.ino()).ok();
+            let at_path = std::fs::metadata(&path).map(|m| m.ino()).ok();
+            if held.is_none() || held != at_path {
+                continue;
+            }
+            let holder = format!("switch \"{switch}\" (pid {})\n", std::process::id());
+            let _ = file.set_len(0);
+            let _ = file.rewind();
+            let _ = file.write_all(holder.as_bytes());
+            return Ok(Claim { _file: file, path });
         }
-        let holder = format!("switch \"{switch}\" (pid {})\n", std::process::id());
-        let _ = file.set_len(0);
-        let _ = file.rewind();
-        let _ = file.write_all(holder.as_bytes());
-        Ok(Claim { _file: file })
+        Err(Error::NotAPort {
+            iface: iface.to_string(),
+            why: "other switches take and release it again and again; try again".into(),
+        })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        // Removed while still locked, so that no one takes this file meanwhile;
+        // the lock goes when the file closes after this.
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -148,9 +173,13 @@ mod test {
         let msg = e.to_string();
         assert!(msg.contains("switch \"first\""), "{msg}");
         assert!(msg.contains(&std::process::id().to_string()), "{msg}");
+        let path = claim_path(&Path::new(SOCKET_DIR).join("ports"), index);
         drop(first);
-        Claim::take("vswtest0", index, "second").expect("released on drop");
-        let _ = std::fs::remove_file(claim_path(&Path::new(SOCKET_DIR).join("ports"), index));
+        assert!(!path.exists(), "the lock file outlived its claim");
+        let second = Claim::take("vswtest0", index, "second").expect("released on drop");
+        assert!(path.exists());
+        drop(second);
+        assert!(!path.exists());
     }
 
     #[test]
