@@ -294,16 +294,7 @@ fn igmp(src: IpAddr, m: &[u8]) -> Option<Packet<'_>> {
             } else {
                 return None;
             };
-            let group = match group {
-                IpAddr::V4(g) if g.is_unspecified() => None,
-                g if multicast => Some(g),
-                _ => return None,
-            };
-            Message::Query {
-                querier: src,
-                group,
-                max_resp_ms,
-            }
+            query(src, group, max_resp_ms)?
         }
         IGMP_V1_REPORT | IGMP_V2_REPORT if multicast => Message::Report(Records::Single(group)),
         IGMP_LEAVE if multicast => Message::Leave(group),
@@ -412,16 +403,7 @@ fn mld(src: IpAddr, m: &[u8]) -> Option<Packet<'_>> {
             } else {
                 return None;
             };
-            let group = match group {
-                IpAddr::V6(g) if g.is_unspecified() => None,
-                g if multicast => Some(g),
-                _ => return None,
-            };
-            Message::Query {
-                querier: src,
-                group,
-                max_resp_ms,
-            }
+            query(src, group, max_resp_ms)?
         }
         MLD_V1_REPORT if multicast => Message::Report(Records::Single(group)),
         MLD_DONE if multicast => Message::Leave(group),
@@ -666,6 +648,23 @@ pub mod build {
         out.extend_from_slice(body);
         out
     }
+}
+
+/// A query from `src`: a general one (group unspecified) or for a multicast
+/// group; `None` for any other group address.
+fn query<'a>(src: IpAddr, group: IpAddr, max_resp_ms: u32) -> Option<Message<'a>> {
+    let group = if group.is_unspecified() {
+        None
+    } else if group.is_multicast() {
+        Some(group)
+    } else {
+        return None;
+    };
+    Some(Message::Query {
+        querier: src,
+        group,
+        max_resp_ms,
+    })
 }
 
 #[cfg(test)]

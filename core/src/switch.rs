@@ -230,6 +230,8 @@ pub struct Switch {
     scratch: Vec<u8>,
     /// The spanning tree, when on.
     stp: Option<Stp>,
+    /// A BPDU reached the protocol since [`Switch::run_stp`] last ran.
+    bpdu_received: bool,
 }
 
 /// Checks the settings that [`Switch::new`] and [`Switch::reconfigure`] take.
@@ -271,6 +273,7 @@ impl Switch {
             deliveries: Vec::with_capacity(FrameBatch::DEFAULT_SIZE * 4),
             scratch: Vec::with_capacity(2048),
             stp: None,
+            bpdu_received: false,
         })
     }
 
@@ -569,6 +572,7 @@ impl Switch {
     /// flushes over to the ports and the table, and hands each BPDU it has to
     /// send to `send` (a whole frame for that port). Nothing when it is off.
     pub fn run_stp(&mut self, now: Instant, mut send: impl FnMut(PortId, &[u8])) {
+        self.bpdu_received = false;
         let Some(stp) = self.stp.as_mut() else {
             return;
         };
@@ -577,6 +581,13 @@ impl Switch {
         if let Some(stp) = self.stp.as_mut() {
             stp.drain_transmit(&mut send);
         }
+    }
+
+    /// True if a BPDU reached the spanning tree since [`Switch::run_stp`] last
+    /// ran: its answer (an agreement, say) is waiting to be sent. An adapter
+    /// runs the protocol after a batch only then, and on its timer.
+    pub fn bpdu_received(&self) -> bool {
+        self.bpdu_received
     }
 
     /// Copies the spanning tree's port states to the ports and flushes the
@@ -776,6 +787,7 @@ impl Switch {
                 // state, and teach the table nothing.
                 if let Some(stp) = self.stp.as_mut() {
                     stp.receive(now, ingress, frame);
+                    self.bpdu_received = true;
                 }
                 self.apply_stp();
                 self.fdb.advance(now);

@@ -168,13 +168,7 @@ pub fn up(opts: &LabOptions) -> Result<Lab> {
     opts.check()?;
     let s = stem(&opts.prefix);
     for k in 1..=opts.hosts {
-        let ns = format!("{}{k}", opts.prefix);
-        if namespace_exists(&ns) {
-            return Err(Error::Config(format!(
-                "namespace \"{ns}\" already exists (vswitch lab down --prefix {})",
-                opts.prefix
-            )));
-        }
+        refuse_existing_namespace(&format!("{}{k}", opts.prefix), &opts.prefix)?;
         let port = format!("{s}{k}-vsw");
         if sys::if_index(&port).is_ok() {
             return Err(Error::Config(format!(
@@ -188,16 +182,8 @@ pub fn up(opts: &LabOptions) -> Result<Lab> {
         subnet: opts.subnet.to_string(),
         ..Lab::default()
     };
-    match build(opts, &mut lab) {
-        Ok(()) => {
-            save(&lab);
-            Ok(lab)
-        }
-        Err(e) => {
-            teardown(&lab);
-            Err(e)
-        }
-    }
+    let built = build(opts, &mut lab);
+    kept_or_removed(lab, built)
 }
 
 fn build(opts: &LabOptions, lab: &mut Lab) -> Result<()> {
@@ -339,19 +325,31 @@ pub fn overlay(opts: &OverlayOptions) -> Result<Lab> {
     }
     let machines = [format!("{}m1", opts.prefix), format!("{}m2", opts.prefix)];
     for ns in machines.iter() {
-        if namespace_exists(ns) {
-            return Err(Error::Config(format!(
-                "namespace \"{ns}\" already exists (vswitch lab down --prefix {})",
-                opts.prefix
-            )));
-        }
+        refuse_existing_namespace(ns, &opts.prefix)?;
     }
     let mut lab = Lab {
         prefix: opts.prefix.clone(),
         subnet: opts.subnet.to_string(),
         ..Lab::default()
     };
-    match build_overlay(opts, &machines, &mut lab) {
+    let built = build_overlay(opts, &machines, &mut lab);
+    kept_or_removed(lab, built)
+}
+
+/// Refuses to build over namespace `ns`, which a lab with `prefix` left.
+fn refuse_existing_namespace(ns: &str, prefix: &str) -> Result<()> {
+    if namespace_exists(ns) {
+        return Err(Error::Config(format!(
+            "namespace \"{ns}\" already exists (vswitch lab down --prefix {prefix})"
+        )));
+    }
+    Ok(())
+}
+
+/// A lab that was built is recorded for `down`; one that failed half-way is
+/// removed again.
+fn kept_or_removed(lab: Lab, built: Result<()>) -> Result<Lab> {
+    match built {
         Ok(()) => {
             save(&lab);
             Ok(lab)

@@ -354,7 +354,7 @@ impl LinuxSwitch {
                     _ => {}
                 }
             }
-            if got {
+            if got && self.sw.bpdu_received() {
                 // Answers to proposals go out with the batch that asked.
                 self.run_stp();
             }

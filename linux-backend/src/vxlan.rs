@@ -44,7 +44,7 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
-use vswitch_core::frame::ETHERNET_HEADER_LEN;
+use vswitch_core::frame::{ETHERNET_HEADER_LEN, TPID_8021Q};
 use vswitch_core::{DeviceCounts, FrameBatch, Port, RemoteId, TxError};
 
 /// The IANA port for VXLAN.
@@ -361,8 +361,6 @@ pub struct VxlanPort {
     scratch: Vec<u8>,
     counts: DeviceCounts,
     decap: DecapCounts,
-    /// The remote the next [`Port::send`] goes to (`None`: the flood list).
-    to: Option<RemoteId>,
 }
 
 /// The MTU of the interface holding `local`, asked of `ip`; 1500 if unknown.
@@ -434,7 +432,6 @@ impl VxlanPort {
             scratch: Vec::new(),
             counts: DeviceCounts::default(),
             decap: DecapCounts::default(),
-            to: None,
         })
     }
 
@@ -459,7 +456,11 @@ impl VxlanPort {
     }
 
     /// Encapsulates `frame` and sends it to `to`, or to the whole flood list.
-    fn send_encapsulated(&mut self, frame: &[u8]) -> std::result::Result<(), TxError> {
+    fn send_encapsulated(
+        &mut self,
+        frame: &[u8],
+        to: Option<RemoteId>,
+    ) -> std::result::Result<(), TxError> {
         if too_big(frame, self.mtu) {
             return Err(TxError::TooBig);
         }
@@ -470,7 +471,9 @@ impl VxlanPort {
         } else {
             // The frame leaves a trunk tagged: its VLAN names the VNI.
             let vid = match frame.get(12..16) {
-                Some([0x81, 0x00, hi, lo]) => u16::from_be_bytes([*hi, *lo]) & 0x0fff,
+                Some([t0, t1, hi, lo]) if u16::from_be_bytes([*t0, *t1]) == TPID_8021Q => {
+                    u16::from_be_bytes([*hi, *lo]) & 0x0fff
+                }
                 _ => 0,
             };
             let Some(&(vni, _)) = self.spec.vlans.iter().find(|&&(_, v)| v == vid) else {
@@ -489,7 +492,7 @@ impl VxlanPort {
                 .map(|_| ())
         };
         let mut result = Ok(());
-        match self.to {
+        match to {
             Some(id) => match self.remotes.addr(id) {
                 Some(addr) => result = one(addr),
                 None => return Err(TxError::Full),
@@ -516,9 +519,10 @@ impl VxlanPort {
         offload: VnetHdr,
         to: Option<RemoteId>,
     ) -> std::result::Result<(), TxError> {
-        self.to = to;
         let mut scratch = std::mem::take(&mut self.scratch);
-        let r = send_finished(frame, &offload, &mut scratch, |f| self.send_encapsulated(f));
+        let r = send_finished(frame, &offload, &mut scratch, |f| {
+            self.send_encapsulated(f, to)
+        });
         self.scratch = scratch;
         r
     }
@@ -563,7 +567,7 @@ impl Port for VxlanPort {
                             Some(vid) => {
                                 self.tagged.clear();
                                 self.tagged.extend_from_slice(&inner[..12]);
-                                self.tagged.extend_from_slice(&[0x81, 0x00]);
+                                self.tagged.extend_from_slice(&TPID_8021Q.to_be_bytes());
                                 self.tagged.extend_from_slice(&vid.to_be_bytes());
                                 self.tagged.extend_from_slice(&inner[12..]);
                                 &self.tagged[..]
