@@ -119,19 +119,6 @@ fn start(lab: &Lab, kb: &KernelBridge, priority: u16, tag: char) -> Running {
     sw
 }
 
-fn stp(sw: &Running) -> serde_json::Value {
-    sw.json(&["stp", "show"]).expect("stp show -j")
-}
-
-fn port<'a>(s: &'a serde_json::Value, ifname: &str) -> &'a serde_json::Value {
-    s["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["ifname"] == ifname)
-        .unwrap_or_else(|| panic!("no port {ifname} in {s}"))
-}
-
 /// Frames received on the switch's ports to the bridge.
 fn rx(sw: &Running, kb: &KernelBridge) -> u64 {
     kb.switch_ports
@@ -198,15 +185,7 @@ fn the_kernel_bridge_is_root_and_the_switch_blocks_one_link() {
     let mut lab = Lab::up('k', 1);
     let kb = KernelBridge::up(&mut lab, 4096);
     let sw = start(&lab, &kb, 32768, 'K');
-    let roles = |s: &serde_json::Value| {
-        let mut r: Vec<String> = kb
-            .switch_ports
-            .iter()
-            .map(|p| port(s, p)["role"].as_str().unwrap().to_string())
-            .collect();
-        r.sort();
-        r
-    };
+    let roles = |s: &serde_json::Value| stp_roles(s, &kb.switch_ports);
     let converged = wait_until(Duration::from_secs(30), || {
         let s = stp(&sw);
         s["root_id"] == kb.bridge_id().as_str()

@@ -169,15 +169,6 @@ impl Drop for Ovs {
     }
 }
 
-fn port<'a>(s: &'a serde_json::Value, ifname: &str) -> &'a serde_json::Value {
-    s["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["ifname"] == ifname)
-        .unwrap_or_else(|| panic!("no port {ifname} in {s}"))
-}
-
 fn ready_for_ovs() -> bool {
     ready(
         "Open vSwitch spanning tree tests",
@@ -206,10 +197,6 @@ fn start(lab: &Lab, ovs: &Ovs, priority: u16, tag: char) -> Running {
     ports.extend(ovs.switch_ports.iter().cloned());
     let config = config.to_string_lossy().into_owned();
     Running::start(&unique(tag), &ports, &["--config", &config])
-}
-
-fn stp(sw: &Running) -> serde_json::Value {
-    sw.json(&["stp", "show"]).expect("stp show -j")
 }
 
 /// No storm over the loop, and the host reaches OVS's bridge port.
@@ -285,15 +272,7 @@ fn open_vswitch_is_root_and_the_switch_blocks_one_link() {
     let mut lab = Lab::up('v', 1);
     let ovs = Ovs::up(&mut lab, 4096);
     let sw = start(&lab, &ovs, 32768, 'V');
-    let roles = |s: &serde_json::Value| {
-        let mut r: Vec<String> = ovs
-            .switch_ports
-            .iter()
-            .map(|p| port(s, p)["role"].as_str().unwrap().to_string())
-            .collect();
-        r.sort();
-        r
-    };
+    let roles = |s: &serde_json::Value| stp_roles(s, &ovs.switch_ports);
     // Proposal and agreement: well within the 8 s the forward delays take.
     let converged = wait_until(Duration::from_secs(20), || {
         let s = stp(&sw);

@@ -362,3 +362,28 @@ pub fn pcap_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
     }
     frames
 }
+
+/// `vswitch stp show -j` of a running switch.
+pub fn stp(sw: &Running) -> serde_json::Value {
+    sw.json(&["stp", "show"]).expect("stp show -j")
+}
+
+/// Port `ifname` in an `stp show -j`.
+pub fn port<'a>(s: &'a serde_json::Value, ifname: &str) -> &'a serde_json::Value {
+    s["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["ifname"] == ifname)
+        .unwrap_or_else(|| panic!("no port {ifname} in {s}"))
+}
+
+/// The spanning tree roles of `ports` in an `stp show -j`, sorted.
+pub fn stp_roles(s: &serde_json::Value, ports: &[String]) -> Vec<String> {
+    let mut r: Vec<String> = ports
+        .iter()
+        .map(|p| port(s, p)["role"].as_str().unwrap().to_string())
+        .collect();
+    r.sort();
+    r
+}
