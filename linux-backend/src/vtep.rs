@@ -760,8 +760,7 @@ impl Vtep {
         let get = |r: Request| control::request(&self.opts.switch, r);
         let ports = get(Request::Show)
             .ok()
-            .and_then(|v| v.get("ports").cloned())
-            .and_then(|p| serde_json::from_value::<Vec<PortInfo>>(p).ok());
+            .and_then(|v| serde_json::from_value::<Vec<PortInfo>>(v).ok());
         let fdb = get(Request::FdbShow)
             .ok()
             .and_then(|v| serde_json::from_value::<Vec<FdbRow>>(v).ok());
