@@ -14,9 +14,10 @@
 #               port at 10.99.0.2 and the port to h2
 #   PREFIX-h2   a host behind vswitch: 192.168.90.2
 #
-# Usage: ovn-lab.sh up|down [PREFIX [DIR]]   (root; PREFIX default "ovn",
-#        DIR default /tmp/PREFIX-lab). VSWITCH names the binary (default
-#        `vswitch` on the PATH), VNI the logical switch's key (default 42; OVN with VXLAN allows 1-4095).
+# Usage: ovn-lab.sh up|down|vtep-db-stop|vtep-db-start [PREFIX [DIR]]
+# (root; PREFIX default "ovn", DIR default /tmp/PREFIX-lab). VSWITCH names
+# the binary (default `vswitch` on the PATH), VNI the logical switch's key
+# (default 42; OVN with VXLAN encapsulation allows 1-4095).
 # `down` stops what `up` started, by the PIDs in DIR/*.pid, and deletes the
 # namespaces.
 set -eu
@@ -38,13 +39,17 @@ run() { ip netns exec "$1" env OVS_RUNDIR="$2" OVS_DBDIR="$2" OVS_LOGDIR="$2" \
 
 daemon_opts() { echo "-vconsole:off --detach --no-chdir --pidfile=$D/$1.pid --log-file=$D/$1.log"; }
 
-db() { # NAME SCHEMA: an ovsdb-server on unix:$D/NAME.sock in the hypervisor's namespace
+serve() { # NAME NS: an ovsdb-server for $D/NAME/NAME.db on unix:$D/NAME.sock in NS
     dir=$D/$1
-    mkdir -p "$dir"
-    rm -f "$dir/$1.db"
-    ovsdb-tool create "$dir/$1.db" "$2"
-    run "$3" "$dir" "ovsdb-server $dir/$1.db --remote=punix:$D/$1.sock \
+    run "$2" "$dir" "ovsdb-server $dir/$1.db --remote=punix:$D/$1.sock \
         --unixctl=$dir/ctl $(daemon_opts "$1")"
+}
+
+db() { # NAME SCHEMA NS: a new database, served
+    mkdir -p "$D/$1"
+    rm -f "$D/$1/$1.db"
+    ovsdb-tool create "$D/$1/$1.db" "$2"
+    serve "$1" "$3"
 }
 
 wait_for() { # what, command: up to 10 s
@@ -82,6 +87,9 @@ up() {
     # Inner MTU: 1500 - 50 bytes of VXLAN.
     ip -n "$H1" link set eth0 mtu 1450
     ip -n "$H2" link set eth0 mtu 1450
+    # The userspace datapath forwards what a veth hands it with the checksum
+    # left to offload as it is (TCP then fails): the host finishes its own.
+    ip netns exec "$H1" ethtool -K eth0 tx off >/dev/null
 
     # OVN central.
     db nb /usr/share/ovn/ovn-nb.ovsschema "$HV"
@@ -137,16 +145,21 @@ up() {
 }
 
 down() {
+    pids=""
     for pidfile in "$D"/*.pid; do
         [ -e "$pidfile" ] || continue
         pid=$(cat "$pidfile")
-        kill "$pid" 2>/dev/null || true
-    done
-    sleep 0.5
-    for pidfile in "$D"/*.pid; do
-        [ -e "$pidfile" ] || continue
-        kill -9 "$(cat "$pidfile")" 2>/dev/null || true
+        kill "$pid" 2>/dev/null && pids="$pids $pid"
         rm -f "$pidfile"
+    done
+    # Up to 5 s for them to end, then for good.
+    for pid in $pids; do
+        i=0
+        while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+        kill -9 "$pid" 2>/dev/null || true
     done
     for ns in $HV $VT $H1 $H2; do
         ip netns del "$ns" 2>/dev/null || true
@@ -154,11 +167,21 @@ down() {
     echo "ovn-lab: down ($D kept for its logs)"
 }
 
+stop_vtep_db() {
+    pid=$(cat "$D/vtep.pid")
+    kill "$pid"
+    rm -f "$D/vtep.pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+}
+
 case $cmd in
 up) up ;;
 down) down ;;
+# Take the hardware_vtep database server away and bring it back (its data kept).
+vtep-db-stop) stop_vtep_db ;;
+vtep-db-start) serve vtep "$VT" ;;
 *)
-    echo "usage: ovn-lab.sh up|down [PREFIX [DIR]]" >&2
+    echo "usage: ovn-lab.sh up|down|vtep-db-stop|vtep-db-start [PREFIX [DIR]]" >&2
     exit 2
     ;;
 esac
