@@ -179,6 +179,8 @@ pub struct Client {
     next_id: u64,
     /// Notifications received while waiting for an answer.
     pending: VecDeque<Notification>,
+    /// When the server last sent anything.
+    last_rx: Instant,
 }
 
 impl Client {
@@ -197,6 +199,7 @@ impl Client {
             buf: Vec::new(),
             next_id: 1,
             pending: VecDeque::new(),
+            last_rx: Instant::now(),
         })
     }
 
@@ -235,6 +238,7 @@ impl Client {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(false),
             Err(e) => return Err(e.into()),
         };
+        self.last_rx = Instant::now();
         self.buf.extend_from_slice(&chunk[..n]);
         for msg in split_messages(&mut self.buf)? {
             if msg.get("method").and_then(Value::as_str) == Some("echo") {
@@ -306,6 +310,21 @@ impl Client {
                 return Ok(None);
             }
         }
+    }
+
+    /// How long the server has been silent.
+    pub fn idle(&self) -> Duration {
+        self.last_rx.elapsed()
+    }
+
+    /// Checks that the server still answers (an `echo` of its own), when it
+    /// has been silent for `after`: a server gone without closing the
+    /// connection (a TCP peer that crashed) is found out.
+    pub fn probe(&mut self, after: Duration, timeout: Duration) -> Result<(), OvsdbError> {
+        if self.idle() >= after {
+            self.call("echo", json!([]), timeout)?;
+        }
+        Ok(())
     }
 
     /// `transact` on `db`: the operations' results, or the first error
@@ -414,6 +433,86 @@ mod tests {
             assert_eq!(got[2]["result"], json!([1, 2]));
             assert!(buf.iter().all(u8::is_ascii_whitespace));
         }
+    }
+
+    /// A server on a unix socket that runs `script` on its end.
+    fn server(
+        script: impl FnOnce(&mut UnixStream) + Send + 'static,
+    ) -> (Remote, std::thread::JoinHandle<()>) {
+        let path = std::env::temp_dir().join(format!(
+            "vswitch-ovsdb-test-{}-{:?}.sock",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let remote = Remote::Unix(path.clone());
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let _ = std::fs::remove_file(&path);
+            script(&mut s);
+        });
+        (remote, t)
+    }
+
+    fn read_value(s: &mut UnixStream, buf: &mut Vec<u8>) -> Value {
+        loop {
+            if let Some(v) = split_messages(buf).unwrap().into_iter().next() {
+                return v;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = s.read(&mut chunk).unwrap();
+            assert!(n > 0, "client closed");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    #[test]
+    fn echo_is_answered_and_notifications_wait_for_poll() {
+        let (remote, t) = server(|s| {
+            let mut buf = Vec::new();
+            let req = read_value(s, &mut buf);
+            assert_eq!(req["method"], "monitor");
+            // Before the answer: an echo request and an update, the answer in
+            // two writes.
+            s.write_all(br#"{"method":"echo","params":["x"],"id":"e1"}"#)
+                .unwrap();
+            s.write_all(br#"{"method":"update","params":[null,{"T":{}}],"id":null}"#)
+                .unwrap();
+            let answer = format!(
+                r#"{{"id":{},"result":{{"T":{{}}}},"error":null}}"#,
+                req["id"]
+            );
+            let (a, b) = answer.split_at(7);
+            s.write_all(a.as_bytes()).unwrap();
+            s.write_all(b.as_bytes()).unwrap();
+            let echo = read_value(s, &mut buf);
+            assert_eq!(echo, json!({"id": "e1", "result": ["x"], "error": null}));
+            let req = read_value(s, &mut buf);
+            let err = format!(
+                r#"{{"id":{},"result":null,"error":"unknown method"}}"#,
+                req["id"]
+            );
+            s.write_all(err.as_bytes()).unwrap();
+        });
+        let mut c = Client::connect(&remote, Duration::from_secs(5)).unwrap();
+        let r = c
+            .call("monitor", json!(["db", null, {}]), Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(r, json!({"T": {}}));
+        let n = c.poll(Duration::from_secs(5)).unwrap().unwrap();
+        assert_eq!(n.method, "update");
+        assert_eq!(c.poll(Duration::from_millis(1)).unwrap(), None);
+        let e = c
+            .call("nope", json!([]), Duration::from_secs(5))
+            .unwrap_err();
+        assert!(
+            matches!(e, OvsdbError::Rpc(ref m) if m.contains("unknown method")),
+            "{e}"
+        );
+        t.join().unwrap();
+        // The server is gone: an error, not a hang.
+        assert!(c.poll(Duration::from_secs(5)).is_err());
     }
 
     #[test]

@@ -74,6 +74,8 @@ pub const UNKNOWN_DST: &str = "unknown-dst";
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the thread syncs without a change in the database.
 const SYNC_PERIOD: Duration = Duration::from_secs(1);
+/// How long the server may be silent before it is asked for an echo.
+const PROBE_AFTER: Duration = Duration::from_secs(15);
 /// The first and the longest wait before reconnecting.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(8));
 
@@ -666,6 +668,8 @@ struct Vtep {
     flooded: BTreeSet<Ipv4Addr>,
     /// The problems last logged, so that each is logged once.
     logged: BTreeSet<String>,
+    /// The last refused transaction's error, logged once.
+    refused: Option<String>,
 }
 
 impl Vtep {
@@ -676,6 +680,7 @@ impl Vtep {
             installed: BTreeSet::new(),
             flooded: BTreeSet::new(),
             logged: BTreeSet::new(),
+            refused: None,
         }
     }
 
@@ -728,6 +733,7 @@ impl Vtep {
                 }
                 next_sync = Instant::now();
             }
+            c.probe(PROBE_AFTER, CALL_TIMEOUT)?;
             if Instant::now() >= next_sync {
                 self.sync(&mut c)?;
                 next_sync = Instant::now() + SYNC_PERIOD;
@@ -803,6 +809,7 @@ impl Vtep {
     fn transact(&mut self, c: &mut Client, ops: Vec<Value>, what: &str) -> Result<(), OvsdbError> {
         match c.transact(DB, ops, CALL_TIMEOUT) {
             Ok(_) => {
+                self.refused = None;
                 if let Some(n) = c.poll(Duration::from_secs(1))? {
                     self.on_notification(&n);
                 }
@@ -812,7 +819,12 @@ impl Vtep {
                 Ok(())
             }
             Err(OvsdbError::Rpc(e)) => {
-                tracing::warn!("vtep: {what}: refused: {e}");
+                // Tried again at each sync: logged when it changes.
+                let msg = format!("{what}: refused: {e}");
+                if self.refused.as_ref() != Some(&msg) {
+                    tracing::warn!("vtep: {msg}");
+                    self.refused = Some(msg);
+                }
                 Ok(())
             }
             Err(e) => Err(e),
