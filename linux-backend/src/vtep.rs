@@ -1221,4 +1221,76 @@ mod tests {
         assert_eq!(v.learned.len(), 1);
         assert_eq!(v.tunnel_statics.len(), 1);
     }
+
+    /// Any value a column could hold, good or bad.
+    fn any_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let atom = prop_oneof![
+            Just(json!(["uuid", "ls42"])),
+            Just(json!(["uuid", "hv"])),
+            Just(json!(["uuid", "all"])),
+            Just(json!(["uuid", "p1"])),
+            Just(json!(["uuid", 7])),
+            Just(json!(["named-uuid", "x"])),
+            Just(json!("02:00:00:00:00:aa")),
+            Just(json!("unknown-dst")),
+            Just(json!("10.0.0.2")),
+            Just(json!(42)),
+            Just(json!(-1)),
+            Just(json!(1u64 << 40)),
+            Just(json!(null)),
+            Just(json!({})),
+        ];
+        atom.prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(|v| json!(["set", v])),
+                proptest::collection::vec((inner.clone(), inner.clone()), 0..3).prop_map(|v| {
+                    json!([
+                        "map",
+                        v.into_iter()
+                            .map(|(k, v)| json!([k, v]))
+                            .collect::<Vec<_>>()
+                    ])
+                }),
+                proptest::collection::vec(inner, 0..3).prop_map(Value::Array),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever the rows hold, reading them never panics, and only
+        /// good remote entries come out.
+        #[test]
+        fn any_rows_are_read_without_panic(
+            cols in proptest::collection::vec(
+                (0usize..10, 0usize..8, any_value()), 0..24)
+        ) {
+            let tables = ["Physical_Switch", "Physical_Port", "Logical_Switch",
+                "Physical_Locator", "Physical_Locator_Set", "Ucast_Macs_Remote",
+                "Mcast_Macs_Remote", "Ucast_Macs_Local", MCAST_LOCAL, "Global"];
+            let names = ["name", "ports", "vlan_bindings", "tunnel_key", "dst_ip", "locator",
+                "locators", "MAC", "logical_switch", "locator_set"];
+            let uuids = ["ps", "p1", "ls42", "hv", "all", "me", "r1", "x"];
+            let mut d = db();
+            let mut updates = Map::new();
+            for (t, u, v) in cols {
+                let row = updates
+                    .entry(tables[t].to_string())
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                    .unwrap()
+                    .entry(uuids[u].to_string())
+                    .or_insert_with(|| json!({"new": {"name": "sw"}}));
+                row["new"][names[(t + u) % names.len()]] = v;
+            }
+            let _ = d.apply(&Value::Object(updates));
+            let (w, _) = wanted(&d, "sw", &tunnel());
+            for m in &w.remote_macs {
+                proptest::prop_assert!(unicast_mac(&m.mac).is_some());
+            }
+            let learned = BTreeSet::from([("02:00:00:00:01:01".to_string(), "p1".to_string(), 0)]);
+            let _ = publish_ops(&d, "10.0.0.1".parse().unwrap(), &w.bindings, &learned);
+            let _ = register_ops(&d, "sw", "10.0.0.1".parse().unwrap(), &["p1".into()]);
+        }
+    }
 }
