@@ -254,6 +254,16 @@ fn vswitch_joins_ovn_as_a_hardware_vtep() {
         lab.fdb_entry(H1_MAC),
         flood()
     );
+    // h2's port leaves the switch: its MAC is no longer published.
+    let p2 = format!("{}-p2", lab.prefix);
+    common::ok(&vswitch(&["del", &p2, "--name", &lab.switch()]));
+    assert!(
+        wait_until(Duration::from_secs(10), || !lab
+            .vtep_ctl(&["list-local-macs", "ls0"])
+            .contains(H2_MAC)),
+        "still published: {}",
+        lab.vtep_ctl(&["list-local-macs", "ls0"])
+    );
     assert!(
         lab.log("vswitch.log").contains("reconnecting"),
         "the outage was not seen"
