@@ -12,7 +12,7 @@
 //!
 //! What the thread does, once a second and whenever the database changes:
 //! - registers a `Physical_Switch` named as the switch (tunnel_ips: the local
-//!   address of the switch's VXLAN port) and each non-tunnel port as a
+//!   address of the switch's first VXLAN port) and each other port as a
 //!   `Physical_Port`;
 //! - follows the `vlan_bindings` of those ports: (port, VLAN) bound to a
 //!   `Logical_Switch` whose `tunnel_key` is a VNI the VXLAN port carries
