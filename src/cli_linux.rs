@@ -155,6 +155,10 @@ pub struct RunArgs {
     /// PEER tx off`).
     #[arg(long)]
     afxdp: bool,
+    /// Join a control plane (OVN) as a hardware VTEP: the OVSDB server of its
+    /// hardware_vtep database, unix:PATH or tcp:IP:PORT (config file: vtep-db).
+    #[arg(long, value_name = "REMOTE")]
+    vtep_db: Option<String>,
     /// Close a control connection that sends no whole request, or reads none
     /// of its answer, for this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_IDLE.as_secs_f64(),
@@ -498,12 +502,22 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-    let (mut spec, mut ports) = match &a.config {
+    let (mut spec, mut ports, mut vtep_db) = match &a.config {
         Some(path) => {
             let config = RunConfig::load(path)?;
-            (config.switch, config.attach)
+            (config.switch, config.attach, config.vtep_db)
         }
-        None => (SwitchSpec::default(), Vec::new()),
+        None => (SwitchSpec::default(), Vec::new(), None),
+    };
+    // The command line's over the file's.
+    if a.vtep_db.is_some() {
+        vtep_db = a.vtep_db.clone();
+    }
+    let vtep_remote = match &vtep_db {
+        Some(r) => Some(
+            vswitch_linux::ovsdb::Remote::parse(r).map_err(|e| anyhow::anyhow!("--vtep-db {e}"))?,
+        ),
+        None => None,
     };
     let file_ports = ports.clone();
     // Ports on the command line come after those of the file.
@@ -539,6 +553,7 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
         overrides: overrides.clone(),
         attach: file_ports,
     });
+    let switch_name = a.name.clone();
     let mut sw = LinuxSwitch::new(RunOptions {
         config,
         name: a.name,
@@ -562,6 +577,16 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
             max_clients: usize::from(a.control_clients),
         },
     })?;
+    // Stopped and joined when the switch stops.
+    let _vtep = match vtep_remote {
+        Some(remote) => Some(vswitch_linux::vtep::spawn(
+            vswitch_linux::vtep::VtepOptions {
+                remote,
+                switch: switch_name,
+            },
+        )?),
+        None => None,
+    };
     sw.run()?;
     Ok(())
 }

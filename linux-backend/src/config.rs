@@ -5,6 +5,7 @@
 //! ```toml
 //! attach = ["veth1-vsw", "netns:vsw-ns2/veth2", "tap:tap0"]
 //! aging = 300
+//! vtep-db = "unix:/run/openvswitch/db.sock"
 //! [ports.veth1-vsw]
 //! storm-broadcast = 1000
 //! ```
@@ -22,6 +23,9 @@ pub struct RunConfig {
     pub attach: Vec<String>,
     /// The switch and its ports' settings.
     pub switch: SwitchSpec,
+    /// `vtep-db`: the OVSDB server of a hardware_vtep database to join
+    /// ([`crate::vtep`]); read at start only.
+    pub vtep_db: Option<String>,
 }
 
 impl RunConfig {
@@ -51,8 +55,26 @@ impl RunConfig {
             })?,
             None => Vec::new(),
         };
+        let vtep_db = match table.remove("vtep-db") {
+            Some(toml::Value::String(r)) => {
+                crate::ovsdb::Remote::parse(&r)
+                    .map_err(|e| Error::Config(format!("{}: vtep-db {e}", path.display())))?;
+                Some(r)
+            }
+            Some(_) => {
+                return Err(Error::Config(format!(
+                    "{}: vtep-db is a string, like \"unix:/run/openvswitch/db.sock\"",
+                    path.display()
+                )))
+            }
+            None => None,
+        };
         let switch: SwitchSpec = table.try_into().map_err(bad)?;
-        let config = RunConfig { attach, switch };
+        let config = RunConfig {
+            attach,
+            switch,
+            vtep_db,
+        };
         config.check().map_err(|e| match e {
             Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
             e => e,
@@ -180,6 +202,8 @@ mod test {
         assert_eq!(c.switch.aging, 60.0);
         assert_eq!(c.switch.ports["veth1-vsw"].mac_limit, Some(4));
         assert_eq!(parse("").unwrap(), RunConfig::default());
+        let c = parse("vtep-db = \"tcp:10.0.0.1:6640\"").unwrap();
+        assert_eq!(c.vtep_db.as_deref(), Some("tcp:10.0.0.1:6640"));
     }
 
     #[test]
@@ -211,6 +235,11 @@ mod test {
             ("aging = -1", "sw.toml: aging = -1 is not allowed"),
             ("agin = 5", "unknown field `agin`"),
             ("attach = 5", "attach is a list of ports"),
+            ("vtep-db = 5", "vtep-db is a string"),
+            (
+                "vtep-db = \"ssl:1.2.3.4:6640\"",
+                "allowed: unix:PATH or tcp:IP:PORT",
+            ),
             ("attach = [\"a b\"]", "bad port \"a b\""),
             ("attach = [\"v1\", \"v1\"]", "attach names \"v1\" twice"),
             (

@@ -22,6 +22,8 @@
 //! - [`trace`]: one line per frame;
 //! - [`lab`]: namespaces and veths to test with;
 //! - [`notify`]: readiness and status for the service manager (sd_notify);
+//! - [`ovsdb`], [`vtep`]: an OVSDB client, and the switch as a hardware VTEP
+//!   of a control plane such as OVN;
 //! - [`hugepage`]: a global allocator that puts large tables on huge pages.
 //!
 //! Unsafe code lives in four modules, each block small and saying why it is
@@ -56,6 +58,7 @@ pub mod hugepage;
 pub mod lab;
 pub mod link;
 pub mod notify;
+pub mod ovsdb;
 pub mod port;
 #[allow(unsafe_code)]
 pub mod ring;
@@ -68,6 +71,7 @@ pub mod tap;
 pub mod target;
 pub mod trace;
 pub mod vnet;
+pub mod vtep;
 pub mod vxlan;
 #[allow(unsafe_code)]
 pub mod xdp;
