@@ -109,7 +109,7 @@ answers=0
 # A loop killed while it wrote its count leaves an empty file: count 0 for it.
 for i in $(seq "$clients"); do n=$(cat "$tmp/c$i" 2>/dev/null || true); answers=$((answers + ${n:-0})); done
 echo "fdb show answers: $answers in ~$((half + 1)) s"
-echo "switch: control.max_stall_us before the loops $stall0, after $(stat 's["control"]["max_stall_us"]'), CPU $(stat 's["control"]["max_stall_cpu_us"]')" \
+echo "switch: control.max_stall_us before the loops $stall0, after $(stat 's["control"]["max_stall_us"]') (waited $(stat 's["control"]["max_stall_waited_us"]'), blocked $(stat 's["control"]["max_stall_blocked_us"]')), CPU $(stat 's["control"]["max_stall_cpu_us"]')" \
   "($(stat 's["control"]["max_stall_request"]'))"
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 t0=$(date +%s.%N)

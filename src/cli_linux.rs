@@ -702,13 +702,15 @@ fn print_stats(s: &Stats) -> std::io::Result<()> {
     )?;
     let c = &s.control;
     outln!(
-        "control: clients {}, dumps {}, idle_closed {}, max_stall_cpu_us {}, max_stall_request {:?}, max_stall_us {}, refused {}, stream_dropped {}",
+        "control: clients {}, dumps {}, idle_closed {}, max_stall_cpu_us {}, max_stall_request {:?}, max_stall_us {} (waited {}, blocked {}), refused {}, stream_dropped {}",
         c.clients,
         c.dumps,
         c.idle_closed,
         c.max_stall_cpu_us,
         c.max_stall_request,
         c.max_stall_us,
+        c.max_stall_waited_us,
+        c.max_stall_blocked_us,
         c.refused,
         c.stream_dropped
     )?;

@@ -335,6 +335,14 @@ pub struct ControlStats {
     pub max_stall_request: String,
     /// The longest control work of one loop turn, µs on the clock.
     pub max_stall_us: u64,
+    /// Of that turn, µs the forwarding thread was runnable but waited for a
+    /// CPU (preempted by other work).
+    #[serde(default)]
+    pub max_stall_waited_us: u64,
+    /// Of that turn, µs neither on a CPU nor waiting for one: blocked (a
+    /// lock, a page fault) or its CPU running interrupts.
+    #[serde(default)]
+    pub max_stall_blocked_us: u64,
     /// Connections refused over the client limit.
     #[serde(default)]
     pub refused: u64,

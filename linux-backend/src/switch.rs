@@ -362,11 +362,7 @@ impl LinuxSwitch {
                 self.dump_slice(&mut stall);
             }
             self.control.flush();
-            if stall.spent > self.max_stall.spent {
-                self.max_stall.spent = stall.spent;
-                self.max_stall.what = stall.what;
-            }
-            self.max_stall.cpu = self.max_stall.cpu.max(stall.cpu);
+            self.max_stall.update(&stall);
             if got && !poll.is_zero() {
                 poll_until = Some(std::time::Instant::now() + poll);
             }

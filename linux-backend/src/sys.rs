@@ -559,6 +559,31 @@ pub fn event_clear(fd: RawFd) {
     let _ = read(fd, &mut buf);
 }
 
+/// The calling thread's time on a CPU and its time spent runnable but
+/// waiting for one (the run queue delay), from `/proc/thread-self/schedstat`
+/// (the file is opened once per thread and read again with `pread`). `None`
+/// when the kernel has no schedstats.
+pub fn thread_sched_times() -> Option<(std::time::Duration, std::time::Duration)> {
+    use std::os::unix::fs::FileExt;
+    thread_local! {
+        static SCHEDSTAT: Option<std::fs::File> =
+            std::fs::File::open("/proc/thread-self/schedstat").ok();
+    }
+    SCHEDSTAT.with(|f| {
+        let f = f.as_ref()?;
+        let mut buf = [0u8; 96];
+        let n = f.read_at(&mut buf, 0).ok()?;
+        let text = std::str::from_utf8(&buf[..n]).ok()?;
+        let mut it = text.split_ascii_whitespace().map(|v| v.parse::<u64>().ok());
+        let run = it.next()??;
+        let wait = it.next()??;
+        Some((
+            std::time::Duration::from_nanos(run),
+            std::time::Duration::from_nanos(wait),
+        ))
+    })
+}
+
 /// CPU time the calling thread has used.
 pub fn thread_cpu_time() -> std::time::Duration {
     let mut ts = libc::timespec {

@@ -13,10 +13,17 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 use vswitch_core::{FdbCursor, FlushScope, MacAddr, PortId};
 
-/// Entry positions of the FDB an `fdb show` copies per loop turn, so that a
-/// dump of any size holds up frames for a bounded time: at most 0.15 ms of
-/// CPU per turn measured with a million entries (BENCHMARKS.md, control-soak).
+/// Entry positions of the FDB an `fdb show` copies per loop turn at most, so
+/// that a dump of any size holds up frames for a bounded time
+/// (BENCHMARKS.md, control-soak).
 const DUMP_SLICE: usize = 4096;
+
+/// Positions copied between two looks at the clock.
+const DUMP_STEP: usize = 512;
+
+/// Clock time after which a slice ends even if it has not copied
+/// [`DUMP_SLICE`] positions.
+const DUMP_BUDGET: Duration = Duration::from_micros(200);
 
 /// An `fdb show` under way.
 pub(super) struct Dump {
@@ -29,30 +36,43 @@ pub(super) struct Dump {
 }
 
 /// Control work done in one loop turn: how long (on the clock, and on the
-/// CPU: the difference is time the thread waited for a CPU), and the request
-/// that took longest.
+/// CPU), how much of it the thread spent runnable but waiting for a CPU, and
+/// the request that took longest. What is left of the clock time after the
+/// CPU and the wait is time the thread was blocked (on a lock, a page fault)
+/// or its CPU ran interrupts.
 #[derive(Default)]
 pub(super) struct Stall {
     pub(super) spent: Duration,
     pub(super) cpu: Duration,
+    pub(super) waited: Duration,
     pub(super) longest: Duration,
     pub(super) what: &'static str,
 }
 
-/// When a piece of control work began.
-pub(super) struct Started(std::time::Instant, Duration);
+/// When a piece of control work began: the clock, the thread's CPU time and
+/// its run queue wait so far.
+pub(super) struct Started(std::time::Instant, Duration, Duration);
 
 impl Started {
     fn now() -> Started {
-        Started(std::time::Instant::now(), sys::thread_cpu_time())
+        // The wait is read inside the clock's interval, at both ends: a
+        // preemption between the readings counts as blocked, never the
+        // other way round, so a turn reported as not blocked was not.
+        let clock = std::time::Instant::now();
+        let cpu = sys::thread_cpu_time();
+        let waited = sys::thread_sched_times().map_or(Duration::ZERO, |t| t.1);
+        Started(clock, cpu, waited)
     }
 }
 
 impl Stall {
     fn add(&mut self, since: Started, what: &'static str) {
+        if let Some((_, waited)) = sys::thread_sched_times() {
+            self.waited += waited.saturating_sub(since.2);
+        }
+        self.cpu += sys::thread_cpu_time().saturating_sub(since.1);
         let d = since.0.elapsed();
         self.spent += d;
-        self.cpu += sys::thread_cpu_time().saturating_sub(since.1);
         if d >= self.longest {
             self.longest = d;
             self.what = what;
@@ -60,12 +80,28 @@ impl Stall {
     }
 }
 
-/// The worst control work of one loop turn so far.
+/// The worst control work of one loop turn so far (on the clock, with that
+/// turn's CPU time and run queue wait), and the most CPU of any turn.
 #[derive(Default)]
 pub(super) struct MaxStall {
     pub(super) spent: Duration,
     pub(super) what: &'static str,
+    pub(super) spent_cpu: Duration,
+    pub(super) spent_waited: Duration,
     pub(super) cpu: Duration,
+}
+
+impl MaxStall {
+    /// Takes in one loop turn's control work.
+    pub(super) fn update(&mut self, turn: &Stall) {
+        if turn.spent > self.spent {
+            self.spent = turn.spent;
+            self.what = turn.what;
+            self.spent_cpu = turn.cpu;
+            self.spent_waited = turn.waited;
+        }
+        self.cpu = self.cpu.max(turn.cpu);
+    }
 }
 
 impl LinuxSwitch {
@@ -113,10 +149,21 @@ impl LinuxSwitch {
         let t = Started::now();
         let now = self.now();
         let mut entries = Vec::with_capacity(DUMP_SLICE);
-        let next = self
-            .sw
-            .fdb_mut()
-            .entries_from(d.cursor, DUMP_SLICE, now, &mut entries);
+        // Up to DUMP_SLICE positions, in steps, ending early once the slice
+        // has taken DUMP_BUDGET (a machine where copying is slow, or the
+        // thread was interrupted mid-way, still gives the frames their turn).
+        let mut next = Some(d.cursor);
+        let mut taken = 0;
+        while let Some(cursor) = next {
+            if taken >= DUMP_SLICE || (taken > 0 && t.0.elapsed() >= DUMP_BUDGET) {
+                break;
+            }
+            next = self
+                .sw
+                .fdb_mut()
+                .entries_from(cursor, DUMP_STEP, now, &mut entries);
+            taken += DUMP_STEP;
+        }
         let answer = Answer::FdbSlice {
             names: std::mem::take(&mut d.names),
             tunnels: std::mem::take(&mut d.tunnels),
@@ -413,6 +460,12 @@ impl LinuxSwitch {
                 max_stall_cpu_us: self.max_stall.cpu.as_micros() as u64,
                 max_stall_request: self.max_stall.what.to_string(),
                 max_stall_us: self.max_stall.spent.as_micros() as u64,
+                max_stall_waited_us: self.max_stall.spent_waited.as_micros() as u64,
+                max_stall_blocked_us: self
+                    .max_stall
+                    .spent
+                    .saturating_sub(self.max_stall.spent_cpu + self.max_stall.spent_waited)
+                    .as_micros() as u64,
                 stream_dropped: self.control.stream_dropped(),
                 ..ControlStats::default()
             },
