@@ -570,12 +570,18 @@ fn print_ports(name: &str, ports: &[PortInfo]) -> std::io::Result<()> {
     outln!("switch {name}: {} ports", ports.len())?;
     for p in ports {
         let c = &p.counters;
+        // A tunnel has no interface of its own: its endpoint instead.
+        let at = match &p.vxlan {
+            Some(v) if v.underlay.is_empty() => format!("udp {}:{}", v.local, v.dstport),
+            Some(v) => format!("udp {}:{} on {}", v.local, v.dstport, v.underlay),
+            None => format!("ifindex {}", p.ifindex),
+        };
         outln!(
-            "port {} {} ({}, ifindex {}) {} mtu {}",
+            "port {} {} ({}, {}) {} mtu {}",
             p.port,
             p.ifname,
             p.kind,
-            p.ifindex,
+            at,
             p.state,
             p.mtu
         )?;

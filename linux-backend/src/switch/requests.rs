@@ -265,7 +265,8 @@ impl LinuxSwitch {
                         .iter()
                         .map(ToString::to_string)
                         .collect(),
-                    remotes: v.remotes().addrs().len(),
+                    underlay: v.underlay().unwrap_or_default().to_string(),
+                    remotes: v.remotes().len(),
                     drops: v
                         .decap_counts()
                         .nonzero()
@@ -288,7 +289,11 @@ impl LinuxSwitch {
             let r = v.remotes();
             out.push(Tunnel {
                 port: i as u16,
-                remotes: r.addrs().iter().map(ToString::to_string).collect(),
+                remotes: r
+                    .by_id()
+                    .iter()
+                    .map(|a| a.map(|a| a.to_string()).unwrap_or_default())
+                    .collect(),
                 flood: r.flood_list().iter().map(ToString::to_string).collect(),
             });
         }
@@ -324,7 +329,7 @@ impl LinuxSwitch {
             ));
         }
         let (_, vx, addr) = self.tunnel_dst(port, dst)?;
-        if vx.remotes_mut().remove_flood(addr) {
+        if vx.remotes_mut().remove_flood(addr.into()) {
             Ok(())
         } else {
             Err(Error::Remote(format!(
@@ -341,12 +346,12 @@ impl LinuxSwitch {
             let (id, vx, addr) = self.tunnel_dst(port, dst)?;
             if mac.is_zero() {
                 // As `bridge fdb append 00:00:00:00:00:00 dev vx dst IP`.
-                vx.remotes_mut().append_flood(addr);
+                vx.remotes_mut().append_flood(addr.into());
                 return Ok(());
             }
             let remote = vx
                 .remotes_mut()
-                .id(addr)
+                .id(addr.into())
                 .ok_or_else(|| Error::Config(format!("{port} has too many remote endpoints")))?;
             if !mac.is_unicast() {
                 return Err(Error::Config(format!("{mac} is not a unicast address")));
