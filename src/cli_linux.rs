@@ -572,8 +572,17 @@ fn print_ports(name: &str, ports: &[PortInfo]) -> std::io::Result<()> {
         let c = &p.counters;
         // A tunnel has no interface of its own: its endpoint instead.
         let at = match &p.vxlan {
-            Some(v) if v.underlay.is_empty() => format!("udp {}:{}", v.local, v.dstport),
-            Some(v) => format!("udp {}:{} on {}", v.local, v.dstport, v.underlay),
+            Some(v) => {
+                // [fd00::1]:4789 as a socket address prints.
+                let local = match v.local.parse::<std::net::IpAddr>() {
+                    Ok(ip) => std::net::SocketAddr::new(ip, v.dstport).to_string(),
+                    Err(_) => format!("{}:{}", v.local, v.dstport),
+                };
+                match v.underlay.as_str() {
+                    "" => format!("udp {local}"),
+                    on => format!("udp {local} on {on}"),
+                }
+            }
             None => format!("ifindex {}", p.ifindex),
         };
         outln!(

@@ -9,7 +9,7 @@ use crate::control_server::{Answer, Job, Tunnel};
 use crate::error::{Error, Result};
 use crate::sys;
 use crate::target::{self, PortTarget};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 use vswitch_core::{FdbCursor, FlushScope, MacAddr, PortId};
 
@@ -305,11 +305,11 @@ impl LinuxSwitch {
         &mut self,
         port: &str,
         dst: &str,
-    ) -> Result<(PortId, &mut crate::vxlan::VxlanPort, Ipv4Addr)> {
+    ) -> Result<(PortId, &mut crate::vxlan::VxlanPort, IpAddr)> {
         let id = self.find_port(port)?;
-        let addr: Ipv4Addr = dst
+        let addr: IpAddr = dst
             .parse()
-            .map_err(|_| Error::Config(format!("dst \"{dst}\" is not an IPv4 address")))?;
+            .map_err(|_| Error::Config(format!("dst \"{dst}\" is not an IP address")))?;
         let vx = self
             .slot(id)
             .and_then(|s| s.port.vxlan_mut())
@@ -329,7 +329,7 @@ impl LinuxSwitch {
             ));
         }
         let (_, vx, addr) = self.tunnel_dst(port, dst)?;
-        if vx.remotes_mut().remove_flood(addr.into()) {
+        if vx.remotes_mut().remove_flood(addr) {
             Ok(())
         } else {
             Err(Error::Remote(format!(
@@ -346,12 +346,12 @@ impl LinuxSwitch {
             let (id, vx, addr) = self.tunnel_dst(port, dst)?;
             if mac.is_zero() {
                 // As `bridge fdb append 00:00:00:00:00:00 dev vx dst IP`.
-                vx.remotes_mut().append_flood(addr.into());
+                vx.remotes_mut().append_flood(addr);
                 return Ok(());
             }
             let remote = vx
                 .remotes_mut()
-                .id(addr.into())
+                .id(addr)
                 .ok_or_else(|| Error::Config(format!("{port} has too many remote endpoints")))?;
             if !mac.is_unicast() {
                 return Err(Error::Config(format!("{mac} is not a unicast address")));
