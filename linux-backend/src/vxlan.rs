@@ -1159,6 +1159,79 @@ mod test {
         assert_eq!(full.id(ip(1 << 20)), Some(RemoteId(5)));
     }
 
+    proptest::proptest! {
+        /// Whatever mix of learning from remotes, static entries, removals,
+        /// aging, flood list edits and reclaims: every entry's id still names
+        /// the address it was made for, the flood list keeps its addresses,
+        /// and an id is never given to two addresses at once.
+        #[test]
+        fn a_reclaimed_id_never_renames_an_entry(
+            ops in proptest::collection::vec((0u8..7, 0u8..40, 0u8..12), 1..200)
+        ) {
+            use std::collections::HashMap as Map;
+            use vswitch_core::fdb::FdbConfig;
+            use vswitch_core::{Instant, MacAddr};
+            let port = PortId(1);
+            let mut fdb = Fdb::new(FdbConfig { capacity: 16, ..FdbConfig::default() }).unwrap();
+            let mut r = Remotes::default();
+            // The address each MAC's entry was made for.
+            let mut made: Map<MacAddr, IpAddr> = Map::new();
+            let mut flood: Vec<IpAddr> = Vec::new();
+            let mut now = 0u64;
+            for (op, a, m) in ops {
+                let addr = IpAddr::from([10, 0, 0, a]);
+                let mac = MacAddr([2, 0, 0, 0, 0, m]);
+                match op {
+                    0 | 1 => {
+                        // A frame from `addr`: its id, then learned with it.
+                        if let Some(id) = r.id(addr) {
+                            fdb.learn_from(Instant::from_millis(now), 0, mac, port, Some(id));
+                            // Not over a static entry.
+                            if fdb.get_remote(0, mac) == Some((port, Some(id))) {
+                                made.insert(mac, addr);
+                            }
+                        }
+                    }
+                    2 => {
+                        if let Some(id) = r.id(addr) {
+                            fdb.add_static_to(0, mac, port, Some(id));
+                            made.insert(mac, addr);
+                        }
+                    }
+                    3 => {
+                        fdb.remove(0, mac);
+                    }
+                    4 => {
+                        now += 200_000;
+                        fdb.advance(Instant::from_millis(now));
+                    }
+                    5 => {
+                        if a % 2 == 0 {
+                            if r.append_flood(addr) {
+                                flood.push(addr);
+                            }
+                        } else if r.remove_flood(addr) {
+                            flood.retain(|&f| f != addr);
+                        }
+                    }
+                    _ => {
+                        reclaim_remotes(&fdb, port, &mut r);
+                    }
+                }
+                for e in fdb.entries(Instant::from_millis(now)) {
+                    let id = e.remote.expect("every entry names a remote");
+                    proptest::prop_assert_eq!(r.addr(id), made.get(&e.mac).copied(), "{}", e.mac);
+                }
+                proptest::prop_assert_eq!(r.flood_list(), flood.clone());
+                let mut seen = std::collections::HashSet::new();
+                for a in r.by_id().iter().flatten() {
+                    proptest::prop_assert!(seen.insert(*a), "{} has two ids", a);
+                }
+                proptest::prop_assert_eq!(seen.len(), r.len());
+            }
+        }
+    }
+
     /// Through the switch: a remote's id, once its host aged out, is given
     /// back and goes to the next new remote; frames under that id reach the
     /// new address and never the old one. A flood with an empty flood list
