@@ -2,8 +2,10 @@
 # VXLAN throughput and latency: machine 1 as vswitch (MODE=vswitch) or as a
 # Linux bridge + vxlan device (MODE=linux), machine 2 always Linux; hosts
 # behind each; iperf3 TCP and 64-byte UDP h1 -> h2, and ping. Root only.
-# Uses target/release/vswitch of this checkout.
-# usage: MODE=linux|vswitch benches/vxlan-pair.sh
+# Uses target/release/vswitch of this checkout (or $VSWITCH). VXOPTS adds options to the
+# vxlan: port (VXOPTS=,udpcsum: outer checksums, which lets it use UDP GSO);
+# PERF=FILE records the switch with perf record -g during the TCP run.
+# usage: MODE=linux|vswitch [VXOPTS=...] [PERF=file] benches/vxlan-pair.sh
 set -e
 P=vsw-vxb
 for n in m1 m2 h1 h2; do ip netns add $P$n; ip -n $P$n link set lo up; done
@@ -22,18 +24,26 @@ linux() { # ns local remote
 }
 linux ${P}m2 10.83.0.2 10.83.0.1; ip -n ${P}m2 link set s2 master br0
 # Over veths nothing ever computes the inner checksums Linux leaves partial: the
-# underlay "NIC" must (as a real one does).
-ip netns exec ${P}m2 ethtool -K u2 tx off >/dev/null; ip netns exec ${P}m1 ethtool -K u1 tx off >/dev/null
+# underlay "NIC" must (as a real one does). vswitch completes them itself, so
+# its machine's underlay veth keeps its offloads.
+ip netns exec ${P}m2 ethtool -K u2 tx off >/dev/null
 if [ "$MODE" = linux ]; then
+  ip netns exec ${P}m1 ethtool -K u1 tx off >/dev/null
   linux ${P}m1 10.83.0.1 10.83.0.2; ip -n ${P}m1 link set s1 master br0
 else
-  ip netns exec ${P}m1 "$(dirname "$0")/../target/release/vswitch" run --name vsw-vxb vxlan:vx0,vni=42,local=10.83.0.1,remote=10.83.0.2 s1 >/tmp/vxlan-pair.log 2>&1 &
+  ip netns exec ${P}m1 "${VSWITCH:-$(dirname "$0")/../target/release/vswitch}" run --name vsw-vxb vxlan:vx0,vni=42,local=10.83.0.1,remote=10.83.0.2$VXOPTS s1 >/tmp/vxlan-pair.log 2>&1 &
+  VSW=$!
   sleep 1.5
 fi
 ip netns exec ${P}h1 ping -c 3 -q 192.168.83.2 >/dev/null
 ip netns exec ${P}h2 iperf3 -s -D -1 >/dev/null
 sleep 0.5
+if [ -n "$PERF" ] && [ -n "$VSW" ]; then
+  perf record -g -o "$PERF" -p $VSW -- sleep 4 >/dev/null 2>&1 &
+  PERFPID=$!
+fi
 echo "$MODE TCP h1->h2:"; ip netns exec ${P}h1 iperf3 -c 192.168.83.2 -t 5 | grep -E "sender|receiver"
+[ -n "$PERFPID" ] && wait $PERFPID
 ip netns exec ${P}h2 iperf3 -s -D -1 >/dev/null; sleep 0.5
 echo "$MODE UDP 64B h1->h2:"; ip netns exec ${P}h1 iperf3 -u -b 0 -l 64 -c 192.168.83.2 -t 5 | grep -E "receiver" 
 echo "$MODE ping:"; ip netns exec ${P}h1 ping -c 20 -i 0.05 -q 192.168.83.2 | tail -1

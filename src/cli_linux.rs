@@ -595,12 +595,27 @@ fn print_ports(name: &str, ports: &[PortInfo]) -> std::io::Result<()> {
     outln!("switch {name}: {} ports", ports.len())?;
     for p in ports {
         let c = &p.counters;
+        // A tunnel has no interface of its own: its endpoint instead.
+        let at = match &p.vxlan {
+            Some(v) => {
+                // [fd00::1]:4789 as a socket address prints.
+                let local = match v.local.parse::<std::net::IpAddr>() {
+                    Ok(ip) => std::net::SocketAddr::new(ip, v.dstport).to_string(),
+                    Err(_) => format!("{}:{}", v.local, v.dstport),
+                };
+                match v.underlay.as_str() {
+                    "" => format!("udp {local}"),
+                    on => format!("udp {local} on {on}"),
+                }
+            }
+            None => format!("ifindex {}", p.ifindex),
+        };
         outln!(
-            "port {} {} ({}, ifindex {}) {} mtu {}",
+            "port {} {} ({}, {}) {} mtu {}",
             p.port,
             p.ifname,
             p.kind,
-            p.ifindex,
+            at,
             p.state,
             p.mtu
         )?;

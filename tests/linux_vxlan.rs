@@ -54,6 +54,15 @@ impl Overlay {
         ns
     }
 
+    /// IPv6 back on in `ns` (a machine on an IPv6 underlay), for the
+    /// interfaces made after.
+    fn ipv6(&self, ns: &str) {
+        for key in ["all", "default"] {
+            let set = format!("net.ipv6.conf.{key}.disable_ipv6=0");
+            assert!(in_ns(ns, &["sysctl", "-qw", &set]).status.success());
+        }
+    }
+
     /// A veth `a` in `ns_a` to `b` in `ns_b`, both up, with an address on
     /// `a` if given.
     fn veth(&self, ns_a: &str, a: &str, ns_b: &str, b: &str, addr: Option<&str>, mtu: u32) {
@@ -163,7 +172,10 @@ fn entry(sw: &Running, mac: &str) -> Option<serde_json::Value> {
 /// vswitch (machine 1) and a Linux bridge with a VXLAN device (machine 2):
 /// pings both ways; each side learns the other's host behind the other's
 /// underlay address; with the Linux side's UDP checksums off and on, and
-/// vswitch's off and on.
+/// vswitch's off and on. With checksums on vswitch sends TSO segments by UDP
+/// GSO; the third round takes checksum offload away from its underlay veth,
+/// so that the kernel refuses UDP GSO and vswitch goes datagram by datagram:
+/// TCP both ways still works.
 #[test]
 fn interop_with_a_linux_vxlan_device() {
     if !ready(
@@ -172,9 +184,13 @@ fn interop_with_a_linux_vxlan_device() {
     ) {
         return;
     }
-    for (k, (linux_csum, ours)) in [("noudpcsum", ""), ("udpcsum", ",udpcsum")]
-        .into_iter()
-        .enumerate()
+    for (k, (linux_csum, ours, no_offload)) in [
+        ("noudpcsum", "", false),
+        ("udpcsum", ",udpcsum", false),
+        ("udpcsum", ",udpcsum", true),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let mut o = Overlay::new('x');
         let (m1, m2) = (o.ns("m1"), o.ns("m2"));
@@ -215,6 +231,12 @@ fn interop_with_a_linux_vxlan_device() {
             &["link", "set", &format!("{p}s2"), "master", "br0"],
         );
 
+        if no_offload {
+            let u1 = format!("{p}u1");
+            assert!(in_ns(&m1, &["ethtool", "-K", &u1, "tx", "off"])
+                .status
+                .success());
+        }
         let vx = format!("vxlan:vx0,vni=42,local=10.77.0.1,remote=10.77.0.2{ours}");
         let name = format!("{p}{k}");
         let sw = Running::start_in(Some(&m1), &name, &[vx, format!("{p}s1")], &[], 2);
@@ -251,26 +273,26 @@ fn interop_with_a_linux_vxlan_device() {
                 .status
                 .success()
         {
-            let _ = in_ns(&h2, &["iperf3", "-s", "-D", "-1"]);
-            std::thread::sleep(Duration::from_millis(300));
-            let tcp = in_ns(
-                &h1,
-                &[
-                    "timeout",
-                    "10",
-                    "iperf3",
-                    "-c",
-                    "192.168.77.2",
-                    "-t",
-                    "1",
-                    "-R",
-                ],
-            );
-            assert!(
-                tcp.status.success(),
-                "{linux_csum}: TCP h2 -> h1: {}",
-                String::from_utf8_lossy(&tcp.stdout)
-            );
+            // Both ways: h1 -> h2 has vswitch encapsulate h1's TSO
+            // super-frames.
+            for reverse in [true, false] {
+                let _ = in_ns(&h2, &["iperf3", "-s", "-D", "-1"]);
+                std::thread::sleep(Duration::from_millis(300));
+                let mut args = vec!["timeout", "10", "iperf3", "-c", "192.168.77.2", "-t", "1"];
+                if reverse {
+                    args.push("-R");
+                }
+                let tcp = in_ns(&h1, &args);
+                assert!(
+                    tcp.status.success(),
+                    "{linux_csum} (offload off {no_offload}): TCP, reverse {reverse}: {}",
+                    String::from_utf8_lossy(&tcp.stdout)
+                );
+            }
+            // Nothing refused: a UDP GSO send the kernel would not take went
+            // again datagram by datagram.
+            let port = sw.port("vx0");
+            assert_eq!(port["drops"]["tx-full"].as_u64().unwrap_or(0), 0, "{port}");
         }
         let (mac1, mac2) = (mac_of(&h1, "eth0"), mac_of(&h2, "eth0"));
         let fdb = linux_fdb(&m2);
@@ -327,6 +349,117 @@ fn interop_with_a_linux_vxlan_device() {
             sw.port("vx0")
         );
     }
+}
+
+/// vswitch and a Linux bridge with a VXLAN device over an IPv6 underlay
+/// (ULA addresses, inside the machines' namespaces only): pings, full-size
+/// frames (the underlay MTU less 70) and TCP; each side learns the other's
+/// host behind the other's IPv6 address, and `fdb show` prints it.
+#[test]
+fn interop_over_an_ipv6_underlay() {
+    if !ready(
+        "VXLAN interop tests",
+        &[("ip", "-V"), ("bridge", "-V"), ("ping", "-V")],
+    ) {
+        return;
+    }
+    let mut o = Overlay::new('6');
+    let (m1, m2) = (o.ns("m1"), o.ns("m2"));
+    let (h1, h2) = (o.ns("h1"), o.ns("h2"));
+    o.ipv6(&m1);
+    o.ipv6(&m2);
+    let p = o.prefix.clone();
+    let (u1, u2) = (format!("{p}u1"), format!("{p}u2"));
+    o.veth(&m1, &u1, &m2, &u2, None, 1500);
+    // No duplicate address detection: the addresses work at once.
+    ip_in(
+        Some(&m1),
+        &["addr", "add", "fd00:77::1/64", "dev", &u1, "nodad"],
+    );
+    ip_in(
+        Some(&m2),
+        &["addr", "add", "fd00:77::2/64", "dev", &u2, "nodad"],
+    );
+    // Hosts: the inner MTU is the underlay's less 70 over IPv6.
+    let (s1, s2) = (format!("{p}s1"), format!("{p}s2"));
+    o.veth(&h1, "eth0", &m1, &s1, Some("192.168.76.1/24"), 1430);
+    o.veth(&h2, "eth0", &m2, &s2, Some("192.168.76.2/24"), 1430);
+    // Linux's default over IPv6: UDP checksums sent and required.
+    o.linux_vtep(&m2, "fd00:77::2", &["fd00:77::1"], "noudp6zerocsumrx");
+    ip_in(Some(&m2), &["link", "set", &s2, "master", "br0"]);
+
+    let vx = "vxlan:vx0,vni=42,local=fd00:77::1,remote=fd00:77::2".to_string();
+    let name = format!("{p}sw");
+    let sw = Running::start_in(Some(&m1), &name, &[vx, s1.clone()], &[], 2);
+    assert!(ping(&h1, "192.168.76.2"), "h1 -> h2");
+    assert!(ping(&h2, "192.168.76.1"), "h2 -> h1");
+    let big = in_ns(
+        &h1,
+        &[
+            "ping",
+            "-c",
+            "2",
+            "-W",
+            "1",
+            "-s",
+            "1402",
+            "-M",
+            "do",
+            "-q",
+            "192.168.76.2",
+        ],
+    );
+    assert!(big.status.success(), "full-size frames");
+    let iperf = Command::new("iperf3")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if iperf
+        && in_ns(&m2, &["ethtool", "-K", &u2, "tx", "off"])
+            .status
+            .success()
+    {
+        for reverse in [false, true] {
+            let _ = in_ns(&h2, &["iperf3", "-s", "-D", "-1"]);
+            std::thread::sleep(Duration::from_millis(300));
+            let mut args = vec!["timeout", "10", "iperf3", "-c", "192.168.76.2", "-t", "1"];
+            if reverse {
+                args.push("-R");
+            }
+            let tcp = in_ns(&h1, &args);
+            assert!(
+                tcp.status.success(),
+                "TCP (reverse {reverse}): {}",
+                String::from_utf8_lossy(&tcp.stdout)
+            );
+        }
+    }
+    let (mac1, mac2) = (mac_of(&h1, "eth0"), mac_of(&h2, "eth0"));
+    let fdb = linux_fdb(&m2);
+    assert!(
+        fdb.lines()
+            .any(|l| l.starts_with(&mac1) && l.contains("dst fd00:77::1")),
+        "Linux learned h1 behind vswitch's IPv6 address: {fdb}"
+    );
+    let e = entry(&sw, &mac2).expect("vswitch learned h2");
+    assert_eq!(e["dst"], "fd00:77::2", "{e}");
+    let plain = common::ok(&common::vswitch(&["fdb", "show", "--name", &name]));
+    assert!(
+        plain
+            .lines()
+            .any(|l| l.starts_with(&mac2) && l.contains("dev vx0 dst fd00:77::2")),
+        "{plain}"
+    );
+    let port = sw.port("vx0");
+    assert_eq!(port["mtu"], 1430, "{port}");
+    assert_eq!(port["vxlan"]["local"], "fd00:77::1");
+    assert_eq!(port["vxlan"]["underlay"], u1.as_str());
+    assert_eq!(port["rx_errors"], 0, "{port}");
+    let shown = common::ok(&common::vswitch(&["show", "--name", &name]));
+    assert!(
+        shown.contains(&format!("vx0 (vxlan, udp [fd00:77::1]:4789 on {u1})")),
+        "{shown}"
+    );
 }
 
 /// Three endpoints, two Linux and one vswitch, on one underlay bridge:

@@ -802,6 +802,34 @@ impl Fdb {
         n
     }
 
+    /// Calls `f` with the remote endpoint of every entry on tunnel port
+    /// `port` (once per entry, so an id may come several times). A tunnel
+    /// port may give an id no entry holds to another endpoint.
+    ///
+    /// The cost is the port's dynamic entries, plus a walk of the whole table
+    /// when it holds static entries (they are not kept per port).
+    pub fn remotes_on(&self, port: PortId, mut f: impl FnMut(RemoteId)) {
+        if let Some(p) = self.ports.get(usize::from(port.0)) {
+            let mut idx = p.head;
+            while idx != NIL {
+                let e = &self.entries[idx as usize];
+                if let Some(r) = entry_remote(e.flags) {
+                    f(r);
+                }
+                idx = e.next;
+            }
+        }
+        if self.stats.statics > 0 {
+            for e in &self.entries {
+                if e.flags & (F_USED | F_STATIC) == F_USED | F_STATIC && e.port == port.0 {
+                    if let Some(r) = entry_remote(e.flags) {
+                        f(r);
+                    }
+                }
+            }
+        }
+    }
+
     /// Removes every entry (static and dynamic) in VLAN `vid`.
     pub fn flush_vlan(&mut self, vid: Vid) -> usize {
         let n = self.remove_where(|e| key_vid(e.key) == vid);
@@ -1305,6 +1333,37 @@ mod test {
             Some((PortId(2), Some(RemoteId(0))))
         );
         assert_eq!(core::mem::size_of::<Entry>(), 24);
+    }
+
+    /// `remotes_on` names the remotes of a port's entries, dynamic and
+    /// static, and no longer one whose entries are gone.
+    #[test]
+    fn remotes_in_use_follow_the_entries() {
+        let mut f = fdb(100, EvictionPolicy::FairLru);
+        let on = |f: &Fdb, port: u16| {
+            let mut v = Vec::new();
+            f.remotes_on(PortId(port), |r| v.push(r.0));
+            v.sort_unstable();
+            v
+        };
+        f.learn_from(t(0), 0, mac(1), PortId(2), Some(RemoteId(3)));
+        f.learn_from(t(0), 0, mac(2), PortId(2), Some(RemoteId(5)));
+        f.learn_from(t(0), 0, mac(3), PortId(1), Some(RemoteId(7)));
+        f.learn(t(0), 0, mac(4), PortId(2));
+        assert_eq!(on(&f, 2), [3, 5]);
+        f.add_static_to(0, mac(9), PortId(2), Some(RemoteId(8)));
+        f.add_static_to(0, mac(10), PortId(1), Some(RemoteId(4)));
+        assert_eq!(on(&f, 2), [3, 5, 8]);
+        assert_eq!(on(&f, 1), [4, 7]);
+        // The host behind remote 3 moves to remote 5; the static goes.
+        f.learn_from(t(1), 0, mac(1), PortId(2), Some(RemoteId(5)));
+        assert!(f.remove(0, mac(9)));
+        assert_eq!(on(&f, 2), [5, 5]);
+        // Aged out: nothing left but the other port's static.
+        f.advance(t(24 * 3600 * 1000));
+        assert!(on(&f, 2).is_empty());
+        assert_eq!(on(&f, 1), [4]);
+        assert!(on(&f, 40).is_empty());
     }
 
     /// Remotes cost nothing: a table full of tunnel entries takes the same

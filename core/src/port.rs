@@ -112,11 +112,14 @@ pub enum DropReason {
     /// Received on, or bound for, a port the spanning tree holds discarding
     /// (or learning: learned from, not forwarded).
     Blocked,
+    /// Bound for a tunnel port that has no remote endpoint to send it to: a
+    /// flood while its flood list is empty.
+    NoRemote,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 16] = [
+    pub const ALL: [DropReason; 17] = [
         DropReason::Runt,
         DropReason::BadSource,
         DropReason::LinkLocal,
@@ -133,6 +136,7 @@ impl DropReason {
         DropReason::RxFull,
         DropReason::BadIgmp,
         DropReason::Blocked,
+        DropReason::NoRemote,
     ];
 
     /// A short name for output: `runt`, `bad-source`, ...
@@ -154,6 +158,7 @@ impl DropReason {
             DropReason::RxFull => "rx-full",
             DropReason::BadIgmp => "bad-igmp",
             DropReason::Blocked => "stp-blocked",
+            DropReason::NoRemote => "no-remote",
         }
     }
 
@@ -265,6 +270,9 @@ pub enum TxError {
     TooBig,
     /// The transmit queue or ring is full.
     Full,
+    /// A tunnel port has no remote endpoint for the frame (a flood while its
+    /// flood list is empty): nothing was sent.
+    NoRemote,
 }
 
 impl From<TxError> for DropReason {
@@ -272,6 +280,7 @@ impl From<TxError> for DropReason {
         match e {
             TxError::TooBig => DropReason::TooBig,
             TxError::Full => DropReason::TxFull,
+            TxError::NoRemote => DropReason::NoRemote,
         }
     }
 }

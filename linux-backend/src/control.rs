@@ -169,7 +169,8 @@ pub struct PortInfo {
     pub ifname: String,
     /// `afpacket`, `afxdp`, `tap` or `vxlan`.
     pub kind: String,
-    /// Interface index.
+    /// Interface index; 0 for a tunnel port, which has no interface of its
+    /// own (its [`VxlanInfo`] names the local endpoint and the underlay).
     pub ifindex: u32,
     /// `up`, `down`, or `shut-down` (by the move guard, for its hold time).
     pub state: String,
@@ -199,6 +200,9 @@ pub struct VxlanInfo {
     pub vlans: Vec<(u32, u16)>,
     /// The flood list.
     pub flood: Vec<String>,
+    /// The interface holding the local address ("" when not found).
+    #[serde(default)]
+    pub underlay: String,
     /// Remote endpoints known (flood list and learned).
     pub remotes: usize,
     /// Received datagrams dropped, by reason (also counted in `rx_errors`).

@@ -88,7 +88,7 @@ pub(crate) enum Job {
 pub(crate) struct Tunnel {
     /// The port number.
     pub port: u16,
-    /// Address of each remote id.
+    /// Address of each remote id ("" for an id not in use).
     pub remotes: Vec<String>,
     /// The flood list.
     pub flood: Vec<String>,
@@ -417,7 +417,10 @@ fn fdb_line(names: &[String], tunnels: &[Tunnel], mut entries: Vec<FdbEntry>) ->
         };
         let dst = e.remote.and_then(|r| {
             let t = tunnels.iter().find(|t| t.port == e.port.0)?;
-            t.remotes.get(usize::from(r.0)).map(String::as_str)
+            t.remotes
+                .get(usize::from(r.0))
+                .map(String::as_str)
+                .filter(|s| !s.is_empty())
         });
         let row = Row {
             age: e.age.as_secs_f64(),

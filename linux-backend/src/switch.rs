@@ -337,6 +337,7 @@ impl LinuxSwitch {
                         self.mcast_tick(now);
                         self.run_stp();
                         self.poll_port_stats();
+                        self.reclaim_remotes();
                     }
                     TOKEN_LINK => self.on_link_events(),
                     TOKEN_CONTROL => self.on_control(&mut stall),

@@ -324,6 +324,212 @@ pub fn send_many(fd: RawFd, data: &[u8], frames: &[std::ops::Range<usize>]) -> i
     Ok(sent as usize)
 }
 
+/// A socket address as the kernel takes it.
+fn sockaddr_of(addr: &std::net::SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
+    let mut ss: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    let len = match addr {
+        std::net::SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin) };
+            mem::size_of::<libc::sockaddr_in>()
+        }
+        std::net::SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin6) };
+            mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (ss, len as libc::socklen_t)
+}
+
+/// The address the kernel wrote, if it is IPv4 or IPv6.
+fn sockaddr_to(ss: &libc::sockaddr_storage) -> Option<std::net::SocketAddr> {
+    match i32::from(ss.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says a sockaddr_in is there.
+            let sin: libc::sockaddr_in =
+                unsafe { std::ptr::read((ss as *const libc::sockaddr_storage).cast()) };
+            let ip = std::net::Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+            Some((ip, u16::from_be(sin.sin_port)).into())
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says a sockaddr_in6 is there.
+            let sin6: libc::sockaddr_in6 =
+                unsafe { std::ptr::read((ss as *const libc::sockaddr_storage).cast()) };
+            let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some((ip, u16::from_be(sin6.sin6_port)).into())
+        }
+        _ => None,
+    }
+}
+
+/// A datagram [`udp_recv_many`] got.
+#[derive(Clone, Copy, Debug)]
+pub struct UdpReceived {
+    /// Bytes written to its slot.
+    pub len: usize,
+    /// Its real length (larger than `len` if it was cut).
+    pub wire_len: usize,
+    /// Where it came from.
+    pub from: Option<std::net::SocketAddr>,
+    /// With UDP_GRO on: the size of each datagram the kernel joined into this
+    /// one (all but the last that long); 0 for a single datagram.
+    pub gro_size: u16,
+}
+
+/// Receives up to [`MAX_MSGS`] UDP datagrams in one system call without
+/// blocking: `buf` is cut into slots of `slot` bytes, message `i` written into
+/// slot `i`; `out` gets what each was. Returns the number of messages.
+pub fn udp_recv_many(
+    fd: RawFd,
+    buf: &mut [u8],
+    slot: usize,
+    out: &mut Vec<UdpReceived>,
+) -> io::Result<usize> {
+    out.clear();
+    let n = (buf.len() / slot.max(1)).min(MAX_MSGS);
+    // SAFETY: iovec, mmsghdr and sockaddr_storage are plain old data; all-zero
+    // is valid.
+    let mut iovs: [libc::iovec; MAX_MSGS] = unsafe { mem::zeroed() };
+    // SAFETY: as above.
+    let mut msgs: [libc::mmsghdr; MAX_MSGS] = unsafe { mem::zeroed() };
+    // SAFETY: as above.
+    let mut names: [libc::sockaddr_storage; MAX_MSGS] = unsafe { mem::zeroed() };
+    // u64 storage keeps each control buffer aligned for cmsghdr.
+    let mut controls = [[0u64; 4]; MAX_MSGS];
+    for (i, chunk) in buf.chunks_exact_mut(slot).take(n).enumerate() {
+        iovs[i].iov_base = chunk.as_mut_ptr().cast();
+        iovs[i].iov_len = slot;
+        let hdr = &mut msgs[i].msg_hdr;
+        hdr.msg_iov = &mut iovs[i];
+        hdr.msg_iovlen = 1;
+        hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+        hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        hdr.msg_control = controls[i].as_mut_ptr().cast();
+        hdr.msg_controllen = mem::size_of_val(&controls[i]);
+    }
+    // SAFETY: the first `n` messages point to disjoint slots of `buf` and to
+    // their own name and control buffers, all live and writable for the whole
+    // call, with their true lengths.
+    let got = cvt(unsafe {
+        libc::recvmmsg(
+            fd,
+            msgs.as_mut_ptr(),
+            n as libc::c_uint,
+            libc::MSG_TRUNC | libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    })? as usize;
+    for i in 0..got {
+        let msg = &msgs[i].msg_hdr;
+        let wire_len = msgs[i].msg_len as usize;
+        let mut gro_size = 0;
+        // SAFETY: the CMSG_* macros walk the control buffer the kernel filled
+        // in, within msg_controllen; a u16 is read only where the header says
+        // UDP_GRO's is.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(msg);
+            while !cmsg.is_null() {
+                let h = &*cmsg;
+                if h.cmsg_level == libc::SOL_UDP && h.cmsg_type == libc::UDP_GRO {
+                    gro_size = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<u16>());
+                }
+                cmsg = libc::CMSG_NXTHDR(msg, cmsg);
+            }
+        }
+        out.push(UdpReceived {
+            len: wire_len.min(slot),
+            wire_len,
+            from: sockaddr_to(&names[i]),
+            gro_size,
+        });
+    }
+    Ok(got)
+}
+
+/// One message for [`udp_send_many`].
+#[derive(Clone, Debug)]
+pub struct UdpMessage {
+    /// Its bytes in the data buffer.
+    pub range: std::ops::Range<usize>,
+    /// Where it goes.
+    pub to: std::net::SocketAddr,
+    /// Nonzero: the kernel cuts the bytes into datagrams of this size (UDP
+    /// GSO, UDP_SEGMENT), the last one shorter.
+    pub segment: u16,
+}
+
+/// Sends up to [`MAX_MSGS`] UDP messages in one system call without
+/// blocking: message `i` is `data[msgs[i].range]`. Returns how many were
+/// sent; the kernel stops at the first that fails (an error only if that is
+/// the first).
+pub fn udp_send_many(fd: RawFd, data: &[u8], msgs: &[UdpMessage]) -> io::Result<usize> {
+    // The UDP_SEGMENT control message: a cmsghdr and a u16.
+    const SEG_SPACE: usize = 4; // u64s, at least CMSG_SPACE(2)
+    let n = msgs.len().min(MAX_MSGS);
+    // SAFETY: iovec and mmsghdr are plain old data; all-zero is valid.
+    let mut iovs: [libc::iovec; MAX_MSGS] = unsafe { mem::zeroed() };
+    // SAFETY: as above.
+    let mut hdrs: [libc::mmsghdr; MAX_MSGS] = unsafe { mem::zeroed() };
+    // SAFETY: as above.
+    let mut names: [libc::sockaddr_storage; MAX_MSGS] = unsafe { mem::zeroed() };
+    let mut controls = [[0u64; SEG_SPACE]; MAX_MSGS];
+    for (i, m) in msgs.iter().take(n).enumerate() {
+        let bytes = &data[m.range.clone()];
+        // The kernel only reads through this pointer (sendmmsg).
+        iovs[i].iov_base = bytes.as_ptr() as *mut libc::c_void;
+        iovs[i].iov_len = bytes.len();
+        let (name, len) = sockaddr_of(&m.to);
+        names[i] = name;
+        let hdr = &mut hdrs[i].msg_hdr;
+        hdr.msg_iov = &mut iovs[i];
+        hdr.msg_iovlen = 1;
+        hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+        hdr.msg_namelen = len;
+        if m.segment > 0 {
+            hdr.msg_control = controls[i].as_mut_ptr().cast();
+            // SAFETY: CMSG_SPACE only computes a length.
+            hdr.msg_controllen = unsafe { libc::CMSG_SPACE(2) } as usize;
+            // SAFETY: the control buffer holds CMSG_SPACE(2) bytes (checked
+            // below against its size) and is aligned for cmsghdr; the first
+            // header is written, then its u16 datum with write_unaligned.
+            unsafe {
+                debug_assert!(hdr.msg_controllen <= mem::size_of_val(&controls[i]));
+                let cmsg = libc::CMSG_FIRSTHDR(hdr);
+                (*cmsg).cmsg_level = libc::SOL_UDP;
+                (*cmsg).cmsg_type = libc::UDP_SEGMENT;
+                (*cmsg).cmsg_len = libc::CMSG_LEN(2) as usize;
+                std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<u16>(), m.segment);
+            }
+        }
+    }
+    // SAFETY: the first `n` messages point to slices of `data`, to their own
+    // names and control buffers, all readable for the whole call; the kernel
+    // only writes msg_len.
+    let sent = cvt(unsafe {
+        libc::sendmmsg(fd, hdrs.as_mut_ptr(), n as libc::c_uint, libc::MSG_DONTWAIT)
+    })?;
+    Ok(sent as usize)
+}
+
 /// Sends `head` followed by `frame` as one message without copying them
 /// together (a virtio-net header and a large frame).
 pub fn send_two(fd: RawFd, head: &[u8], frame: &[u8]) -> io::Result<usize> {

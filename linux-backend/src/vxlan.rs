@@ -5,7 +5,10 @@
 //! A port is named `vxlan:NAME,vni=42,local=10.0.0.1,remote=10.0.0.2,...` with
 //! options `dstport=` (default 4789, the IANA port; Linux's own default is
 //! 8472), `udpcsum` (send UDP checksums; by default they are zero, as Linux's
-//! `noudpcsum`) and any number of `remote=` (the flood list).
+//! `noudpcsum`) and any number of `remote=` (the flood list). The underlay
+//! may be IPv6 (`local=fd00::1,remote=fd00::2`): UDP checksums are then
+//! always sent (as Linux does unless told `udp6zerocsumtx`) and zero ones
+//! accepted, and the outer headers cost 70 bytes instead of 50.
 //!
 //! Several VNIs on one local endpoint: `vni=42:10,vni=43:20` maps each VNI
 //! to a VLAN of the (VLAN-aware) switch, on which the port is a trunk of those
@@ -42,10 +45,13 @@ use crate::vnet::VnetHdr;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+#[cfg(test)]
+use std::net::Ipv4Addr;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
+use vswitch_core::fdb::Fdb;
 use vswitch_core::frame::{ETHERNET_HEADER_LEN, TPID_8021Q};
-use vswitch_core::{DeviceCounts, FrameBatch, Port, RemoteId, TxError};
+use vswitch_core::{DeviceCounts, FrameBatch, Port, PortId, RemoteId, TxError};
 
 /// The IANA port for VXLAN.
 pub const IANA_PORT: u16 = 4789;
@@ -54,6 +60,16 @@ pub const HEADER_LEN: usize = 8;
 /// What encapsulation adds to an inner frame on the underlay: outer Ethernet
 /// (14), IPv4 (20), UDP (8) and VXLAN (8) headers.
 pub const OVERHEAD: u32 = 50;
+/// The same over an IPv6 underlay (a 40-byte IPv6 header).
+pub const OVERHEAD_V6: u32 = 70;
+
+/// The outer headers' cost on an underlay of `local`'s family.
+pub fn overhead(local: IpAddr) -> u32 {
+    match local {
+        IpAddr::V4(_) => OVERHEAD,
+        IpAddr::V6(_) => OVERHEAD_V6,
+    }
+}
 /// Outer source ports (sockets) the inner flows are spread over.
 pub const SOURCE_PORTS: usize = 16;
 
@@ -162,10 +178,11 @@ pub struct VxlanSpec {
     pub vni: u32,
     /// VNI to VLAN mappings (`vni=42:10`); empty for one VNI, untagged.
     pub vlans: Vec<(u32, u16)>,
-    /// The local endpoint address.
-    pub local: Ipv4Addr,
-    /// The flood list: remote endpoints that get floods.
-    pub remotes: Vec<Ipv4Addr>,
+    /// The local endpoint address (IPv4 or IPv6).
+    pub local: IpAddr,
+    /// The flood list: remote endpoints that get floods (of the local
+    /// address's family).
+    pub remotes: Vec<IpAddr>,
     /// The UDP port of both ends.
     pub dstport: u16,
     /// Send UDP checksums (zero by default).
@@ -184,8 +201,8 @@ impl VxlanSpec {
             let (key, value) = part.split_once('=').unwrap_or((part, ""));
             let ip = || {
                 value
-                    .parse::<Ipv4Addr>()
-                    .map_err(|_| format!("{key}={value}: not an IPv4 address"))
+                    .parse::<IpAddr>()
+                    .map_err(|_| format!("{key}={value}: not an IPv4 or IPv6 address"))
             };
             match key {
                 "vni" => {
@@ -239,11 +256,17 @@ impl VxlanSpec {
                 _ => return Err(format!("unknown VXLAN option \"{part}\"")),
             }
         }
+        let local: IpAddr = local.ok_or("a VXLAN port needs local=IP")?;
+        if let Some(r) = remotes.iter().find(|r| r.is_ipv6() != local.is_ipv6()) {
+            return Err(format!(
+                "remote={r}: not of the family of local={local} (the underlay is IPv4 or IPv6)"
+            ));
+        }
         Ok(VxlanSpec {
             name,
             vni: vni.ok_or("a VXLAN port needs vni=N")?,
             vlans,
-            local: local.ok_or("a VXLAN port needs local=IP")?,
+            local,
             remotes,
             dstport,
             udpcsum,
@@ -283,42 +306,81 @@ impl DecapCounts {
     }
 }
 
-/// The remote endpoints a port knows: each one's id is its place here, never
-/// reused while the port lives. The flood list is a subset.
+/// The socket option that lets an IPv6 UDP socket accept zero checksums
+/// (linux/udp.h).
+const UDP_NO_CHECK6_RX: i32 = 102;
+
+/// Ids in use a reclaim leaves before the table has to double again: the
+/// walk of the FDB a reclaim costs is paid once per this many new remotes at
+/// least.
+const RECLAIM_SLACK: usize = 64;
+
+/// The remote endpoints a port knows, each with a small id that FDB entries
+/// hold ([`RemoteId`]). The flood list is a subset.
+///
+/// An id is given back ([`Remotes::reclaim`]) once no FDB entry and not the
+/// flood list refers to it, and may then go to another address: since no
+/// entry holds it any longer, nothing is sent to the old address under it.
 #[derive(Clone, Debug, Default)]
 pub struct Remotes {
-    addrs: Vec<Ipv4Addr>,
-    ids: HashMap<Ipv4Addr, RemoteId>,
+    /// By id; `None` for an id given back.
+    addrs: Vec<Option<IpAddr>>,
+    ids: HashMap<IpAddr, RemoteId>,
+    /// Ids given back, to give again.
+    free: Vec<RemoteId>,
     flood: Vec<RemoteId>,
+    /// Ids in use after the last reclaim.
+    kept: usize,
+    /// A new remote was refused for want of an id since the last reclaim.
+    refused: bool,
 }
 
 impl Remotes {
     /// The id of `addr`, given one if it is new and there is room.
-    pub fn id(&mut self, addr: Ipv4Addr) -> Option<RemoteId> {
+    pub fn id(&mut self, addr: IpAddr) -> Option<RemoteId> {
         if let Some(&id) = self.ids.get(&addr) {
             return Some(id);
         }
-        if self.addrs.len() > usize::from(RemoteId::MAX.0) {
-            return None;
-        }
-        let id = RemoteId(self.addrs.len() as u16);
-        self.addrs.push(addr);
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.addrs[usize::from(id.0)] = Some(addr);
+                id
+            }
+            None if self.addrs.len() <= usize::from(RemoteId::MAX.0) => {
+                self.addrs.push(Some(addr));
+                RemoteId((self.addrs.len() - 1) as u16)
+            }
+            None => {
+                self.refused = true;
+                return None;
+            }
+        };
         self.ids.insert(addr, id);
         Some(id)
     }
 
     /// The address of `id`.
-    pub fn addr(&self, id: RemoteId) -> Option<Ipv4Addr> {
-        self.addrs.get(usize::from(id.0)).copied()
+    pub fn addr(&self, id: RemoteId) -> Option<IpAddr> {
+        self.addrs.get(usize::from(id.0)).copied().flatten()
     }
 
-    /// Every known address, by id.
-    pub fn addrs(&self) -> &[Ipv4Addr] {
+    /// Every id's address (`None`: an id not in use), by id.
+    pub fn by_id(&self) -> &[Option<IpAddr>] {
         &self.addrs
     }
 
+    /// How many remotes have an id.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when no remote has an id.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
     /// Adds `addr` to the flood list; false if it was there (or no room).
-    pub fn append_flood(&mut self, addr: Ipv4Addr) -> bool {
+    pub fn append_flood(&mut self, addr: IpAddr) -> bool {
         match self.id(addr) {
             Some(id) if !self.flood.contains(&id) => {
                 self.flood.push(id);
@@ -328,8 +390,9 @@ impl Remotes {
         }
     }
 
-    /// Removes `addr` from the flood list; false if it was not there.
-    pub fn remove_flood(&mut self, addr: Ipv4Addr) -> bool {
+    /// Removes `addr` from the flood list; false if it was not there. Its id
+    /// stays until a reclaim finds no entry holding it.
+    pub fn remove_flood(&mut self, addr: IpAddr) -> bool {
         let Some(&id) = self.ids.get(&addr) else {
             return false;
         };
@@ -339,9 +402,83 @@ impl Remotes {
     }
 
     /// The flood list's addresses.
-    pub fn flood_list(&self) -> Vec<Ipv4Addr> {
+    pub fn flood_list(&self) -> Vec<IpAddr> {
         self.flood.iter().filter_map(|&id| self.addr(id)).collect()
     }
+
+    /// True when a reclaim is worth its walk of the FDB: a new remote was
+    /// refused an id, or the ids in use have about doubled since the last one.
+    pub fn reclaim_due(&self) -> bool {
+        self.refused || self.ids.len() >= 2 * self.kept + RECLAIM_SLACK
+    }
+
+    /// Gives back every id that is neither on the flood list nor `in_use`
+    /// (which must name every id an FDB entry of the port holds); returns how
+    /// many were given back.
+    pub fn reclaim(&mut self, in_use: impl Fn(RemoteId) -> bool) -> usize {
+        let mut n = 0;
+        for (i, slot) in self.addrs.iter_mut().enumerate() {
+            let id = RemoteId(i as u16);
+            let Some(addr) = *slot else { continue };
+            if self.flood.contains(&id) || in_use(id) {
+                continue;
+            }
+            *slot = None;
+            self.ids.remove(&addr);
+            self.free.push(id);
+            n += 1;
+        }
+        // The lowest ids first, as a fresh table gives them.
+        self.free.sort_unstable_by(|a, b| b.cmp(a));
+        self.kept = self.ids.len();
+        self.refused = false;
+        n
+    }
+}
+
+/// Gives back the ids of `remotes` (tunnel port `port`'s) that no entry of
+/// `fdb` and not the flood list refers to (see [`Remotes::reclaim`]). To be
+/// called between batches, when no received frame waits with an id that its
+/// entry does not hold yet.
+pub fn reclaim_remotes(fdb: &Fdb, port: PortId, remotes: &mut Remotes) -> usize {
+    let mut in_use = vec![0u64; usize::from(RemoteId::MAX.0) / 64 + 1];
+    fdb.remotes_on(port, |r| {
+        if let Some(w) = in_use.get_mut(usize::from(r.0 / 64)) {
+            *w |= 1 << (r.0 % 64);
+        }
+    });
+    remotes.reclaim(|r| in_use[usize::from(r.0 / 64)] & (1 << (r.0 % 64)) != 0)
+}
+
+/// Datagrams read per system call (and slots of [`RX_SLOT`] bytes).
+const RX_SLOTS: usize = FrameBatch::DEFAULT_SIZE;
+/// Bytes a receive slot holds: a datagram the kernel joined from several
+/// (UDP GRO) fits.
+const RX_SLOT: usize = 65536;
+/// Most datagrams one UDP GSO send carries (the kernel's UDP_MAX_SEGMENTS).
+const GSO_MAX_SEGMENTS: u16 = 64;
+/// Most bytes one UDP GSO send carries (below the 65,507 of a UDP/IPv4
+/// datagram, with room for the IPv6 header too).
+const GSO_MAX_BYTES: usize = 65_000;
+/// Bytes queued for sending after which the port flushes before its batch
+/// ends.
+const TX_FLUSH_BYTES: usize = 1 << 20;
+
+/// A message queued for one send socket: its datagrams and the inner frames
+/// they account for.
+#[derive(Clone, Debug)]
+struct Queued {
+    msg: sys::UdpMessage,
+    /// Datagrams in it (more than one: a UDP GSO send of `msg.segment`
+    /// bytes each).
+    datagrams: u16,
+    /// No datagram may join (the last was shorter than the others, or it is
+    /// one copy of a flood).
+    closed: bool,
+    /// Inner frames and their bytes that count as refused if it fails (a
+    /// flood's frame counts with its first copy only).
+    frames: u64,
+    bytes: u64,
 }
 
 /// A VXLAN tunnel port. See the module documentation.
@@ -352,29 +489,55 @@ pub struct VxlanPort {
     tx: Vec<UdpSocket>,
     /// The MTU inner frames are checked against: the underlay's less [`OVERHEAD`].
     mtu: u32,
+    /// The interface holding the local address, when it was found.
+    underlay: Option<String>,
     remotes: Remotes,
-    buf: Vec<u8>,
+    /// Receive slots, [`RX_SLOTS`] of [`RX_SLOT`] bytes.
+    rx_buf: Vec<u8>,
+    rx_got: Vec<sys::UdpReceived>,
     /// A received frame with its VLAN's tag pushed.
     tagged: Vec<u8>,
-    /// Header and frame as sent.
-    out: Vec<u8>,
+    /// Datagrams queued, back to back, until [`Port::flush`].
+    tx_buf: Vec<u8>,
+    /// Queued messages, by send socket.
+    tx_queue: Vec<Vec<Queued>>,
+    /// Runs of same-size datagrams to one remote go as one UDP GSO send
+    /// (needs UDP checksums: on with `udpcsum`; off for good once the kernel
+    /// refuses one).
+    gso: bool,
     scratch: Vec<u8>,
     counts: DeviceCounts,
     decap: DecapCounts,
 }
 
-/// The MTU of the interface holding `local`, asked of `ip`; 1500 if unknown.
-fn underlay_mtu(local: Ipv4Addr) -> u32 {
+/// The interface holding `local` and its MTU, asked of `ip`; no name and
+/// 1500 if unknown.
+fn underlay(local: IpAddr) -> (Option<String>, u32) {
+    let (family, prefix) = if local.is_ipv6() {
+        ("-6", 128)
+    } else {
+        ("-4", 32)
+    };
     let out = std::process::Command::new("ip")
-        .args(["-o", "-4", "addr", "show", "to", &format!("{local}/32")])
+        .args([
+            "-o",
+            family,
+            "addr",
+            "show",
+            "to",
+            &format!("{local}/{prefix}"),
+        ])
         .output();
     let iface = out.ok().and_then(|o| {
         let text = String::from_utf8_lossy(&o.stdout).into_owned();
-        text.split_whitespace().nth(1).map(str::to_string)
+        let name = text.split_whitespace().nth(1)?;
+        Some(name.split('@').next().unwrap_or(name).to_string())
     });
-    iface
-        .and_then(|i| sys::if_mtu(i.split('@').next().unwrap_or(&i)).ok())
-        .unwrap_or(1500)
+    let mtu = iface
+        .as_deref()
+        .and_then(|i| sys::if_mtu(i).ok())
+        .unwrap_or(1500);
+    (iface, mtu)
 }
 
 fn udp_error(spec: &VxlanSpec, what: &str, e: io::Error) -> Error {
@@ -399,17 +562,17 @@ impl VxlanPort {
     /// Opens the sockets of `spec`: one bound to (local, dstport) that
     /// receives, and [`SOURCE_PORTS`] bound to (local, any port) that send.
     pub fn open(spec: VxlanSpec) -> Result<VxlanPort> {
-        let rx = UdpSocket::bind(SocketAddrV4::new(spec.local, spec.dstport))
+        let rx = UdpSocket::bind(SocketAddr::new(spec.local, spec.dstport))
             .map_err(|e| udp_error(&spec, "binding the UDP port", e))?;
         rx.set_nonblocking(true)
             .map_err(|e| udp_error(&spec, "setting up the socket", e))?;
         let mut tx = Vec::with_capacity(SOURCE_PORTS);
         for _ in 0..SOURCE_PORTS {
-            let s = UdpSocket::bind(SocketAddrV4::new(spec.local, 0))
+            let s = UdpSocket::bind(SocketAddr::new(spec.local, 0))
                 .map_err(|e| udp_error(&spec, "binding a send socket", e))?;
             s.set_nonblocking(true)
                 .map_err(|e| udp_error(&spec, "setting up the socket", e))?;
-            if !spec.udpcsum {
+            if !spec.udpcsum && spec.local.is_ipv4() {
                 sys::setsockopt_int(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_NO_CHECK, 1)
                     .map_err(|e| udp_error(&spec, "turning UDP checksums off", e))?;
             }
@@ -419,16 +582,33 @@ impl VxlanPort {
         for &r in &spec.remotes {
             remotes.append_flood(r);
         }
-        let mtu = underlay_mtu(spec.local).saturating_sub(OVERHEAD);
+        if spec.local.is_ipv6() {
+            // Zero checksums are accepted over IPv6 too (RFC 6935), as over
+            // IPv4.
+            sys::setsockopt_int(rx.as_raw_fd(), libc::SOL_UDP, UDP_NO_CHECK6_RX, 1)
+                .map_err(|e| udp_error(&spec, "accepting zero UDP checksums", e))?;
+        }
+        let (underlay, mtu) = underlay(spec.local);
+        let mtu = mtu.saturating_sub(overhead(spec.local));
+        // Datagrams that arrive together may come joined (UDP GRO); without
+        // it (an old kernel) they come one by one.
+        let _ = sys::setsockopt_int(rx.as_raw_fd(), libc::SOL_UDP, libc::UDP_GRO, 1);
+        // UDP GSO needs checksums, which IPv6 always sends.
+        let gso = spec.udpcsum || spec.local.is_ipv6();
+        let sockets = tx.len();
         Ok(VxlanPort {
             spec,
             rx,
             tx,
             mtu,
+            underlay,
             remotes,
-            buf: vec![0; 65536],
-            tagged: Vec::with_capacity(65536 + 4),
-            out: Vec::with_capacity(65536),
+            rx_buf: vec![0; RX_SLOTS * RX_SLOT],
+            rx_got: Vec::with_capacity(RX_SLOTS),
+            tagged: Vec::with_capacity(RX_SLOT + 4),
+            tx_buf: Vec::with_capacity(TX_FLUSH_BYTES + RX_SLOT),
+            tx_queue: vec![Vec::new(); sockets],
+            gso,
             scratch: Vec::new(),
             counts: DeviceCounts::default(),
             decap: DecapCounts::default(),
@@ -438,6 +618,12 @@ impl VxlanPort {
     /// What the port was opened with.
     pub fn spec(&self) -> &VxlanSpec {
         &self.spec
+    }
+
+    /// The interface that held the local address when the port was opened
+    /// (the outer packets leave by the kernel's route, usually through it).
+    pub fn underlay(&self) -> Option<&str> {
+        self.underlay.as_deref()
     }
 
     /// Its remote endpoints.
@@ -455,7 +641,8 @@ impl VxlanPort {
         self.decap
     }
 
-    /// Encapsulates `frame` and sends it to `to`, or to the whole flood list.
+    /// Encapsulates `frame` and queues it for `to`, or for the whole flood
+    /// list; [`Port::flush`] sends.
     fn send_encapsulated(
         &mut self,
         frame: &[u8],
@@ -464,10 +651,8 @@ impl VxlanPort {
         if too_big(frame, self.mtu) {
             return Err(TxError::TooBig);
         }
-        self.out.clear();
-        if self.spec.vlans.is_empty() {
-            self.out.extend_from_slice(&encap_header(self.spec.vni));
-            self.out.extend_from_slice(frame);
+        let (vni, untag) = if self.spec.vlans.is_empty() {
+            (self.spec.vni, false)
         } else {
             // The frame leaves a trunk tagged: its VLAN names the VNI.
             let vid = match frame.get(12..16) {
@@ -482,34 +667,224 @@ impl VxlanPort {
                 self.decap.unmapped += 1;
                 return Err(TxError::Full);
             };
-            self.out.extend_from_slice(&encap_header(vni));
-            self.out.extend_from_slice(&frame[..12]);
-            self.out.extend_from_slice(&frame[16..]);
-        }
-        let sock = &self.tx[flow_hash(frame) as usize % self.tx.len()];
-        let one = |addr: Ipv4Addr| {
-            sock.send_to(&self.out, SocketAddrV4::new(addr, self.spec.dstport))
-                .map(|_| ())
+            (vni, true)
         };
-        let mut result = Ok(());
-        match to {
-            Some(id) => match self.remotes.addr(id) {
-                Some(addr) => result = one(addr),
-                None => return Err(TxError::Full),
-            },
+        let sock = flow_hash(frame) as usize % self.tx.len();
+        let dstport = self.spec.dstport;
+        let addr = match to {
+            Some(id) => Some(self.remotes.addr(id).ok_or(TxError::NoRemote)?),
+            None if self.remotes.flood.is_empty() => return Err(TxError::NoRemote),
+            None => None,
+        };
+        let start = self.tx_buf.len();
+        self.tx_buf.extend_from_slice(&encap_header(vni));
+        if untag {
+            self.tx_buf.extend_from_slice(&frame[..12]);
+            self.tx_buf.extend_from_slice(&frame[16..]);
+        } else {
+            self.tx_buf.extend_from_slice(frame);
+        }
+        let end = self.tx_buf.len();
+        let len = end - start;
+        let bytes = frame.len() as u64;
+        let queue = &mut self.tx_queue[sock];
+        match addr {
+            Some(addr) => {
+                let to = SocketAddr::new(addr, dstport);
+                // Joins the socket's last message when that is a run of
+                // datagrams as long or longer to the same remote that ends
+                // where this one starts.
+                let joined = self.gso
+                    && queue.last_mut().is_some_and(|q| {
+                        let fits = !q.closed
+                            && q.msg.to == to
+                            && q.msg.range.end == start
+                            && len <= usize::from(q.msg.segment)
+                            && q.datagrams < GSO_MAX_SEGMENTS
+                            && q.msg.range.len() + len <= GSO_MAX_BYTES;
+                        if fits {
+                            q.msg.range.end = end;
+                            q.datagrams += 1;
+                            q.closed = len < usize::from(q.msg.segment);
+                            q.frames += 1;
+                            q.bytes += bytes;
+                        }
+                        fits
+                    });
+                if !joined {
+                    queue.push(Queued {
+                        msg: sys::UdpMessage {
+                            range: start..end,
+                            to,
+                            segment: len.min(usize::from(u16::MAX)) as u16,
+                        },
+                        datagrams: 1,
+                        closed: false,
+                        frames: 1,
+                        bytes,
+                    });
+                }
+            }
             None => {
-                for &id in &self.remotes.flood {
-                    if let Some(addr) = self.remotes.addr(id) {
-                        // Every endpoint is tried; the first failure is the answer.
-                        result = result.and(one(addr));
-                    }
+                // Head-end replication: one copy of the bytes, a message per
+                // remote.
+                for (i, &id) in self.remotes.flood.iter().enumerate() {
+                    let Some(addr) = self.remotes.addr(id) else {
+                        continue;
+                    };
+                    queue.push(Queued {
+                        msg: sys::UdpMessage {
+                            range: start..end,
+                            to: SocketAddr::new(addr, dstport),
+                            segment: len.min(usize::from(u16::MAX)) as u16,
+                        },
+                        datagrams: 1,
+                        closed: true,
+                        frames: u64::from(i == 0),
+                        bytes: if i == 0 { bytes } else { 0 },
+                    });
                 }
             }
         }
-        result.map_err(|e| match e.raw_os_error() {
-            Some(libc::EMSGSIZE) => TxError::TooBig,
-            _ => TxError::Full,
-        })
+        if self.tx_buf.len() >= TX_FLUSH_BYTES || queue.len() >= sys::MAX_MSGS {
+            self.flush_queued();
+        }
+        Ok(())
+    }
+
+    /// Sends every queued message, a sendmmsg per socket and up to
+    /// [`sys::MAX_MSGS`] messages; what the kernel refuses is counted as
+    /// `tx-full` (its inner frames). A UDP GSO send the kernel refuses turns
+    /// GSO off for the port and goes again datagram by datagram.
+    fn flush_queued(&mut self) {
+        let mut msgs: Vec<sys::UdpMessage> = Vec::new();
+        for (sock, queue) in self.tx_queue.iter_mut().enumerate() {
+            if queue.is_empty() {
+                continue;
+            }
+            let fd = self.tx[sock].as_raw_fd();
+            msgs.clear();
+            msgs.extend(queue.iter().map(|q| {
+                let mut m = q.msg.clone();
+                if q.datagrams == 1 {
+                    m.segment = 0;
+                }
+                m
+            }));
+            let mut at = 0;
+            while at < msgs.len() {
+                match sys::udp_send_many(fd, &self.tx_buf, &msgs[at..]) {
+                    Ok(0) => {
+                        for q in &queue[at..] {
+                            self.counts.tx_refused += q.frames;
+                            self.counts.tx_refused_bytes += q.bytes;
+                        }
+                        break;
+                    }
+                    Ok(sent) => at += sent,
+                    Err(e)
+                        if msgs[at].segment > 0
+                            && matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) =>
+                    {
+                        // The underlay cannot take UDP GSO (no checksum
+                        // offload on its device): datagram by datagram from
+                        // now on.
+                        tracing::info!(port = %self.spec.name, error = %e,
+                            "UDP GSO refused; sending datagram by datagram");
+                        self.gso = false;
+                        let m = msgs[at].clone();
+                        let seg = usize::from(m.segment);
+                        let mut one = Vec::new();
+                        let mut s = m.range.start;
+                        while s < m.range.end {
+                            let e = (s + seg).min(m.range.end);
+                            one.push(sys::UdpMessage {
+                                range: s..e,
+                                to: m.to,
+                                segment: 0,
+                            });
+                            s = e;
+                        }
+                        let mut done = 0;
+                        while done < one.len() {
+                            match sys::udp_send_many(fd, &self.tx_buf, &one[done..]) {
+                                Ok(n) if n > 0 => done += n,
+                                _ => break,
+                            }
+                        }
+                        if done < one.len() {
+                            self.counts.tx_refused += queue[at].frames;
+                            self.counts.tx_refused_bytes += queue[at].bytes;
+                        }
+                        at += 1;
+                    }
+                    Err(e) => {
+                        // ENOBUFS, ENETUNREACH...: this message is refused;
+                        // the rest go on.
+                        tracing::trace!(port = %self.spec.name, error = %e, "send failed");
+                        self.counts.tx_refused += queue[at].frames;
+                        self.counts.tx_refused_bytes += queue[at].bytes;
+                        at += 1;
+                    }
+                }
+            }
+            queue.clear();
+        }
+        self.tx_buf.clear();
+    }
+
+    /// Decapsulates the datagram at `range` of the receive buffer from
+    /// `from` into `batch`; 1 if a frame was pushed, else 0 (counted).
+    fn decap_one(
+        &mut self,
+        range: std::ops::Range<usize>,
+        from: IpAddr,
+        batch: &mut FrameBatch<VnetHdr>,
+    ) -> usize {
+        let datagram = &self.rx_buf[range];
+        let got = if self.spec.vlans.is_empty() {
+            decap(datagram, self.spec.vni).map(|inner| (inner, None))
+        } else {
+            parse(datagram).and_then(|(vni, inner)| {
+                match self.spec.vlans.iter().find(|&&(n, _)| n == vni) {
+                    Some(&(_, vid)) => Ok((inner, Some(vid))),
+                    None => Err(DecapError::WrongVni(vni)),
+                }
+            })
+        };
+        match got {
+            Ok((inner, vid)) => match self.remotes.id(from) {
+                Some(id) => {
+                    let frame = match vid {
+                        Some(vid) => {
+                            self.tagged.clear();
+                            self.tagged.extend_from_slice(&inner[..12]);
+                            self.tagged.extend_from_slice(&TPID_8021Q.to_be_bytes());
+                            self.tagged.extend_from_slice(&vid.to_be_bytes());
+                            self.tagged.extend_from_slice(&inner[12..]);
+                            &self.tagged[..]
+                        }
+                        None => inner,
+                    };
+                    batch.push_from(frame, VnetHdr::NONE, Some(id));
+                    1
+                }
+                None => {
+                    self.decap.too_many_remotes += 1;
+                    0
+                }
+            },
+            Err(e) => {
+                tracing::trace!(port = %self.spec.name, %from, "dropped: {e}");
+                match e {
+                    DecapError::Short => self.decap.short += 1,
+                    DecapError::NoIFlag => self.decap.no_i_flag += 1,
+                    DecapError::WrongVni(_) => self.decap.wrong_vni += 1,
+                }
+                self.counts.rx_errors += 1;
+                0
+            }
+        }
     }
 
     /// Sends `frame` to remote `to` (`None`: every remote of the flood list).
@@ -536,58 +911,45 @@ impl Port for VxlanPort {
     }
 
     fn recv(&mut self, batch: &mut FrameBatch<VnetHdr>) -> usize {
+        let got = match sys::udp_recv_many(
+            self.rx.as_raw_fd(),
+            &mut self.rx_buf,
+            RX_SLOT,
+            &mut self.rx_got,
+        ) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return 0,
+            Err(e) => {
+                tracing::debug!(port = %self.spec.name, error = %e, "VXLAN receive failed");
+                self.counts.rx_errors += 1;
+                return 0;
+            }
+        };
         let mut n = 0;
-        while n < FrameBatch::DEFAULT_SIZE {
-            let (len, from) = match self.rx.recv_from(&mut self.buf) {
-                Ok(v) => v,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    tracing::debug!(port = %self.spec.name, error = %e, "VXLAN receive failed");
-                    self.counts.rx_errors += 1;
-                    break;
-                }
-            };
-            let std::net::SocketAddr::V4(from) = from else {
+        for i in 0..got {
+            let r = self.rx_got[i];
+            let Some(from) = r.from else {
+                self.counts.rx_errors += 1;
                 continue;
             };
-            let got = if self.spec.vlans.is_empty() {
-                decap(&self.buf[..len], self.spec.vni).map(|inner| (inner, None))
-            } else {
-                parse(&self.buf[..len]).and_then(|(vni, inner)| {
-                    match self.spec.vlans.iter().find(|&&(n, _)| n == vni) {
-                        Some(&(_, vid)) => Ok((inner, Some(vid))),
-                        None => Err(DecapError::WrongVni(vni)),
-                    }
-                })
+            if r.wire_len > r.len {
+                // Cut short: larger than any underlay's datagram.
+                self.counts.rx_errors += 1;
+                continue;
+            }
+            let slot = i * RX_SLOT;
+            // Datagrams the kernel joined (UDP GRO): each `gro_size` long,
+            // the last maybe shorter.
+            let step = match usize::from(r.gro_size) {
+                0 => r.len.max(1),
+                s => s,
             };
-            match got {
-                Ok((inner, vid)) => match self.remotes.id(*from.ip()) {
-                    Some(id) => {
-                        let frame = match vid {
-                            Some(vid) => {
-                                self.tagged.clear();
-                                self.tagged.extend_from_slice(&inner[..12]);
-                                self.tagged.extend_from_slice(&TPID_8021Q.to_be_bytes());
-                                self.tagged.extend_from_slice(&vid.to_be_bytes());
-                                self.tagged.extend_from_slice(&inner[12..]);
-                                &self.tagged[..]
-                            }
-                            None => inner,
-                        };
-                        batch.push_from(frame, VnetHdr::NONE, Some(id));
-                        n += 1;
-                    }
-                    None => self.decap.too_many_remotes += 1,
-                },
-                Err(e) => {
-                    tracing::trace!(port = %self.spec.name, %from, "dropped: {e}");
-                    match e {
-                        DecapError::Short => self.decap.short += 1,
-                        DecapError::NoIFlag => self.decap.no_i_flag += 1,
-                        DecapError::WrongVni(_) => self.decap.wrong_vni += 1,
-                    }
-                    self.counts.rx_errors += 1;
-                }
+            let mut at = 0;
+            while at < r.len {
+                let end = (at + step).min(r.len);
+                let datagram = slot + at..slot + end;
+                at = end;
+                n += self.decap_one(datagram, from.ip(), batch);
             }
         }
         n
@@ -595,6 +957,10 @@ impl Port for VxlanPort {
 
     fn send(&mut self, frame: &[u8], offload: VnetHdr) -> std::result::Result<(), TxError> {
         self.send_to(frame, offload, None)
+    }
+
+    fn flush(&mut self) {
+        self.flush_queued();
     }
 
     fn take_counts(&mut self) -> DeviceCounts {
@@ -705,10 +1071,15 @@ mod test {
         .unwrap();
         assert_eq!(s.name, "vx0");
         assert_eq!((s.vni, s.dstport, s.udpcsum), (42, 8472, false));
-        assert_eq!(s.local, Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(s.local, IpAddr::from([10, 0, 0, 1]));
         assert_eq!(
             s.remotes,
-            [Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)]
+            [IpAddr::from([10, 0, 0, 2]), IpAddr::from([10, 0, 0, 3])]
+        );
+        let s = VxlanSpec::parse("vx6,vni=42,local=fd00::1,remote=fd00::2").unwrap();
+        assert_eq!(
+            (s.local.to_string(), s.remotes[0].to_string()),
+            ("fd00::1".into(), "fd00::2".into())
         );
         let s = VxlanSpec::parse("vx2,vni=42:10,vni=43:20,local=10.0.0.1").unwrap();
         assert_eq!((s.vni, s.vlans.as_slice()), (42, &[(42, 10), (43, 20)][..]));
@@ -728,6 +1099,8 @@ mod test {
             "vx0,vni=1,vni=2:20,local=10.0.0.1",
             "vx0,vni=1:20,vni=2:20,local=10.0.0.1",
             "vx0,vni=1:0,local=10.0.0.1",
+            "vx0,vni=1,local=10.0.0.1,remote=fd00::2",
+            "vx0,vni=1,local=fd00::1,remote=10.0.0.2",
         ] {
             assert!(VxlanSpec::parse(bad).is_err(), "{bad}");
         }
@@ -736,7 +1109,7 @@ mod test {
     #[test]
     fn remotes_keep_their_ids_and_the_flood_list_is_editable() {
         let mut r = Remotes::default();
-        let (a, b) = (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3));
+        let (a, b): (IpAddr, IpAddr) = ([10, 0, 0, 2].into(), [10, 0, 0, 3].into());
         assert!(r.append_flood(a));
         assert!(!r.append_flood(a));
         assert_eq!(r.id(b), Some(RemoteId(1)), "learned, not flooded to");
@@ -748,6 +1121,231 @@ mod test {
         assert_eq!(r.addr(RemoteId(1)), Some(b));
     }
 
+    /// Ids come back when nothing holds them, lowest first, never one on the
+    /// flood list or in use; a full table refuses and asks for a reclaim.
+    #[test]
+    fn remote_ids_are_given_back_and_given_again() {
+        let mut r = Remotes::default();
+        let ip = |n: u32| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n));
+        assert!(r.append_flood(ip(0)));
+        for n in 1..10 {
+            assert_eq!(r.id(ip(n)), Some(RemoteId(n as u16)));
+        }
+        assert!(!r.reclaim_due());
+        // Entries hold 3 and 7; 0 is on the flood list.
+        assert_eq!(r.reclaim(|id| id.0 == 3 || id.0 == 7), 7);
+        assert_eq!(r.len(), 3);
+        assert_eq!(r.addr(RemoteId(1)), None);
+        assert_eq!(r.addr(RemoteId(7)), Some(ip(7)));
+        assert_eq!(r.id(ip(100)), Some(RemoteId(1)));
+        assert_eq!(r.id(ip(101)), Some(RemoteId(2)));
+        assert_eq!(r.id(ip(1)), Some(RemoteId(4)), "a new address, a new id");
+        assert_eq!(r.by_id()[5], None);
+        // Off the flood list and unused: given back too.
+        assert!(r.remove_flood(ip(0)));
+        assert_eq!(r.reclaim(|id| id.0 != 0), 1);
+        assert!(r.flood_list().is_empty());
+        // Full: refused, and a reclaim is due however few were kept.
+        let mut full = Remotes::default();
+        for n in 0..=u32::from(RemoteId::MAX.0) {
+            assert!(full.id(ip(n)).is_some());
+        }
+        assert!(full.reclaim_due());
+        assert_eq!(full.reclaim(|_| true), 0);
+        assert!(!full.reclaim_due());
+        assert_eq!(full.id(ip(1 << 20)), None);
+        assert!(full.reclaim_due());
+        assert_eq!(full.reclaim(|id| id.0 != 5), 1);
+        assert_eq!(full.id(ip(1 << 20)), Some(RemoteId(5)));
+    }
+
+    proptest::proptest! {
+        /// Whatever mix of learning from remotes, static entries, removals,
+        /// aging, flood list edits and reclaims: every entry's id still names
+        /// the address it was made for, the flood list keeps its addresses,
+        /// and an id is never given to two addresses at once.
+        #[test]
+        fn a_reclaimed_id_never_renames_an_entry(
+            ops in proptest::collection::vec((0u8..7, 0u8..40, 0u8..12), 1..200)
+        ) {
+            use std::collections::HashMap as Map;
+            use vswitch_core::fdb::FdbConfig;
+            use vswitch_core::{Instant, MacAddr};
+            let port = PortId(1);
+            let mut fdb = Fdb::new(FdbConfig { capacity: 16, ..FdbConfig::default() }).unwrap();
+            let mut r = Remotes::default();
+            // The address each MAC's entry was made for.
+            let mut made: Map<MacAddr, IpAddr> = Map::new();
+            let mut flood: Vec<IpAddr> = Vec::new();
+            let mut now = 0u64;
+            for (op, a, m) in ops {
+                let addr = IpAddr::from([10, 0, 0, a]);
+                let mac = MacAddr([2, 0, 0, 0, 0, m]);
+                match op {
+                    0 | 1 => {
+                        // A frame from `addr`: its id, then learned with it.
+                        if let Some(id) = r.id(addr) {
+                            fdb.learn_from(Instant::from_millis(now), 0, mac, port, Some(id));
+                            // Not over a static entry.
+                            if fdb.get_remote(0, mac) == Some((port, Some(id))) {
+                                made.insert(mac, addr);
+                            }
+                        }
+                    }
+                    2 => {
+                        if let Some(id) = r.id(addr) {
+                            fdb.add_static_to(0, mac, port, Some(id));
+                            made.insert(mac, addr);
+                        }
+                    }
+                    3 => {
+                        fdb.remove(0, mac);
+                    }
+                    4 => {
+                        now += 200_000;
+                        fdb.advance(Instant::from_millis(now));
+                    }
+                    5 => {
+                        if a % 2 == 0 {
+                            if r.append_flood(addr) {
+                                flood.push(addr);
+                            }
+                        } else if r.remove_flood(addr) {
+                            flood.retain(|&f| f != addr);
+                        }
+                    }
+                    _ => {
+                        reclaim_remotes(&fdb, port, &mut r);
+                    }
+                }
+                for e in fdb.entries(Instant::from_millis(now)) {
+                    let id = e.remote.expect("every entry names a remote");
+                    proptest::prop_assert_eq!(r.addr(id), made.get(&e.mac).copied(), "{}", e.mac);
+                }
+                proptest::prop_assert_eq!(r.flood_list(), flood.clone());
+                let mut seen = std::collections::HashSet::new();
+                for a in r.by_id().iter().flatten() {
+                    proptest::prop_assert!(seen.insert(*a), "{} has two ids", a);
+                }
+                proptest::prop_assert_eq!(seen.len(), r.len());
+            }
+        }
+    }
+
+    /// Through the switch: a remote's id, once its host aged out, is given
+    /// back and goes to the next new remote; frames under that id reach the
+    /// new address and never the old one. A flood with an empty flood list
+    /// sends nothing and is counted as a `no-remote` drop, not as sent.
+    #[test]
+    fn a_reused_remote_id_never_sends_to_the_old_address() {
+        use vswitch_core::{DropReason, Instant, MacAddr, PortConfig, Switch, SwitchConfig};
+        let lo = |n: u8| Ipv4Addr::new(127, 0, 0, n);
+        let spec = |n: u8, flood: Vec<Ipv4Addr>| VxlanSpec {
+            name: format!("vxr{n}"),
+            vni: 42,
+            local: lo(n).into(),
+            remotes: flood.into_iter().map(IpAddr::V4).collect(),
+            dstport: 47_897,
+            udpcsum: false,
+            vlans: Vec::new(),
+        };
+        // The switch's tunnel port has no flood list; two machines behind it.
+        let mut vx = VxlanPort::open(spec(11, Vec::new())).unwrap();
+        let mut old = VxlanPort::open(spec(12, vec![lo(11)])).unwrap();
+        let mut new = VxlanPort::open(spec(13, vec![lo(11)])).unwrap();
+        let mut sw = Switch::new(SwitchConfig::default()).unwrap();
+        let local = sw.add_port(PortConfig::default()).unwrap();
+        let tunnel = sw
+            .add_port(PortConfig {
+                tunnel: true,
+                ..PortConfig::default()
+            })
+            .unwrap();
+        let frame = |dst: u8, src: u8| {
+            let mut f = vec![0u8; 60];
+            f[..6].copy_from_slice(&[2, 0, 0, 0, 0, dst]);
+            f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, src]);
+            f[12..14].copy_from_slice(&[0x08, 0x00]);
+            f
+        };
+        let (h_local, h_old, h_new) = (1, 2, 3);
+        let recv = |port: &mut VxlanPort, batch: &mut FrameBatch<VnetHdr>| {
+            batch.clear();
+            for _ in 0..200 {
+                if port.recv(batch) > 0 {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        };
+        // Forwards what the tunnel port received (`from_tunnel`) or a frame
+        // of the local host; the tunnel port sends for real.
+        let mut batch = FrameBatch::with_room(4);
+        let forward = |sw: &mut Switch,
+                       vx: &mut VxlanPort,
+                       at: Instant,
+                       ingress,
+                       batch: &FrameBatch<VnetHdr>| {
+            let mut results = Vec::new();
+            sw.forward(at, ingress, batch, |e| {
+                let r = if e.port == tunnel {
+                    vx.send_to(e.frame, e.meta, e.decision.remote)
+                } else {
+                    Ok(())
+                };
+                results.push((e.port, r));
+                r
+            });
+            vx.flush();
+            results
+        };
+        // The old machine's host speaks: learned behind it.
+        old.send(&frame(0xff, h_old), VnetHdr::NONE).unwrap();
+        old.flush();
+        recv(&mut vx, &mut batch);
+        assert_eq!(batch.len(), 1);
+        let first = batch.remote(0).unwrap();
+        forward(&mut sw, &mut vx, Instant::ZERO, tunnel, &batch);
+        assert_eq!(
+            sw.fdb().get_remote(0, MacAddr([2, 0, 0, 0, 0, h_old])),
+            Some((tunnel, Some(first)))
+        );
+        // Held by an entry: not given back.
+        assert_eq!(reclaim_remotes(sw.fdb(), tunnel, vx.remotes_mut()), 0);
+        // The host ages out; its remote's id is given back.
+        let later = Instant::from_millis(24 * 3600 * 1000);
+        sw.advance(later);
+        assert_eq!(sw.fdb().get(0, MacAddr([2, 0, 0, 0, 0, h_old])), None);
+        assert_eq!(reclaim_remotes(sw.fdb(), tunnel, vx.remotes_mut()), 1);
+        assert!(vx.remotes().is_empty());
+        // A host behind the new machine gets the same id, with its address.
+        new.send(&frame(0xff, h_new), VnetHdr::NONE).unwrap();
+        new.flush();
+        recv(&mut vx, &mut batch);
+        assert_eq!(batch.remote(0), Some(first), "the id is given again");
+        assert_eq!(vx.remotes().addr(first), Some(IpAddr::V4(lo(13))));
+        forward(&mut sw, &mut vx, later, tunnel, &batch);
+        // The local host sends to the old host (unknown now: a flood, which
+        // the empty flood list cannot carry) and to the new one.
+        batch.clear();
+        batch.push_from(&frame(h_old, h_local), VnetHdr::NONE, None);
+        let sent = forward(&mut sw, &mut vx, later, local, &batch);
+        assert_eq!(sent, [(tunnel, Err(TxError::NoRemote))]);
+        let c = sw.port(tunnel).unwrap().counters;
+        assert_eq!((c.tx_frames, c.drops(DropReason::NoRemote)), (0, 1));
+        batch.clear();
+        batch.push_from(&frame(h_new, h_local), VnetHdr::NONE, None);
+        let sent = forward(&mut sw, &mut vx, later, local, &batch);
+        assert_eq!(sent, [(tunnel, Ok(()))]);
+        assert_eq!(sw.port(tunnel).unwrap().counters.tx_frames, 1);
+        let mut got = FrameBatch::with_room(4);
+        recv(&mut new, &mut got);
+        assert_eq!((got.len(), got.get(0)), (1, &frame(h_new, h_local)[..]));
+        // The old machine got nothing: the datagram to the new one has
+        // arrived, and loopback delivers in the order sent.
+        assert_eq!(old.recv(&mut got), 0);
+    }
+
     /// Two ports on loopback: encapsulation, decapsulation, the remote
     /// learned from the outer source, the MTU drop and the wrong VNI counted.
     #[test]
@@ -756,8 +1354,8 @@ mod test {
         let spec = |local: [u8; 4], remote: [u8; 4]| VxlanSpec {
             name: "vxt".into(),
             vni: 42,
-            local: Ipv4Addr::from(local),
-            remotes: vec![Ipv4Addr::from(remote)],
+            local: Ipv4Addr::from(local).into(),
+            remotes: vec![Ipv4Addr::from(remote).into()],
             dstport: 47_899,
             udpcsum: local[3] == 2,
             vlans: Vec::new(),
@@ -767,6 +1365,7 @@ mod test {
         let mut frame = LINUX_VNI42[8..].to_vec();
         frame.resize(60, 0);
         a.send(&frame, VnetHdr::NONE).unwrap();
+        a.flush();
         let mut batch = FrameBatch::with_room(4);
         let mut got = 0;
         for _ in 0..100 {
@@ -779,7 +1378,10 @@ mod test {
         assert_eq!(got, 1);
         assert_eq!(batch.get(0), &frame[..]);
         let id = batch.remote(0).unwrap();
-        assert_eq!(b.remotes().addr(id), Some(Ipv4Addr::new(127, 0, 0, 1)));
+        assert_eq!(
+            b.remotes().addr(id),
+            Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)))
+        );
         // A TSO super-frame (2 x 1400 + 200 bytes of TCP payload) leaves
         // as finished segments, each within the MTU with the outer headers.
         let payload = 3000;
@@ -801,6 +1403,7 @@ mod test {
             csum_offset: 16,
         };
         a.send(&tso, hdr).unwrap();
+        a.flush();
         batch.clear();
         for _ in 0..100 {
             b.recv(&mut batch);
@@ -811,6 +1414,32 @@ mod test {
         }
         let sizes: Vec<usize> = batch.iter().map(<[u8]>::len).collect();
         assert_eq!(sizes, [1454, 1454, 254]);
+        // Back from b, which sends UDP checksums: the segments to one remote
+        // queue as one UDP GSO send of three datagrams, which a receives as
+        // the same three frames, whether its kernel joined them (UDP GRO)
+        // or not.
+        let back = batch.remote(0).unwrap();
+        b.send_to(&tso, hdr, Some(back)).unwrap();
+        let queued: Vec<(u16, u16)> = b
+            .tx_queue
+            .iter()
+            .flatten()
+            .map(|q| (q.datagrams, q.msg.segment))
+            .collect();
+        assert_eq!(queued, [(3, 1462)]);
+        b.flush();
+        assert!(b.gso, "loopback takes UDP GSO");
+        let mut back_batch = FrameBatch::with_room(4);
+        for _ in 0..100 {
+            a.recv(&mut back_batch);
+            if back_batch.len() >= 3 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let sizes: Vec<usize> = back_batch.iter().map(<[u8]>::len).collect();
+        assert_eq!(sizes, [1454, 1454, 254]);
+        assert_eq!(back_batch.get(2), batch.get(2));
         // Too big with the outer headers.
         let big = vec![0u8; b.mtu() as usize + 15];
         assert_eq!(
@@ -820,6 +1449,7 @@ mod test {
         // Another VNI: dropped and counted.
         a.spec.vni = 43;
         a.send(&frame, VnetHdr::NONE).unwrap();
+        a.flush();
         for _ in 0..100 {
             b.recv(&mut batch);
             if b.decap_counts().wrong_vni > 0 {

@@ -457,6 +457,8 @@ pub struct Tx {
     pub too_big: u64,
     /// Frames refused for a full queue.
     pub full: u64,
+    /// Frames a tunnel port had no remote endpoint for.
+    pub no_remote: u64,
 }
 
 /// [`Tx`] per port number.
@@ -479,6 +481,7 @@ pub fn compare_switches(a: &mut Switch, b: &mut Switch, tx: &TxTotals) -> Checke
             want.tx_bytes += t.bytes;
             want.drops[drop_index(DropReason::TooBig)] += t.too_big;
             want.drops[drop_index(DropReason::TxFull)] += t.full;
+            want.drops[drop_index(DropReason::NoRemote)] += t.no_remote;
         }
         ensure_eq!(sa.counters, want, "port {ia:?} counters");
     }

@@ -12,7 +12,7 @@ use vswitch_core::fdb::{FdbEntry, FdbStats, FlushScope, Learned};
 use vswitch_core::{
     Decision, DropReason, FloodKind, GuardAction, GuardStats, Instant, MacAddr, MacLimit,
     MacLimitAction, MoveGuardConfig, PortCounters, PortFlags, PortId, RemoteId, StormControl,
-    TxError, Verdict,
+    Verdict,
 };
 
 /// The model's reading of the port modes.
@@ -804,8 +804,7 @@ impl Model {
                     c.tx_frames += 1;
                     c.tx_bytes += bytes.len() as u64;
                 }
-                Err(TxError::TooBig) => count_drop(c, DropReason::TooBig),
-                Err(TxError::Full) => count_drop(c, DropReason::TxFull),
+                Err(e) => count_drop(c, DropReason::from(e)),
             }
             sent.push((out, bytes));
         }

@@ -427,6 +427,7 @@ fn batch_equivalence(
             }
             Err(TxError::TooBig) => totals.too_big += 1,
             Err(TxError::Full) => totals.full += 1,
+            Err(TxError::NoRemote) => totals.no_remote += 1,
         }
         want.push((out, bytes));
     }

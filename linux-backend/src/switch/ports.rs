@@ -14,7 +14,7 @@ use crate::sys;
 use crate::target::{self, PortTarget};
 use crate::trace;
 use crate::vnet::VnetHdr;
-use crate::vxlan::VxlanPort;
+use crate::vxlan::{self, VxlanPort};
 use crate::xdp::XdpPort;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -227,6 +227,26 @@ impl LinuxSwitch {
         }
         self.batch = batch;
         got
+    }
+
+    /// Gives back the remote ids of tunnel ports that no FDB entry holds any
+    /// longer, on ports where it is due ([`crate::vxlan::Remotes::reclaim_due`]).
+    /// Between batches, so every id handed to a received frame is in its
+    /// entry; never during an `fdb show`, whose dump names remotes by the ids
+    /// it started with.
+    pub(super) fn reclaim_remotes(&mut self) {
+        if !self.dumps.is_empty() {
+            return;
+        }
+        for (i, slot) in self.ports.iter_mut().enumerate() {
+            let Some(vx) = slot.as_mut().and_then(|s| s.port.vxlan_mut()) else {
+                continue;
+            };
+            if vx.remotes().reclaim_due() {
+                let n = vxlan::reclaim_remotes(self.sw.fdb(), PortId(i as u16), vx.remotes_mut());
+                tracing::debug!(port = vx.name(), freed = n, "remote ids reclaimed");
+            }
+        }
     }
 
     /// Sends what every port queued (one system call per egress port for the

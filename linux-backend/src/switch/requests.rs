@@ -9,7 +9,7 @@ use crate::control_server::{Answer, Job, Tunnel};
 use crate::error::{Error, Result};
 use crate::sys;
 use crate::target::{self, PortTarget};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 use vswitch_core::{FdbCursor, FlushScope, MacAddr, PortId};
 
@@ -312,7 +312,8 @@ impl LinuxSwitch {
                         .iter()
                         .map(ToString::to_string)
                         .collect(),
-                    remotes: v.remotes().addrs().len(),
+                    underlay: v.underlay().unwrap_or_default().to_string(),
+                    remotes: v.remotes().len(),
                     drops: v
                         .decap_counts()
                         .nonzero()
@@ -335,7 +336,11 @@ impl LinuxSwitch {
             let r = v.remotes();
             out.push(Tunnel {
                 port: i as u16,
-                remotes: r.addrs().iter().map(ToString::to_string).collect(),
+                remotes: r
+                    .by_id()
+                    .iter()
+                    .map(|a| a.map(|a| a.to_string()).unwrap_or_default())
+                    .collect(),
                 flood: r.flood_list().iter().map(ToString::to_string).collect(),
             });
         }
@@ -347,11 +352,11 @@ impl LinuxSwitch {
         &mut self,
         port: &str,
         dst: &str,
-    ) -> Result<(PortId, &mut crate::vxlan::VxlanPort, Ipv4Addr)> {
+    ) -> Result<(PortId, &mut crate::vxlan::VxlanPort, IpAddr)> {
         let id = self.find_port(port)?;
-        let addr: Ipv4Addr = dst
+        let addr: IpAddr = dst
             .parse()
-            .map_err(|_| Error::Config(format!("dst \"{dst}\" is not an IPv4 address")))?;
+            .map_err(|_| Error::Config(format!("dst \"{dst}\" is not an IP address")))?;
         let vx = self
             .slot(id)
             .and_then(|s| s.port.vxlan_mut())
