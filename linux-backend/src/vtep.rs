@@ -1201,6 +1201,7 @@ mod tests {
                 dstport: 4789,
                 vlans: Vec::new(),
                 flood: vec!["10.0.0.2".into()],
+                underlay: String::new(),
                 remotes: 1,
                 drops: BTreeMap::new(),
             }),
