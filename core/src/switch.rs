@@ -1111,7 +1111,7 @@ impl Switch {
         }
         // Grouped by port; the frame index in the low bits keeps each port's
         // frames in arrival order.
-        group_by_port(&mut deliveries);
+        deliveries.sort_unstable();
         for &delivery in &deliveries {
             let (out, i) = (PortId((delivery >> 32) as u16), delivery as u32 as usize);
             let (frame, meta) = (batch.get(i), batch.meta(i));
@@ -1222,36 +1222,6 @@ impl Switch {
     }
 }
 
-/// Sorts deliveries (`port << 32 | frame index`, pushed in frame order) by
-/// port and then frame index, as `sort_unstable` would. A batch's worth to
-/// ports below 64 (the common case) is counted into place in one pass
-/// instead, for about half the instructions of the sorting network.
-#[inline]
-fn group_by_port(deliveries: &mut [u64]) {
-    const SMALL: usize = 64;
-    let n = deliveries.len();
-    if n > SMALL || deliveries.iter().any(|&d| d >> 32 >= SMALL as u64) {
-        deliveries.sort_unstable();
-        return;
-    }
-    // Frame indices only grow within a port, so placing each delivery after
-    // the earlier ones of its port keeps them in order.
-    let mut start = [0u8; SMALL + 1];
-    for &d in deliveries.iter() {
-        start[((d >> 32) as usize & (SMALL - 1)) + 1] += 1;
-    }
-    for p in 1..=SMALL {
-        start[p] += start[p - 1];
-    }
-    let mut out = [0u64; SMALL];
-    for &d in deliveries.iter() {
-        let p = (d >> 32) as usize & (SMALL - 1);
-        out[usize::from(start[p]) & (SMALL - 1)] = d;
-        start[p] += 1;
-    }
-    deliveries.copy_from_slice(&out[..n]);
-}
-
 /// Rewrites the outer 802.1Q tag of `frame` for a port in `mode`.
 fn retag<'a>(mode: &VlanMode, d: &Decision, frame: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
     let want_tag = mode.egress_tagged(d.vid);
@@ -1307,41 +1277,6 @@ mod test {
     use alloc::string::ToString;
     use alloc::vec;
     use core::time::Duration;
-
-    /// Grouping deliveries by port gives what sorting them does, whether the
-    /// batch takes the counting way (up to 64 deliveries to ports below 64)
-    /// or not (more deliveries, or a port from 64 up).
-    #[test]
-    fn deliveries_are_grouped_as_sorted() {
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
-        for case in 0..2_000u64 {
-            let frames = (next() % 40) as usize;
-            let (ports, fanout) = match case % 4 {
-                0 => (4, 1),
-                1 => (64, 1),
-                2 => (70, 1),
-                _ => (8, 3),
-            };
-            // As `forward` pushes them: frame order, a frame's ports ascending.
-            let mut d = Vec::new();
-            for i in 0..frames as u64 {
-                let mut outs: Vec<u64> = (0..fanout).map(|_| next() % ports).collect();
-                outs.sort_unstable();
-                outs.dedup();
-                d.extend(outs.into_iter().map(|p| p << 32 | i));
-            }
-            let mut want = d.clone();
-            want.sort_unstable();
-            group_by_port(&mut d);
-            assert_eq!(d, want, "case {case}");
-        }
-    }
 
     const H1: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
     const H2: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x02];
