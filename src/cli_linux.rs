@@ -66,6 +66,18 @@ pub struct Common {
     json: bool,
 }
 
+/// `vswitch fdb show`.
+#[derive(Args)]
+pub struct FdbShowArgs {
+    #[command(flatten)]
+    common: Common,
+    /// With each entry's counters as a destination, as `bridge -s fdb show`:
+    /// frames forwarded to it (`hits`) and `used X/Y` (seconds since one was
+    /// last forwarded to it / since it was last seen as a source).
+    #[arg(short = 's', long = "stats")]
+    stats: bool,
+}
+
 /// `vswitch run`.
 #[derive(Args)]
 pub struct RunArgs {
@@ -257,7 +269,7 @@ pub enum MdbCommand {
 #[derive(Subcommand)]
 pub enum FdbCommand {
     /// List the entries.
-    Show(Common),
+    Show(FdbShowArgs),
     /// Add a static entry: MAC PORT [dst IP]. On a VXLAN port, `dst IP` names
     /// the remote endpoint; MAC 00:00:00:00:00:00 adds IP to the flood list.
     Add {
@@ -831,10 +843,10 @@ fn print_stp(name: &str, s: &StpInfo) -> std::io::Result<()> {
 
 fn fdb(command: FdbCommand) -> anyhow::Result<()> {
     match command {
-        FdbCommand::Show(c) => {
+        FdbCommand::Show(FdbShowArgs { common: c, stats }) => {
             // The table may hold a million entries: its JSON is printed as the
             // switch wrote it, or read straight into rows, never into a tree.
-            let data = control::request_raw(&c.name, Request::FdbShow)?;
+            let data = control::request_raw(&c.name, Request::FdbShow { stats })?;
             if c.json {
                 outln!("{}", data.get())?;
                 return Ok(());
@@ -853,8 +865,17 @@ fn fdb(command: FdbCommand) -> anyhow::Result<()> {
                     format!("age {:.1}s", r.age)
                 };
                 let dst = r.dst.map(|d| format!(" dst {d}")).unwrap_or_default();
+                // `used X/Y` as `bridge -s fdb show` prints it, in whole
+                // seconds; "-" for an entry no frame has been forwarded to yet.
+                let counters = match r.hits {
+                    Some(hits) if stats => {
+                        let used = r.used.map_or("-".to_string(), |u| u.to_string());
+                        format!(" hits {hits} used {used}/{}", r.age as u64)
+                    }
+                    _ => String::new(),
+                };
                 outln!(
-                    "{} dev {}{vlan}{dst} port {} {age} master {}",
+                    "{} dev {}{vlan}{dst} port {} {age}{counters} master {}",
                     r.mac,
                     r.ifname,
                     r.port,

@@ -81,7 +81,31 @@ fn linux_four_hosts_ping_and_fdb_lists_them() {
             .unwrap_or_else(|| panic!("host {k}'s MAC is not in the FDB: {fdb:?}"));
         assert_eq!(entry["ifname"], lab.port(k), "host {k} on the wrong port");
         assert_eq!(entry["state"], "dynamic");
+        assert!(entry.get("hits").is_none(), "counters without -s: {entry}");
     }
+    // With -s, each host has had frames forwarded to it (the pings' unicast
+    // echo requests and replies), the last one moments ago: `used` is a few
+    // seconds at most, and never more than the time since the first ping.
+    let with_stats = sw.json(&["fdb", "show", "-s"]).expect("fdb show -s -j");
+    for k in 1..=4 {
+        let entry = with_stats
+            .as_array()
+            .and_then(|rows| rows.iter().find(|e| e["mac"] == mac(k)))
+            .unwrap_or_else(|| panic!("host {k}'s MAC is not in fdb show -s: {with_stats}"));
+        let hits = entry["hits"].as_u64().expect("hits");
+        assert!(hits >= 3, "host {k} was pinged by three hosts: {entry}");
+        assert!(entry["used"].as_u64().expect("used") <= 30, "{entry}");
+    }
+    let out = vswitch(&["fdb", "show", "-s", "--name", &sw.name]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&mac(1)))
+        .unwrap_or_else(|| panic!("host 1 missing from fdb show -s: {text}"));
+    assert!(
+        line.contains(" hits ") && line.contains(" used "),
+        "fdb show -s: {line}"
+    );
     let stats = sw.json(&["stats"]).expect("stats");
     assert_eq!(stats["ports"], 4);
 }

@@ -97,6 +97,8 @@ fn usage_printing_commands_end_quietly_on_a_closed_pipe() {
         &["show", "-j"],
         &["fdb", "show"],
         &["fdb", "show", "-j"],
+        &["fdb", "show", "-s"],
+        &["fdb", "show", "-s", "-j"],
         &["stats"],
         &["stats", "-j"],
     ] {

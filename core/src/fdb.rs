@@ -1,9 +1,12 @@
 //! The forwarding database: (vid, MAC) -> port, with learning, aging and a bound.
 //!
-//! Layout, chosen for speed and for at most 32 bytes per entry:
+//! Layout, chosen for speed and for 38 bytes per entry (30 without the
+//! per-entry counters):
 //!
-//! - `entries`: an arena of 24-byte `Entry` values (key, last-seen time, port,
-//!   flags and the links of the port's LRU list). The 16-bit flags word has 14
+//! - `entries`: an arena of 32-byte `Entry` values (key, last-seen time, port,
+//!   flags and the links of the port's LRU list in 24 bytes, and 8 bytes of
+//!   counters: frames forwarded to the entry and when the last one was, as
+//!   `bridge -s fdb show` reports them). The 16-bit flags word has 14
 //!   bits to spare, which hold the remote endpoint of an entry behind a tunnel
 //!   port ([`RemoteId`]): tunnels cost the table no memory.
 //! - `slots`: an open-addressing index (linear probing, load <= 2/3) of `u32`
@@ -182,14 +185,23 @@ pub struct FdbEntry {
     pub age: Duration,
     /// The remote endpoint behind a tunnel port, if the entry has one.
     pub remote: Option<RemoteId>,
+    /// Frames forwarded to this entry's port because their destination was
+    /// this entry's MAC, since the entry was made (saturating at `u32::MAX`).
+    pub hits: u32,
+    /// Time since a frame was last forwarded to this entry, in whole seconds
+    /// as `bridge -s fdb show` prints it; `None` if none ever was. Counted in
+    /// 32 bits: a static entry last used more than 2^32 s (136 years) ago
+    /// shows the time modulo that.
+    pub used: Option<Duration>,
 }
 
 /// Where a dump of the table in slices ([`Fdb::entries_from`]) goes on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FdbCursor(u32);
 
-/// An entry as shown to a user, at clock `clock` (low 32 bits of ms).
-fn user_entry(e: &Entry, clock: u32) -> FdbEntry {
+/// An entry as shown to a user, at clock `clock` (low 32 bits of ms) and
+/// second `secs` (the clock in whole seconds).
+fn user_entry(e: &Entry, clock: u32, secs: u32) -> FdbEntry {
     let is_static = e.flags & F_STATIC != 0;
     let age = if is_static {
         0
@@ -203,6 +215,8 @@ fn user_entry(e: &Entry, clock: u32) -> FdbEntry {
         is_static,
         age: Duration::from_millis(u64::from(age)),
         remote: entry_remote(e.flags),
+        hits: e.hits,
+        used: (e.hits > 0).then(|| Duration::from_secs(u64::from(secs.wrapping_sub(e.used)))),
     }
 }
 
@@ -241,7 +255,8 @@ fn entry_remote(flags: u16) -> Option<RemoteId> {
     }
 }
 
-/// One table entry: 24 bytes, without padding.
+/// One table entry: 32 bytes, without padding (24 of them the entry itself,
+/// 8 its counters as a destination).
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     /// MAC in bits 12..60, vid in bits 0..12.
@@ -256,9 +271,14 @@ struct Entry {
     port: u16,
     /// `F_USED`, `F_STATIC`, and the remote endpoint in the bits above them.
     flags: u16,
+    /// Frames forwarded to the entry (saturating).
+    hits: u32,
+    /// The clock in whole seconds when a frame was last forwarded to the
+    /// entry; meaningless while `hits` is zero.
+    used: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<Entry>() == 24);
+const _: () = assert!(core::mem::size_of::<Entry>() == 32);
 
 /// Per-port bookkeeping of dynamic entries.
 #[derive(Clone, Copy, Debug)]
@@ -298,6 +318,8 @@ pub struct Fdb {
     aging_heap: BinaryHeap<Reverse<(u64, u16)>>,
     /// Latest time seen, in ms.
     clock: u64,
+    /// `clock` in whole seconds (wraps after 136 years), for `Entry::used`.
+    secs: u32,
     stats: FdbStats,
 }
 
@@ -343,6 +365,7 @@ impl Fdb {
             active: Vec::new(),
             aging_heap: BinaryHeap::new(),
             clock: 0,
+            secs: 0,
             stats: FdbStats::default(),
         };
         fdb.resize_index(slots_for(config.capacity as usize));
@@ -408,10 +431,12 @@ impl Fdb {
             // Everything dynamic is older than the aging time. Handled apart so
             // that the 32-bit times below never see an age of 2^32 ms or more.
             self.clock = now;
+            self.secs = (now / 1000) as u32;
             self.expire_all();
             return;
         }
         self.clock = now;
+        self.secs = (now / 1000) as u32;
         while let Some(&Reverse((due, port))) = self.aging_heap.peek() {
             if due > now {
                 break;
@@ -491,6 +516,28 @@ impl Fdb {
     pub(crate) fn get_key(&self, key: u64) -> Option<PortId> {
         self.find(key)
             .map(|idx| PortId(self.entries[idx as usize].port))
+    }
+
+    /// Where a frame to entry `key` goes: the entry's position (for
+    /// [`Fdb::count_hit`]), its port and remote endpoint. Without advancing time.
+    #[inline(always)]
+    pub(crate) fn get_dest(&self, key: u64) -> Option<(u32, PortId, Option<RemoteId>)> {
+        self.find(key).map(|idx| {
+            let e = &self.entries[idx as usize];
+            (idx, PortId(e.port), entry_remote(e.flags))
+        })
+    }
+
+    /// Counts a frame forwarded to the entry at `idx` (from [`Fdb::get_dest`],
+    /// with nothing removed in between): one more hit, used now. Its cache
+    /// line is the one the lookup just read.
+    #[inline(always)]
+    pub(crate) fn count_hit(&mut self, idx: u32) {
+        let secs = self.secs;
+        if let Some(e) = self.entries.get_mut(idx as usize) {
+            e.hits = e.hits.saturating_add(1);
+            e.used = secs;
+        }
     }
 
     /// The port and remote endpoint of entry `key`, without advancing time.
@@ -697,6 +744,8 @@ impl Fdb {
             next: NIL,
             port: port.0,
             flags: F_USED | remote_bits(remote),
+            hits: 0,
+            used: 0,
         });
         self.link_tail(idx);
         self.stats.learned += 1;
@@ -763,6 +812,8 @@ impl Fdb {
             next: NIL,
             port: port.0,
             flags: F_USED | F_STATIC | remote_bits(remote),
+            hits: 0,
+            used: 0,
         });
         self.stats.statics += 1;
     }
@@ -859,11 +910,11 @@ impl Fdb {
     /// The entries in the table at time `now`, in no particular order.
     pub fn entries(&mut self, now: Instant) -> impl Iterator<Item = FdbEntry> + '_ {
         self.advance(now);
-        let clock = self.clock as u32;
+        let (clock, secs) = (self.clock as u32, self.secs);
         self.entries
             .iter()
             .filter(|e| e.flags & F_USED != 0)
-            .map(move |e| user_entry(e, clock))
+            .map(move |e| user_entry(e, clock, secs))
     }
 
     /// One slice of a dump of the table that can be spread over time, like a
@@ -900,12 +951,12 @@ impl Fdb {
         out: &mut Vec<FdbEntry>,
     ) -> Option<FdbCursor> {
         self.advance(now);
-        let clock = self.clock as u32;
+        let (clock, secs) = (self.clock as u32, self.secs);
         let start = (cursor.0 as usize).min(self.entries.len());
         let end = start.saturating_add(max.max(1)).min(self.entries.len());
         for e in &self.entries[start..end] {
             if e.flags & F_USED != 0 {
-                out.push(user_entry(e, clock));
+                out.push(user_entry(e, clock, secs));
             }
         }
         (end < self.entries.len()).then_some(FdbCursor(end as u32))
@@ -1194,6 +1245,14 @@ impl Fdb {
                 let seen = Instant::from_millis(now.millis().saturating_sub(age));
                 new.learn_from(seen, e.vid, e.mac, e.port, e.remote);
             }
+            // The counters carry on; `used` in the old table's seconds, which
+            // the new one reaches below.
+            if let Some(idx) = new.find(make_key(e.vid, e.mac)) {
+                let entry = &mut new.entries[idx as usize];
+                entry.hits = e.hits;
+                let used_ago = e.used.map_or(0, |u| u.as_secs());
+                entry.used = self.secs.wrapping_sub(used_ago as u32);
+            }
         }
         new.advance(now);
         let fresh = new.stats;
@@ -1332,7 +1391,7 @@ mod test {
             g.get_remote(7, mac(3)),
             Some((PortId(2), Some(RemoteId(0))))
         );
-        assert_eq!(core::mem::size_of::<Entry>(), 24);
+        assert_eq!(core::mem::size_of::<Entry>(), 32);
     }
 
     /// `remotes_on` names the remotes of a port's entries, dynamic and
@@ -1367,7 +1426,8 @@ mod test {
     }
 
     /// Remotes cost nothing: a table full of tunnel entries takes the same
-    /// memory per entry as one without, within the 32-byte budget.
+    /// memory per entry as one without: 38 bytes, 32 of them the entry (8 of
+    /// those its counters as a destination) and 6 its share of the index.
     #[test]
     fn remote_endpoints_fit_the_memory_budget() {
         let mut plain = fdb(8192, EvictionPolicy::FairLru);
@@ -1379,7 +1439,58 @@ mod test {
         }
         assert_eq!(tunnel.len(), 8192);
         assert_eq!(plain.memory_bytes(), tunnel.memory_bytes());
-        assert!(tunnel.memory_bytes() / tunnel.len() <= 32);
+        assert!(tunnel.memory_bytes() / tunnel.len() <= 38);
+    }
+
+    /// An entry counts the frames forwarded to it and when the last one was,
+    /// in whole seconds; the counters stay with the entry through a refresh,
+    /// a move, a change to static and a rebuild, and start again for a new
+    /// entry in the same place of the arena.
+    #[test]
+    fn entries_count_their_hits() {
+        let mut f = fdb(16, EvictionPolicy::FairLru);
+        let row = |f: &mut Fdb, n: u32, at: u64| {
+            let e = f.entries(t(at)).find(|e| e.mac == mac(n)).unwrap();
+            (e.hits, e.used)
+        };
+        f.learn(t(0), 0, mac(1), PortId(1));
+        f.learn(t(0), 0, mac(2), PortId(1));
+        assert_eq!(row(&mut f, 1, 0), (0, None), "never a destination yet");
+        let hit = |f: &mut Fdb, n: u32, at: u64| {
+            f.advance(t(at));
+            let (idx, port, _) = f.get_dest(make_key(0, mac(n))).unwrap();
+            assert_eq!(port, f.get(0, mac(n)).unwrap());
+            f.count_hit(idx);
+        };
+        hit(&mut f, 1, 1_500);
+        hit(&mut f, 1, 2_000);
+        hit(&mut f, 1, 2_999);
+        assert_eq!(row(&mut f, 1, 2_999), (3, Some(Duration::ZERO)));
+        assert_eq!(row(&mut f, 1, 7_400), (3, Some(Duration::from_secs(5))));
+        assert_eq!(row(&mut f, 2, 7_400), (0, None), "only mac 1 was used");
+        // A refresh and a move keep them: the MAC is the same host.
+        f.learn(t(8_000), 0, mac(1), PortId(1));
+        assert_eq!(
+            f.learn(t(8_000), 0, mac(1), PortId(3)),
+            Learned::Moved(PortId(1))
+        );
+        assert_eq!(row(&mut f, 1, 9_000), (3, Some(Duration::from_secs(7))));
+        f.add_static(0, mac(1), PortId(4));
+        hit(&mut f, 1, 10_000);
+        assert_eq!(row(&mut f, 1, 10_000), (4, Some(Duration::ZERO)));
+        // The count saturates rather than wrapping.
+        let (idx, _, _) = f.get_dest(make_key(0, mac(2))).unwrap();
+        f.entries[idx as usize].hits = u32::MAX;
+        f.count_hit(idx);
+        assert_eq!(row(&mut f, 2, 10_000).0, u32::MAX);
+        // A rebuild carries them over, `used` still counted from the old clock.
+        let mut g = f.rebuilt(FdbConfig::default(), t(12_000)).unwrap();
+        assert_eq!(row(&mut g, 1, 12_000), (4, Some(Duration::from_secs(2))));
+        assert_eq!(row(&mut g, 2, 12_000).0, u32::MAX);
+        // A removed entry's place in the arena is taken by a new one at zero.
+        assert!(f.remove(0, mac(2)));
+        f.learn(t(12_000), 0, mac(3), PortId(1));
+        assert_eq!(row(&mut f, 3, 12_000), (0, None));
     }
 
     /// The fingerprint takes every slot bit the arena index does not need.
@@ -1403,8 +1514,8 @@ mod test {
     }
 
     #[test]
-    fn entry_is_24_bytes() {
-        assert_eq!(core::mem::size_of::<Entry>(), 24);
+    fn entry_is_32_bytes() {
+        assert_eq!(core::mem::size_of::<Entry>(), 32);
     }
 
     #[test]

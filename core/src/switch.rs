@@ -646,6 +646,20 @@ impl Switch {
         if let Some(d) = self.fast_unicast(now, ingress, remote, frame) {
             return d;
         }
+        self.decide_general(now, ingress, remote, frame)
+    }
+
+    /// [`Switch::decide_from`] for a frame the fast path did not take: kept
+    /// out of line, so that a batch's loop ([`Switch::forward`]) holds the
+    /// fast path inline and calls this only for the other frames.
+    #[inline(never)]
+    fn decide_general(
+        &mut self,
+        now: Instant,
+        ingress: PortId,
+        remote: Option<RemoteId>,
+        frame: &[u8],
+    ) -> Decision {
         if now.max(self.fdb.clock()).millis() >= self.next_recovery {
             self.recover(now.max(self.fdb.clock()));
         }
@@ -701,24 +715,23 @@ impl Switch {
         if !port.up || !port.config.flags.learning {
             return None;
         }
-        let dst = u64::from_be_bytes([
-            0, 0, frame[0], frame[1], frame[2], frame[3], frame[4], frame[5],
-        ]);
-        let src = u64::from_be_bytes([
-            0, 0, frame[6], frame[7], frame[8], frame[9], frame[10], frame[11],
-        ]);
+        // One length check for the twelve address bytes, not one per byte.
+        let h: &[u8; 12] = frame.get(..12)?.try_into().ok()?;
+        let dst = u64::from_be_bytes([0, 0, h[0], h[1], h[2], h[3], h[4], h[5]]);
+        let src = u64::from_be_bytes([0, 0, h[6], h[7], h[8], h[9], h[10], h[11]]);
         // Both unicast (so not link-local either), and a valid source.
         if (dst | src) & GROUP_BIT != 0 || src == 0 {
             return None;
         }
         self.fdb.advance(now);
-        let (out, to) = self.fdb.get_key_remote(fdb_key(0, dst))?;
+        let (at, out, to) = self.fdb.get_dest(fdb_key(0, dst))?;
         if out == ingress || !self.ports.get(usize::from(out.0))?.as_ref()?.up {
             return None;
         }
         if !self.fdb.refresh_if_on(fdb_key(0, src), ingress, remote) {
             return None;
         }
+        self.fdb.count_hit(at);
         let counters = &mut self.ports[usize::from(ingress.0)].as_mut()?.counters;
         counters.rx_frames += 1;
         counters.rx_bytes += frame.len() as u64;
@@ -831,16 +844,17 @@ impl Switch {
             };
             return self.flood(ingress, kind, &storm);
         }
-        match self.fdb.get_key_remote(fdb_key(d.vid, dst)) {
+        match self.fdb.get_dest(fdb_key(d.vid, dst)) {
             None => self.flood(ingress, FloodKind::UnknownUnicast, &storm),
-            Some((out, _)) if out == ingress && !hairpin => Verdict::Drop(DropReason::SamePort),
-            Some((out, to)) => match self.port(out) {
+            Some((_, out, _)) if out == ingress && !hairpin => Verdict::Drop(DropReason::SamePort),
+            Some((at, out, to)) => match self.port(out) {
                 Some(p) if !p.up => Verdict::Drop(DropReason::EgressDown),
                 Some(p) if !p.stp_state.forwards() => Verdict::Drop(DropReason::Blocked),
                 Some(p) if self.config.vlan_aware && !p.config.vlan.admits(d.vid) => {
                     Verdict::Drop(DropReason::VlanEgress)
                 }
                 Some(_) => {
+                    self.fdb.count_hit(at);
                     d.remote = to;
                     Verdict::Unicast(out)
                 }
@@ -1049,6 +1063,7 @@ impl Switch {
     /// The bytes of `frame` as they leave `port`: on a VLAN-aware switch the
     /// 802.1Q tag is pushed, popped or rewritten for the port's mode. Uses
     /// `scratch` only when the frame changes.
+    #[inline]
     pub fn egress_frame<'a>(
         &self,
         port: PortId,
@@ -1056,12 +1071,13 @@ impl Switch {
         frame: &'a [u8],
         scratch: &'a mut Vec<u8>,
     ) -> &'a [u8] {
-        let Some(p) = self.port(port) else {
-            return frame;
-        };
+        // The common case first: a VLAN-unaware switch sends frames unchanged.
         if !self.config.vlan_aware || self.config.hub {
             return frame;
         }
+        let Some(p) = self.port(port) else {
+            return frame;
+        };
         retag(&p.config.vlan, d, frame, scratch)
     }
 
@@ -1084,7 +1100,12 @@ impl Switch {
         deliveries.clear();
         self.warm(batch);
         for (i, frame) in batch.iter().enumerate() {
-            let d = self.decide_from(now, ingress, batch.remote(i), frame);
+            // The fast path inline here; other frames take the general one.
+            let remote = batch.remote(i);
+            let d = match self.fast_unicast(now, ingress, remote, frame) {
+                Some(d) => d,
+                None => self.decide_general(now, ingress, remote, frame),
+            };
             decisions.push(d);
             self.for_each_egress(&d, |out| deliveries.push(u64::from(out.0) << 32 | i as u64));
         }

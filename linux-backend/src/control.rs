@@ -43,7 +43,11 @@ pub enum Request {
     /// Ports, their state and counters.
     Show,
     /// The MAC table.
-    FdbShow,
+    FdbShow {
+        /// With each entry's counters as a destination (`fdb show -s`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        stats: bool,
+    },
     /// The multicast group table, router ports and queriers.
     MdbShow,
     /// Add a static entry.
@@ -103,7 +107,7 @@ impl Request {
             Request::Add { .. } => "add",
             Request::Del { .. } => "del",
             Request::Show => "show",
-            Request::FdbShow => "fdb-show",
+            Request::FdbShow { .. } => "fdb-show",
             Request::MdbShow => "mdb-show",
             Request::FdbAdd { .. } => "fdb-add",
             Request::FdbDel { .. } => "fdb-del",
@@ -372,6 +376,13 @@ pub struct FdbRow {
     /// The remote endpoint behind a tunnel port (`bridge fdb show`'s `dst`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dst: Option<String>,
+    /// With `stats`: frames forwarded to this entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hits: Option<u32>,
+    /// With `stats`: whole seconds since a frame was last forwarded to this
+    /// entry (`bridge -s fdb show`'s `used`); absent if none ever was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used: Option<u64>,
 }
 
 /// The multicast snooping state as `mdb show` reports it.

@@ -317,6 +317,8 @@ enum Waiting {
         names: Vec<String>,
         tunnels: Vec<Tunnel>,
         entries: Vec<FdbEntry>,
+        /// Rows with the entries' counters.
+        stats: bool,
     },
     Other,
 }
@@ -365,10 +367,14 @@ struct Row<'a> {
     age: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     dst: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hits: Option<u32>,
     ifname: &'a str,
     mac: String,
     port: u16,
     state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    used: Option<u64>,
     vlan: u16,
 }
 
@@ -378,8 +384,14 @@ struct Row<'a> {
 ///
 /// A tunnel port's entries carry their remote's address (`dst`), and its
 /// flood list comes as entries for 00:00:00:00:00:00, as `bridge fdb show`
-/// prints a VXLAN device's.
-fn fdb_line(names: &[String], tunnels: &[Tunnel], mut entries: Vec<FdbEntry>) -> Vec<u8> {
+/// prints a VXLAN device's. With `stats`, each entry's row has its counters
+/// as a destination (`hits`, and `used` once it has been one).
+fn fdb_line(
+    names: &[String],
+    tunnels: &[Tunnel],
+    mut entries: Vec<FdbEntry>,
+    stats: bool,
+) -> Vec<u8> {
     entries.sort_unstable_by_key(|e| (e.port.0, e.vid, e.mac.0));
     entries.dedup_by_key(|e| (e.port.0, e.vid, e.mac.0));
     let mut out = format!(r#"{{"version":{VERSION},"ok":true,"data":["#).into_bytes();
@@ -393,10 +405,12 @@ fn fdb_line(names: &[String], tunnels: &[Tunnel], mut entries: Vec<FdbEntry>) ->
             let row = Row {
                 age: 0.0,
                 dst: Some(dst),
+                hits: None,
                 ifname: names.get(usize::from(t.port)).map_or("", String::as_str),
                 mac: "00:00:00:00:00:00".to_string(),
                 port: t.port,
                 state: "static",
+                used: None,
                 vlan: 0,
             };
             let _ = serde_json::to_writer(&mut out, &row);
@@ -425,10 +439,12 @@ fn fdb_line(names: &[String], tunnels: &[Tunnel], mut entries: Vec<FdbEntry>) ->
         let row = Row {
             age: e.age.as_secs_f64(),
             dst,
+            hits: stats.then_some(e.hits),
             ifname,
             mac: e.mac.to_string(),
             port: e.port.0,
             state: if e.is_static { "static" } else { "dynamic" },
+            used: e.used.filter(|_| stats).map(|u| u.as_secs()),
             vlan: e.vid,
         };
         let _ = serde_json::to_writer(&mut out, &row);
@@ -648,10 +664,11 @@ impl Server {
             Ok(request) => {
                 c.state = State::Waiting(match request {
                     Request::Stats => Waiting::Stats,
-                    Request::FdbShow => Waiting::Fdb {
+                    Request::FdbShow { stats } => Waiting::Fdb {
                         names: Vec::new(),
                         tunnels: Vec::new(),
                         entries: Vec::new(),
+                        stats,
                     },
                     _ => Waiting::Other,
                 });
@@ -763,6 +780,7 @@ impl Server {
                     names: all_names,
                     tunnels: all_tunnels,
                     entries: all,
+                    stats,
                 }),
             ) => {
                 if !names.is_empty() {
@@ -771,7 +789,7 @@ impl Server {
                 }
                 all.append(&mut entries);
                 if last {
-                    let out = fdb_line(all_names, all_tunnels, std::mem::take(all));
+                    let out = fdb_line(all_names, all_tunnels, std::mem::take(all), *stats);
                     c.outbuf.extend_from_slice(&out);
                     c.state = State::Closing;
                 }
@@ -891,6 +909,8 @@ mod test {
             is_static: age_ms == 0,
             age: Duration::from_millis(age_ms),
             remote: None,
+            hits: u32::from(last),
+            used: (last % 2 == 0).then(|| Duration::from_secs(u64::from(last))),
         }
     }
 
@@ -921,17 +941,37 @@ mod test {
                 state: state.into(),
                 age,
                 dst: None,
+                hits: None,
+                used: None,
             })
             .collect();
         let want = line(&Response::ok(&rows));
-        let got = fdb_line(&names, &[], entries);
+        let got = fdb_line(&names, &[], entries.clone(), false);
         assert_eq!(
             String::from_utf8(got).unwrap(),
             String::from_utf8(want).unwrap()
         );
         assert_eq!(
-            fdb_line(&[], &[], Vec::new()),
+            fdb_line(&[], &[], Vec::new(), false),
             line(&Response::ok(Vec::<FdbRow>::new()))
+        );
+        // With counters: hits on every entry, used on those used.
+        let rows: Vec<FdbRow> = rows
+            .into_iter()
+            .map(|r| {
+                let last = u8::from_str_radix(&r.mac[15..], 16).unwrap();
+                FdbRow {
+                    hits: Some(u32::from(last)),
+                    used: (last % 2 == 0).then_some(u64::from(last)),
+                    ..r
+                }
+            })
+            .collect();
+        assert!(rows.iter().any(|r| r.used.is_none()) && rows.iter().any(|r| r.used.is_some()));
+        let got = fdb_line(&names, &[], entries, true);
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            String::from_utf8(line(&Response::ok(&rows))).unwrap()
         );
     }
 }

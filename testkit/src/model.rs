@@ -121,6 +121,10 @@ pub(crate) struct MEntry {
     pub(crate) seen: u64,
     /// Position in its port's LRU order: larger is newer.
     pub(crate) order: u64,
+    /// Frames forwarded to this entry (saturating at `u32::MAX`).
+    pub(crate) hits: u32,
+    /// The clock in whole seconds when the last of them was.
+    pub(crate) used_s: u64,
 }
 
 /// The FDB model: a list scanned from end to end.
@@ -243,6 +247,8 @@ impl MFdb {
             remote,
             seen: clock,
             order,
+            hits: 0,
+            used_s: 0,
         });
         self.learned += 1;
         match evicted {
@@ -295,6 +301,8 @@ impl MFdb {
                 remote: None,
                 seen: 0,
                 order: 0,
+                hits: 0,
+                used_s: 0,
             }),
         }
     }
@@ -332,6 +340,10 @@ impl MFdb {
                 is_static: e.is_static,
                 age: Duration::from_millis(if e.is_static { 0 } else { self.clock - e.seen }),
                 remote: e.remote.map(RemoteId),
+                hits: e.hits,
+                // The switch counts seconds in 32 bits: 136 years, then again.
+                used: (e.hits > 0)
+                    .then(|| Duration::from_secs(u64::from((self.clock / 1000 - e.used_s) as u32))),
             })
             .collect();
         v.sort_by_key(|e| (e.vid, e.mac));
@@ -616,6 +628,11 @@ impl Model {
                 Verdict::Drop(DropReason::VlanEgress)
             }
             Some(_) => {
+                // Counted as a hit of the destination's entry.
+                let clock_s = self.fdb.clock / 1000;
+                let e = &mut self.fdb.entries[i];
+                e.hits = e.hits.saturating_add(1);
+                e.used_s = clock_s;
                 d.remote = to.map(RemoteId);
                 Verdict::Unicast(PortId(out))
             }

@@ -211,7 +211,7 @@ impl LinuxSwitch {
                 self.poll_port_stats();
                 done(json(Ok(self.show())))
             }
-            Request::FdbShow => {
+            Request::FdbShow { .. } => {
                 let names = self.port_names();
                 let tunnels = self.tunnels();
                 self.dumps.push_back(Dump {
