@@ -767,7 +767,7 @@ impl Vtep {
         let ports = get(Request::Show)
             .ok()
             .and_then(|v| serde_json::from_value::<Vec<PortInfo>>(v).ok());
-        let fdb = get(Request::FdbShow)
+        let fdb = get(Request::FdbShow { stats: false })
             .ok()
             .and_then(|v| serde_json::from_value::<Vec<FdbRow>>(v).ok());
         match (ports, fdb) {
