@@ -232,3 +232,132 @@ fn the_kernel_bridge_is_root_and_the_switch_blocks_one_link() {
         "host to bridge after failover"
     );
 }
+
+/// Stops the switch (SIGTERM, by its PID) and returns what it logged.
+fn stop_and_log(mut sw: Running) -> String {
+    let mut err = String::new();
+    let stderr = sw.child.stderr.take();
+    sw.signal("-TERM");
+    let _ = wait_until(Duration::from_secs(5), || !sw.alive());
+    if let Some(mut e) = stderr {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    err
+}
+
+/// BPDU guard and root guard against a real bridge: the kernel bridge (the
+/// better root) on an edge port with BPDU guard is shut down; on a port with
+/// root guard it cannot become the root: the port is root-inconsistent and the
+/// switch stays root. Re-enabling by command once the bridge is gone, and
+/// root guard letting go when the superior BPDUs stop.
+#[test]
+fn bpdu_guard_and_root_guard_keep_a_rogue_bridge_out() {
+    if !ready("spanning tree tests", &[("ip", "-V")]) {
+        return;
+    }
+    let mut lab = Lab::up('g', 1);
+    let kb = KernelBridge::up(&mut lab, 4096);
+    let config = std::env::temp_dir().join(format!("{}-stp.toml", lab.prefix));
+    std::fs::write(
+        &config,
+        format!(
+            "stp = \"rstp\"\nstp-priority = 32768\nstp-forward-delay = 4\nstp-max-age = 6\n\
+             stp-hello-time = 2\n[ports.\"{}\"]\nstp-edge = true\n\
+             [ports.\"{}\"]\nstp-edge = true\nstp-bpdu-guard = true\n\
+             [ports.\"{}\"]\nstp-root-guard = true\n",
+            lab.port(1),
+            kb.switch_ports[0],
+            kb.switch_ports[1]
+        ),
+    )
+    .unwrap();
+    let mut ports = vec![lab.port(1)];
+    ports.extend(kb.switch_ports.iter().cloned());
+    let path = config.to_string_lossy().into_owned();
+    let sw = Running::start(&unique('G'), &ports, &["--config", &path]);
+    let _ = std::fs::remove_file(&config);
+    let (guarded, rooted) = (&kb.switch_ports[0], &kb.switch_ports[1]);
+    let blocked = wait_until(Duration::from_secs(20), || {
+        let s = stp(&sw);
+        port(&s, guarded)["guard_tripped"] == true
+            && port(&s, rooted)["root_inconsistent"] == true
+            && port(&s, rooted)["protocol"] == "stp"
+    });
+    let s = stp(&sw);
+    assert!(blocked, "guards did not act: {s}");
+    let g = port(&s, guarded);
+    assert_eq!(
+        (&g["role"], &g["state"]),
+        (&"disabled".into(), &"discarding".into())
+    );
+    assert_eq!(g["bpdu_guard_trips"], 1, "{g}");
+    assert!(g["drops"]["bpdu-guard"].as_u64().unwrap() >= 1, "{g}");
+    let r = port(&s, rooted);
+    assert_eq!(
+        (&r["role"], &r["state"]),
+        (&"alternate".into(), &"discarding".into())
+    );
+    assert_eq!(r["root_guard_blocks"], 1, "{r}");
+    // The kernel speaks 802.1D: Configuration BPDUs in, and the port fell back.
+    assert!(r["rx"]["config"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["protocol"], "stp");
+    // The superior root was kept out: the switch is its own root, and the
+    // host has no way to the bridge (both links discard).
+    assert_eq!(s["is_root"], true, "{s}");
+    assert_ne!(s["root_id"], kb.bridge_id().as_str());
+    assert!(!ping_once(&lab.ns(1), "192.168.100.200"));
+    let text = ok(&vswitch(&["stp", "show", "--name", &sw.name]));
+    assert!(text.contains("bpdu:SHUT-DOWN"), "{text}");
+    assert!(text.contains("root:INCONSISTENT"), "{text}");
+    // Clearing a port that is not shut down is refused in one line.
+    let out = vswitch(&["stp", "clear-guard", rooted, "--name", &sw.name]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not shut down by BPDU guard"));
+    // The rogue bridge goes from the guarded link, then the port is
+    // re-enabled by command: an edge port forwarding again.
+    ip(&["-n", &kb.ns, "link", "set", &kb.bridge_ports[0], "nomaster"]);
+    std::thread::sleep(Duration::from_millis(100)); // a BPDU in flight arrives
+    ok(&vswitch(&[
+        "stp",
+        "clear-guard",
+        guarded,
+        "--name",
+        &sw.name,
+    ]));
+    let s = stp(&sw);
+    let g = port(&s, guarded);
+    assert_eq!(g["guard_tripped"], false, "{g}");
+    assert_eq!(
+        (&g["role"], &g["state"]),
+        (&"designated".into(), &"forwarding".into())
+    );
+    // The kernel bridge stops its spanning tree: no more superior BPDUs, and
+    // root guard lets the port go after the information ages (3 hellos).
+    ip(&[
+        "-n",
+        &kb.ns,
+        "link",
+        "set",
+        "stpbr",
+        "type",
+        "bridge",
+        "stp_state",
+        "0",
+    ]);
+    let released = wait_until(Duration::from_secs(20), || {
+        let s = stp(&sw);
+        let r = port(&s, rooted);
+        r["root_inconsistent"] == false && r["state"] == "forwarding"
+    });
+    assert!(released, "root guard did not let go: {}", stp(&sw));
+    assert!(
+        ping(&lab.ns(1), "192.168.100.200"),
+        "host to bridge once released"
+    );
+    let log = stop_and_log(sw);
+    assert!(log.contains("shut down by BPDU guard"), "{log}");
+    assert!(log.contains("root-inconsistent"), "{log}");
+    assert!(log.contains("root guard released"), "{log}");
+    assert!(log.contains("role"), "{log}");
+}

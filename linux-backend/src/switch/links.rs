@@ -44,6 +44,7 @@ impl LinuxSwitch {
         let _ = self.sw.set_port_up(id, up);
         let name = self.port_name(id);
         if up {
+            self.stp_duplex(id);
             tracing::info!("port {id} {name} is up");
         } else {
             tracing::warn!("port {id} {name} is down: its learned entries are flushed");
