@@ -49,6 +49,10 @@ impl LinuxSwitch {
         } else {
             tracing::warn!("port {id} {name} is down: its learned entries are flushed");
         }
+        // The spanning tree's answer to a link going (a new root port, a
+        // claim to be root) goes out now, not at the next timer tick: that is
+        // what makes a failover take milliseconds rather than up to a second.
+        self.run_stp();
     }
 
     fn resync_links(&mut self) {
