@@ -198,8 +198,11 @@ pub enum RxRing {
 /// `vswitch stp ...`.
 #[derive(Subcommand)]
 pub enum StpCommand {
-    /// Bridge and root identifiers, root port, and each port's role, state and cost.
+    /// Bridge and root identifiers, root port, each port's role, state, cost,
+    /// guards, BPDU counters and topology changes.
     Show(Common),
+    /// Re-enable a port BPDU guard shut down (so does its link going down and up).
+    ClearGuard(PortArgs),
 }
 
 /// Spanning tree protocols on the command line.
@@ -440,6 +443,19 @@ pub fn run(command: LinuxCommand) -> anyhow::Result<()> {
                 return print_json(&data);
             }
             print_stp(&c.name, &serde_json::from_value(data)?)?;
+            Ok(())
+        }
+        LinuxCommand::Stp(StpCommand::ClearGuard(a)) => {
+            let data = control::request(
+                &a.common.name,
+                Request::StpClearGuard {
+                    port: a.port.clone(),
+                },
+            )?;
+            if a.common.json {
+                return print_json(&data);
+            }
+            outln!("{}", data.as_str().unwrap_or("done"))?;
             Ok(())
         }
         LinuxCommand::Trace(t) => {
@@ -812,10 +828,25 @@ fn print_stp(name: &str, s: &StpInfo) -> std::io::Result<()> {
     )?;
     outln!("Bridge ID:")?;
     outln!("  stp-system-id {}", s.bridge_id)?;
-    outln!("  topology changes {}", s.topology_changes)?;
+    match (s.last_tc_ms_ago, &s.last_tc_port, &s.last_tc_from) {
+        (Some(ms), Some(port), Some(from)) => {
+            let who = if from == "detected" {
+                "detected here".to_string()
+            } else {
+                format!("from bridge {from}")
+            };
+            outln!(
+                "  topology changes {}, last {}.{:03}s ago on {port} ({who})",
+                s.topology_changes,
+                ms / 1000,
+                ms % 1000
+            )?;
+        }
+        _ => outln!("  topology changes {}", s.topology_changes)?,
+    }
     outln!()?;
     outln!(
-        "  {:<4} {:<15} {:<11} {:<11} {:<10} {:>9} {:<5} {:<5}",
+        "  {:<4} {:<15} {:<11} {:<11} {:<10} {:>9} {:<5} {:<9} {:<5} {}",
         "Port",
         "Interface",
         "Role",
@@ -823,11 +854,33 @@ fn print_stp(name: &str, s: &StpInfo) -> std::io::Result<()> {
         "Port ID",
         "Cost",
         "Edge",
-        "Proto"
+        "P2P",
+        "Proto",
+        "Guard"
     )?;
     for p in &s.ports {
+        let p2p = format!(
+            "{}{}",
+            if p.p2p { "yes" } else { "no" },
+            if p.p2p_setting == "auto" { "(a)" } else { "" }
+        );
+        let mut guard = Vec::new();
+        if p.bpdu_guard {
+            guard.push(if p.guard_tripped {
+                "bpdu:SHUT-DOWN"
+            } else {
+                "bpdu"
+            });
+        }
+        if p.root_guard {
+            guard.push(if p.root_inconsistent {
+                "root:INCONSISTENT"
+            } else {
+                "root"
+            });
+        }
         outln!(
-            "  {:<4} {:<15} {:<11} {:<11} {:<10} {:>9} {:<5} {:<5}",
+            "  {:<4} {:<15} {:<11} {:<11} {:<10} {:>9} {:<5} {:<9} {:<5} {}",
             p.port,
             p.ifname,
             p.role,
@@ -835,7 +888,40 @@ fn print_stp(name: &str, s: &StpInfo) -> std::io::Result<()> {
             p.port_id,
             p.cost,
             if p.edge { "yes" } else { "no" },
-            p.protocol
+            p2p,
+            p.protocol,
+            if guard.is_empty() {
+                "-".to_string()
+            } else {
+                guard.join(",")
+            }
+        )?;
+    }
+    outln!()?;
+    outln!(
+        "  {:<4} {:<15} {:>21} {:>21} {:>5} {:>7} Dropped",
+        "Port",
+        "Interface",
+        "Rx config/rst/tcn",
+        "Tx config/rst/tcn",
+        "TCs",
+        "Trips"
+    )?;
+    for p in &s.ports {
+        let drops: Vec<String> = p.drops.iter().map(|(r, n)| format!("{r}:{n}")).collect();
+        outln!(
+            "  {:<4} {:<15} {:>21} {:>21} {:>5} {:>7} {}",
+            p.port,
+            p.ifname,
+            format!("{}/{}/{}", p.rx.config, p.rx.rst, p.rx.tcn),
+            format!("{}/{}/{}", p.tx.config, p.tx.rst, p.tx.tcn),
+            p.topology_changes,
+            format!("{}/{}", p.bpdu_guard_trips, p.root_guard_blocks),
+            if drops.is_empty() {
+                "-".to_string()
+            } else {
+                drops.join(" ")
+            }
         )?;
     }
     Ok(())

@@ -306,6 +306,31 @@ fn open_vswitch_is_root_and_the_switch_blocks_one_link() {
         };
         assert_eq!(p["state"], want, "{p}");
         assert_eq!(p["protocol"], "rstp", "{p}");
+        // Veths say full duplex: point-to-point, found by itself.
+        assert_eq!(
+            (&p["p2p"], &p["p2p_setting"]),
+            (&true.into(), &"auto".into())
+        );
     }
     assert_loop_free_and_reachable(&lab, &ovs, &sw);
+    // The root port's link fails: the alternate port takes over (RSTP on a
+    // point-to-point link: no forward delays) and the host reaches OVS again.
+    let root = port(&s, &ovs.switch_ports[0])["role"] == "root";
+    let (cut, other) = if root {
+        (&ovs.switch_ports[0], &ovs.switch_ports[1])
+    } else {
+        (&ovs.switch_ports[1], &ovs.switch_ports[0])
+    };
+    ip(&["link", "set", cut, "down"]);
+    let moved = wait_until(Duration::from_secs(5), || {
+        let s = stp(&sw);
+        let p = port(&s, other);
+        p["role"] == "root" && p["state"] == "forwarding"
+    });
+    assert!(moved, "no failover: {}", stp(&sw));
+    assert_eq!(port(&stp(&sw), cut)["role"], "disabled");
+    assert!(
+        ping(&lab.ns(1), "192.168.100.201"),
+        "host to OVS after the failover"
+    );
 }

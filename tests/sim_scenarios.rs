@@ -384,3 +384,133 @@ fn rstp_breaks_the_ring_within_a_second_and_pings_get_through() {
         "{frames} frames, {dropped} dropped"
     );
 }
+
+/// Every port of switch `name` as (port name, role, state) at the simulation's now.
+fn stp_ports(
+    sim: &Simulation,
+    name: &str,
+) -> Vec<(String, vswitch_core::stp::Role, vswitch_core::stp::State)> {
+    let sw = sim.switch(name).unwrap();
+    let stp = sw.stp().expect("spanning tree on");
+    ["h1", "s1", "s2", "s3", "s4"]
+        .iter()
+        .filter_map(|p| {
+            let id = sim.port_id(name, p)?;
+            Some((p.to_string(), stp.role(id), stp.state(id)))
+        })
+        .collect()
+}
+
+#[test]
+fn a_cut_in_the_rstp_ring_fails_over_to_the_expected_tree() {
+    use vswitch_core::stp::{Role, State};
+    let s = scenario("ring-stp-failover");
+    let mut sim = Simulation::new(&s).unwrap();
+    let root = |sim: &Simulation| sim.switch("s1").unwrap().stp().unwrap().bridge_id();
+    let root_port = |sim: &Simulation, name: &str| {
+        let sw = sim.switch(name).unwrap();
+        sw.stp().unwrap().root_port()
+    };
+    sim.run_until(1_990_000_000).unwrap();
+    // Before the cut: the ring-stp tree, s3's port towards s4 alternate.
+    assert_eq!(root_port(&sim, "s2"), sim.port_id("s2", "s1"));
+    assert_eq!(root_port(&sim, "s3"), sim.port_id("s3", "s2"));
+    assert!(stp_ports(&sim, "s3").contains(&("s4".into(), Role::Alternate, State::Discarding)));
+    // 10 ms after the cut: the new tree is there, every switch agreeing on s1.
+    sim.run_until(2_010_000_000).unwrap();
+    let expected_root_port = [("s2", "s3"), ("s3", "s4"), ("s4", "s1")];
+    for (name, via) in expected_root_port {
+        assert_eq!(
+            root_port(&sim, name),
+            sim.port_id(name, via),
+            "{name}: {:?}",
+            stp_ports(&sim, name)
+        );
+        assert_eq!(
+            sim.switch(name).unwrap().stp().unwrap().root_id(),
+            root(&sim)
+        );
+    }
+    for name in ["s1", "s2", "s3", "s4"] {
+        for (port, role, state) in stp_ports(&sim, name) {
+            let cut =
+                (name, port.as_str()) == ("s1", "s2") || (name, port.as_str()) == ("s2", "s1");
+            if cut {
+                assert_eq!((role, state), (Role::Disabled, State::Discarding));
+            } else {
+                assert_eq!(state, State::Forwarding, "{name}:{port} {role:?}");
+            }
+        }
+    }
+    let r = sim.run().unwrap();
+    // The stream lost at most the datagrams on the cut wire; every ping after
+    // the cut is answered.
+    let u = &r.udp[0];
+    assert_eq!(u.sent, 3000);
+    assert!(u.received + 3 >= u.sent, "{} of {}", u.received, u.sent);
+    assert_eq!(replies(&r), (36, 36), "{r}");
+    // The report: roles, states, root and topology changes per switch.
+    for sw in &r.switches {
+        let stp = sw.stp.as_ref().expect("stp in the report");
+        assert_eq!(stp.root_id, r.switches[0].stp.as_ref().unwrap().bridge_id);
+        assert_eq!(stp.is_root, sw.name == "s1");
+        assert!(stp.topology_changes > 0);
+    }
+    let s3 = r.switches[2].stp.as_ref().unwrap();
+    assert_eq!(s3.root_port.as_deref(), Some("s4"));
+    let text = r.to_string();
+    assert!(
+        text.contains("stp port s2           designated forwarding"),
+        "{text}"
+    );
+    // And the wire did go down: its ends report it.
+    let s1 = &r.switches[0];
+    assert!(!s1.ports.iter().find(|p| p.name == "s2").unwrap().up);
+}
+
+/// loop.toml's two switches and two wires with RSTP on (the host ports edge):
+/// one of the wires is cut by an alternate port, no storm, every ping answered.
+#[test]
+fn the_loop_with_rstp_on_converges_without_a_storm() {
+    use vswitch_core::spec::{PortSpec, StpSpec};
+    use vswitch_core::stp::{Role, State};
+    let mut s = scenario("loop");
+    for sw in s.switches.values_mut() {
+        sw.stp = StpSpec::Rstp;
+        sw.ports.insert(
+            "default".into(),
+            PortSpec {
+                stp_edge: Some(true),
+                ..PortSpec::default()
+            },
+        );
+        for p in ["to-s1a", "to-s1b", "to-s2a", "to-s2b"] {
+            sw.ports.insert(p.into(), PortSpec::default());
+        }
+    }
+    let mut sim = Simulation::new(&s).unwrap();
+    sim.run_until(500_000_000).unwrap();
+    let mut blocked = Vec::new();
+    for (name, ports) in [("s1", ["to-s2a", "to-s2b"]), ("s2", ["to-s1a", "to-s1b"])] {
+        let stp = sim.switch(name).unwrap().stp().unwrap();
+        for p in ports {
+            let id = sim.port_id(name, p).unwrap();
+            if stp.state(id) != State::Forwarding {
+                blocked.push((name, p, stp.role(id), stp.state(id)));
+            }
+        }
+    }
+    // s1 has the lower bridge address: root; s2 blocks its worse link, the
+    // one to s1's second port.
+    assert_eq!(
+        blocked,
+        [("s2", "to-s1b", Role::Alternate, State::Discarding)]
+    );
+    let r = sim.run().unwrap();
+    let (frames, dropped) = loop_wires(&r);
+    assert_eq!(dropped, 0, "{r}");
+    assert!(frames < 2_000, "{frames} frames on the loop's wires");
+    assert!(r.switches.iter().all(|s| s.fdb.stats.moved == 0), "{r}");
+    let (got, sent) = replies(&r);
+    assert_eq!((got, sent), (120, 120), "{r}");
+}

@@ -62,6 +62,11 @@
 //! stp-cost = 20000         # default 20000 (1 Gb/s, 802.1D-2004 table 17-3)
 //! stp-edge = false         # a port to hosts only: forwards at once
 //! stp-auto-edge = true     # becomes an edge port when no bridge answers
+//! stp-point-to-point = "auto"  # or "true", "false"; auto: full duplex is
+//!                              # point-to-point (proposal/agreement only there)
+//! stp-bpdu-guard = false   # an edge port hearing a BPDU is shut down
+//!                          # (needs stp-edge; link down/up or `vswitch stp clear-guard` re-enables)
+//! stp-root-guard = false   # never root port: a superior BPDU blocks the port
 //! ```
 
 use crate::fdb::{EvictionPolicy, FdbConfig};
@@ -69,7 +74,7 @@ use crate::guard::{GuardAction, MoveGuardConfig};
 use crate::mcast::{McastConfig, McastPortConfig, RouterMode, Unregistered};
 use crate::port::{MacLimit, MacLimitAction, PortConfig, PortFlags};
 use crate::storm::StormControl;
-use crate::stp::{StpConfig, StpConfigError, StpMode, StpPortConfig};
+use crate::stp::{PointToPoint, StpConfig, StpConfigError, StpMode, StpPortConfig};
 use crate::switch::{ConfigError, GroupForwardMask, SwitchConfig};
 use crate::types::Vid;
 use crate::vlan::{VlanMode, VlanSet};
@@ -318,6 +323,37 @@ pub struct PortSpec {
     pub stp_edge: Option<bool>,
     /// Becomes an edge port when no bridge answers (default on).
     pub stp_auto_edge: Option<bool>,
+    /// Point-to-point link: `auto` (from the duplex), `true`, `false`.
+    pub stp_point_to_point: Option<PointToPointSpec>,
+    /// BPDU guard: the (edge) port is shut down when it hears a BPDU.
+    pub stp_bpdu_guard: Option<bool>,
+    /// Root guard: the port never becomes root port.
+    pub stp_root_guard: Option<bool>,
+}
+
+/// [`PointToPoint`] as written in files: `"auto"`, `"true"`, `"false"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PointToPointSpec {
+    /// From the link's duplex.
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    /// Always point-to-point.
+    #[serde(rename = "true")]
+    True,
+    /// Never point-to-point.
+    #[serde(rename = "false")]
+    False,
+}
+
+impl From<PointToPointSpec> for PointToPoint {
+    fn from(s: PointToPointSpec) -> PointToPoint {
+        match s {
+            PointToPointSpec::Auto => PointToPoint::Auto,
+            PointToPointSpec::True => PointToPoint::ForceTrue,
+            PointToPointSpec::False => PointToPoint::ForceFalse,
+        }
+    }
 }
 
 /// A VLAN mode as written in files: `{ access = 10 }` or
@@ -567,6 +603,11 @@ fn stp_setting(e: StpConfigError) -> BadSetting {
         ),
         StpConfigError::TxHoldCount(n) => ("stp-tx-hold-count", f64::from(n), "1 to 10"),
         StpConfigError::PathCost(c) => ("ports.*.stp-cost", f64::from(c), "1 to 200000000"),
+        StpConfigError::BpduGuardNotEdge => (
+            "ports.*.stp-bpdu-guard",
+            1.0,
+            "only on an edge port: set stp-edge = true on the port too",
+        ),
     };
     BadSetting {
         name,
@@ -584,6 +625,11 @@ impl PortSpec {
             path_cost: self.stp_cost.unwrap_or(d.path_cost),
             admin_edge: self.stp_edge.unwrap_or(d.admin_edge),
             auto_edge: self.stp_auto_edge.unwrap_or(d.auto_edge),
+            point_to_point: self
+                .stp_point_to_point
+                .map_or(d.point_to_point, PointToPoint::from),
+            bpdu_guard: self.stp_bpdu_guard.unwrap_or(d.bpdu_guard),
+            root_guard: self.stp_root_guard.unwrap_or(d.root_guard),
         }
     }
 
@@ -684,6 +730,40 @@ mod test {
                 ..PortSpec::default()
             },
         );
+        let mut guard = BTreeMap::new();
+        guard.insert(
+            "host1".into(),
+            PortSpec {
+                stp_bpdu_guard: Some(true),
+                ..PortSpec::default()
+            },
+        );
+        let e = refused(SwitchSpec {
+            ports: guard.clone(),
+            ..on.clone()
+        });
+        assert!(
+            e.starts_with("ports.*.stp-bpdu-guard") && e.contains("stp-edge = true"),
+            "{e}"
+        );
+        guard.get_mut("host1").expect("host1").stp_edge = Some(true);
+        guard.insert(
+            "uplink2".into(),
+            PortSpec {
+                stp_root_guard: Some(true),
+                stp_point_to_point: Some(PointToPointSpec::False),
+                ..PortSpec::default()
+            },
+        );
+        let spec = SwitchSpec {
+            ports: guard,
+            ..on.clone()
+        };
+        assert!(spec.to_config(0).is_ok());
+        let h = spec.stp_port_config("host1");
+        assert!(h.bpdu_guard && h.admin_edge && !h.root_guard);
+        let u = spec.stp_port_config("uplink2");
+        assert!(u.root_guard && u.point_to_point == PointToPoint::ForceFalse);
         let spec = SwitchSpec { ports, ..on };
         let p = spec.stp_port_config("uplink");
         assert!(p.admin_edge && p.auto_edge);

@@ -162,6 +162,17 @@ impl Net {
     /// Checks that the links forwarding at both ends join all bridges into one
     /// tree.
     fn assert_tree(&self) {
+        let edges = self.assert_no_loop();
+        assert_eq!(
+            edges,
+            self.bridges.len() - 1,
+            "the forwarding links do not span the bridges"
+        );
+    }
+
+    /// Checks that the links forwarding at both ends close no loop; returns
+    /// how many there are.
+    fn assert_no_loop(&self) -> usize {
         let n = self.bridges.len();
         let mut parent: Vec<usize> = (0..n).collect();
         fn find(parent: &mut [usize], x: usize) -> usize {
@@ -189,7 +200,7 @@ impl Net {
                 }
             }
         }
-        assert_eq!(edges, n - 1, "the forwarding links do not span the bridges");
+        edges
     }
 }
 
@@ -342,6 +353,54 @@ proptest! {
         }
     }
 
+    /// Root guard on ports that are designated in the computed tree changes
+    /// nothing; on any ports, a guarded port is never root port, the
+    /// forwarding links close no loop, and a blocked port is an alternate.
+    #[test]
+    fn root_guard_never_makes_a_root_port(
+        t in topology(),
+        guard in prop::collection::vec(any::<bool>(), 32),
+    ) {
+        let mut net = Net::new(&t, StpMode::Rstp);
+        let (_, roles) = expected(&net, &t);
+        let mut bit = 0;
+        for (b, ports) in roles.iter().enumerate() {
+            for (p, role) in ports.iter().enumerate() {
+                if *role == Role::Designated && guard[bit % 32] {
+                    set_root_guard(&mut net, b, p);
+                }
+                bit += 1;
+            }
+        }
+        net.run(40_000);
+        check(&net, &t);
+        for b in &net.bridges {
+            prop_assert!(b.statuses().all(|s| !s.root_inconsistent));
+        }
+
+        let mut net = Net::new(&t, StpMode::Rstp);
+        let mut guarded = Vec::new();
+        let mut bit = 0;
+        for b in 0..net.peer.len() {
+            for p in 0..net.peer[b].len() {
+                if guard[bit % 32] {
+                    set_root_guard(&mut net, b, p);
+                    guarded.push((b, p));
+                }
+                bit += 1;
+            }
+        }
+        net.run(40_000);
+        net.assert_no_loop();
+        for &(b, p) in &guarded {
+            let s = net.bridges[b].status(PortId(p as u16)).unwrap();
+            prop_assert_ne!(s.role, Role::Root, "bridge {} port {}", b, p);
+            if s.root_inconsistent {
+                prop_assert_eq!((s.role, s.state), (Role::Alternate, State::Discarding));
+            }
+        }
+    }
+
     /// So does 802.1D STP (force version 0), with its timers.
     #[test]
     fn stp_converges_to_the_computed_tree(t in topology()) {
@@ -349,6 +408,20 @@ proptest! {
         net.run(60_000);
         check(&net, &t);
     }
+}
+
+fn set_root_guard(net: &mut Net, b: usize, p: usize) {
+    let (cost, id) = net.ports[b][p];
+    net.bridges[b].set_port_config(
+        Instant::ZERO,
+        PortId(p as u16),
+        StpPortConfig {
+            priority: (id >> 8) as u8,
+            path_cost: cost,
+            root_guard: true,
+            ..StpPortConfig::default()
+        },
+    );
 }
 
 /// A ring of four with default settings: bridge 0 (lowest address) is root,

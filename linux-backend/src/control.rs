@@ -98,6 +98,11 @@ pub enum Request {
     },
     /// The spanning tree: bridge, root, and each port's role and state.
     StpShow,
+    /// Re-enable a port BPDU guard shut down.
+    StpClearGuard {
+        /// Port name.
+        port: String,
+    },
 }
 
 impl Request {
@@ -117,6 +122,7 @@ impl Request {
             Request::Trace { .. } => "trace",
             Request::Capture { .. } => "capture",
             Request::StpShow => "stp-show",
+            Request::StpClearGuard { .. } => "stp-clear-guard",
         }
     }
 }
@@ -239,8 +245,29 @@ pub struct StpInfo {
     pub forward_delay: u16,
     /// Topology changes detected or notified.
     pub topology_changes: u64,
+    /// Milliseconds since the last topology change; none before the first.
+    #[serde(default)]
+    pub last_tc_ms_ago: Option<u64>,
+    /// The port of the last topology change.
+    #[serde(default)]
+    pub last_tc_port: Option<String>,
+    /// Who made it: `detected` (here), or the bridge identifier whose BPDU told
+    /// of it (`0000.000000000000` for a TCN, which names no bridge).
+    #[serde(default)]
+    pub last_tc_from: Option<String>,
     /// The ports.
     pub ports: Vec<StpPortInfo>,
+}
+
+/// BPDUs of one direction by kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BpduKinds {
+    /// 802.1D Configuration BPDUs.
+    pub config: u64,
+    /// RST BPDUs.
+    pub rst: u64,
+    /// Topology Change Notifications.
+    pub tcn: u64,
 }
 
 /// One port in [`StpInfo`].
@@ -260,6 +287,25 @@ pub struct StpPortInfo {
     pub cost: u32,
     /// Operating as an edge port.
     pub edge: bool,
+    /// The point-to-point setting: `auto`, `true` or `false`.
+    #[serde(default)]
+    pub p2p_setting: String,
+    /// Operating as point-to-point (proposal/agreement in use).
+    #[serde(default)]
+    pub p2p: bool,
+    /// BPDU guard is on.
+    #[serde(default)]
+    pub bpdu_guard: bool,
+    /// BPDU guard has shut the port down (`vswitch stp clear-guard` or link
+    /// down/up re-enables it).
+    #[serde(default)]
+    pub guard_tripped: bool,
+    /// Root guard is on.
+    #[serde(default)]
+    pub root_guard: bool,
+    /// Root guard blocks the port: it hears a superior root.
+    #[serde(default)]
+    pub root_inconsistent: bool,
     /// `rstp`, or `stp` after hearing an 802.1D bridge.
     pub protocol: String,
     /// The designated bridge of its link.
@@ -270,6 +316,25 @@ pub struct StpPortInfo {
     pub bpdus_tx: u64,
     /// Malformed BPDUs dropped.
     pub bpdus_malformed: u64,
+    /// BPDUs received, by kind.
+    #[serde(default)]
+    pub rx: BpduKinds,
+    /// BPDUs sent, by kind.
+    #[serde(default)]
+    pub tx: BpduKinds,
+    /// BPDUs dropped, by reason (`truncated`, `not-bpdu`, `unknown-type`,
+    /// `too-old`, `bpdu-guard`); reasons with none are left out.
+    #[serde(default)]
+    pub drops: BTreeMap<String, u64>,
+    /// Topology changes the port detected or was told of.
+    #[serde(default)]
+    pub topology_changes: u64,
+    /// Times BPDU guard shut the port down.
+    #[serde(default)]
+    pub bpdu_guard_trips: u64,
+    /// Times root guard blocked the port.
+    #[serde(default)]
+    pub root_guard_blocks: u64,
 }
 
 /// Switch-wide statistics, as `stats` reports them. Fields are in name

@@ -120,6 +120,8 @@ enum Action {
     Progress,
     /// Run a switch's spanning tree timers and send its BPDUs.
     StpTick(u32),
+    /// A wire between switches is cut.
+    Cut(u32),
 }
 
 /// An action and when it happens. Ordered for the max-heap so that the earliest
@@ -330,6 +332,8 @@ pub struct Simulation {
     timeline: Option<Timeline>,
     progress: Option<Progress>,
     sample_ns: u64,
+    /// The ports the plot draws (`s1:s2`), when the scenario chooses.
+    plot_ports: Vec<String>,
     error: Option<SimError>,
     egress: Vec<u16>,
     frames: FramePool,
@@ -367,6 +371,7 @@ impl Simulation {
             timeline: None,
             progress: None,
             sample_ns: (s.duration.0 / 200).max(1),
+            plot_ports: s.plot_ports.clone(),
             error: None,
             egress: Vec::new(),
             frames: FramePool::default(),
@@ -514,6 +519,7 @@ impl Simulation {
                 sim.clock.at(g.at.0, Action::Generate(i as u32));
             }
         }
+        let first_switch_wire = sim.wires.len();
         for w in &s.wires {
             let a = port_of(&mut sim, &s.port_ref(&w.a, "wire").map_err(cfg)?)?;
             let b = port_of(&mut sim, &s.port_ref(&w.b, "wire").map_err(cfg)?)?;
@@ -533,6 +539,15 @@ impl Simulation {
             ));
             plug(&mut sim, wire, 0, a);
             plug(&mut sim, wire, 1, b);
+        }
+        // The switch-to-switch wires follow the others, in file order.
+        for c in &s.cuts {
+            let r = s.port_ref(&c.port, "cut").map_err(cfg)?;
+            let w = s
+                .wire_of(&r)
+                .ok_or_else(|| cfg(format!("cut of {:?}: no such wire", c.port)))?;
+            sim.clock
+                .at(c.at.0, Action::Cut((first_switch_wire + w) as u32));
         }
         let mut base = 0;
         for sw in &mut sim.switches {
@@ -595,7 +610,16 @@ impl Simulation {
                 names.push(format!("{}:{}", sw.name, p));
             }
         }
-        self.timeline = Some(Timeline::new(self.sample_ns, names));
+        let mut timeline = Timeline::new(self.sample_ns, names);
+        if !self.plot_ports.is_empty() {
+            let shown = self
+                .plot_ports
+                .iter()
+                .filter_map(|p| timeline.port_names().iter().position(|n| n == p))
+                .collect();
+            timeline.show_only(shown);
+        }
+        self.timeline = Some(timeline);
         self.clock.at(0, Action::Sample);
     }
 
@@ -727,6 +751,7 @@ impl Simulation {
             Action::McastTick(si) => self.mcast_tick(si as usize),
             Action::Sample => self.sample(),
             Action::StpTick(si) => self.stp_tick(si as usize),
+            Action::Cut(w) => self.cut_wire(w as usize),
             Action::Progress => {
                 let now = self.clock.now;
                 if let Some(p) = self.progress.as_mut() {
@@ -768,6 +793,15 @@ impl Simulation {
     /// Runs switch `si`'s spanning tree to now, puts its BPDUs on the wires,
     /// and comes back in 100 ms of virtual time.
     fn stp_tick(&mut self, si: usize) {
+        self.stp_send(si);
+        let next = self.clock.now + 100_000_000;
+        if next < self.end {
+            self.clock.at(next, Action::StpTick(si as u32));
+        }
+    }
+
+    /// Runs switch `si`'s spanning tree to now and puts its BPDUs on the wires.
+    fn stp_send(&mut self, si: usize) {
         let now = self.clock.now;
         let mut out: Vec<(PortId, Vec<u8>)> = Vec::new();
         self.switches[si]
@@ -779,10 +813,6 @@ impl Simulation {
                 let frame = self.frames.put(bytes);
                 let _ = self.send(wire, side, frame);
             }
-        }
-        let next = now + 100_000_000;
-        if next < self.end {
-            self.clock.at(next, Action::StpTick(si as u32));
         }
     }
 
@@ -934,6 +964,11 @@ impl Simulation {
             });
         }
         self.frames.release(frame);
+        if self.switches[si].switch.bpdu_received() {
+            // Answers to proposals go out at once, as the Linux switch sends
+            // them with the batch that asked, not at the next tick.
+            self.stp_send(si);
+        }
     }
 
     fn capture_host(&mut self, h: usize, frame: &[u8]) {
@@ -1059,6 +1094,24 @@ impl Simulation {
         let new = &mut self.switches[switch as usize];
         new.port_wire[usize::from(port)] = Some((wire, 1));
         let _ = new.switch.set_port_up(PortId(port), true);
+    }
+
+    /// Cuts wire `w`: frames on it are lost and its switch ends go down (the
+    /// spanning tree hears of it at once, as a switch hears its carrier go).
+    fn cut_wire(&mut self, w: usize) {
+        let wire = &mut self.wires[w];
+        wire.cut();
+        let ends = wire.ends;
+        for end in ends {
+            if let End::Port { switch, port } = end {
+                let sw = &mut self.switches[switch as usize];
+                sw.port_wire[usize::from(port)] = None;
+                let _ = sw.switch.set_port_up(PortId(port), false);
+                if sw.switch.stp().is_some() {
+                    self.stp_send(switch as usize);
+                }
+            }
+        }
     }
 
     fn sample(&mut self) {

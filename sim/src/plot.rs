@@ -47,6 +47,8 @@ pub struct Timeline {
     /// Time of the first record; bucket 0 starts here.
     origin: Option<u64>,
     buckets: BTreeMap<u64, Bucket>,
+    /// The ports drawn each on its own line, when chosen.
+    shown: Option<Vec<usize>>,
 }
 
 impl Timeline {
@@ -58,7 +60,16 @@ impl Timeline {
             port_names,
             origin: None,
             buckets: BTreeMap::new(),
+            shown: None,
         }
+    }
+
+    /// Draws only `ports` (numbers into the port names), each on its own
+    /// line, at most the six a reader tells apart; the rest are left out.
+    pub fn show_only(&mut self, mut ports: Vec<usize>) {
+        ports.retain(|&p| p < self.port_names.len());
+        ports.truncate(MAX_GROUPS);
+        self.shown = Some(ports);
     }
 
     /// The ports' names.
@@ -259,7 +270,16 @@ fn draw(timeline: &Timeline, path: &Path) -> Result<(), DrawingAreaErrorKind<std
     let (charts, legend) = root.split_horizontally(WIDTH);
     let (top, bottom) = charts.split_vertically(HEIGHT * 2 / 3);
 
-    let (groups, how) = groups(&timeline.port_names);
+    let (groups, how) = match &timeline.shown {
+        Some(ports) => (
+            ports
+                .iter()
+                .map(|&p| (timeline.port_names[p].clone(), vec![p]))
+                .collect(),
+            "by port, chosen ports",
+        ),
+        None => groups(&timeline.port_names),
+    };
     // Per group: (delivered, dropped).
     let lines: Vec<(Line, Line)> = groups
         .iter()

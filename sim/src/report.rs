@@ -97,6 +97,68 @@ pub struct SwitchReport {
     /// The group table, when the switch snoops multicast.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mcast: Option<McastReport>,
+    /// The spanning tree, when it is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stp: Option<StpReport>,
+}
+
+/// A switch's spanning tree at the end of a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StpReport {
+    /// This bridge's identifier, `8000.025700000000`.
+    pub bridge_id: String,
+    /// The root bridge's identifier.
+    pub root_id: String,
+    /// This bridge is the root.
+    pub is_root: bool,
+    /// The root port's name; none on the root.
+    pub root_port: Option<String>,
+    /// The cost of the path to the root.
+    pub root_path_cost: u32,
+    /// Topology changes detected or told of.
+    pub topology_changes: u64,
+    /// Every port's role and state.
+    pub ports: Vec<StpPortReport>,
+}
+
+/// One port of [`StpReport`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StpPortReport {
+    /// Port name.
+    pub name: String,
+    /// `root`, `designated`, `alternate`, `backup` or `disabled`.
+    pub role: String,
+    /// `discarding`, `learning` or `forwarding`.
+    pub state: String,
+    /// Operating as an edge port.
+    pub edge: bool,
+    /// BPDUs received and sent.
+    pub bpdus_rx: u64,
+    /// BPDUs sent.
+    pub bpdus_tx: u64,
+}
+
+fn stp_report(switch: &Switch, port_name: &impl Fn(u16) -> String) -> Option<StpReport> {
+    let stp = switch.stp()?;
+    Some(StpReport {
+        bridge_id: stp.bridge_id().to_string(),
+        root_id: stp.root_id().to_string(),
+        is_root: stp.root_id() == stp.bridge_id(),
+        root_port: stp.root_port().map(|p| port_name(p.0)),
+        root_path_cost: stp.root_path_cost(),
+        topology_changes: stp.topology_changes(),
+        ports: stp
+            .statuses()
+            .map(|s| StpPortReport {
+                name: port_name(s.port.0),
+                role: s.role.name().into(),
+                state: s.state.name().into(),
+                edge: s.edge,
+                bpdus_rx: s.counters.rx,
+                bpdus_tx: s.counters.tx,
+            })
+            .collect(),
+    })
 }
 
 impl SwitchReport {
@@ -139,6 +201,7 @@ impl SwitchReport {
             },
             guard: switch.guard_stats(),
             mcast: mcast_report(switch, now, &port_name),
+            stp: stp_report(switch, &port_name),
         }
     }
 
@@ -238,6 +301,31 @@ impl SwitchReport {
                     g.vid,
                     g.members.join(" "),
                     g.frames
+                )?;
+            }
+        }
+        if let Some(s) = &self.stp {
+            writeln!(
+                f,
+                "  stp: bridge {} root {}{}; topology changes {}",
+                s.bridge_id,
+                s.root_id,
+                match &s.root_port {
+                    None => " (this bridge)".to_string(),
+                    Some(p) => format!(" via {p} cost {}", s.root_path_cost),
+                },
+                s.topology_changes
+            )?;
+            for p in &s.ports {
+                writeln!(
+                    f,
+                    "    stp port {:<12} {:<10} {:<11}{}  bpdus rx {} tx {}",
+                    p.name,
+                    p.role,
+                    p.state,
+                    if p.edge { " edge" } else { "" },
+                    p.bpdus_rx,
+                    p.bpdus_tx
                 )?;
             }
         }

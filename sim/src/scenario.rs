@@ -101,6 +101,13 @@ pub struct Scenario {
     /// Hosts joining (and leaving) IPv4 multicast groups.
     #[serde(default, rename = "join")]
     pub joins: Vec<JoinSpec>,
+    /// Wires between switches cut during the run.
+    #[serde(default, rename = "cut")]
+    pub cuts: Vec<CutSpec>,
+    /// Ports (`s1:s2`) the plot draws, each on its own line (at most six),
+    /// instead of every port or sums.
+    #[serde(default, rename = "plot-ports")]
+    pub plot_ports: Vec<String>,
     /// Groups of switches (the compact form); empty once the file is read, as
     /// they are expanded into `switches` and `wires`.
     #[serde(default, rename = "switches")]
@@ -175,6 +182,17 @@ pub struct WireSpec {
     /// Bandwidth.
     #[serde(default)]
     pub bandwidth: Option<BitRate>,
+}
+
+/// A wire between two switches cut at a time: both its ends go down (link
+/// down, as a pulled cable) and frames on it are lost.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CutSpec {
+    /// One end of the wire, `s1:s2`.
+    pub port: String,
+    /// When.
+    pub at: Span,
 }
 
 /// Pings from one host to another; `"*"` in `from` or `to` means every host.
@@ -453,6 +471,15 @@ impl Scenario {
         })
     }
 
+    /// The number of the `[[wire]]` (switch to switch) one of whose ends is `r`.
+    pub fn wire_of(&self, r: &PortRef) -> Option<usize> {
+        self.wires.iter().position(|w| {
+            [&w.a, &w.b]
+                .iter()
+                .any(|e| self.port_ref(e, "wire").is_ok_and(|e| e == *r))
+        })
+    }
+
     /// The MAC of host number `i`: by default `02:00:00` and `i + 1` in the
     /// low 24 bits (`02:00:00:00:00:01` for the first host).
     pub fn host_mac(&self, i: usize) -> Result<MacAddr, String> {
@@ -712,6 +739,19 @@ impl Scenario {
                 ));
             }
         }
+        for p in &self.plot_ports {
+            self.port_ref(p, "plot-ports")?;
+        }
+        if self.plot_ports.len() > 6 {
+            return Err("plot-ports: at most 6 ports, as many as a reader tells apart".into());
+        }
+        for c in &self.cuts {
+            let whose = format!("cut of {:?}", c.port);
+            let r = self.port_ref(&c.port, &whose)?;
+            self.wire_of(&r).ok_or_else(|| {
+                format!("{whose}: no [[wire]] between switches ends at that port")
+            })?;
+        }
         for t in &self.tcp {
             if host(&t.from, "tcp")? == host(&t.to, "tcp")? {
                 return Err(format!(
@@ -776,6 +816,27 @@ mod test {
         assert!(e.contains("unknown unit"), "{e}");
         let e = error_of("[switch.s1]\ngroup-forward-mask = 1\n");
         assert!(e.contains("STP"), "{e}");
+    }
+
+    #[test]
+    fn cuts_and_plot_ports_are_checked() {
+        let ring = "[[switches]]\nname = \"s\"\ncount = 3\nlinks = \"ring\"\n[[hosts]]\non = \"s*\"\ncount = 1\nip = \"10.0.0.0/24\"\n";
+        let cut = |port: &str| format!("{ring}[[cut]]\nport = \"{port}\"\nat = \"1s\"\n");
+        let ok = Scenario::from_toml(&cut("s2:s1")).unwrap();
+        assert_eq!(ok.cuts[0].at, Span(NS_PER_SEC));
+        let e = error_of(&cut("s1:h1"));
+        assert!(
+            e.contains("no [[wire]] between switches ends at that port"),
+            "{e}"
+        );
+        let e = error_of(&cut("s9:s1"));
+        assert!(e.contains("names no switch"), "{e}");
+        let plot = |ports: &str| format!("plot-ports = [{ports}]\n{ring}");
+        assert!(Scenario::from_toml(&plot("\"s1:s2\"")).is_ok());
+        let e = error_of(&plot(
+            "\"s1:s2\", \"s1:s3\", \"s2:s1\", \"s2:s3\", \"s3:s1\", \"s3:s2\", \"s1:h1\"",
+        ));
+        assert!(e.contains("at most 6 ports"), "{e}");
     }
 
     #[test]

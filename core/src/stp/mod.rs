@@ -93,6 +93,8 @@ pub enum StpConfigError {
     TxHoldCount(u8),
     /// Path cost not in 1..=200,000,000.
     PathCost(u32),
+    /// BPDU guard on a port that is not an admin edge port.
+    BpduGuardNotEdge,
 }
 
 impl fmt::Display for StpConfigError {
@@ -110,6 +112,10 @@ impl fmt::Display for StpConfigError {
             ),
             StpConfigError::TxHoldCount(n) => write!(f, "transmit hold count {n} is not in 1..=10"),
             StpConfigError::PathCost(c) => write!(f, "path cost {c} is not in 1..=200000000"),
+            StpConfigError::BpduGuardNotEdge => write!(
+                f,
+                "BPDU guard protects edge ports only: set the port's edge setting too, or turn the guard off"
+            ),
         }
     }
 }
@@ -150,6 +156,40 @@ pub struct StpPortConfig {
     pub admin_edge: bool,
     /// Becomes an edge port by itself when no bridge answers its proposals.
     pub auto_edge: bool,
+    /// Whether the link is point-to-point (proposal/agreement is used only there).
+    pub point_to_point: PointToPoint,
+    /// BPDU guard: the port (an admin edge port) is shut down when it hears a
+    /// BPDU, until its link goes down and up again or [`Stp::clear_guard`].
+    pub bpdu_guard: bool,
+    /// Root guard (802.1Q restrictedRole): the port never becomes root port; a
+    /// superior BPDU makes it root-inconsistent (discarding) until such BPDUs stop.
+    pub root_guard: bool,
+}
+
+/// Whether a port's link is point-to-point (802.1D-2004 6.4.3
+/// adminPointToPointMAC); proposal/agreement, and so fast transitions to
+/// forwarding, work only on point-to-point links.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PointToPoint {
+    /// From the link's duplex: full duplex is point-to-point (the adapter
+    /// says, [`Stp::set_full_duplex`]; full until it does).
+    #[default]
+    Auto,
+    /// Always point-to-point.
+    ForceTrue,
+    /// Never point-to-point (a shared segment).
+    ForceFalse,
+}
+
+impl PointToPoint {
+    /// `auto`, `true` or `false`, as the settings spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PointToPoint::Auto => "auto",
+            PointToPoint::ForceTrue => "true",
+            PointToPoint::ForceFalse => "false",
+        }
+    }
 }
 
 impl Default for StpPortConfig {
@@ -159,6 +199,9 @@ impl Default for StpPortConfig {
             path_cost: DEFAULT_PATH_COST,
             admin_edge: false,
             auto_edge: true,
+            point_to_point: PointToPoint::Auto,
+            bpdu_guard: false,
+            root_guard: false,
         }
     }
 }
@@ -171,6 +214,9 @@ impl StpPortConfig {
         }
         if !(1..=200_000_000).contains(&self.path_cost) {
             return Err(StpConfigError::PathCost(self.path_cost));
+        }
+        if self.bpdu_guard && !self.admin_edge {
+            return Err(StpConfigError::BpduGuardNotEdge);
         }
         Ok(())
     }
@@ -276,8 +322,153 @@ pub struct BpduCounters {
     pub rx: u64,
     /// BPDUs sent.
     pub tx: u64,
-    /// Malformed BPDUs dropped.
+    /// Malformed BPDUs dropped (the sum of the first three reasons in `dropped`).
     pub malformed: u64,
+    /// Received, by kind.
+    pub rx_kind: KindCounters,
+    /// Sent, by kind.
+    pub tx_kind: KindCounters,
+    /// BPDUs dropped, by reason.
+    pub dropped: DropCounters,
+    /// Topology changes this port detected or was told of (TC flag or TCN).
+    pub topology_changes: u64,
+    /// Times BPDU guard shut the port down.
+    pub bpdu_guard_trips: u64,
+    /// Times root guard blocked the port (it became root-inconsistent).
+    pub root_guard_blocks: u64,
+}
+
+/// BPDUs by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KindCounters {
+    /// 802.1D Configuration BPDUs.
+    pub config: u64,
+    /// RST BPDUs.
+    pub rst: u64,
+    /// Topology Change Notifications.
+    pub tcn: u64,
+}
+
+impl KindCounters {
+    fn count(&mut self, kind: BpduKind) {
+        match kind {
+            BpduKind::Config => self.config += 1,
+            BpduKind::Rst => self.rst += 1,
+            BpduKind::Tcn => self.tcn += 1,
+        }
+    }
+}
+
+/// BPDUs dropped, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DropCounters {
+    /// Shorter than its type needs.
+    pub truncated: u64,
+    /// Not LLC 42 42 03 or protocol identifier not 0.
+    pub not_bpdu: u64,
+    /// Unknown BPDU type.
+    pub unknown_type: u64,
+    /// Message age at or over max age (802.1D-2004 17.21.23).
+    pub too_old: u64,
+    /// Heard while BPDU guard had the port shut down.
+    pub guarded: u64,
+}
+
+impl DropCounters {
+    /// Every reason with its count, by name.
+    pub fn by_reason(&self) -> [(&'static str, u64); 5] {
+        [
+            ("truncated", self.truncated),
+            ("not-bpdu", self.not_bpdu),
+            ("unknown-type", self.unknown_type),
+            ("too-old", self.too_old),
+            ("bpdu-guard", self.guarded),
+        ]
+    }
+}
+
+/// Something worth a log line, from [`Stp::drain_events`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StpEvent {
+    /// The root bridge changed (to this bridge when `port` is `None`).
+    RootChanged {
+        /// The root bridge now.
+        root: BridgeId,
+        /// The root port now.
+        port: Option<PortId>,
+    },
+    /// A port's role changed.
+    RoleChanged {
+        /// The port.
+        port: PortId,
+        /// The role before.
+        from: Role,
+        /// The role now.
+        to: Role,
+    },
+    /// BPDU guard shut a port down: it heard a BPDU from `bridge`.
+    BpduGuardTripped {
+        /// The port.
+        port: PortId,
+        /// The sender's bridge identifier (0 for a TCN or unparsable BPDU).
+        bridge: BridgeId,
+    },
+    /// Root guard blocks a port: it hears a superior root `root`.
+    RootGuardBlocking {
+        /// The port.
+        port: PortId,
+        /// The root it was offered.
+        root: BridgeId,
+    },
+    /// Root guard no longer blocks a port (the superior BPDUs stopped).
+    RootGuardReleased {
+        /// The port.
+        port: PortId,
+    },
+}
+
+impl fmt::Display for StpEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StpEvent::RootChanged { root, port: None } => {
+                write!(f, "root bridge now {root}: this bridge")
+            }
+            StpEvent::RootChanged {
+                root,
+                port: Some(p),
+            } => write!(f, "root bridge now {root}, root port {}", p.0),
+            StpEvent::RoleChanged { port, from, to } => {
+                write!(f, "port {} role {} -> {}", port.0, from.name(), to.name())
+            }
+            StpEvent::BpduGuardTripped { port, bridge } => write!(
+                f,
+                "port {} shut down by BPDU guard: heard a BPDU from bridge {bridge}",
+                port.0
+            ),
+            StpEvent::RootGuardBlocking { port, root } => write!(
+                f,
+                "port {} root-inconsistent: root guard blocks the superior root {root}",
+                port.0
+            ),
+            StpEvent::RootGuardReleased { port } => {
+                write!(f, "port {} root guard released: no superior BPDUs", port.0)
+            }
+        }
+    }
+}
+
+/// The events kept until [`Stp::drain_events`]; the oldest are dropped beyond.
+const MAX_EVENTS: usize = 1024;
+
+/// The last topology change a bridge saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LastTopologyChange {
+    /// When.
+    pub at: Instant,
+    /// The port that detected it or was told of it.
+    pub port: PortId,
+    /// The bridge that told of it (its BPDU's sender), `None` when detected here.
+    pub from: Option<BridgeId>,
 }
 
 /// What `show` prints about a port.
@@ -295,6 +486,18 @@ pub struct PortStatus {
     pub path_cost: u32,
     /// Operating as an edge port.
     pub edge: bool,
+    /// The point-to-point setting.
+    pub admin_p2p: PointToPoint,
+    /// Operating as point-to-point (proposal/agreement in use).
+    pub p2p: bool,
+    /// BPDU guard is on.
+    pub bpdu_guard: bool,
+    /// BPDU guard has shut the port down.
+    pub guard_tripped: bool,
+    /// Root guard is on.
+    pub root_guard: bool,
+    /// Root guard blocks the port now.
+    pub root_inconsistent: bool,
     /// Speaking RSTP (false: fallen back to STP).
     pub rstp: bool,
     /// The designated bridge of its link.
@@ -331,8 +534,23 @@ struct StpPort {
     tc_ack: bool,
     rcvd_tc: bool,
     rcvd_tcn: bool,
+    tc_from: Option<BridgeId>,
     tx_count: u8,
     counters: BpduCounters,
+    full_duplex: bool,
+    guard_tripped: bool,
+    root_inconsistent: bool,
+}
+
+impl StpPort {
+    /// operPointToPointMAC.
+    fn p2p(&self) -> bool {
+        match self.config.point_to_point {
+            PointToPoint::Auto => self.full_duplex,
+            PointToPoint::ForceTrue => true,
+            PointToPoint::ForceFalse => false,
+        }
+    }
 }
 
 /// The spanning tree of one bridge.
@@ -347,6 +565,8 @@ pub struct Stp {
     next_second: Instant,
     reselect: bool,
     topology_changes: u64,
+    last_tc: Option<LastTopologyChange>,
+    events: Vec<StpEvent>,
     tx: Vec<(PortId, Bpdu)>,
     flushes: Vec<PortId>,
     scratch: Vec<u8>,
@@ -382,6 +602,8 @@ impl Stp {
             next_second: Instant::ZERO,
             reselect: true,
             topology_changes: 0,
+            last_tc: None,
+            events: Vec::new(),
             tx: Vec::new(),
             flushes: Vec::new(),
             scratch: Vec::with_capacity(64),
@@ -438,6 +660,27 @@ impl Stp {
         self.topology_changes
     }
 
+    /// The last topology change this bridge detected or was told of.
+    pub fn last_topology_change(&self) -> Option<LastTopologyChange> {
+        self.last_tc
+    }
+
+    /// The time this bridge is at (the latest it was given).
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Hands the events (root and role changes, guard trips) since the last call.
+    pub fn drain_events(&mut self, mut event: impl FnMut(StpEvent)) {
+        for e in self.events.drain(..) {
+            event(e);
+        }
+    }
+
+    fn event(&mut self, e: StpEvent) {
+        push_event(&mut self.events, e);
+    }
+
     /// Adds (or replaces) a port, enabled, at `now`. `mac` is the source address
     /// of its BPDUs; the port number in its identifier is `port.0 + 1`.
     pub fn add_port(&mut self, now: Instant, port: PortId, mac: MacAddr, config: StpPortConfig) {
@@ -474,8 +717,12 @@ impl Stp {
             tc_ack: false,
             rcvd_tc: false,
             rcvd_tcn: false,
+            tc_from: None,
             tx_count: 0,
             counters: BpduCounters::default(),
+            full_duplex: true,
+            guard_tripped: false,
+            root_inconsistent: false,
         });
         self.set_enabled(now, port, true);
     }
@@ -514,6 +761,9 @@ impl Stp {
             return;
         }
         p.enabled = enabled;
+        // Link down and up again re-enables a port BPDU guard shut down, as
+        // `shutdown` / `no shutdown` does on other switches.
+        p.guard_tripped = false;
         if enabled {
             p.info_is = InfoIs::Aged;
             p.send_rstp = rstp;
@@ -526,6 +776,39 @@ impl Stp {
         }
         self.reselect = true;
         self.update(now);
+    }
+
+    /// The link's duplex, for [`PointToPoint::Auto`]: a full-duplex link is
+    /// point-to-point (802.1D-2004 6.4.3).
+    pub fn set_full_duplex(&mut self, now: Instant, port: PortId, full: bool) {
+        if let Some(p) = self.port_mut(port) {
+            if p.full_duplex != full {
+                p.full_duplex = full;
+                p.agreed = false;
+                self.update(now);
+            }
+        }
+    }
+
+    /// Re-enables a port BPDU guard shut down (the explicit command). Returns
+    /// false if the port is unknown or not shut down.
+    pub fn clear_guard(&mut self, now: Instant, port: PortId) -> bool {
+        let Some(p) = self.port_mut(port) else {
+            return false;
+        };
+        if !p.guard_tripped {
+            return false;
+        }
+        p.guard_tripped = false;
+        if p.enabled {
+            p.info_is = InfoIs::Aged;
+            p.oper_edge = p.config.admin_edge;
+            p.edge_until = Instant::from_millis(now.millis() + MIGRATE_MS);
+            p.hello_until = now;
+        }
+        self.reselect = true;
+        self.update(now);
+        true
     }
 
     fn port_mut(&mut self, port: PortId) -> Option<&mut StpPort> {
@@ -556,6 +839,12 @@ impl Stp {
             state: p.state,
             path_cost: p.config.path_cost,
             edge: p.oper_edge,
+            admin_p2p: p.config.point_to_point,
+            p2p: p.p2p(),
+            bpdu_guard: p.config.bpdu_guard,
+            guard_tripped: p.guard_tripped,
+            root_guard: p.config.root_guard,
+            root_inconsistent: p.root_inconsistent,
             rstp: p.send_rstp,
             designated_bridge: p.port_priority.bridge,
             counters: p.counters,
@@ -601,14 +890,37 @@ impl Stp {
         if !p.enabled {
             return;
         }
-        let mut bpdu = match Bpdu::parse(frame) {
+        if p.guard_tripped {
+            p.counters.dropped.guarded += 1;
+            return;
+        }
+        let parsed = Bpdu::parse(frame);
+        if p.config.bpdu_guard && p.config.admin_edge {
+            // BPDU guard: an edge port that hears any BPDU, even a bad one, is
+            // shut down; a bridge is where only hosts should be.
+            p.guard_tripped = true;
+            p.counters.bpdu_guard_trips += 1;
+            p.counters.dropped.guarded += 1;
+            p.info_is = InfoIs::Disabled;
+            let bridge = parsed.map_or(BridgeId(0), |b| b.bridge);
+            self.event(StpEvent::BpduGuardTripped { port, bridge });
+            self.reselect = true;
+            self.update(now);
+            return;
+        }
+        let mut bpdu = match parsed {
             Ok(b) => b,
-            Err(_) => {
+            Err(e) => {
                 p.counters.malformed += 1;
+                match e {
+                    bpdu::BadBpdu::Truncated => p.counters.dropped.truncated += 1,
+                    bpdu::BadBpdu::NotBpdu => p.counters.dropped.not_bpdu += 1,
+                    bpdu::BadBpdu::UnknownType => p.counters.dropped.unknown_type += 1,
+                }
                 return;
             }
         };
-        p.counters.rx += 1;
+
         // Bridge detection: a BPDU means a bridge, not hosts, is on the link.
         p.oper_edge = false;
         p.edge_until = Instant::from_millis(now.millis() + MIGRATE_MS);
@@ -634,9 +946,18 @@ impl Stp {
                 }
             }
         }
+        let designated = bpdu.kind == BpduKind::Config
+            || (bpdu.kind == BpduKind::Rst && bpdu.role() == WireRole::Designated);
+        if designated && bpdu.times.message_age >= bpdu.times.max_age {
+            p.counters.dropped.too_old += 1;
+            return; // too old to use (17.21.23)
+        }
+        p.counters.rx += 1;
+        p.counters.rx_kind.count(bpdu.kind);
         if bpdu.kind == BpduKind::Tcn {
             if p.role == Role::Designated {
                 p.rcvd_tcn = true;
+                p.tc_from = None;
             }
             self.update(now);
             return;
@@ -647,18 +968,15 @@ impl Stp {
             bridge: bpdu.bridge,
             port: bpdu.port,
         };
-        let designated = bpdu.kind == BpduKind::Config || bpdu.role() == WireRole::Designated;
         if bpdu.has(flags::TC) {
             p.rcvd_tc = true;
+            p.tc_from = Some(bpdu.bridge);
         }
         if bpdu.has(flags::TCA) && p.role == Role::Root && !p.send_rstp {
             p.tc_until = now; // our TCN is acknowledged
         }
         let mut disputed = false;
         if designated {
-            if bpdu.times.message_age >= bpdu.times.max_age {
-                return; // too old to use (17.21.23)
-            }
             let same_sender = p.info_is == InfoIs::Received
                 && msg.bridge == p.port_priority.bridge
                 && msg.port == p.port_priority.port;
@@ -698,8 +1016,10 @@ impl Stp {
             && bpdu.has(flags::AGREEMENT)
             && msg.root == p.designated_priority.root
             && p.send_rstp
+            && p.p2p()
         {
-            // An agreement to our proposal (17.21.8 InferiorRootAlternateInfo).
+            // An agreement to our proposal (17.21.8 InferiorRootAlternateInfo,
+            // 17.21.9 recordAgreement: on a point-to-point link only).
             p.agreed = true;
             p.proposing = false;
         }
@@ -748,18 +1068,25 @@ impl Stp {
         );
         let mut root_port = None;
         let mut root_times = own_times(&self.config);
-        for (i, p) in self.ports.iter().enumerate() {
-            let Some(p) = p else { continue };
-            if !p.enabled || p.info_is != InfoIs::Received || p.port_priority.bridge == bid {
-                continue;
-            }
-            let candidate = (
+        let candidate = |p: &StpPort| {
+            (
                 Priority {
                     cost: p.port_priority.cost.saturating_add(p.config.path_cost),
                     ..p.port_priority
                 },
                 p.port_id,
-            );
+            )
+        };
+        for (i, p) in self.ports.iter().enumerate() {
+            let Some(p) = p else { continue };
+            if !p.enabled
+                || p.info_is != InfoIs::Received
+                || p.port_priority.bridge == bid
+                || p.config.root_guard
+            {
+                continue;
+            }
+            let candidate = candidate(p);
             if candidate < best {
                 best = candidate;
                 root_port = Some(PortId(i as u16));
@@ -768,6 +1095,40 @@ impl Stp {
                     ..p.port_times
                 };
             }
+        }
+        // Root guard (802.1Q 13.27.64 restrictedRole): a guarded port whose
+        // information would have made it root port is root-inconsistent, an
+        // alternate port, until that information ages out.
+        let mut guarded = Vec::new();
+        for (i, p) in self.ports.iter_mut().enumerate() {
+            let Some(p) = p else { continue };
+            let blocked = p.config.root_guard
+                && p.enabled
+                && p.info_is == InfoIs::Received
+                && p.port_priority.bridge != bid
+                && candidate(p) < best;
+            if blocked != p.root_inconsistent {
+                p.root_inconsistent = blocked;
+                let port = PortId(i as u16);
+                guarded.push(if blocked {
+                    p.counters.root_guard_blocks += 1;
+                    StpEvent::RootGuardBlocking {
+                        port,
+                        root: p.port_priority.root,
+                    }
+                } else {
+                    StpEvent::RootGuardReleased { port }
+                });
+            }
+        }
+        for e in guarded {
+            self.event(e);
+        }
+        if best.0.root != self.root_priority.root || root_port != self.root_port {
+            self.event(StpEvent::RootChanged {
+                root: best.0.root,
+                port: root_port,
+            });
         }
         self.root_priority = best.0;
         self.root_port = root_port;
@@ -786,8 +1147,9 @@ impl Stp {
             };
             let role = match p.info_is {
                 InfoIs::Disabled => Role::Disabled,
-                _ if !p.enabled => Role::Disabled,
+                _ if !p.enabled || p.guard_tripped => Role::Disabled,
                 InfoIs::Aged | InfoIs::Mine => Role::Designated,
+                InfoIs::Received if p.root_inconsistent => Role::Alternate,
                 InfoIs::Received if root_port == Some(id) => Role::Root,
                 InfoIs::Received if designated < p.port_priority => Role::Designated,
                 InfoIs::Received if p.port_priority.bridge == bid => Role::Backup,
@@ -809,6 +1171,14 @@ impl Stp {
             if role != p.role {
                 let was = p.role;
                 p.role = role;
+                push_event(
+                    &mut self.events,
+                    StpEvent::RoleChanged {
+                        port: id,
+                        from: was,
+                        to: role,
+                    },
+                );
                 p.agree = false;
                 p.proposing = false;
                 match role {
@@ -869,6 +1239,7 @@ impl Stp {
                 let rstp = self.config.mode == StpMode::Rstp;
                 let fd = self.forward_delay();
                 let mut sync = false;
+                let max_age = self.root_times.max_age;
                 let p = self.ports[i].as_mut().expect("checked");
                 let before = p.state;
                 match p.role {
@@ -891,10 +1262,18 @@ impl Stp {
                         }
                     }
                     Role::Designated => {
+                        // EdgeDelay (17.20.4): the migration time on a
+                        // point-to-point link, max age on a shared one.
+                        let edge_at = if p.p2p() {
+                            p.edge_until.millis()
+                        } else {
+                            p.edge_until.millis().saturating_sub(MIGRATE_MS)
+                                + u64::from(max_age) * 1000
+                        };
                         if p.config.auto_edge
                             && p.send_rstp
                             && p.proposing
-                            && now >= p.edge_until
+                            && now.millis() >= edge_at
                             && !p.oper_edge
                         {
                             p.oper_edge = true;
@@ -929,7 +1308,7 @@ impl Stp {
             // Topology change (17.29.4): detected when a non-edge port starts
             // forwarding, notified by TC or TCN from a neighbour.
             for i in detected {
-                self.topology_change(i, true);
+                self.topology_change(i, None);
             }
             for i in 0..self.ports.len() {
                 let Some(p) = self.ports[i].as_mut() else {
@@ -940,12 +1319,13 @@ impl Stp {
                     core::mem::take(&mut p.rcvd_tc),
                     core::mem::take(&mut p.rcvd_tcn),
                 );
+                let from = core::mem::take(&mut p.tc_from);
                 if active && (tc || tcn) {
                     if tcn || (p.role == Role::Designated && !p.send_rstp) {
                         p.tc_ack = true;
                         p.new_info = true;
                     }
-                    self.topology_change(i, false);
+                    self.topology_change(i, from.or(Some(BridgeId(0))));
                 }
             }
             if !self.reselect {
@@ -972,11 +1352,20 @@ impl Stp {
         }
     }
 
-    /// A topology change on port `from`: detected there (`detected`) or
-    /// notified by a neighbour through it.
-    fn topology_change(&mut self, from: usize, detected: bool) {
+    /// A topology change on port `from`: detected there (`by` is `None`) or
+    /// notified through it by the neighbour bridge `by` (0 for a TCN).
+    fn topology_change(&mut self, from: usize, by: Option<BridgeId>) {
+        let detected = by.is_none();
         self.topology_changes += 1;
         let now = self.now;
+        self.last_tc = Some(LastTopologyChange {
+            at: now,
+            port: PortId(from as u16),
+            from: by,
+        });
+        if let Some(Some(p)) = self.ports.get_mut(from) {
+            p.counters.topology_changes += 1;
+        }
         let (hello, tc_stp) = (
             self.root_times.hello,
             self.root_times.max_age + self.root_times.forward_delay,
@@ -1073,6 +1462,7 @@ impl Stp {
                 }
                 p.tx_count += 1;
                 p.counters.tx += 1;
+                p.counters.tx_kind.count(bpdu.kind);
                 self.tx.push((PortId(i as u16), bpdu));
             }
         }
@@ -1099,6 +1489,13 @@ fn config_bpdu(kind: BpduKind, flag_bits: u8, root: Priority, port_id: u16, t: T
         port: port_id,
         times: t,
     }
+}
+
+fn push_event(events: &mut Vec<StpEvent>, e: StpEvent) {
+    if events.len() >= MAX_EVENTS {
+        events.remove(0);
+    }
+    events.push(e);
 }
 
 /// Back to discarding: what the port learned goes too.

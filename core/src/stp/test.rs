@@ -363,3 +363,221 @@ fn settings_are_checked() {
     assert_eq!(path_cost_for_speed(10_000_000), 2);
     assert_eq!(path_cost_for_speed(0), DEFAULT_PATH_COST);
 }
+
+fn events(s: &mut Stp) -> Vec<StpEvent> {
+    let mut out = Vec::new();
+    s.drain_events(|e| out.push(e));
+    out
+}
+
+#[test]
+fn bpdu_guard_shuts_an_edge_port_down_until_its_link_flaps_or_the_guard_is_cleared() {
+    let guarded = StpPortConfig {
+        admin_edge: true,
+        bpdu_guard: true,
+        ..StpPortConfig::default()
+    };
+    let edge = StpPortConfig {
+        admin_edge: true,
+        ..StpPortConfig::default()
+    };
+    let mut s = bridge(&[guarded, edge]);
+    assert_eq!(s.state(PortId(0)), State::Forwarding);
+    events(&mut s);
+    sent(&mut s);
+    let rogue = from_root(BpduKind::Rst, 3 << flags::ROLE_SHIFT);
+    s.receive(t(100), PortId(0), &rogue);
+    let st = s.status(PortId(0)).unwrap();
+    assert!(st.guard_tripped);
+    assert_eq!((st.role, st.state), (Role::Disabled, State::Discarding));
+    assert_eq!(st.counters.bpdu_guard_trips, 1);
+    // The rogue bridge's information was not taken: we are still root.
+    assert_eq!(s.root_id(), s.bridge_id());
+    let ev = events(&mut s);
+    assert!(ev.contains(&StpEvent::BpduGuardTripped {
+        port: PortId(0),
+        bridge: other_root()
+    }));
+    // Nothing is sent on a shut-down port, later BPDUs are dropped and counted.
+    s.tick(t(5_000));
+    assert!(sent(&mut s).iter().all(|(p, _)| *p != PortId(0)));
+    s.receive(t(5_100), PortId(0), &rogue);
+    let st = s.status(PortId(0)).unwrap();
+    assert_eq!(st.counters.dropped.guarded, 2);
+    assert_eq!(st.counters.bpdu_guard_trips, 1);
+    assert_eq!(s.state(PortId(0)), State::Discarding);
+    // An edge port without the guard only stops being an edge port.
+    s.receive(t(5_200), PortId(1), &rogue);
+    assert!(!s.status(PortId(1)).unwrap().guard_tripped);
+    assert_eq!(s.root_port(), Some(PortId(1)));
+    // Link down and up re-enables the port, an edge port forwarding again.
+    s.set_enabled(t(6_000), PortId(0), false);
+    s.set_enabled(t(6_100), PortId(0), true);
+    assert!(!s.status(PortId(0)).unwrap().guard_tripped);
+    assert_eq!(s.state(PortId(0)), State::Forwarding);
+    // Tripped again, then re-enabled by the explicit command.
+    s.receive(t(6_200), PortId(0), &rogue);
+    assert_eq!(s.status(PortId(0)).unwrap().counters.bpdu_guard_trips, 2);
+    assert!(!s.clear_guard(t(6_300), PortId(1)), "not shut down");
+    assert!(s.clear_guard(t(6_300), PortId(0)));
+    assert_eq!(s.state(PortId(0)), State::Forwarding);
+    assert_eq!(s.role(PortId(0)), Role::Designated);
+}
+
+#[test]
+fn bpdu_guard_needs_an_edge_port() {
+    let c = StpPortConfig {
+        bpdu_guard: true,
+        ..StpPortConfig::default()
+    };
+    assert_eq!(c.validate(), Err(StpConfigError::BpduGuardNotEdge));
+    assert!(StpPortConfig {
+        admin_edge: true,
+        ..c
+    }
+    .validate()
+    .is_ok());
+}
+
+#[test]
+fn root_guard_keeps_a_superior_root_out_until_its_bpdus_stop() {
+    let guarded = StpPortConfig {
+        root_guard: true,
+        ..no_auto_edge()
+    };
+    let mut s = bridge(&[guarded, no_auto_edge()]);
+    events(&mut s);
+    let superior = from_root(BpduKind::Rst, (3 << flags::ROLE_SHIFT) | flags::PROPOSAL);
+    let mut now = 0;
+    while now <= 10_000 {
+        s.receive(t(now), PortId(0), &superior);
+        s.tick(t(now));
+        let st = s.status(PortId(0)).unwrap();
+        assert!(st.root_inconsistent, "at {now} ms");
+        assert_eq!((st.role, st.state), (Role::Alternate, State::Discarding));
+        // This bridge stays root: the superior root is not accepted.
+        assert_eq!(s.root_id(), s.bridge_id());
+        assert_eq!(s.root_port(), None);
+        now += 1000;
+    }
+    assert_eq!(s.status(PortId(0)).unwrap().counters.root_guard_blocks, 1);
+    let ev = events(&mut s);
+    assert!(ev.contains(&StpEvent::RootGuardBlocking {
+        port: PortId(0),
+        root: other_root()
+    }));
+    assert!(!ev.iter().any(|e| matches!(e, StpEvent::RootChanged { .. })));
+    // The same BPDU on an unguarded port is taken: that port becomes root port.
+    let mut plain = bridge(&[no_auto_edge()]);
+    plain.receive(t(0), PortId(0), &superior);
+    assert_eq!(plain.root_port(), Some(PortId(0)));
+    assert!(events(&mut plain).contains(&StpEvent::RootChanged {
+        root: other_root(),
+        port: Some(PortId(0))
+    }));
+    // The superior BPDUs stop: after 3 hellos (6 s) the port is designated
+    // again and goes through the forward delays.
+    let mut released_at = None;
+    while now <= 60_000 {
+        s.tick(t(now));
+        let st = s.status(PortId(0)).unwrap();
+        if !st.root_inconsistent && released_at.is_none() {
+            released_at = Some(now);
+            assert_eq!(st.role, Role::Designated);
+        }
+        now += 500;
+    }
+    let released_at = released_at.expect("released");
+    assert!(released_at <= 10_000 + 6_500, "released at {released_at}");
+    assert_eq!(s.state(PortId(0)), State::Forwarding);
+    assert!(events(&mut s).contains(&StpEvent::RootGuardReleased { port: PortId(0) }));
+}
+
+#[test]
+fn agreements_count_only_on_point_to_point_links() {
+    for p2p in [
+        PointToPoint::Auto,
+        PointToPoint::ForceTrue,
+        PointToPoint::ForceFalse,
+    ] {
+        for duplex in [true, false] {
+            let c = StpPortConfig {
+                point_to_point: p2p,
+                ..no_auto_edge()
+            };
+            let mut s = bridge(&[c]);
+            s.set_full_duplex(t(0), PortId(0), duplex);
+            let is_p2p = match p2p {
+                PointToPoint::Auto => duplex,
+                PointToPoint::ForceTrue => true,
+                PointToPoint::ForceFalse => false,
+            };
+            assert_eq!(s.status(PortId(0)).unwrap().p2p, is_p2p);
+            let proposal = sent(&mut s);
+            let b = proposal[0].1;
+            // An agreement from a bridge below.
+            let below = Bpdu {
+                kind: BpduKind::Rst,
+                version: 2,
+                flags: (2 << flags::ROLE_SHIFT) | flags::AGREEMENT,
+                root: s.bridge_id(),
+                root_path_cost: DEFAULT_PATH_COST,
+                bridge: BridgeId::new(32768, MacAddr([2, 0, 0, 0, 0, 0x20])),
+                port: 0x8001,
+                times: b.times,
+            };
+            let mut f = Vec::new();
+            below.emit(MacAddr([2, 0, 0, 0, 0, 0x20]), &mut f);
+            s.receive(t(100), PortId(0), &f);
+            let expect = if is_p2p {
+                State::Forwarding
+            } else {
+                State::Discarding
+            };
+            assert_eq!(s.state(PortId(0)), expect, "{p2p:?} full duplex {duplex}");
+            // On a shared link the forward delays are the only way on.
+            s.tick(t(15_000));
+            s.tick(t(30_000));
+            assert_eq!(s.state(PortId(0)), State::Forwarding);
+        }
+    }
+}
+
+#[test]
+fn counters_by_kind_drop_reasons_and_the_last_topology_change() {
+    let mut s = bridge(&[no_auto_edge(), no_auto_edge()]);
+    sent(&mut s);
+    let rst = from_root(BpduKind::Rst, 3 << flags::ROLE_SHIFT);
+    let cfg = from_root(BpduKind::Config, flags::TC);
+    s.receive(t(0), PortId(0), &rst);
+    s.receive(t(4_000), PortId(0), &cfg);
+    let mut short = rst.clone();
+    short.truncate(20);
+    s.receive(t(4_100), PortId(0), &short);
+    let mut not_llc = rst.clone();
+    not_llc[14] = 0xaa;
+    s.receive(t(4_200), PortId(0), &not_llc);
+    let mut old = from_root(BpduKind::Config, 0);
+    old[17 + 27] = 20; // message age 20 s = max age
+    s.receive(t(4_300), PortId(0), &old);
+    let c = s.status(PortId(0)).unwrap().counters;
+    assert_eq!((c.rx_kind.rst, c.rx_kind.config, c.rx_kind.tcn), (1, 1, 0));
+    assert_eq!(c.rx, 2, "the too old one is counted as a drop only");
+    assert_eq!(c.dropped.truncated, 1);
+    assert_eq!(c.dropped.not_bpdu, 1);
+    assert_eq!(c.dropped.too_old, 1);
+    assert_eq!(c.malformed, 2);
+    // The TC flag from the root at 4 s: notified on port 0 by the root.
+    let last = s.last_topology_change().expect("a topology change");
+    assert_eq!(last.port, PortId(0));
+    assert_eq!(last.from, Some(other_root()));
+    assert!(c.topology_changes >= 1);
+    // Port 0 fell back to STP: what it sends now are Configuration BPDUs (none:
+    // it is root port) and port 1 still speaks RSTP.
+    s.tick(t(10_000));
+    let out = sent(&mut s);
+    let c1 = s.status(PortId(1)).unwrap().counters;
+    assert!(c1.tx_kind.rst >= 1);
+    assert_eq!(c1.tx, c1.tx_kind.rst + c1.tx_kind.config + c1.tx_kind.tcn);
+    assert!(out.iter().any(|(p, _)| *p == PortId(1)));
+}

@@ -44,10 +44,15 @@ impl LinuxSwitch {
         let _ = self.sw.set_port_up(id, up);
         let name = self.port_name(id);
         if up {
+            self.stp_duplex(id);
             tracing::info!("port {id} {name} is up");
         } else {
             tracing::warn!("port {id} {name} is down: its learned entries are flushed");
         }
+        // The spanning tree's answer to a link going (a new root port, a
+        // claim to be root) goes out now, not at the next timer tick: that is
+        // what makes a failover take milliseconds rather than up to a second.
+        self.run_stp();
     }
 
     fn resync_links(&mut self) {

@@ -248,6 +248,7 @@ impl LinuxSwitch {
             }
             Request::Reload => done(json(self.reload_logged())),
             Request::StpShow => done(json(Ok(self.stp_info()))),
+            Request::StpClearGuard { port } => done(json(self.stp_clear_guard(&port))),
             Request::Trace { port } => match port.map(|p| self.find_port(&p)).transpose() {
                 Ok(filter) => {
                     self.streams.push((client, Stream::Trace(filter)));

@@ -3,9 +3,10 @@
 //! `stp show`.
 
 use super::LinuxSwitch;
-use crate::control::{StpInfo, StpPortInfo};
+use crate::control::{BpduKinds, StpInfo, StpPortInfo};
+use crate::error::{Error, Result};
 use crate::vnet::VnetHdr;
-use vswitch_core::stp::{path_cost_for_speed, Stp, StpPortConfig};
+use vswitch_core::stp::{path_cost_for_speed, KindCounters, Stp, StpEvent, StpPortConfig};
 use vswitch_core::{MacAddr, Port, PortId};
 
 /// The address of an interface, from sysfs; `None` if it cannot be read.
@@ -36,7 +37,82 @@ fn iface_speed(name: &str) -> Option<u64> {
         .map(|s| s as u64)
 }
 
+/// The duplex of an interface from sysfs: `Some(true)` for full (veths say
+/// full), `Some(false)` for half, `None` when unknown (a TAP, a link without
+/// carrier): then the port is taken as full duplex, point-to-point.
+fn iface_full_duplex(name: &str) -> Option<bool> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/duplex")).ok()?;
+    match text.trim() {
+        "full" => Some(true),
+        "half" => Some(false),
+        _ => None,
+    }
+}
+
+fn kinds(k: KindCounters) -> BpduKinds {
+    BpduKinds {
+        config: k.config,
+        rst: k.rst,
+        tcn: k.tcn,
+    }
+}
+
 impl LinuxSwitch {
+    /// Tells the spanning tree the duplex of port `id`'s link (for
+    /// `stp-point-to-point = "auto"`).
+    pub(super) fn stp_duplex(&mut self, id: PortId) {
+        let name = self.port_name(id);
+        let full = iface_full_duplex(&name).unwrap_or(true);
+        let now = self.now();
+        if let Some(stp) = self.sw.stp_mut() {
+            stp.set_full_duplex(now, id, full);
+        }
+    }
+
+    /// `stp clear-guard PORT`: re-enables a port BPDU guard shut down.
+    pub(super) fn stp_clear_guard(&mut self, name: &str) -> Result<String> {
+        let id = self
+            .port_id_by_name(name)
+            .ok_or_else(|| Error::NotAttached(name.to_string()))?;
+        let now = self.now();
+        let Some(stp) = self.sw.stp_mut() else {
+            return Err(Error::Remote("spanning tree is off".into()));
+        };
+        if !stp.clear_guard(now, id) {
+            return Err(Error::Remote(format!(
+                "port \"{name}\" is not shut down by BPDU guard"
+            )));
+        }
+        tracing::info!("port {id} {name} re-enabled: BPDU guard cleared on request");
+        self.run_stp();
+        Ok(format!("port {name} re-enabled"))
+    }
+
+    /// Logs the spanning tree's events (root and role changes, guards).
+    fn log_stp_events(&mut self) {
+        let mut events = Vec::new();
+        if let Some(stp) = self.sw.stp_mut() {
+            stp.drain_events(|e| events.push(e));
+        }
+        for e in events {
+            let port = match e {
+                StpEvent::RootChanged { port, .. } => port,
+                StpEvent::RoleChanged { port, .. }
+                | StpEvent::BpduGuardTripped { port, .. }
+                | StpEvent::RootGuardBlocking { port, .. }
+                | StpEvent::RootGuardReleased { port } => Some(port),
+            };
+            let name = port.map(|p| self.port_name(p)).unwrap_or_default();
+            match e {
+                StpEvent::BpduGuardTripped { .. } | StpEvent::RootGuardBlocking { .. } => {
+                    tracing::warn!("stp: {e} ({name})");
+                }
+                _ if name.is_empty() => tracing::info!("stp: {e}"),
+                _ => tracing::info!("stp: {e} ({name})"),
+            }
+        }
+    }
+
     /// The spanning tree settings of port `name`: the file's, with the path
     /// cost of its link speed (802.1D-2004 table 17-3) unless the file sets one.
     fn stp_port_config(&self, name: &str) -> StpPortConfig {
@@ -87,6 +163,11 @@ impl LinuxSwitch {
             let name = slot.port.name();
             let mac = iface_mac(name).unwrap_or(bridge_mac(name));
             stp.add_port(now, PortId(i as u16), mac, self.stp_port_config(name));
+            stp.set_full_duplex(
+                now,
+                PortId(i as u16),
+                iface_full_duplex(name).unwrap_or(true),
+            );
         }
         tracing::info!("spanning tree on: bridge {}", stp.bridge_id());
         self.sw.set_stp(Some(stp));
@@ -110,6 +191,7 @@ impl LinuxSwitch {
         if let Some(stp) = self.sw.stp_mut() {
             let mac = iface_mac(name).unwrap_or(bridge_mac(name));
             stp.add_port(now, id, mac, config);
+            stp.set_full_duplex(now, id, iface_full_duplex(name).unwrap_or(true));
             if !up {
                 stp.set_enabled(now, id, false);
             }
@@ -131,6 +213,7 @@ impl LinuxSwitch {
                 }
             }
         });
+        self.log_stp_events();
     }
 
     /// What `stp show` prints.
@@ -154,6 +237,14 @@ impl LinuxSwitch {
             max_age: c.max_age,
             forward_delay: c.forward_delay,
             topology_changes: stp.topology_changes(),
+            last_tc_ms_ago: stp
+                .last_topology_change()
+                .map(|tc| stp.now().millis().saturating_sub(tc.at.millis())),
+            last_tc_port: stp.last_topology_change().map(|tc| self.port_name(tc.port)),
+            last_tc_from: stp.last_topology_change().map(|tc| match tc.from {
+                None => "detected".to_string(),
+                Some(b) => b.to_string(),
+            }),
             ports: stp
                 .statuses()
                 .map(|s| StpPortInfo {
@@ -169,11 +260,30 @@ impl LinuxSwitch {
                     state: s.state.name().into(),
                     cost: s.path_cost,
                     edge: s.edge,
+                    p2p_setting: s.admin_p2p.name().into(),
+                    p2p: s.p2p,
+                    bpdu_guard: s.bpdu_guard,
+                    guard_tripped: s.guard_tripped,
+                    root_guard: s.root_guard,
+                    root_inconsistent: s.root_inconsistent,
                     protocol: if s.rstp { "rstp" } else { "stp" }.into(),
                     designated_bridge: s.designated_bridge.to_string(),
                     bpdus_rx: s.counters.rx,
                     bpdus_tx: s.counters.tx,
                     bpdus_malformed: s.counters.malformed,
+                    rx: kinds(s.counters.rx_kind),
+                    tx: kinds(s.counters.tx_kind),
+                    drops: s
+                        .counters
+                        .dropped
+                        .by_reason()
+                        .into_iter()
+                        .filter(|&(_, n)| n > 0)
+                        .map(|(r, n)| (r.to_string(), n))
+                        .collect(),
+                    topology_changes: s.counters.topology_changes,
+                    bpdu_guard_trips: s.counters.bpdu_guard_trips,
+                    root_guard_blocks: s.counters.root_guard_blocks,
                 })
                 .collect(),
         }
