@@ -185,16 +185,24 @@ pub struct Decision {
 }
 
 /// The state of one port as the switch keeps it.
+///
+/// Laid out for the flood path: `shutdown_until` first (the tag of the
+/// `Option` the switch keeps each port in lives there) and the counters
+/// right after it, so that counting a frame sent, which a flood does on
+/// every port, touches the first cache line of the port alone. What the
+/// flood loop reads (up, spanning-tree state, flood flags) it reads from a
+/// dense copy ([`Switch::for_each_flood_port`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[repr(C, align(64))]
 pub struct PortState {
+    /// Set while the move guard holds the port shut down (and down), until then.
+    pub shutdown_until: Option<Instant>,
+    /// Its counters.
+    pub counters: PortCounters,
     /// Its configuration.
     pub config: PortConfig,
     /// Link and administrative state: frames neither enter nor leave a down port.
     pub up: bool,
-    /// Its counters.
-    pub counters: PortCounters,
-    /// Set while the move guard holds the port shut down (and down), until then.
-    pub shutdown_until: Option<Instant>,
     /// The state last asked for by [`Switch::set_port_up`], which the port takes
     /// again when a shutdown ends.
     link_up: bool,
@@ -208,6 +216,45 @@ impl PortState {
     pub fn stp_state(&self) -> StpState {
         self.stp_state
     }
+
+    /// The port's [`hot`] bits: what the flood loop needs to know of it.
+    fn hot(&self) -> u8 {
+        let flags = &self.config.flags;
+        let mut bits = 0;
+        if self.up && self.stp_state.forwards() {
+            bits |= hot::FORWARDS;
+        }
+        if flags.flood_broadcast {
+            bits |= hot::BROADCAST;
+        }
+        if flags.flood_multicast {
+            bits |= hot::MULTICAST;
+        }
+        if flags.flood_unknown {
+            bits |= hot::UNKNOWN;
+        }
+        // Split horizon: hairpin never sends a tunnel's frames back in.
+        if flags.hairpin && !self.config.tunnel {
+            bits |= hot::BACK_IN;
+        }
+        bits
+    }
+}
+
+/// The bits of a port's entry in [`Switch`]'s dense `hot` array: what the
+/// flood and group loops test on every port, one byte a port instead of the
+/// several cache lines of its [`PortState`]. A free port number is 0.
+mod hot {
+    /// Up, and forwarding as far as the spanning tree goes.
+    pub const FORWARDS: u8 = 1;
+    /// Flag `flood_broadcast`.
+    pub const BROADCAST: u8 = 2;
+    /// Flag `flood_multicast`.
+    pub const MULTICAST: u8 = 4;
+    /// Flag `flood_unknown`.
+    pub const UNKNOWN: u8 = 8;
+    /// A frame may go back out of the port it came in on (hairpin, not a tunnel).
+    pub const BACK_IN: u8 = 16;
 }
 
 /// A switch: ports, the FDB and the decision. Pure logic: the caller brings
@@ -224,6 +271,10 @@ pub struct Switch {
     /// Earliest end of a port shutdown, ms; `u64::MAX` when none.
     next_recovery: u64,
     ports: Vec<Option<PortState>>,
+    /// Per port number, [`PortState::hot`] (0 for a free number): kept in
+    /// step with `ports` by [`Switch::sync_hot`] after every change of a
+    /// port's state, configuration or spanning-tree state.
+    hot: Vec<u8>,
     decisions: Vec<Decision>,
     /// (port << 32 | frame index) per delivery of the current batch.
     deliveries: Vec<u64>,
@@ -269,6 +320,7 @@ impl Switch {
             guard_stats: GuardStats::default(),
             next_recovery: u64::MAX,
             ports: Vec::new(),
+            hot: Vec::new(),
             decisions: Vec::with_capacity(FrameBatch::DEFAULT_SIZE),
             deliveries: Vec::with_capacity(FrameBatch::DEFAULT_SIZE * 4),
             scratch: Vec::with_capacity(2048),
@@ -403,6 +455,7 @@ impl Switch {
             }
         }
         self.next_recovery = next;
+        self.sync_hot_all();
     }
 
     /// Shuts `port` down until `until`: down, its dynamic entries flushed.
@@ -414,6 +467,7 @@ impl Switch {
                 self.mdb.flush_port(port);
             }
             self.next_recovery = self.next_recovery.min(until.millis());
+            self.sync_hot(port);
         }
     }
 
@@ -430,13 +484,16 @@ impl Switch {
         };
         if let Some(i) = self.ports.iter().position(Option::is_none) {
             self.ports[i] = Some(state);
+            self.sync_hot(PortId(i as u16));
             return Ok(PortId(i as u16));
         }
         if self.ports.len() > usize::from(u16::MAX) {
             return Err(ConfigError::TooManyPorts);
         }
         self.ports.push(Some(state));
-        Ok(PortId((self.ports.len() - 1) as u16))
+        let id = PortId((self.ports.len() - 1) as u16);
+        self.sync_hot(id);
+        Ok(id)
     }
 
     /// Removes a port and every FDB entry on it, static ones included.
@@ -455,6 +512,7 @@ impl Switch {
         while matches!(self.ports.last(), Some(None)) {
             self.ports.pop();
         }
+        self.sync_hot(port);
         Ok(state)
     }
 
@@ -474,12 +532,14 @@ impl Switch {
             stp.set_enabled(self.fdb.clock(), port, up);
             self.apply_stp();
         }
+        self.sync_hot(port);
         Ok(())
     }
 
     /// Changes a port's flags.
     pub fn set_port_flags(&mut self, port: PortId, flags: PortFlags) -> Result<(), ConfigError> {
         self.port_mut(port)?.config.flags = flags;
+        self.sync_hot(port);
         Ok(())
     }
 
@@ -507,6 +567,7 @@ impl Switch {
         if vlan_changed {
             self.fdb.flush_port(port, FlushScope::Dynamic);
         }
+        self.sync_hot(port);
         Ok(())
     }
 
@@ -553,6 +614,7 @@ impl Switch {
             for p in self.ports.iter_mut().flatten() {
                 p.stp_state = StpState::Forwarding;
             }
+            self.sync_hot_all();
         }
         self.fast = self.fast_allowed();
     }
@@ -605,6 +667,28 @@ impl Switch {
                 p.stp_state = stp.state(PortId(i as u16));
             }
         }
+        self.sync_hot_all();
+    }
+
+    /// Brings `port`'s entry of the dense `hot` array in step with its state
+    /// (and the array's length with the ports').
+    fn sync_hot(&mut self, port: PortId) {
+        self.hot.resize(self.ports.len(), 0);
+        if let Some(h) = self.hot.get_mut(usize::from(port.0)) {
+            *h = self.ports[usize::from(port.0)]
+                .as_ref()
+                .map_or(0, PortState::hot);
+        }
+    }
+
+    /// [`Switch::sync_hot`] for every port.
+    fn sync_hot_all(&mut self) {
+        self.hot.clear();
+        self.hot.extend(
+            self.ports
+                .iter()
+                .map(|p| p.as_ref().map_or(0, PortState::hot)),
+        );
     }
 
     fn port_mut(&mut self, port: PortId) -> Result<&mut PortState, ConfigError> {
@@ -966,14 +1050,16 @@ impl Switch {
         vid: Vid,
         mut f: impl FnMut(PortId),
     ) {
-        for (i, p) in self.ports.iter().enumerate() {
-            let Some(p) = p else { continue };
+        for (i, &bits) in self.hot.iter().enumerate() {
             let id = PortId(i as u16);
             // Split horizon: hairpin never sends a tunnel's frames back in.
-            let back_in = p.config.flags.hairpin && !p.config.tunnel;
-            if !p.up || !p.stp_state.forwards() || (id == ingress && !back_in) {
+            let back_in = bits & hot::BACK_IN != 0;
+            if bits & hot::FORWARDS == 0 || (id == ingress && !back_in) {
                 continue;
             }
+            let Some(Some(p)) = self.ports.get(i) else {
+                continue;
+            };
             if self.config.vlan_aware && !p.config.vlan.admits(vid) {
                 continue;
             }
@@ -1011,25 +1097,27 @@ impl Switch {
         vid: Vid,
         mut f: impl FnMut(PortId),
     ) {
-        for (i, p) in self.ports.iter().enumerate() {
-            let Some(p) = p else { continue };
-            let id = PortId(i as u16);
-            if !p.up || !p.stp_state.forwards() {
-                continue;
-            }
-            let flags = &p.config.flags;
-            let wanted = match kind {
-                FloodKind::Hub => id != ingress,
-                FloodKind::Broadcast => flags.flood_broadcast,
-                FloodKind::Multicast => flags.flood_multicast,
-                FloodKind::UnknownUnicast => flags.flood_unknown,
+        // The flags the kind needs besides forwarding; a hub floods to
+        // every port that forwards but the ingress.
+        let need = hot::FORWARDS
+            | match kind {
+                FloodKind::Hub => 0,
+                FloodKind::Broadcast => hot::BROADCAST,
+                FloodKind::Multicast => hot::MULTICAST,
+                FloodKind::UnknownUnicast => hot::UNKNOWN,
             };
-            // Split horizon: hairpin never sends a tunnel's frames back in.
-            let back_in = flags.hairpin && !p.config.tunnel;
-            if !wanted || (id == ingress && !back_in) {
+        let vlans = kind != FloodKind::Hub && self.config.vlan_aware;
+        for (i, &bits) in self.hot.iter().enumerate() {
+            let id = PortId(i as u16);
+            if bits & need != need {
                 continue;
             }
-            if kind != FloodKind::Hub && self.config.vlan_aware && !p.config.vlan.admits(vid) {
+            // Split horizon: hairpin never sends a tunnel's frames back in.
+            let back_in = kind != FloodKind::Hub && bits & hot::BACK_IN != 0;
+            if id == ingress && !back_in {
+                continue;
+            }
+            if vlans && !self.port(id).is_some_and(|p| p.config.vlan.admits(vid)) {
                 continue;
             }
             f(id);
@@ -1056,12 +1144,12 @@ impl Switch {
         frame: &'a [u8],
         scratch: &'a mut Vec<u8>,
     ) -> &'a [u8] {
-        let Some(p) = self.port(port) else {
-            return frame;
-        };
         if !self.config.vlan_aware || self.config.hub {
             return frame;
         }
+        let Some(p) = self.port(port) else {
+            return frame;
+        };
         retag(&p.config.vlan, d, frame, scratch)
     }
 
