@@ -25,6 +25,7 @@
 //! ```
 
 use crate::batch::{Egress, FrameBatch};
+use crate::fdb::prefetch;
 use crate::fdb::{
     key as fdb_key, Fdb, FdbConfig, FdbConfigError, FlushScope, Learned, PREFETCH_BATCH,
 };
@@ -52,6 +53,11 @@ const GROUP_BIT: u64 = 1 << 40;
 /// Table size from which [`Switch::forward`] warms each batch's FDB lines first
 /// (about 64k entries: 1.5 MB of entries and index, more than an L2 cache).
 const WARM_THRESHOLD: usize = 1 << 16;
+
+/// How many ports ahead of the one it sends to a flood asks the CPU for the
+/// port's state ([`Switch::forward_one`]): far enough for the load to be in by
+/// then, near enough for it to be still there.
+const PREFETCH_PORTS: usize = 8;
 /// ff:ff:ff:ff:ff:ff as a `u64`.
 const BROADCAST: u64 = 0xffff_ffff_ffff;
 /// 01:80:C2:00:00:0X as a `u64`, shifted right by 4 bits.
@@ -1206,7 +1212,16 @@ impl Switch {
         outs.clear();
         // In port order, as the batch's deliveries are.
         self.for_each_egress(&d, |out| outs.push(u64::from(out.0)));
-        for &out in &outs {
+        for (n, &out) in outs.iter().enumerate() {
+            // A flood counts on every port, whose states have left the
+            // cache in a big network: ask for the ones a few ports on now.
+            // (The slot, not its contents: reading its tag would wait.)
+            if let Some(slot) = outs
+                .get(n + PREFETCH_PORTS)
+                .and_then(|&o| self.ports.get(o as usize))
+            {
+                prefetch(slot);
+            }
             self.deliver(PortId(out as u16), 0, frame, (), &d, &mut scratch, &mut tx);
         }
         self.deliveries = outs;
