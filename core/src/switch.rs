@@ -1443,6 +1443,94 @@ mod test {
         sw
     }
 
+    /// The ports a flood goes to, worked out from the port states as the
+    /// flood loop did before it read the dense byte per port.
+    fn flood_ports_from_states(sw: &Switch, ingress: PortId, kind: FloodKind) -> Vec<PortId> {
+        sw.ports()
+            .filter(|&(id, p)| {
+                let flags = &p.config.flags;
+                let wanted = match kind {
+                    FloodKind::Hub => id != ingress,
+                    FloodKind::Broadcast => flags.flood_broadcast,
+                    FloodKind::Multicast => flags.flood_multicast,
+                    FloodKind::UnknownUnicast => flags.flood_unknown,
+                };
+                let back_in = flags.hairpin && !p.config.tunnel;
+                p.up && p.stp_state().forwards() && wanted && (id != ingress || back_in)
+            })
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    #[test]
+    fn the_flood_byte_follows_every_change_of_a_port() {
+        let mut sw = switch(SwitchConfig::default(), 4);
+        let check = |sw: &Switch, step: &str| {
+            for ingress in 0..5 {
+                for kind in [
+                    FloodKind::Hub,
+                    FloodKind::Broadcast,
+                    FloodKind::Multicast,
+                    FloodKind::UnknownUnicast,
+                ] {
+                    let mut got = Vec::new();
+                    sw.for_each_flood_port(PortId(ingress), kind, 0, |p| got.push(p));
+                    let want = flood_ports_from_states(sw, PortId(ingress), kind);
+                    assert_eq!(got, want, "{step}: {kind:?} from {ingress}");
+                }
+            }
+        };
+        check(&sw, "four default ports");
+        let flags = PortFlags {
+            flood_broadcast: false,
+            flood_unknown: false,
+            ..PortFlags::default()
+        };
+        sw.set_port_flags(PortId(1), flags).unwrap();
+        check(&sw, "port 1 floods multicast only");
+        let hairpin = PortFlags {
+            hairpin: true,
+            ..PortFlags::default()
+        };
+        sw.set_port_flags(PortId(0), hairpin).unwrap();
+        check(&sw, "port 0 in hairpin mode");
+        sw.set_port_up(PortId(2), false).unwrap();
+        check(&sw, "port 2 down");
+        sw.remove_port(PortId(3)).unwrap();
+        check(&sw, "port 3 removed");
+        let tunnel = PortConfig {
+            flags: hairpin,
+            tunnel: true,
+            ..PortConfig::default()
+        };
+        assert_eq!(sw.add_port(tunnel), Ok(PortId(3)));
+        check(&sw, "a hairpin tunnel port 3 added");
+        sw.set_port_up(PortId(2), true).unwrap();
+        sw.set_port_config(PortId(1), PortConfig::default())
+            .unwrap();
+        check(&sw, "ports 1 and 2 back to defaults");
+        sw.remove_port(PortId(3)).unwrap();
+        sw.remove_port(PortId(0)).unwrap();
+        check(&sw, "ports 0 and 3 removed");
+        // Every port left floods a broadcast from port 0, which is gone.
+        let mut got = Vec::new();
+        sw.for_each_flood_port(PortId(0), FloodKind::Broadcast, 0, |p| got.push(p));
+        assert_eq!(got, [PortId(1), PortId(2)]);
+    }
+
+    #[test]
+    fn counting_a_sent_frame_touches_the_first_cache_line_of_a_port() {
+        use core::mem::{align_of, offset_of, size_of};
+        // The slot has no tag of its own before the state: it uses a niche
+        // in it, the tag of `shutdown_until` (first), as the compiled code
+        // shows; the send counters follow in the same line.
+        assert_eq!(size_of::<Option<PortState>>(), size_of::<PortState>());
+        assert_eq!(align_of::<PortState>(), 64);
+        assert_eq!(offset_of!(PortState, shutdown_until), 0);
+        assert!(offset_of!(PortState, counters.tx_bytes) + 8 <= 64);
+        assert!(offset_of!(PortState, counters.tx_frames) + 8 <= 64);
+    }
+
     fn vlan_switch(modes: &[VlanMode]) -> Switch {
         let mut sw = Switch::new(SwitchConfig {
             vlan_aware: true,
