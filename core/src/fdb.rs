@@ -1207,7 +1207,7 @@ impl Fdb {
 /// Asks the CPU to start loading the cache line of `r`, without waiting for it:
 /// the loads of a whole batch then overlap instead of following one another.
 #[inline(always)]
-fn prefetch<T>(r: &T) {
+pub(crate) fn prefetch<T>(r: &T) {
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
     // SAFETY: a prefetch is only a hint: it never faults and has no effect the

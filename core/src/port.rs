@@ -179,7 +179,11 @@ impl fmt::Display for DropReason {
 /// the counts by name, `drops` as a map of the reasons with drops
 /// (`{"runt": 2}`), and the move guard's and MAC limit's events as `guard`
 /// ([`crate::GuardStats`]).
+///
+/// In declaration order (`repr(C)`): the send counters, which a flood adds
+/// to on every port, are in the first cache line of a [`crate::PortState`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(C)]
 #[cfg_attr(
     feature = "serde",
     derive(serde::Serialize, serde::Deserialize),

@@ -25,6 +25,7 @@
 //! ```
 
 use crate::batch::{Egress, FrameBatch};
+use crate::fdb::prefetch;
 use crate::fdb::{
     key as fdb_key, Fdb, FdbConfig, FdbConfigError, FlushScope, Learned, PREFETCH_BATCH,
 };
@@ -52,6 +53,11 @@ const GROUP_BIT: u64 = 1 << 40;
 /// Table size from which [`Switch::forward`] warms each batch's FDB lines first
 /// (about 64k entries: 1.5 MB of entries and index, more than an L2 cache).
 const WARM_THRESHOLD: usize = 1 << 16;
+
+/// How many ports ahead of the one it sends to a flood asks the CPU for the
+/// port's state ([`Switch::forward_one`]): far enough for the load to be in by
+/// then, near enough for it to be still there.
+const PREFETCH_PORTS: usize = 8;
 /// ff:ff:ff:ff:ff:ff as a `u64`.
 const BROADCAST: u64 = 0xffff_ffff_ffff;
 /// 01:80:C2:00:00:0X as a `u64`, shifted right by 4 bits.
@@ -185,16 +191,24 @@ pub struct Decision {
 }
 
 /// The state of one port as the switch keeps it.
+///
+/// Laid out for the flood path: `shutdown_until` first (the tag of the
+/// `Option` the switch keeps each port in lives there) and the counters
+/// right after it, so that counting a frame sent, which a flood does on
+/// every port, touches the first cache line of the port alone. What the
+/// flood loop reads (up, spanning-tree state, flood flags) it reads from a
+/// dense copy ([`Switch::for_each_flood_port`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[repr(C, align(64))]
 pub struct PortState {
+    /// Set while the move guard holds the port shut down (and down), until then.
+    pub shutdown_until: Option<Instant>,
+    /// Its counters.
+    pub counters: PortCounters,
     /// Its configuration.
     pub config: PortConfig,
     /// Link and administrative state: frames neither enter nor leave a down port.
     pub up: bool,
-    /// Its counters.
-    pub counters: PortCounters,
-    /// Set while the move guard holds the port shut down (and down), until then.
-    pub shutdown_until: Option<Instant>,
     /// The state last asked for by [`Switch::set_port_up`], which the port takes
     /// again when a shutdown ends.
     link_up: bool,
@@ -208,6 +222,45 @@ impl PortState {
     pub fn stp_state(&self) -> StpState {
         self.stp_state
     }
+
+    /// The port's [`hot`] bits: what the flood loop needs to know of it.
+    fn hot(&self) -> u8 {
+        let flags = &self.config.flags;
+        let mut bits = 0;
+        if self.up && self.stp_state.forwards() {
+            bits |= hot::FORWARDS;
+        }
+        if flags.flood_broadcast {
+            bits |= hot::BROADCAST;
+        }
+        if flags.flood_multicast {
+            bits |= hot::MULTICAST;
+        }
+        if flags.flood_unknown {
+            bits |= hot::UNKNOWN;
+        }
+        // Split horizon: hairpin never sends a tunnel's frames back in.
+        if flags.hairpin && !self.config.tunnel {
+            bits |= hot::BACK_IN;
+        }
+        bits
+    }
+}
+
+/// The bits of a port's entry in [`Switch`]'s dense `hot` array: what the
+/// flood and group loops test on every port, one byte a port instead of the
+/// several cache lines of its [`PortState`]. A free port number is 0.
+mod hot {
+    /// Up, and forwarding as far as the spanning tree goes.
+    pub const FORWARDS: u8 = 1;
+    /// Flag `flood_broadcast`.
+    pub const BROADCAST: u8 = 2;
+    /// Flag `flood_multicast`.
+    pub const MULTICAST: u8 = 4;
+    /// Flag `flood_unknown`.
+    pub const UNKNOWN: u8 = 8;
+    /// A frame may go back out of the port it came in on (hairpin, not a tunnel).
+    pub const BACK_IN: u8 = 16;
 }
 
 /// A switch: ports, the FDB and the decision. Pure logic: the caller brings
@@ -224,6 +277,10 @@ pub struct Switch {
     /// Earliest end of a port shutdown, ms; `u64::MAX` when none.
     next_recovery: u64,
     ports: Vec<Option<PortState>>,
+    /// Per port number, [`PortState::hot`] (0 for a free number): kept in
+    /// step with `ports` by [`Switch::sync_hot`] after every change of a
+    /// port's state, configuration or spanning-tree state.
+    hot: Vec<u8>,
     decisions: Vec<Decision>,
     /// (port << 32 | frame index) per delivery of the current batch.
     deliveries: Vec<u64>,
@@ -269,6 +326,7 @@ impl Switch {
             guard_stats: GuardStats::default(),
             next_recovery: u64::MAX,
             ports: Vec::new(),
+            hot: Vec::new(),
             decisions: Vec::with_capacity(FrameBatch::DEFAULT_SIZE),
             deliveries: Vec::with_capacity(FrameBatch::DEFAULT_SIZE * 4),
             scratch: Vec::with_capacity(2048),
@@ -403,6 +461,7 @@ impl Switch {
             }
         }
         self.next_recovery = next;
+        self.sync_hot_all();
     }
 
     /// Shuts `port` down until `until`: down, its dynamic entries flushed.
@@ -414,6 +473,7 @@ impl Switch {
                 self.mdb.flush_port(port);
             }
             self.next_recovery = self.next_recovery.min(until.millis());
+            self.sync_hot(port);
         }
     }
 
@@ -430,13 +490,16 @@ impl Switch {
         };
         if let Some(i) = self.ports.iter().position(Option::is_none) {
             self.ports[i] = Some(state);
+            self.sync_hot(PortId(i as u16));
             return Ok(PortId(i as u16));
         }
         if self.ports.len() > usize::from(u16::MAX) {
             return Err(ConfigError::TooManyPorts);
         }
         self.ports.push(Some(state));
-        Ok(PortId((self.ports.len() - 1) as u16))
+        let id = PortId((self.ports.len() - 1) as u16);
+        self.sync_hot(id);
+        Ok(id)
     }
 
     /// Removes a port and every FDB entry on it, static ones included.
@@ -455,6 +518,7 @@ impl Switch {
         while matches!(self.ports.last(), Some(None)) {
             self.ports.pop();
         }
+        self.sync_hot(port);
         Ok(state)
     }
 
@@ -474,12 +538,14 @@ impl Switch {
             stp.set_enabled(self.fdb.clock(), port, up);
             self.apply_stp();
         }
+        self.sync_hot(port);
         Ok(())
     }
 
     /// Changes a port's flags.
     pub fn set_port_flags(&mut self, port: PortId, flags: PortFlags) -> Result<(), ConfigError> {
         self.port_mut(port)?.config.flags = flags;
+        self.sync_hot(port);
         Ok(())
     }
 
@@ -507,6 +573,7 @@ impl Switch {
         if vlan_changed {
             self.fdb.flush_port(port, FlushScope::Dynamic);
         }
+        self.sync_hot(port);
         Ok(())
     }
 
@@ -553,6 +620,7 @@ impl Switch {
             for p in self.ports.iter_mut().flatten() {
                 p.stp_state = StpState::Forwarding;
             }
+            self.sync_hot_all();
         }
         self.fast = self.fast_allowed();
     }
@@ -605,6 +673,28 @@ impl Switch {
                 p.stp_state = stp.state(PortId(i as u16));
             }
         }
+        self.sync_hot_all();
+    }
+
+    /// Brings `port`'s entry of the dense `hot` array in step with its state
+    /// (and the array's length with the ports').
+    fn sync_hot(&mut self, port: PortId) {
+        self.hot.resize(self.ports.len(), 0);
+        if let Some(h) = self.hot.get_mut(usize::from(port.0)) {
+            *h = self.ports[usize::from(port.0)]
+                .as_ref()
+                .map_or(0, PortState::hot);
+        }
+    }
+
+    /// [`Switch::sync_hot`] for every port.
+    fn sync_hot_all(&mut self) {
+        self.hot.clear();
+        self.hot.extend(
+            self.ports
+                .iter()
+                .map(|p| p.as_ref().map_or(0, PortState::hot)),
+        );
     }
 
     fn port_mut(&mut self, port: PortId) -> Result<&mut PortState, ConfigError> {
@@ -980,14 +1070,16 @@ impl Switch {
         vid: Vid,
         mut f: impl FnMut(PortId),
     ) {
-        for (i, p) in self.ports.iter().enumerate() {
-            let Some(p) = p else { continue };
+        for (i, &bits) in self.hot.iter().enumerate() {
             let id = PortId(i as u16);
             // Split horizon: hairpin never sends a tunnel's frames back in.
-            let back_in = p.config.flags.hairpin && !p.config.tunnel;
-            if !p.up || !p.stp_state.forwards() || (id == ingress && !back_in) {
+            let back_in = bits & hot::BACK_IN != 0;
+            if bits & hot::FORWARDS == 0 || (id == ingress && !back_in) {
                 continue;
             }
+            let Some(Some(p)) = self.ports.get(i) else {
+                continue;
+            };
             if self.config.vlan_aware && !p.config.vlan.admits(vid) {
                 continue;
             }
@@ -1025,25 +1117,27 @@ impl Switch {
         vid: Vid,
         mut f: impl FnMut(PortId),
     ) {
-        for (i, p) in self.ports.iter().enumerate() {
-            let Some(p) = p else { continue };
-            let id = PortId(i as u16);
-            if !p.up || !p.stp_state.forwards() {
-                continue;
-            }
-            let flags = &p.config.flags;
-            let wanted = match kind {
-                FloodKind::Hub => id != ingress,
-                FloodKind::Broadcast => flags.flood_broadcast,
-                FloodKind::Multicast => flags.flood_multicast,
-                FloodKind::UnknownUnicast => flags.flood_unknown,
+        // The flags the kind needs besides forwarding; a hub floods to
+        // every port that forwards but the ingress.
+        let need = hot::FORWARDS
+            | match kind {
+                FloodKind::Hub => 0,
+                FloodKind::Broadcast => hot::BROADCAST,
+                FloodKind::Multicast => hot::MULTICAST,
+                FloodKind::UnknownUnicast => hot::UNKNOWN,
             };
-            // Split horizon: hairpin never sends a tunnel's frames back in.
-            let back_in = flags.hairpin && !p.config.tunnel;
-            if !wanted || (id == ingress && !back_in) {
+        let vlans = kind != FloodKind::Hub && self.config.vlan_aware;
+        for (i, &bits) in self.hot.iter().enumerate() {
+            let id = PortId(i as u16);
+            if bits & need != need {
                 continue;
             }
-            if kind != FloodKind::Hub && self.config.vlan_aware && !p.config.vlan.admits(vid) {
+            // Split horizon: hairpin never sends a tunnel's frames back in.
+            let back_in = kind != FloodKind::Hub && bits & hot::BACK_IN != 0;
+            if id == ingress && !back_in {
+                continue;
+            }
+            if vlans && !self.port(id).is_some_and(|p| p.config.vlan.admits(vid)) {
                 continue;
             }
             f(id);
@@ -1139,7 +1233,16 @@ impl Switch {
         outs.clear();
         // In port order, as the batch's deliveries are.
         self.for_each_egress(&d, |out| outs.push(u64::from(out.0)));
-        for &out in &outs {
+        for (n, &out) in outs.iter().enumerate() {
+            // A flood counts on every port, whose states have left the
+            // cache in a big network: ask for the ones a few ports on now.
+            // (The slot, not its contents: reading its tag would wait.)
+            if let Some(slot) = outs
+                .get(n + PREFETCH_PORTS)
+                .and_then(|&o| self.ports.get(o as usize))
+            {
+                prefetch(slot);
+            }
             self.deliver(PortId(out as u16), 0, frame, (), &d, &mut scratch, &mut tx);
         }
         self.deliveries = outs;
@@ -1359,6 +1462,94 @@ mod test {
             assert_eq!(sw.add_port(PortConfig::default()), Ok(PortId(i as u16)));
         }
         sw
+    }
+
+    /// The ports a flood goes to, worked out from the port states as the
+    /// flood loop did before it read the dense byte per port.
+    fn flood_ports_from_states(sw: &Switch, ingress: PortId, kind: FloodKind) -> Vec<PortId> {
+        sw.ports()
+            .filter(|&(id, p)| {
+                let flags = &p.config.flags;
+                let wanted = match kind {
+                    FloodKind::Hub => id != ingress,
+                    FloodKind::Broadcast => flags.flood_broadcast,
+                    FloodKind::Multicast => flags.flood_multicast,
+                    FloodKind::UnknownUnicast => flags.flood_unknown,
+                };
+                let back_in = flags.hairpin && !p.config.tunnel;
+                p.up && p.stp_state().forwards() && wanted && (id != ingress || back_in)
+            })
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    #[test]
+    fn the_flood_byte_follows_every_change_of_a_port() {
+        let mut sw = switch(SwitchConfig::default(), 4);
+        let check = |sw: &Switch, step: &str| {
+            for ingress in 0..5 {
+                for kind in [
+                    FloodKind::Hub,
+                    FloodKind::Broadcast,
+                    FloodKind::Multicast,
+                    FloodKind::UnknownUnicast,
+                ] {
+                    let mut got = Vec::new();
+                    sw.for_each_flood_port(PortId(ingress), kind, 0, |p| got.push(p));
+                    let want = flood_ports_from_states(sw, PortId(ingress), kind);
+                    assert_eq!(got, want, "{step}: {kind:?} from {ingress}");
+                }
+            }
+        };
+        check(&sw, "four default ports");
+        let flags = PortFlags {
+            flood_broadcast: false,
+            flood_unknown: false,
+            ..PortFlags::default()
+        };
+        sw.set_port_flags(PortId(1), flags).unwrap();
+        check(&sw, "port 1 floods multicast only");
+        let hairpin = PortFlags {
+            hairpin: true,
+            ..PortFlags::default()
+        };
+        sw.set_port_flags(PortId(0), hairpin).unwrap();
+        check(&sw, "port 0 in hairpin mode");
+        sw.set_port_up(PortId(2), false).unwrap();
+        check(&sw, "port 2 down");
+        sw.remove_port(PortId(3)).unwrap();
+        check(&sw, "port 3 removed");
+        let tunnel = PortConfig {
+            flags: hairpin,
+            tunnel: true,
+            ..PortConfig::default()
+        };
+        assert_eq!(sw.add_port(tunnel), Ok(PortId(3)));
+        check(&sw, "a hairpin tunnel port 3 added");
+        sw.set_port_up(PortId(2), true).unwrap();
+        sw.set_port_config(PortId(1), PortConfig::default())
+            .unwrap();
+        check(&sw, "ports 1 and 2 back to defaults");
+        sw.remove_port(PortId(3)).unwrap();
+        sw.remove_port(PortId(0)).unwrap();
+        check(&sw, "ports 0 and 3 removed");
+        // Every port left floods a broadcast from port 0, which is gone.
+        let mut got = Vec::new();
+        sw.for_each_flood_port(PortId(0), FloodKind::Broadcast, 0, |p| got.push(p));
+        assert_eq!(got, [PortId(1), PortId(2)]);
+    }
+
+    #[test]
+    fn counting_a_sent_frame_touches_the_first_cache_line_of_a_port() {
+        use core::mem::{align_of, offset_of, size_of};
+        // The slot has no tag of its own before the state: it uses a niche
+        // in it, the tag of `shutdown_until` (first), as the compiled code
+        // shows; the send counters follow in the same line.
+        assert_eq!(size_of::<Option<PortState>>(), size_of::<PortState>());
+        assert_eq!(align_of::<PortState>(), 64);
+        assert_eq!(offset_of!(PortState, shutdown_until), 0);
+        assert!(offset_of!(PortState, counters.tx_bytes) + 8 <= 64);
+        assert!(offset_of!(PortState, counters.tx_frames) + 8 <= 64);
     }
 
     fn vlan_switch(modes: &[VlanMode]) -> Switch {

@@ -250,7 +250,9 @@ struct SimHost {
 /// kept apart from its smoltcp state, which is tens of kilobytes: a broadcast
 /// ARP request reaches every host of a network and only one answers it, so
 /// a flood should touch a few bytes per host. Ignored frames need no event:
-/// each counts as received once the clock has passed its arrival.
+/// each counts as received once the clock has passed its arrival. One cache
+/// line a host (`align(64)`), as a flood touches every host's.
+#[repr(align(64))]
 struct Ignored {
     mac: MacAddr,
     ip: Ipv4Addr,
