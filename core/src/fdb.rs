@@ -35,6 +35,7 @@
 //! assert_eq!(fdb.lookup(Instant::from_secs(300), 0, host), None); // aged out
 //! ```
 
+use crate::events::{Event, EventLog};
 use crate::mac::MacAddr;
 use crate::time::Instant;
 use crate::types::PortId;
@@ -241,6 +242,13 @@ fn entry_remote(flags: u16) -> Option<RemoteId> {
     }
 }
 
+/// How a dynamic entry went, for its event.
+#[derive(Clone, Copy)]
+enum Gone {
+    Aged,
+    Evicted,
+}
+
 /// One table entry: 24 bytes, without padding.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
@@ -283,6 +291,7 @@ impl PortLru {
 }
 
 /// The MAC learning table. See the module documentation.
+#[derive(Clone)]
 pub struct Fdb {
     config: FdbConfig,
     aging_ms: u64,
@@ -299,6 +308,8 @@ pub struct Fdb {
     /// Latest time seen, in ms.
     clock: u64,
     stats: FdbStats,
+    /// Learned, moved, aged and evicted entries, when someone listens.
+    pub(crate) events: EventLog,
 }
 
 fn make_key(vid: Vid, mac: MacAddr) -> u64 {
@@ -344,6 +355,7 @@ impl Fdb {
             aging_heap: BinaryHeap::new(),
             clock: 0,
             stats: FdbStats::default(),
+            events: EventLog::default(),
         };
         fdb.resize_index(slots_for(config.capacity as usize));
         Ok(fdb)
@@ -426,6 +438,7 @@ impl Fdb {
                 }
                 let age = self.age_ms(head);
                 if age >= self.aging_ms {
+                    self.record_gone(head, Gone::Aged);
                     self.remove_entry(head);
                     self.stats.expired += 1;
                 } else {
@@ -440,6 +453,7 @@ impl Fdb {
         while let Some(&port) = self.active.last() {
             let p = usize::from(port);
             while self.ports[p].head != NIL {
+                self.record_gone(self.ports[p].head, Gone::Aged);
                 self.remove_entry(self.ports[p].head);
                 self.stats.expired += 1;
             }
@@ -672,6 +686,15 @@ impl Fdb {
             entry.flags = F_USED | remote_bits(remote);
             self.link_tail(idx);
             self.stats.moved += 1;
+            self.events.record(
+                self.clock(),
+                Event::Moved {
+                    vid: key_vid(key),
+                    mac: key_mac(key),
+                    from: PortId(e.port),
+                    to: port,
+                },
+            );
             return Learned::Moved(PortId(e.port));
         }
         let mut evicted = None;
@@ -700,6 +723,14 @@ impl Fdb {
         });
         self.link_tail(idx);
         self.stats.learned += 1;
+        self.events.record(
+            self.clock(),
+            Event::Learned {
+                vid: key_vid(key),
+                mac: key_mac(key),
+                port,
+            },
+        );
         match evicted {
             Some(p) => Learned::NewEvicting(p),
             None => Learned::New,
@@ -723,6 +754,7 @@ impl Fdb {
             }
         }
         let (_, _, port) = best?;
+        self.record_gone(self.ports[usize::from(port)].head, Gone::Evicted);
         self.remove_entry(self.ports[usize::from(port)].head);
         self.stats.evicted += 1;
         Some(PortId(port))
@@ -986,6 +1018,21 @@ impl Fdb {
     }
 
     /// Removes an entry from its list (if dynamic), the index and the arena.
+    /// Records that the dynamic entry `idx` is about to go, aged or evicted.
+    #[inline(always)]
+    fn record_gone(&mut self, idx: u32, how: Gone) {
+        if !self.events.is_on() {
+            return;
+        }
+        let e = self.entries[idx as usize];
+        let (vid, mac, port) = (key_vid(e.key), key_mac(e.key), PortId(e.port));
+        let event = match how {
+            Gone::Aged => Event::Aged { vid, mac, port },
+            Gone::Evicted => Event::Evicted { vid, mac, port },
+        };
+        self.events.record(self.clock(), event);
+    }
+
     fn remove_entry(&mut self, idx: u32) {
         let e = self.entries[idx as usize];
         if e.flags & F_STATIC == 0 {
@@ -1177,6 +1224,7 @@ impl Fdb {
             statics: fresh.statics,
             ..self.stats
         };
+        new.events = core::mem::take(&mut self.events);
         Ok(new)
     }
 }

@@ -303,6 +303,7 @@ pub struct PortStatus {
     pub counters: BpduCounters,
 }
 
+#[derive(Clone)]
 struct StpPort {
     mac: MacAddr,
     config: StpPortConfig,
@@ -336,6 +337,7 @@ struct StpPort {
 }
 
 /// The spanning tree of one bridge.
+#[derive(Clone)]
 pub struct Stp {
     config: StpConfig,
     bridge_id: BridgeId,
