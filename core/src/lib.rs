@@ -27,6 +27,7 @@ extern crate std;
 
 pub mod batch;
 pub mod events;
+pub mod explain;
 pub mod fdb;
 pub mod frame;
 pub mod guard;
@@ -46,6 +47,7 @@ pub mod vlan;
 
 pub use batch::{Egress, FrameBatch};
 pub use events::{Event, EventLog, FlushReason, Record};
+pub use explain::{Explanation, Step, Tagging};
 pub use fdb::{EvictionPolicy, Fdb, FdbConfig, FdbCursor, FdbEntry, FdbStats, FlushScope, Learned};
 pub use frame::{FrameInfo, Malformed, VlanTag};
 pub use guard::{GuardAction, GuardStats, MoveGuardConfig};
