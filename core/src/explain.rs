@@ -64,7 +64,7 @@ impl fmt::Display for Explanation {
     /// One line per rule: `learn: ...`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for s in &self.steps {
-            writeln!(f, "{:<9}{}", format!("{}:", s.rule), s.outcome)?;
+            writeln!(f, "{:<10}{}", format!("{}:", s.rule), s.outcome)?;
         }
         Ok(())
     }
@@ -345,6 +345,147 @@ impl Switch {
     }
 }
 
+/// The most bytes a frame to explain may have.
+pub const MAX_FRAME: usize = 65535;
+
+/// Reads a frame written in hex: pairs of hex digits, optionally separated by
+/// spaces, colons, dashes or dots, with an optional `0x`. Fails with one line
+/// saying what is wrong.
+pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
+    let mut digits = Vec::with_capacity(t.len());
+    for (i, c) in t.char_indices() {
+        match c {
+            ' ' | ':' | '-' | '.' | '\t' => {}
+            c if c.is_ascii_hexdigit() => digits.push(c as u8),
+            c => return Err(format!("{c:?} at position {i} is not a hex digit")),
+        }
+    }
+    if digits.len() % 2 == 1 {
+        return Err(format!(
+            "{} hex digits: a frame is whole bytes, two digits each",
+            digits.len()
+        ));
+    }
+    let bytes: Vec<u8> = digits
+        .chunks(2)
+        .map(|p| {
+            let d = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+            d(p[0]) << 4 | d(p[1])
+        })
+        .collect();
+    if bytes.len() < crate::frame::ETHERNET_HEADER_LEN {
+        return Err(format!(
+            "a frame of {} bytes: it needs at least 14 (destination, source, type)",
+            bytes.len()
+        ));
+    }
+    if bytes.len() > MAX_FRAME {
+        return Err(format!(
+            "a frame of {} bytes: at most {MAX_FRAME}",
+            bytes.len()
+        ));
+    }
+    Ok(bytes)
+}
+
+/// A frame to explain as a user gives it: `in=PORT`, then either the frame in
+/// hex (`frame=HEX`, or a bare hex word) or its fields: `src=MAC dst=MAC
+/// [vlan=N] [pcp=N] [type=0x0800]` (a VLAN gives an 802.1Q tag).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameRequest {
+    /// The ingress port's name.
+    pub port: String,
+    /// The frame's bytes.
+    pub frame: Vec<u8>,
+}
+
+const FIELDS: &str = "in=PORT, then frame=HEX or src=MAC dst=MAC [vlan=N] [pcp=N] [type=N]";
+
+impl FrameRequest {
+    /// Reads the words of a request. Fails with one line saying what is wrong
+    /// and what is allowed.
+    pub fn parse<'a>(words: impl IntoIterator<Item = &'a str>) -> Result<FrameRequest, String> {
+        let (mut port, mut hex) = (None, None);
+        let (mut src, mut dst, mut vlan, mut pcp, mut ethertype) = (None, None, None, 0u8, None);
+        let mac = |k: &str, v: &str| {
+            v.parse::<MacAddr>()
+                .map_err(|_| format!("{k}={v} is not a MAC address (like 02:00:00:00:00:01)"))
+        };
+        let number = |k: &str, v: &str, max: u32| {
+            let n = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+                Some(h) => u32::from_str_radix(h, 16),
+                None => v.parse::<u32>(),
+            };
+            match n {
+                Ok(n) if n <= max => Ok(n),
+                _ => Err(format!("{k}={v}: give a number from 0 to {max}")),
+            }
+        };
+        // Bare words are the frame in hex, however it was split.
+        let mut bare = String::new();
+        for w in words {
+            let Some((k, v)) = w.split_once('=') else {
+                bare.push_str(w);
+                continue;
+            };
+            match k {
+                "in" if !v.is_empty() => port = Some(String::from(v)),
+                "frame" => hex = Some(parse_hex(v)?),
+                "src" => src = Some(mac(k, v)?),
+                "dst" => dst = Some(mac(k, v)?),
+                "vlan" => vlan = Some(number(k, v, 4094)? as Vid),
+                "pcp" => pcp = number(k, v, 7)? as u8,
+                "type" => ethertype = Some(number(k, v, 0xffff)? as u16),
+                _ => return Err(format!("{w:?} is not understood: give {FIELDS}")),
+            }
+        }
+        let port = port.ok_or_else(|| format!("no ingress port: give {FIELDS}"))?;
+        if !bare.is_empty() {
+            if hex.is_some() {
+                return Err(format!("two frames: give one, as frame=HEX ({FIELDS})"));
+            }
+            hex = Some(parse_hex(&bare)?);
+        }
+        let fields = src.is_some() || dst.is_some() || vlan.is_some() || ethertype.is_some();
+        let frame = match (hex, fields) {
+            (Some(_), true) => {
+                return Err(format!(
+                    "a hex frame and fields at once: give one or the other ({FIELDS})"
+                ))
+            }
+            (Some(h), false) => h,
+            (None, _) => {
+                let (Some(src), Some(dst)) = (src, dst) else {
+                    return Err(format!("src= and dst= are both needed: give {FIELDS}"));
+                };
+                let mut f = Vec::with_capacity(64);
+                f.extend_from_slice(&dst.0);
+                f.extend_from_slice(&src.0);
+                if let Some(v) = vlan {
+                    f.extend_from_slice(&crate::frame::TPID_8021Q.to_be_bytes());
+                    f.extend_from_slice(&(u16::from(pcp) << 13 | v).to_be_bytes());
+                }
+                let ethertype = ethertype.unwrap_or(0x0800);
+                f.extend_from_slice(&ethertype.to_be_bytes());
+                if ethertype == 0x0800 {
+                    // A minimal IPv4 header (experimental protocol 253),
+                    // so that the frame reads as IPv4.
+                    f.extend_from_slice(&[0x45, 0, 0, 20, 0, 0, 0, 0, 64, 253, 0, 0]);
+                    f.extend_from_slice(&[0; 8]);
+                }
+                f.resize(f.len().max(60), 0);
+                f
+            }
+        };
+        Ok(FrameRequest { port, frame })
+    }
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -390,11 +531,11 @@ mod test {
         assert_eq!(x.decision.verdict, Verdict::Unicast(trunk), "{text}");
         assert_eq!(x.egress, [(trunk, Tagging::Tagged(10))]);
         for want in [
-            "vlan:    untagged on access VLAN 10: VLAN 10",
-            "learn:   would learn 02:00:00:00:00:01 in VLAN 10 on port 0",
-            "lookup:  02:00:00:00:00:02 in VLAN 10: on port 1",
-            "verdict: unicast to port 1",
-            "egress:  port 1 tagged 10",
+            "vlan:     untagged on access VLAN 10: VLAN 10",
+            "learn:    would learn 02:00:00:00:00:01 in VLAN 10 on port 0",
+            "lookup:   02:00:00:00:00:02 in VLAN 10: on port 1",
+            "verdict:  unicast to port 1",
+            "egress:   port 1 tagged 10",
         ] {
             assert!(text.contains(want), "{want:?} not in\n{text}");
         }
@@ -416,5 +557,53 @@ mod test {
         // A runt says so.
         let x = sw.explain(Instant::ZERO, access, None, &[1, 2, 3]);
         assert!(x.to_string().contains("drop (runt)"), "{x}");
+    }
+
+    #[test]
+    fn frame_requests_from_fields_or_hex_and_one_line_errors() {
+        let r = FrameRequest::parse(
+            "in=eth1 src=02:00:00:00:00:01 dst=ff:ff:ff:ff:ff:ff vlan=10 pcp=5 type=0x0806"
+                .split(' '),
+        )
+        .unwrap();
+        assert_eq!(r.port, "eth1");
+        assert_eq!(r.frame.len(), 60);
+        assert_eq!(&r.frame[12..18], &[0x81, 0x00, 0xa0, 0x0a, 0x08, 0x06]);
+        let hex = "ffffffffffff 020000000001 0800";
+        let mut words = alloc::vec!["in=p"];
+        words.extend(hex.split(' '));
+        let h = FrameRequest::parse(words).unwrap();
+        assert_eq!(h.frame.len(), 14);
+        assert_eq!(
+            parse_hex("ff:ff:ff:ff:ff:ff:02:00:00:00:00:01:08:00").unwrap(),
+            h.frame
+        );
+        for (bad, says) in [
+            (
+                "src=02:00:00:00:00:01 dst=02:00:00:00:00:02",
+                "no ingress port",
+            ),
+            ("in=p src=nope dst=02:00:00:00:00:02", "not a MAC address"),
+            ("in=p src=02:00:00:00:00:01", "both needed"),
+            (
+                "in=p dst=02:00:00:00:00:01 src=02:00:00:00:00:02 vlan=5000",
+                "from 0 to 4094",
+            ),
+            ("in=p color=red", "not understood"),
+            ("in=p ffffffffffffzz", "not a hex digit"),
+            ("in=p fff", "whole bytes"),
+            ("in=p ffff", "at least 14"),
+            (
+                "in=p frame=ffffffffffff020000000001080 src=02:00:00:00:00:01",
+                "whole bytes",
+            ),
+            (
+                "in=p frame=ffffffffffff0200000000010800 src=02:00:00:00:00:01",
+                "one or the other",
+            ),
+        ] {
+            let e = FrameRequest::parse(bad.split(' ')).unwrap_err();
+            assert!(e.contains(says) && !e.contains('\n'), "{bad}: {e}");
+        }
     }
 }

@@ -47,7 +47,7 @@ pub mod vlan;
 
 pub use batch::{Egress, FrameBatch};
 pub use events::{Event, EventLog, FlushReason, Record};
-pub use explain::{Explanation, Step, Tagging};
+pub use explain::{Explanation, FrameRequest, Step, Tagging};
 pub use fdb::{EvictionPolicy, Fdb, FdbConfig, FdbCursor, FdbEntry, FdbStats, FlushScope, Learned};
 pub use frame::{FrameInfo, Malformed, VlanTag};
 pub use guard::{GuardAction, GuardStats, MoveGuardConfig};

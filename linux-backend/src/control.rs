@@ -94,6 +94,17 @@ pub enum Request {
     },
     /// The spanning tree: bridge, root, and each port's role and state.
     StpShow,
+    /// Stream the switch's events (learned, moved, aged, flushed, ports,
+    /// protections), one JSON object a line with its sequence number.
+    Monitor,
+    /// What the switch would do with a frame received on a port, and why,
+    /// without sending it or changing anything.
+    Explain {
+        /// The ingress port's name.
+        port: String,
+        /// The whole frame, from its destination MAC, in hex.
+        frame: String,
+    },
 }
 
 impl Request {
@@ -113,6 +124,8 @@ impl Request {
             Request::Trace { .. } => "trace",
             Request::Capture { .. } => "capture",
             Request::StpShow => "stp-show",
+            Request::Monitor => "monitor",
+            Request::Explain { .. } => "explain",
         }
     }
 }

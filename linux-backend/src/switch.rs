@@ -30,6 +30,7 @@ use vswitch_core::{FrameBatch, PortId, Switch, SwitchConfig, Verdict};
 
 mod links;
 mod mcast;
+mod monitor;
 mod ports;
 mod reload;
 mod requests;
@@ -160,6 +161,8 @@ pub struct LinuxSwitch {
     config_source: Option<ConfigSource>,
     /// The FDB's hash seed, kept across reloads.
     seed: u64,
+    /// `vswitch monitor` clients and the move log.
+    monitor: monitor::Monitor,
 }
 
 /// The counts of ports that were removed, kept for the switch's totals.
@@ -189,7 +192,9 @@ impl LinuxSwitch {
                 "a switch needs CAP_NET_RAW and CAP_NET_ADMIN".into(),
             ));
         }
-        let sw = Switch::new(config).map_err(|e| Error::Config(e.to_string()))?;
+        let mut sw = Switch::new(config).map_err(|e| Error::Config(e.to_string()))?;
+        // On for good: moves are logged, and monitoring clients come and go.
+        sw.set_event_log(monitor::EVENT_QUEUE);
         let (listener, socket_path) = control_server::bind(&opts.name)?;
         let (server, control) = control_server::pair(listener, opts.control)
             .map_err(|e| Error::io("starting the control server", e))?;
@@ -236,6 +241,7 @@ impl LinuxSwitch {
             retired: Retired::default(),
             config_source: opts.config,
             seed,
+            monitor: monitor::Monitor::default(),
         };
         for p in &opts.ports {
             let added = s.add_port(p)?;
@@ -361,6 +367,7 @@ impl LinuxSwitch {
             if !self.dumps.is_empty() {
                 self.dump_slice(&mut stall);
             }
+            self.drain_events();
             self.control.flush();
             if stall.spent > self.max_stall.spent {
                 self.max_stall.spent = stall.spent;
