@@ -129,6 +129,10 @@ pub struct RunArgs {
     /// Print one line per frame on standard output.
     #[arg(long)]
     trace: bool,
+    /// Serve Prometheus metrics on ADDR:PORT (a bare PORT: on 127.0.0.1),
+    /// at /metrics.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_metrics)]
+    metrics: Option<std::net::SocketAddr>,
     /// Send TCP segments as they came, never joined into GSO super-frames
     /// (joining saves the receiving hosts most of their per-segment work).
     #[arg(long)]
@@ -613,6 +617,13 @@ fn event_text(v: &serde_json::Value) -> String {
     )
 }
 
+fn parse_metrics(s: &str) -> Result<std::net::SocketAddr, String> {
+    vswitch_linux::metrics::parse_addr(s).map_err(|e| match e {
+        vswitch_linux::Error::Config(m) => m,
+        e => e.to_string(),
+    })
+}
+
 fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
     outln!("{}", serde_json::to_string(v)?)?;
     Ok(())
@@ -628,12 +639,12 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-    let (mut spec, mut ports) = match &a.config {
+    let (mut spec, mut ports, file_metrics) = match &a.config {
         Some(path) => {
             let config = RunConfig::load(path)?;
-            (config.switch, config.attach)
+            (config.switch, config.attach, config.metrics)
         }
-        None => (SwitchSpec::default(), Vec::new()),
+        None => (SwitchSpec::default(), Vec::new(), None),
     };
     let file_ports = ports.clone();
     // Ports on the command line come after those of the file.
@@ -687,6 +698,7 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
         },
         poll_us: a.poll_us,
         nice: a.nice,
+        metrics: a.metrics.or(file_metrics),
         control: ControlLimits {
             idle: std::time::Duration::from_secs_f64(a.control_idle),
             max_clients: usize::from(a.control_clients),

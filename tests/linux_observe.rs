@@ -326,3 +326,177 @@ fn linux_explain_says_what_the_switch_would_do_and_changes_nothing() {
         );
     }
 }
+
+/// A network namespace the test made, with a veth pair `vk0`/`vk1` up inside
+/// and its loopback up, IPv6 off; deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn up(tag: char) -> Netns {
+        let name = unique(tag);
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        let ns = Netns(name);
+        ip(&["netns", "add", &ns.0]);
+        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
+        // No IPv6: the host end would send neighbour discovery of its own.
+        let quiet = in_ns(
+            &ns.0,
+            &[
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            ],
+        );
+        assert!(quiet.status.success(), "sysctl in {}", ns.0);
+        ip(&[
+            "-n", &ns.0, "link", "add", "vk0", "type", "veth", "peer", "name", "vk1",
+        ]);
+        ip(&["-n", &ns.0, "link", "set", "vk0", "up"]);
+        ip(&["-n", &ns.0, "link", "set", "vk1", "up"]);
+        ns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+const METRICS: &str = "127.0.0.1:9477";
+
+/// `GET path` from `addr` inside namespace `ns`: the status and the body.
+fn http_get(ns: &str, addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let (addr, path) = (addr.parse().expect("address"), path.to_string());
+    vswitch_linux::sys::in_netns(&format!("/run/netns/{ns}"), move || {
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(3)))?;
+        s.set_write_timeout(Some(Duration::from_secs(3)))?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: vswitch\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut text = String::new();
+        s.read_to_string(&mut text)?;
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("not HTTP: {text:?}")))?;
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        Ok((status, body.to_string()))
+    })
+}
+
+/// The value of the series `series` (name and labels, exactly) in `body`.
+fn value(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn linux_metrics_pass_promtool_and_a_stopping_switch_refuses_cleanly() {
+    if !common::ready(
+        "the metrics test",
+        &[("ip", "-V"), ("promtool", "--version")],
+    ) {
+        return;
+    }
+    let ns = Netns::up('k');
+    let name = ns.0.clone();
+    let mut sw = Running::start_in(
+        Some(&ns.0),
+        &name,
+        &["vk0".to_string()],
+        &["--metrics", METRICS, "--storm-broadcast", "5"],
+        1,
+    );
+    // 40 broadcasts from one host: 5 pass at once, the rest are over the rate.
+    let mut tx = raw_socket(&ns.0, "vk1");
+    let flood: Vec<Vec<u8>> = (0..40).map(|_| frame([0xff; 6], HOST)).collect();
+    send_all(&mut tx, &flood);
+    let port = format!("{{switch=\"{name}\",port=\"vk0\"");
+    let mut body = String::new();
+    let counted = wait_until(Duration::from_secs(10), || {
+        body = match http_get(&ns.0, METRICS, "/metrics") {
+            Ok((200, b)) => b,
+            _ => return false,
+        };
+        value(&body, &format!("vswitch_port_rx_frames_total{port}}}")) >= Some(40.0)
+    });
+    assert!(counted, "the frames never showed:\n{body}");
+    let storm = value(
+        &body,
+        &format!("vswitch_port_drops_total{port},reason=\"storm\"}}"),
+    );
+    assert!(storm >= Some(30.0), "storm drops {storm:?}");
+    for r in vswitch_core::DropReason::ALL {
+        let series = format!("vswitch_port_drops_total{port},reason=\"{}\"}}", r.name());
+        assert!(value(&body, &series).is_some(), "no {series}");
+    }
+    let sw_label = format!("{{switch=\"{name}\"}}");
+    assert_eq!(
+        value(&body, &format!("vswitch_fdb_learned_total{sw_label}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            &format!("vswitch_fdb_entries{{switch=\"{name}\",kind=\"dynamic\"}}")
+        ),
+        Some(1.0)
+    );
+    let starts = format!("vswitch_events_total{{switch=\"{name}\",event=\"storm-start\"}}");
+    assert!(value(&body, &starts) >= Some(1.0), "{starts}:\n{body}");
+
+    // The real promtool finds nothing wrong with it.
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    use std::io::Write as _;
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Anything but /metrics is not found.
+    assert_eq!(
+        http_get(&ns.0, METRICS, "/nothing").map(|r| r.0).ok(),
+        Some(404)
+    );
+
+    // Stopping: every scrape ends at once with 503, a reset or a refused
+    // connection, never a hang (each is bounded by its timeouts, which would fail it).
+    sw.signal("-TERM");
+    let mut refused = false;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !refused && Instant::now() < deadline {
+        let started = Instant::now();
+        match http_get(&ns.0, METRICS, "/metrics") {
+            Ok((code, _)) => assert!(code == 200 || code == 503, "status {code}"),
+            // A connection that reached the listener as it closed is reset.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+                refused = true;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "a scrape hung");
+    }
+    assert!(refused, "the metrics server outlived the switch");
+    assert!(wait_until(Duration::from_secs(3), || !sw.alive()));
+}

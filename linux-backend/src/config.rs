@@ -5,6 +5,7 @@
 //! ```toml
 //! attach = ["veth1-vsw", "netns:vsw-ns2/veth2", "tap:tap0"]
 //! aging = 300
+//! metrics = "127.0.0.1:9477"
 //! [ports.veth1-vsw]
 //! storm-broadcast = 1000
 //! ```
@@ -22,6 +23,9 @@ pub struct RunConfig {
     pub attach: Vec<String>,
     /// The switch and its ports' settings.
     pub switch: SwitchSpec,
+    /// Where to serve Prometheus metrics (`metrics = "ADDR:PORT"`), read at
+    /// start only.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl RunConfig {
@@ -51,8 +55,27 @@ impl RunConfig {
             })?,
             None => Vec::new(),
         };
+        let metrics = match table.remove("metrics") {
+            Some(toml::Value::String(a)) => {
+                Some(crate::metrics::parse_addr(&a).map_err(|e| match e {
+                    Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
+                    e => e,
+                })?)
+            }
+            Some(_) => {
+                return Err(Error::Config(format!(
+                    "{}: metrics is an address as a string, like \"127.0.0.1:9477\"",
+                    path.display()
+                )))
+            }
+            None => None,
+        };
         let switch: SwitchSpec = table.try_into().map_err(bad)?;
-        let config = RunConfig { attach, switch };
+        let config = RunConfig {
+            attach,
+            switch,
+            metrics,
+        };
         config.check().map_err(|e| match e {
             Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
             e => e,

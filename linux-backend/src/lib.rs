@@ -55,6 +55,7 @@ pub mod gso;
 pub mod hugepage;
 pub mod lab;
 pub mod link;
+pub mod metrics;
 pub mod notify;
 pub mod port;
 #[allow(unsafe_code)]

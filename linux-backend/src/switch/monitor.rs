@@ -40,6 +40,8 @@ pub(super) struct Monitor {
     window_start: Option<Instant>,
     moves_logged: u32,
     moves_unlogged: u64,
+    /// Events by kind since the start, for the metrics.
+    totals: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl Monitor {
@@ -57,6 +59,11 @@ impl Monitor {
             Some(n) if !n.is_empty() => n.clone(),
             _ => format!("port{id}"),
         }
+    }
+
+    /// Events by kind since the start (a `missed` counts its events).
+    pub(super) fn totals(&self) -> &std::collections::BTreeMap<&'static str, u64> {
+        &self.totals
     }
 
     /// Adds a monitoring client.
@@ -161,6 +168,7 @@ impl LinuxSwitch {
         let mut items = 0u64;
         let mut first = None;
         self.sw.drain_events(|r| {
+            *monitor.totals.entry(r.event.kind()).or_default() += r.event.weight();
             if let Event::Moved { vid, mac, from, to } = r.event {
                 let line = format!(
                     "MAC {mac} vlan {vid} moved from {} to {}",
