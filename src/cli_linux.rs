@@ -492,9 +492,8 @@ pub fn run(command: LinuxCommand) -> anyhow::Result<()> {
             if e.common.json {
                 return print_json(&data);
             }
-            for step in data["steps"].as_array().into_iter().flatten() {
-                let rule = format!("{}:", step["rule"].as_str().unwrap_or(""));
-                outln!("{rule:<10}{}", step["outcome"].as_str().unwrap_or(""))?;
+            for line in control::explain_lines(&data) {
+                outln!("{line}")?;
             }
             Ok(())
         }

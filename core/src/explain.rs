@@ -345,6 +345,24 @@ impl Switch {
     }
 }
 
+/// `text` with each "port N" followed by the port's name: "port 1 (veth1)".
+pub fn name_ports(text: &str, name: impl Fn(u16) -> String) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("port ") {
+        out.push_str(&rest[..i + 5]);
+        rest = &rest[i + 5..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if let Ok(p) = rest[..digits].parse::<u16>() {
+            out.push_str(&rest[..digits]);
+            out.push_str(&format!(" ({})", name(p)));
+            rest = &rest[digits..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The most bytes a frame to explain may have.
 pub const MAX_FRAME: usize = 65535;
 

@@ -4,14 +4,16 @@
 
 use super::ports::retire;
 use super::{LinuxSwitch, PortSlot, Stream};
-use crate::control::{ControlStats, FdbSummary, PortInfo, Request, Response, Stats, VxlanInfo};
+use crate::control::{
+    self, ControlStats, FdbSummary, PortInfo, Request, Response, Stats, VxlanInfo,
+};
 use crate::control_server::{Answer, Job, Tunnel};
 use crate::error::{Error, Result};
 use crate::sys;
 use crate::target::{self, PortTarget};
 use std::net::Ipv4Addr;
 use std::time::Duration;
-use vswitch_core::{FdbCursor, MacAddr, PortId, Tagging, Verdict};
+use vswitch_core::{FdbCursor, MacAddr, PortId};
 
 /// Entry positions of the FDB an `fdb show` copies per loop turn, so that a
 /// dump of any size holds up frames for a bounded time: at most 0.15 ms of
@@ -457,61 +459,8 @@ impl LinuxSwitch {
         let frame = vswitch_core::explain::parse_hex(hex).map_err(Error::Config)?;
         let now = self.now();
         let x = self.sw.explain(now, id, None, &frame);
-        let names: Vec<String> = x.egress.iter().map(|(p, _)| self.port_name(*p)).collect();
-        let mut steps: Vec<serde_json::Value> = Vec::new();
-        for s in &x.steps {
-            // Ports by name as well as number where the core gave a number.
-            let outcome = name_ports(&s.outcome, |p| self.port_name(PortId(p)));
-            steps.push(serde_json::json!({"rule": s.rule, "outcome": outcome}));
-        }
-        let verdict = match x.decision.verdict {
-            Verdict::Unicast(_) => "unicast".to_string(),
-            Verdict::Flood(_) => "flood".to_string(),
-            Verdict::Group(_) => "group".to_string(),
-            Verdict::Drop(r) => format!("drop:{}", r.name()),
-        };
-        let egress: Vec<serde_json::Value> = x
-            .egress
-            .iter()
-            .zip(&names)
-            .map(|((_, t), name)| {
-                let tag = match t {
-                    Tagging::AsIs => serde_json::Value::Null,
-                    Tagging::Untagged => "untagged".into(),
-                    Tagging::Tagged(v) => format!("tagged {v}").into(),
-                };
-                serde_json::json!({"port": name, "tagging": tag})
-            })
-            .collect();
-        Ok(serde_json::json!({
-            "ingress": port,
-            "vlan": x.decision.vid,
-            "verdict": verdict,
-            "egress": egress,
-            "steps": steps,
-        }))
+        Ok(control::explain_json(&x, port, |p| self.port_name(p)))
     }
-}
-
-/// `text` with each "port N" followed by the port's name: "port 1 (veth1)".
-fn name_ports(text: &str, name: impl Fn(u16) -> String) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("port ") {
-        out.push_str(&rest[..i + 5]);
-        rest = &rest[i + 5..];
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        match rest[..digits].parse::<u16>() {
-            Ok(p) if digits > 0 => {
-                out.push_str(&rest[..digits]);
-                out.push_str(&format!(" ({})", name(p)));
-                rest = &rest[digits..];
-            }
-            _ => {}
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 fn json<T: serde::Serialize>(r: Result<T>) -> Result<serde_json::Value> {
