@@ -206,6 +206,15 @@ mod test {
     }
 
     #[test]
+    fn metrics_address_in_the_file() {
+        let c = parse("metrics = \"9477\"").unwrap();
+        assert_eq!(c.metrics, Some("127.0.0.1:9477".parse().unwrap()));
+        let c = parse("metrics = \"[::1]:9100\"\naging = 5").unwrap();
+        assert_eq!(c.metrics, Some("[::1]:9100".parse().unwrap()));
+        assert_eq!(parse("aging = 5").unwrap().metrics, None);
+    }
+
+    #[test]
     fn multicast_snooping_settings() {
         let c = parse(
             "mcast-snooping = true\nmcast-querier = true\nmcast-unregistered = \"router-ports\"\n\
@@ -241,6 +250,11 @@ mod test {
                 "[ports.p1]: VLAN id 5000",
             ),
             ("aging = ", "sw.toml (line 1)"),
+            ("metrics = 9477", "metrics is an address as a string"),
+            (
+                "metrics = \"here\"",
+                "sw.toml: metrics address \"here\": give ADDR:PORT",
+            ),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text:?}: {e}");

@@ -73,6 +73,9 @@ pub(super) struct MaxStall {
 impl LinuxSwitch {
     /// Carries out the jobs the control thread sent.
     pub(super) fn on_control(&mut self, stall: &mut Stall) {
+        // Events of the requests (a flush, a port removed) carry this time.
+        let now = self.now();
+        self.sw.advance(now);
         let mut jobs = std::mem::take(&mut self.jobs);
         self.control.take_jobs(&mut jobs);
         for job in jobs.drain(..) {
