@@ -309,6 +309,16 @@ impl EventLog {
         }
     }
 
+    /// Records the event `make` gives, if recording is on: nothing is built
+    /// when it is off.
+    #[inline(always)]
+    pub fn record_with(&mut self, at: Instant, make: impl FnOnce() -> Event) {
+        if self.on {
+            self.push(at, make());
+        }
+    }
+
+    #[cold]
     #[inline(never)]
     fn push(&mut self, at: Instant, event: Event) {
         let seq = self.next_seq;

@@ -686,15 +686,12 @@ impl Fdb {
             entry.flags = F_USED | remote_bits(remote);
             self.link_tail(idx);
             self.stats.moved += 1;
-            self.events.record(
-                self.clock(),
-                Event::Moved {
-                    vid: key_vid(key),
-                    mac: key_mac(key),
-                    from: PortId(e.port),
-                    to: port,
-                },
-            );
+            self.events.record_with(self.clock(), || Event::Moved {
+                vid: key_vid(key),
+                mac: key_mac(key),
+                from: PortId(e.port),
+                to: port,
+            });
             return Learned::Moved(PortId(e.port));
         }
         let mut evicted = None;
@@ -723,14 +720,11 @@ impl Fdb {
         });
         self.link_tail(idx);
         self.stats.learned += 1;
-        self.events.record(
-            self.clock(),
-            Event::Learned {
-                vid: key_vid(key),
-                mac: key_mac(key),
-                port,
-            },
-        );
+        self.events.record_with(self.clock(), || Event::Learned {
+            vid: key_vid(key),
+            mac: key_mac(key),
+            port,
+        });
         match evicted {
             Some(p) => Learned::NewEvicting(p),
             None => Learned::New,
