@@ -1,13 +1,17 @@
 //! Seeing what a real switch does: `vswitch monitor` streams its events in
 //! order with increasing sequence numbers (learned, moved, aged, flushed, a
-//! port removed), a reader that falls behind is told how many events it
-//! missed and never sees a silent gap, and `vswitch explain` says what the
-//! switch would do with a frame without doing it. Each test builds its own lab
+//! port down, up and removed), a reader that falls behind is told how many
+//! events it missed and never sees a silent gap, `vswitch explain` says what
+//! the switch would do with a frame without doing it, and `--metrics` serves
+//! what `promtool check metrics` accepts and a real Prometheus scrapes, and
+//! refuses cleanly while the switch stops (those two run the switch in a
+//! namespace of their own, which holds the metrics address). Each test builds its own lab
 //! of network namespaces and veths (unique names from the test's process id
 //! and a letter), removes everything it made even when it fails, and waits
 //! only within bounds.
 //!
-//! Needs root and iproute2. Without them a test prints a skip note and passes,
+//! Needs root and iproute2 (and promtool, prometheus for the metrics tests:
+//! Debian's prometheus package). Without them a test prints a skip note and passes,
 //! unless the environment variable CI is set: then it fails.
 
 mod common;
@@ -118,7 +122,7 @@ const HOST: [u8; 6] = [2, 0, 0, 0, 0x0b, 1];
 const OTHER: [u8; 6] = [2, 0, 0, 0, 0x0b, 2];
 
 #[test]
-fn linux_monitor_streams_learn_move_age_flush_and_port_removal_in_order() {
+fn linux_monitor_streams_learn_move_age_flush_and_port_events_in_order() {
     if !ready() {
         return;
     }
@@ -154,8 +158,17 @@ fn linux_monitor_streams_learn_move_age_flush_and_port_removal_in_order() {
     let flushed = mon.wait(other, "flushed", |v| {
         v["event"] == "flushed" && v["reason"] == "command" && v["count"].as_u64() >= Some(1)
     });
+    // Port 3's link goes down and comes back.
+    ip(&["link", "set", &lab.port(3), "down"]);
+    let down = mon.wait(flushed, "port-down", |v| {
+        v["event"] == "port-down" && v["port"] == lab.port(3).as_str()
+    });
+    ip(&["link", "set", &lab.port(3), "up"]);
+    let up = mon.wait(down, "port-up", |v| {
+        v["event"] == "port-up" && v["port"] == lab.port(3).as_str()
+    });
     ok(&vswitch(&["del", &lab.port(3), "--name", &lab.prefix]));
-    let removed = mon.wait(flushed, "port-removed", |v| {
+    let removed = mon.wait(up, "port-removed", |v| {
         v["event"] == "port-removed" && v["port"] == lab.port(3).as_str()
     });
 
@@ -164,7 +177,8 @@ fn linux_monitor_streams_learn_move_age_flush_and_port_removal_in_order() {
     assert_eq!(lines[moved]["from"], lab.port(1).as_str());
     assert_eq!(lines[moved]["to"], lab.port(2).as_str());
     assert_eq!(lines[aged]["port"], lab.port(2).as_str());
-    assert!(learned < moved && moved < aged && aged < flushed && flushed < removed);
+    assert!(learned < moved && moved < aged && aged < flushed);
+    assert!(flushed < down && down < up && up < removed);
     // Every line has a sequence number, one more than the line before (no
     // reader of a quiet switch falls behind).
     let seqs: Vec<u64> = lines[..=removed]
