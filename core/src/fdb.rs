@@ -1011,7 +1011,6 @@ impl Fdb {
         }
     }
 
-    /// Removes an entry from its list (if dynamic), the index and the arena.
     /// Records that the dynamic entry `idx` is about to go, aged or evicted.
     #[inline(always)]
     fn record_gone(&mut self, idx: u32, how: Gone) {
@@ -1027,6 +1026,7 @@ impl Fdb {
         self.events.record(self.clock(), event);
     }
 
+    /// Removes an entry from its list (if dynamic), the index and the arena.
     fn remove_entry(&mut self, idx: u32) {
         let e = self.entries[idx as usize];
         if e.flags & F_STATIC == 0 {
