@@ -26,6 +26,8 @@ extern crate alloc;
 extern crate std;
 
 pub mod batch;
+pub mod events;
+pub mod explain;
 pub mod fdb;
 pub mod frame;
 pub mod guard;
@@ -44,6 +46,8 @@ pub mod types;
 pub mod vlan;
 
 pub use batch::{Egress, FrameBatch};
+pub use events::{Event, EventLog, FlushReason, Record};
+pub use explain::{Explanation, FrameRequest, Step, Tagging};
 pub use fdb::{EvictionPolicy, Fdb, FdbConfig, FdbCursor, FdbEntry, FdbStats, FlushScope, Learned};
 pub use frame::{FrameInfo, Malformed, VlanTag};
 pub use guard::{GuardAction, GuardStats, MoveGuardConfig};

@@ -654,6 +654,17 @@ impl Simulation {
             .map(|s| &s.switch)
     }
 
+    /// The names of the switches, in scenario order.
+    pub fn switch_names(&self) -> Vec<&str> {
+        self.switches.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// The port names of switch `switch`, by port number.
+    pub fn port_names(&self, switch: &str) -> Option<&[String]> {
+        let sw = self.switches.iter().find(|s| s.name == switch)?;
+        Some(&sw.port_names)
+    }
+
     /// Port number of port `port` on switch `switch`.
     pub fn port_id(&self, switch: &str, port: &str) -> Option<PortId> {
         let sw = self.switches.iter().find(|s| s.name == switch)?;
