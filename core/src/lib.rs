@@ -42,6 +42,7 @@ pub mod switch;
 pub mod time;
 pub mod types;
 pub mod vlan;
+pub mod vxlan;
 
 pub use batch::{Egress, FrameBatch};
 pub use fdb::{EvictionPolicy, Fdb, FdbConfig, FdbCursor, FdbEntry, FdbStats, FlushScope, Learned};
