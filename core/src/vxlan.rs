@@ -24,7 +24,6 @@ pub const OVERHEAD: u32 = 50;
 /// The same over an IPv6 underlay (a 40-byte IPv6 header).
 pub const OVERHEAD_V6: u32 = 70;
 
-
 /// Offset of the flags byte.
 const FLAGS: usize = 0;
 /// Offset of the 24-bit VNI.
