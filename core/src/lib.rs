@@ -44,6 +44,7 @@ pub mod switch;
 pub mod time;
 pub mod types;
 pub mod vlan;
+pub mod vxlan;
 
 pub use batch::{Egress, FrameBatch};
 pub use events::{Event, EventLog, FlushReason, Record};

@@ -1353,9 +1353,23 @@ impl Switch {
         now: Instant,
         ingress: PortId,
         frame: &[u8],
+        tx: impl FnMut(Egress<'_>) -> Result<(), TxError>,
+    ) -> Decision {
+        self.forward_one_from(now, ingress, None, frame, tx)
+    }
+
+    /// [`Switch::forward_one`] for a frame that a tunnel port received from
+    /// remote endpoint `remote` (learned with its source, as
+    /// [`Switch::decide_from`] does).
+    pub fn forward_one_from(
+        &mut self,
+        now: Instant,
+        ingress: PortId,
+        remote: Option<RemoteId>,
+        frame: &[u8],
         mut tx: impl FnMut(Egress<'_>) -> Result<(), TxError>,
     ) -> Decision {
-        let d = self.decide(now, ingress, frame);
+        let d = self.decide_from(now, ingress, remote, frame);
         let mut outs = core::mem::take(&mut self.deliveries);
         let mut scratch = core::mem::take(&mut self.scratch);
         outs.clear();
