@@ -12,7 +12,11 @@
 //!   counters' invariants, on the real switch alone (so that they hold even
 //!   where the model might share a mistake with the code);
 //! - `forward_matches_decide`: `Switch::forward` agrees with `Switch::decide`
-//!   frame by frame, with egress VLAN tags rewritten as each port's mode asks;
+//!   frame by frame, with egress VLAN tags rewritten as each port's mode asks,
+//!   and nothing delivered to a port the move guard shut down later in the
+//!   batch (`tx-down`);
+//! - `shutdowns_in_a_batch`: the three above, on cases drawn to have the move
+//!   guard shut ports down in the middle of batches that send frames to them;
 //! - `generators_reach_every_outcome`: the strategies get everywhere.
 
 use proptest::collection::vec;

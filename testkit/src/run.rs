@@ -325,7 +325,10 @@ pub fn invariants_hold(cfg: &Cfg, ops: &[Op]) -> Checked {
 /// at a time, with transmit faults), `b` through `decide` one frame at a time,
 /// each of its decisions checked as soon as it is made. `a` must decide the
 /// same, deliver exactly the frames `b`'s decisions call for (grouped by port,
-/// re-tagged for each port's mode) and count what it sent and what was refused.
+/// re-tagged for each port's mode) and count what it sent and what was refused;
+/// to a port down after the batch (the move guard shut it down on a later
+/// frame) it delivers nothing and counts `tx-down` instead
+/// (docs/forwarding.md, "Batches").
 /// Between steps both hold the switch's invariants and agree on everything
 /// else.
 pub fn forward_matches_decide(cfg: &Cfg, ops: &[Op]) -> Checked {
