@@ -42,6 +42,14 @@ pub enum LinuxCommand {
     Trace(TraceArgs),
     /// Record what a running switch sends out of a port, as pcap.
     Capture(CaptureArgs),
+    /// Print a running switch's events as they happen: entries learned,
+    /// moved, aged, evicted and flushed, ports, protections; each with its
+    /// sequence number, and a "missed" line if this reader fell behind.
+    Monitor(Common),
+    /// What a running switch would do with a frame, and why, rule by rule,
+    /// without sending it: `in=PORT src=MAC dst=MAC [vlan=N] [pcp=N]
+    /// [type=0x0800]`, or `in=PORT HEX` for a whole frame in hex.
+    Explain(ExplainArgs),
     /// Make a running switch re-read its configuration file and apply the
     /// difference, keeping its table (as SIGHUP does).
     Reload(Common),
@@ -133,6 +141,10 @@ pub struct RunArgs {
     /// Print one line per frame on standard output.
     #[arg(long)]
     trace: bool,
+    /// Serve Prometheus metrics on ADDR:PORT (a bare PORT: on 127.0.0.1),
+    /// at /metrics.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_metrics)]
+    metrics: Option<std::net::SocketAddr>,
     /// Send TCP segments as they came, never joined into GSO super-frames
     /// (joining saves the receiving hosts most of their per-segment work).
     #[arg(long)]
@@ -313,6 +325,16 @@ pub enum FdbCommand {
     },
 }
 
+/// `vswitch explain`.
+#[derive(Args)]
+pub struct ExplainArgs {
+    /// `in=PORT`, then `src=MAC dst=MAC [vlan=N] [pcp=N] [type=N]` or the frame in hex.
+    #[arg(required = true, num_args = 1..)]
+    frame: Vec<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
 /// `vswitch trace`.
 #[derive(Args)]
 pub struct TraceArgs {
@@ -469,6 +491,44 @@ pub fn run(command: LinuxCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        LinuxCommand::Monitor(c) => {
+            let reader = control::stream(&c.name, Request::Monitor)?;
+            let mut out = std::io::stdout().lock();
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                let text = if c.json {
+                    line
+                } else {
+                    match serde_json::from_str(&line) {
+                        Ok(v) => event_text(&v),
+                        Err(_) => line,
+                    }
+                };
+                if writeln!(out, "{text}").and_then(|_| out.flush()).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        LinuxCommand::Explain(e) => {
+            let req = vswitch_core::FrameRequest::parse(e.frame.iter().map(String::as_str))
+                .map_err(anyhow::Error::msg)?;
+            let hex: String = req.frame.iter().map(|b| format!("{b:02x}")).collect();
+            let data = control::request(
+                &e.common.name,
+                Request::Explain {
+                    port: req.port,
+                    frame: hex,
+                },
+            )?;
+            if e.common.json {
+                return print_json(&data);
+            }
+            for line in control::explain_lines(&data) {
+                outln!("{line}")?;
+            }
+            Ok(())
+        }
         LinuxCommand::Capture(c) => {
             let n = if c.write.as_os_str() == "-" {
                 vswitch_linux::capture::capture(
@@ -515,6 +575,86 @@ pub fn run(command: LinuxCommand) -> anyhow::Result<()> {
     }
 }
 
+/// One event line of `vswitch monitor` as text: sequence number, time, what.
+fn event_text(v: &serde_json::Value) -> String {
+    let s = |k: &str| match &v[k] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let what = match s("event").as_str() {
+        "learned" | "aged" | "evicted" => {
+            format!(
+                "{} {} vlan {} port {}",
+                s("event"),
+                s("mac"),
+                s("vlan"),
+                s("port")
+            )
+        }
+        "mac-limit" => format!(
+            "mac-limit {} vlan {} refused on {}",
+            s("mac"),
+            s("vlan"),
+            s("port")
+        ),
+        "moved" => format!(
+            "moved {} vlan {} {} -> {}",
+            s("mac"),
+            s("vlan"),
+            s("from"),
+            s("to")
+        ),
+        "hold-down" => format!(
+            "hold-down {} vlan {} kept on {} (tried {})",
+            s("mac"),
+            s("vlan"),
+            s("port"),
+            s("to")
+        ),
+        "flushed" if v["port"].is_null() => {
+            format!("flushed {} entries ({})", s("count"), s("reason"))
+        }
+        "flushed" => format!(
+            "flushed {} entries of {} ({})",
+            s("count"),
+            s("port"),
+            s("reason")
+        ),
+        "storm-start" => format!("storm-start {} {}", s("port"), s("kind")),
+        "storm-end" => format!(
+            "storm-end {} {} after {} dropped",
+            s("port"),
+            s("kind"),
+            s("dropped")
+        ),
+        "guard-shutdown" => format!(
+            "guard-shutdown {} by {} until {} s",
+            s("port"),
+            s("mac"),
+            s("until")
+        ),
+        "missed" => format!(
+            "missed {} events: this reader fell behind; `vswitch fdb show` gives the table now",
+            s("count")
+        ),
+        e if e.starts_with("port-") => format!("{e} {}", s("port")),
+        e => format!("{e} {v}"),
+    };
+    format!(
+        "{:>8} {:>12.3} {what}",
+        s("seq"),
+        v["time"].as_f64().unwrap_or(0.0)
+    )
+}
+
+fn parse_metrics(s: &str) -> Result<std::net::SocketAddr, String> {
+    vswitch_linux::metrics::parse_addr(s).map_err(|e| match e {
+        vswitch_linux::Error::Config(m) => m,
+        e => e.to_string(),
+    })
+}
+
 fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
     outln!("{}", serde_json::to_string(v)?)?;
     Ok(())
@@ -530,12 +670,12 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-    let (mut spec, mut ports, mut vtep_db) = match &a.config {
+    let (mut spec, mut ports, mut vtep_db, file_metrics) = match &a.config {
         Some(path) => {
             let config = RunConfig::load(path)?;
-            (config.switch, config.attach, config.vtep_db)
+            (config.switch, config.attach, config.vtep_db, config.metrics)
         }
-        None => (SwitchSpec::default(), Vec::new(), None),
+        None => (SwitchSpec::default(), Vec::new(), None, None),
     };
     // The command line's over the file's.
     if a.vtep_db.is_some() {
@@ -600,6 +740,7 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
         },
         poll_us: a.poll_us,
         nice: a.nice,
+        metrics: a.metrics.or(file_metrics),
         control: ControlLimits {
             idle: std::time::Duration::from_secs_f64(a.control_idle),
             max_clients: usize::from(a.control_clients),

@@ -28,6 +28,29 @@ pub enum Sim {
     Run(RunArgs),
     /// Replay a pcap file through a switch.
     Replay(crate::cli_replay::ReplayArgs),
+    /// What a scenario's switch would do with a frame at a moment of the
+    /// run, and why, rule by rule: `in=PORT src=MAC dst=MAC [vlan=N] [pcp=N]
+    /// [type=0x0800]`, or `in=PORT HEX` for a whole frame in hex.
+    Explain(ExplainArgs),
+}
+
+/// `vswitch sim explain`.
+#[derive(Args)]
+pub struct ExplainArgs {
+    /// The scenario, a TOML file.
+    scenario: PathBuf,
+    /// The switch (as the scenario names it).
+    #[arg(long)]
+    switch: String,
+    /// The moment of the run (`2s`, `250ms`); the end of the run by default.
+    #[arg(long, value_parser = Span::parse)]
+    at: Option<Span>,
+    /// `in=PORT`, then `src=MAC dst=MAC [vlan=N] [pcp=N] [type=N]` or the frame in hex.
+    #[arg(required = true, num_args = 1..)]
+    frame: Vec<String>,
+    /// Print JSON.
+    #[arg(short = 'j', long = "json")]
+    json: bool,
 }
 
 /// `vswitch sim run`.
@@ -90,7 +113,63 @@ pub fn run(command: SimCommand) -> anyhow::Result<()> {
             })
         }
         SimCommand::Sim(Sim::Replay(args)) => crate::cli_replay::run(args),
+        SimCommand::Sim(Sim::Explain(args)) => explain(&args),
     }
+}
+
+/// Runs the scenario to `--at`, then explains the frame on the switch as it
+/// is then.
+fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
+    let req = vswitch_core::FrameRequest::parse(args.frame.iter().map(String::as_str))
+        .map_err(anyhow::Error::msg)?;
+    let scenario = Scenario::load(&args.scenario)?;
+    let mut sim = Simulation::new(&scenario)?;
+    let names = sim.switch_names().join(", ");
+    let Some(ports) = sim.port_names(&args.switch).map(<[String]>::to_vec) else {
+        anyhow::bail!(
+            "the scenario has no switch {:?}; it has {names}",
+            args.switch
+        );
+    };
+    let Some(port) = sim.port_id(&args.switch, &req.port) else {
+        anyhow::bail!(
+            "switch {} has no port {:?}; it has {}",
+            args.switch,
+            req.port,
+            ports.join(", ")
+        );
+    };
+    let at = args.at.map_or(sim.end(), |s| s.0);
+    anyhow::ensure!(
+        at <= sim.end(),
+        "--at {} s is after the end of the run ({} s)",
+        at as f64 / 1e9,
+        sim.end() as f64 / 1e9
+    );
+    sim.run_until(at)?;
+    let sw = sim.switch(&args.switch).context("the switch")?;
+    let x = sw.explain(
+        vswitch_core::Instant::from_nanos(at),
+        port,
+        None,
+        &req.frame,
+    );
+    let name = |p: vswitch_core::PortId| {
+        ports
+            .get(usize::from(p.0))
+            .cloned()
+            .unwrap_or_else(|| format!("port{p}"))
+    };
+    let v = vswitch_linux::control::explain_json(&x, &req.port, name);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{v}")?;
+    } else {
+        for line in vswitch_linux::control::explain_lines(&v) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    Ok(())
 }
 
 fn demo(output: &Output) -> anyhow::Result<()> {

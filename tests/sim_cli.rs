@@ -86,3 +86,62 @@ fn a_big_network_is_summarised_unless_asked_for_in_full() {
         full.lines().count()
     );
 }
+
+#[test]
+fn sim_explain_answers_for_the_switch_as_it_is_at_that_moment() {
+    let frame = ["in=p3", "src=02:00:00:00:00:01", "dst=02:00:00:00:00:02"];
+    let ask = |extra: &[&str]| {
+        let mut args = vec!["sim", "explain", "scenarios/demo.toml"];
+        if !extra.contains(&"--switch") {
+            args.extend_from_slice(&["--switch", "s1"]);
+        }
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&frame);
+        vswitch(&args)
+    };
+    // At the start nothing is learned: unknown unicast, flooded.
+    let (ok, out, err) = ask(&["--at", "0s"]);
+    assert!(ok, "{err}");
+    for want in [
+        "learn:    would learn 02:00:00:00:00:01 in VLAN 0 on port 2 (p3)",
+        "verdict:  flood (unknown-unicast)",
+        "egress:   port 0 (p1), port 1 (p2), port 3 (p4)",
+    ] {
+        assert!(out.contains(want), "{want:?} not in\n{out}");
+    }
+    // After the pings h2 is known, and h1's MAC from p3 would be a move.
+    let (ok, out, err) = ask(&["--at", "3s", "-j"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verdict"], "unicast");
+    assert_eq!(v["egress"][0]["port"], "p2");
+    let learn = v["steps"][3]["outcome"].as_str().unwrap();
+    assert_eq!(
+        learn,
+        "would move 02:00:00:00:00:01 in VLAN 0 from port 0 (p1) to port 2 (p3)"
+    );
+    // Bad input: one line saying what is wrong.
+    for (extra, says) in [
+        (vec!["--at", "9s"], "after the end of the run"),
+        (vec!["--switch", "s9"], "no switch \"s9\"; it has s1"),
+    ] {
+        let (ok, _, err) = ask(&extra);
+        assert!(
+            !ok && err.contains(says) && err.trim().lines().count() == 1,
+            "{err}"
+        );
+    }
+    let (ok, _, err) = vswitch(&[
+        "sim",
+        "explain",
+        "scenarios/demo.toml",
+        "--switch",
+        "s1",
+        "in=p9",
+        "0x0102",
+    ]);
+    assert!(
+        !ok && err.contains("at least 14") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+}

@@ -38,6 +38,7 @@
 //! assert_eq!(fdb.lookup(Instant::from_secs(300), 0, host), None); // aged out
 //! ```
 
+use crate::events::{Event, EventLog};
 use crate::mac::MacAddr;
 use crate::time::Instant;
 use crate::types::PortId;
@@ -255,6 +256,13 @@ fn entry_remote(flags: u16) -> Option<RemoteId> {
     }
 }
 
+/// How a dynamic entry went, for its event.
+#[derive(Clone, Copy)]
+enum Gone {
+    Aged,
+    Evicted,
+}
+
 /// One table entry: 32 bytes, without padding (24 of them the entry itself,
 /// 8 its counters as a destination).
 #[derive(Clone, Copy, Debug)]
@@ -303,6 +311,7 @@ impl PortLru {
 }
 
 /// The MAC learning table. See the module documentation.
+#[derive(Clone)]
 pub struct Fdb {
     config: FdbConfig,
     aging_ms: u64,
@@ -321,6 +330,8 @@ pub struct Fdb {
     /// `clock` in whole seconds (wraps after 136 years), for `Entry::used`.
     secs: u32,
     stats: FdbStats,
+    /// Learned, moved, aged and evicted entries, when someone listens.
+    pub(crate) events: EventLog,
 }
 
 fn make_key(vid: Vid, mac: MacAddr) -> u64 {
@@ -367,6 +378,7 @@ impl Fdb {
             clock: 0,
             secs: 0,
             stats: FdbStats::default(),
+            events: EventLog::default(),
         };
         fdb.resize_index(slots_for(config.capacity as usize));
         Ok(fdb)
@@ -451,6 +463,7 @@ impl Fdb {
                 }
                 let age = self.age_ms(head);
                 if age >= self.aging_ms {
+                    self.record_gone(head, Gone::Aged);
                     self.remove_entry(head);
                     self.stats.expired += 1;
                 } else {
@@ -465,6 +478,7 @@ impl Fdb {
         while let Some(&port) = self.active.last() {
             let p = usize::from(port);
             while self.ports[p].head != NIL {
+                self.record_gone(self.ports[p].head, Gone::Aged);
                 self.remove_entry(self.ports[p].head);
                 self.stats.expired += 1;
             }
@@ -719,6 +733,12 @@ impl Fdb {
             entry.flags = F_USED | remote_bits(remote);
             self.link_tail(idx);
             self.stats.moved += 1;
+            self.events.record_with(self.clock(), || Event::Moved {
+                vid: key_vid(key),
+                mac: key_mac(key),
+                from: PortId(e.port),
+                to: port,
+            });
             return Learned::Moved(PortId(e.port));
         }
         let mut evicted = None;
@@ -749,6 +769,11 @@ impl Fdb {
         });
         self.link_tail(idx);
         self.stats.learned += 1;
+        self.events.record_with(self.clock(), || Event::Learned {
+            vid: key_vid(key),
+            mac: key_mac(key),
+            port,
+        });
         match evicted {
             Some(p) => Learned::NewEvicting(p),
             None => Learned::New,
@@ -772,6 +797,7 @@ impl Fdb {
             }
         }
         let (_, _, port) = best?;
+        self.record_gone(self.ports[usize::from(port)].head, Gone::Evicted);
         self.remove_entry(self.ports[usize::from(port)].head);
         self.stats.evicted += 1;
         Some(PortId(port))
@@ -1064,6 +1090,21 @@ impl Fdb {
         }
     }
 
+    /// Records that the dynamic entry `idx` is about to go, aged or evicted.
+    #[inline(always)]
+    fn record_gone(&mut self, idx: u32, how: Gone) {
+        if !self.events.is_on() {
+            return;
+        }
+        let e = self.entries[idx as usize];
+        let (vid, mac, port) = (key_vid(e.key), key_mac(e.key), PortId(e.port));
+        let event = match how {
+            Gone::Aged => Event::Aged { vid, mac, port },
+            Gone::Evicted => Event::Evicted { vid, mac, port },
+        };
+        self.events.record(self.clock(), event);
+    }
+
     /// Removes an entry from its list (if dynamic), the index and the arena.
     fn remove_entry(&mut self, idx: u32) {
         let e = self.entries[idx as usize];
@@ -1264,6 +1305,7 @@ impl Fdb {
             statics: fresh.statics,
             ..self.stats
         };
+        new.events = core::mem::take(&mut self.events);
         Ok(new)
     }
 }

@@ -26,6 +26,8 @@ extern crate alloc;
 extern crate std;
 
 pub mod batch;
+pub mod events;
+pub mod explain;
 pub mod fdb;
 pub mod frame;
 pub mod guard;
@@ -42,8 +44,11 @@ pub mod switch;
 pub mod time;
 pub mod types;
 pub mod vlan;
+pub mod vxlan;
 
 pub use batch::{Egress, FrameBatch};
+pub use events::{Event, EventLog, FlushReason, Record};
+pub use explain::{Explanation, FrameRequest, Step, Tagging};
 pub use fdb::{EvictionPolicy, Fdb, FdbConfig, FdbCursor, FdbEntry, FdbStats, FlushScope, Learned};
 pub use frame::{FrameInfo, Malformed, VlanTag};
 pub use guard::{GuardAction, GuardStats, MoveGuardConfig};

@@ -25,6 +25,7 @@
 //! ```
 
 use crate::batch::{Egress, FrameBatch};
+use crate::events::{Event, FlushReason, Record};
 use crate::fdb::prefetch;
 use crate::fdb::{
     key as fdb_key, Fdb, FdbConfig, FdbConfigError, FlushScope, Learned, PREFETCH_BATCH,
@@ -215,6 +216,9 @@ pub struct PortState {
     storm: StormBuckets,
     /// What the spanning tree lets the port do (forwarding when it is off).
     stp_state: StpState,
+    /// Floods dropped by storm control since it last let one through, per
+    /// kind (broadcast, multicast, unknown unicast): its start and end events.
+    storm_drops: [u64; 3],
 }
 
 impl PortState {
@@ -265,6 +269,7 @@ mod hot {
 
 /// A switch: ports, the FDB and the decision. Pure logic: the caller brings
 /// frames and time, and carries out the decisions.
+#[derive(Clone)]
 pub struct Switch {
     config: SwitchConfig,
     /// True when [`Switch::fast_unicast`] may decide: nothing configured could
@@ -474,7 +479,8 @@ impl Switch {
         if let Some(Some(p)) = self.ports.get_mut(usize::from(port.0)) {
             p.shutdown_until = Some(until);
             if core::mem::replace(&mut p.up, false) {
-                self.fdb.flush_port(port, FlushScope::Dynamic);
+                self.record(Event::PortDown(port));
+                self.flush_port(port, FlushScope::Dynamic, FlushReason::GuardShutdown);
                 self.mdb.flush_port(port);
             }
             self.next_recovery = self.next_recovery.min(until.millis());
@@ -492,18 +498,20 @@ impl Switch {
             link_up: true,
             storm: StormBuckets::default(),
             stp_state: StpState::Forwarding,
+            storm_drops: [0; 3],
         };
-        if let Some(i) = self.ports.iter().position(Option::is_none) {
+        let id = if let Some(i) = self.ports.iter().position(Option::is_none) {
             self.ports[i] = Some(state);
-            self.sync_hot(PortId(i as u16));
-            return Ok(PortId(i as u16));
-        }
-        if self.ports.len() > usize::from(u16::MAX) {
-            return Err(ConfigError::TooManyPorts);
-        }
-        self.ports.push(Some(state));
-        let id = PortId((self.ports.len() - 1) as u16);
+            PortId(i as u16)
+        } else {
+            if self.ports.len() > usize::from(u16::MAX) {
+                return Err(ConfigError::TooManyPorts);
+            }
+            self.ports.push(Some(state));
+            PortId((self.ports.len() - 1) as u16)
+        };
         self.sync_hot(id);
+        self.record(Event::PortAdded(id));
         Ok(id)
     }
 
@@ -514,7 +522,8 @@ impl Switch {
             .get_mut(usize::from(port.0))
             .and_then(Option::take)
             .ok_or(ConfigError::NoSuchPort(port))?;
-        self.fdb.flush_port(port, FlushScope::All);
+        self.flush_port(port, FlushScope::All, FlushReason::PortRemoved);
+        self.record(Event::PortRemoved(port));
         self.mdb.flush_port(port);
         if let Some(stp) = self.stp.as_mut() {
             stp.remove_port(self.fdb.clock(), port);
@@ -536,8 +545,11 @@ impl Switch {
         let up = up && state.shutdown_until.is_none();
         let was_up = core::mem::replace(&mut state.up, up);
         if was_up && !up {
-            self.fdb.flush_port(port, FlushScope::Dynamic);
+            self.record(Event::PortDown(port));
+            self.flush_port(port, FlushScope::Dynamic, FlushReason::PortDown);
             self.mdb.flush_port(port);
+        } else if up && !was_up {
+            self.record(Event::PortUp(port));
         }
         if let Some(stp) = self.stp.as_mut() {
             stp.set_enabled(self.fdb.clock(), port, up);
@@ -557,7 +569,7 @@ impl Switch {
     /// Changes a port's VLAN mode; its dynamic entries are flushed.
     pub fn set_port_vlan(&mut self, port: PortId, vlan: VlanMode) -> Result<(), ConfigError> {
         self.port_mut(port)?.config.vlan = vlan;
-        self.fdb.flush_port(port, FlushScope::Dynamic);
+        self.flush_port(port, FlushScope::Dynamic, FlushReason::VlanChanged);
         Ok(())
     }
 
@@ -576,7 +588,7 @@ impl Switch {
         }
         state.config = config;
         if vlan_changed {
-            self.fdb.flush_port(port, FlushScope::Dynamic);
+            self.flush_port(port, FlushScope::Dynamic, FlushReason::VlanChanged);
         }
         self.sync_hot(port);
         Ok(())
@@ -592,10 +604,16 @@ impl Switch {
         let mut config = config;
         config.fdb.hash_seed = self.config.fdb.hash_seed;
         if config.fdb != self.config.fdb {
+            let before = self.fdb.len();
             self.fdb = self.fdb.rebuilt(config.fdb, now)?;
+            let lost = before.saturating_sub(self.fdb.len());
+            if lost > 0 {
+                self.record_flush(lost, None, FlushReason::Reconfigured);
+            }
         }
         if config.vlan_aware != self.config.vlan_aware {
-            self.fdb.flush_all(FlushScope::Dynamic);
+            let n = self.fdb.flush_all(FlushScope::Dynamic);
+            self.record_flush(n, None, FlushReason::Reconfigured);
         }
         if config.move_guard != self.config.move_guard {
             self.guard = config.move_guard.map(MoveGuard::new);
@@ -671,7 +689,16 @@ impl Switch {
         };
         let fdb = &mut self.fdb;
         stp.drain_flushes(|port| {
-            fdb.flush_port(port, FlushScope::Dynamic);
+            let count = fdb.flush_port(port, FlushScope::Dynamic) as u64;
+            if count == 0 {
+                return;
+            }
+            let event = Event::Flushed {
+                count,
+                port: Some(port),
+                reason: FlushReason::Topology,
+            };
+            fdb.events.record(fdb.clock(), event);
         });
         for (i, p) in self.ports.iter_mut().enumerate() {
             if let Some(p) = p {
@@ -709,6 +736,63 @@ impl Switch {
                 .iter()
                 .map(|p| p.as_ref().map_or(0, PortState::hot)),
         );
+    }
+
+    /// Turns the event log on with room for `capacity` events between drains,
+    /// or off with 0 ([`crate::events`]). Off (the default), recording costs
+    /// one test of a flag.
+    pub fn set_event_log(&mut self, capacity: usize) {
+        self.fdb.events.set_capacity(capacity);
+    }
+
+    /// True while events are recorded.
+    pub fn event_log_on(&self) -> bool {
+        self.fdb.events.is_on()
+    }
+
+    /// Hands every recorded event to `f`, oldest first, ending with an
+    /// [`Event::Missed`] if the queue overflowed since the last drain.
+    pub fn drain_events(&mut self, f: impl FnMut(Record)) {
+        self.fdb.events.drain(f);
+    }
+
+    /// Flushes the dynamic entries of `port`, or of every port, at someone's
+    /// request (one [`Event::Flushed`]); returns how many went.
+    pub fn flush(&mut self, port: Option<PortId>) -> usize {
+        match port {
+            Some(p) => self.flush_port(p, FlushScope::Dynamic, FlushReason::Command),
+            None => {
+                let n = self.fdb.flush_all(FlushScope::Dynamic);
+                self.record_flush(n, None, FlushReason::Command);
+                n
+            }
+        }
+    }
+
+    fn record(&mut self, event: Event) {
+        let now = self.fdb.clock();
+        self.fdb.events.record(now, event);
+    }
+
+    /// Records a flush; one that removed nothing is worth an event only when
+    /// someone asked for it.
+    fn record_flush(&mut self, count: usize, port: Option<PortId>, reason: FlushReason) {
+        if count == 0 && reason != FlushReason::Command {
+            return;
+        }
+        let count = count as u64;
+        self.record(Event::Flushed {
+            count,
+            port,
+            reason,
+        });
+    }
+
+    /// Flushes `port`'s entries of `scope` and records why.
+    fn flush_port(&mut self, port: PortId, scope: FlushScope, reason: FlushReason) -> usize {
+        let n = self.fdb.flush_port(port, scope);
+        self.record_flush(n, Some(port), reason);
+        n
     }
 
     fn port_mut(&mut self, port: PortId) -> Result<&mut PortState, ConfigError> {
@@ -996,6 +1080,13 @@ impl Switch {
             if self.fdb.port_len(ingress) >= limit.max as usize {
                 self.guard_stats.mac_limit_refused += 1;
                 counters.mac_limit_refused += 1;
+                let (vid, mac) = key_parts(key);
+                let event = Event::MacLimit {
+                    vid,
+                    mac,
+                    port: ingress,
+                };
+                self.fdb.events.record(t, event);
                 return match limit.action {
                     MacLimitAction::NoLearn => None,
                     MacLimitAction::Drop => Some(DropReason::MacLimit),
@@ -1017,12 +1108,26 @@ impl Switch {
                             self.guard_stats.moves_blocked += 1;
                             counters.hold_downs += 1;
                             counters.moves_blocked += 1;
+                            let (vid, mac) = key_parts(key);
+                            let event = Event::HoldDown {
+                                vid,
+                                mac,
+                                port: from,
+                                to: ingress,
+                            };
+                            self.fdb.events.record(t, event);
                             return None;
                         }
                         GuardAction::Shutdown => {
                             let until = guard.hold_end(t);
                             self.guard_stats.shutdowns += 1;
                             counters.guard_shutdowns += 1;
+                            let event = Event::GuardShutdown {
+                                port: ingress,
+                                mac: key_parts(key).1,
+                                until,
+                            };
+                            self.fdb.events.record(t, event);
                             self.shut_down(ingress, until);
                             return Some(DropReason::MoveGuard);
                         }
@@ -1113,8 +1218,31 @@ impl Switch {
         }
         let now = self.fdb.clock();
         if let Some(Some(p)) = self.ports.get_mut(usize::from(ingress.0)) {
-            if !p.storm.admit(storm, kind, now) {
+            let admitted = p.storm.admit(storm, kind, now);
+            let k = match kind {
+                FloodKind::Broadcast => 0,
+                FloodKind::Multicast => 1,
+                _ => 2,
+            };
+            let dropped = core::mem::replace(&mut p.storm_drops[k], 0);
+            if !admitted {
+                p.storm_drops[k] = dropped + 1;
+                if dropped == 0 {
+                    let event = Event::StormStart {
+                        port: ingress,
+                        kind,
+                    };
+                    self.fdb.events.record(now, event);
+                }
                 return Verdict::Drop(DropReason::Storm);
+            }
+            if dropped > 0 {
+                let event = Event::StormEnd {
+                    port: ingress,
+                    kind,
+                    dropped,
+                };
+                self.fdb.events.record(now, event);
             }
         }
         Verdict::Flood(kind)
@@ -1254,9 +1382,23 @@ impl Switch {
         now: Instant,
         ingress: PortId,
         frame: &[u8],
+        tx: impl FnMut(Egress<'_>) -> Result<(), TxError>,
+    ) -> Decision {
+        self.forward_one_from(now, ingress, None, frame, tx)
+    }
+
+    /// [`Switch::forward_one`] for a frame that a tunnel port received from
+    /// remote endpoint `remote` (learned with its source, as
+    /// [`Switch::decide_from`] does).
+    pub fn forward_one_from(
+        &mut self,
+        now: Instant,
+        ingress: PortId,
+        remote: Option<RemoteId>,
+        frame: &[u8],
         mut tx: impl FnMut(Egress<'_>) -> Result<(), TxError>,
     ) -> Decision {
-        let d = self.decide(now, ingress, frame);
+        let d = self.decide_from(now, ingress, remote, frame);
         let mut outs = core::mem::take(&mut self.deliveries);
         let mut scratch = core::mem::take(&mut self.scratch);
         outs.clear();
@@ -1354,6 +1496,14 @@ impl Switch {
     }
 }
 
+/// The VLAN and MAC of an FDB key.
+fn key_parts(key: u64) -> (Vid, crate::mac::MacAddr) {
+    (
+        (key & 0x0fff) as Vid,
+        crate::mac::MacAddr::from_u64(key >> 12),
+    )
+}
+
 /// Rewrites the outer 802.1Q tag of `frame` for a port in `mode`.
 fn retag<'a>(mode: &VlanMode, d: &Decision, frame: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
     let want_tag = mode.egress_tagged(d.vid);
@@ -1405,6 +1555,7 @@ mod test {
     use crate::fdb::{EvictionPolicy, FdbEntry};
     use crate::mac::MacAddr;
     use crate::port::MacLimit;
+    use crate::storm::StormControl;
     use crate::vlan::VlanSet;
     use alloc::string::ToString;
     use alloc::vec;
@@ -2985,5 +3136,238 @@ mod test {
         assert_eq!(sw.fdb().get(0, MacAddr(H1)), Some(p));
         assert_eq!(counters(&sw, q.0).drops(DropReason::MacLimit), 1);
         assert_eq!(verdict(&mut sw, 0, &H1_TO_H2), Verdict::Unicast(q));
+    }
+
+    fn events(sw: &mut Switch) -> Vec<Record> {
+        let mut v = Vec::new();
+        sw.drain_events(|r| v.push(r));
+        v
+    }
+
+    fn kinds(records: &[Record]) -> Vec<Event> {
+        records.iter().map(|r| r.event).collect()
+    }
+
+    #[test]
+    fn the_event_log_tells_learned_moved_aged_and_flushed_in_order() {
+        let mut sw = switch(
+            SwitchConfig {
+                fdb: FdbConfig {
+                    aging_time: Duration::from_secs(10),
+                    ..FdbConfig::default()
+                },
+                ..SwitchConfig::default()
+            },
+            3,
+        );
+        // Off: nothing is kept.
+        decide(&mut sw, 0, &ARP_H1);
+        assert!(events(&mut sw).is_empty());
+        sw.set_event_log(64);
+        let mac1 = MacAddr(H1);
+        let mac2 = MacAddr(H2);
+        decide(&mut sw, 1, &ARP_H2);
+        decide(&mut sw, 1, &H2_TO_H1); // a refresh: no event
+        decide(&mut sw, 2, &ARP_H1); // H1 moves 0 -> 2
+        sw.advance(Instant::from_millis(10_000)); // both age out
+        decide(&mut sw, 0, &ARP_H1);
+        decide(&mut sw, 1, &ARP_H2);
+        assert_eq!(sw.flush(None), 2);
+        sw.set_port_up(PortId(2), false).unwrap();
+        sw.set_port_up(PortId(2), true).unwrap();
+        decide(&mut sw, 2, &ARP_H1);
+        sw.remove_port(PortId(2)).unwrap();
+        let got = events(&mut sw);
+        let p = PortId;
+        let learned = |mac, port| Event::Learned {
+            vid: 0,
+            mac,
+            port: p(port),
+        };
+        let aged = |mac, port| Event::Aged {
+            vid: 0,
+            mac,
+            port: p(port),
+        };
+        let aged_first = kinds(&got)[2..4].to_vec();
+        assert!(
+            aged_first.contains(&aged(mac1, 2)) && aged_first.contains(&aged(mac2, 1)),
+            "{got:?}"
+        );
+        assert_eq!(
+            kinds(&got),
+            [
+                learned(mac2, 1),
+                Event::Moved {
+                    vid: 0,
+                    mac: mac1,
+                    from: p(0),
+                    to: p(2)
+                },
+                aged_first[0],
+                aged_first[1],
+                learned(mac1, 0),
+                learned(mac2, 1),
+                Event::Flushed {
+                    count: 2,
+                    port: None,
+                    reason: FlushReason::Command
+                },
+                Event::PortDown(p(2)),
+                Event::PortUp(p(2)),
+                learned(mac1, 2),
+                Event::Flushed {
+                    count: 1,
+                    port: Some(p(2)),
+                    reason: FlushReason::PortRemoved
+                },
+                Event::PortRemoved(p(2)),
+            ]
+        );
+        let seqs: Vec<u64> = got.iter().map(|r| r.seq).collect();
+        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+        assert_eq!(got[2].at, Instant::from_millis(10_000));
+    }
+
+    #[test]
+    fn a_flush_of_100000_entries_is_one_event_and_an_overflow_is_counted() {
+        let mut sw = switch(
+            SwitchConfig {
+                fdb: FdbConfig {
+                    capacity: 200_000,
+                    ..FdbConfig::default()
+                },
+                ..SwitchConfig::default()
+            },
+            2,
+        );
+        for i in 0..100_000u32 {
+            let b = i.to_be_bytes();
+            sw.fdb_mut()
+                .learn(T0, 0, MacAddr([2, 0, b[0], b[1], b[2], b[3]]), PortId(0));
+        }
+        sw.set_event_log(16);
+        sw.set_port_up(PortId(0), false).unwrap();
+        assert_eq!(
+            kinds(&events(&mut sw)),
+            [
+                Event::PortDown(PortId(0)),
+                Event::Flushed {
+                    count: 100_000,
+                    port: Some(PortId(0)),
+                    reason: FlushReason::PortDown
+                }
+            ]
+        );
+        // 40 new hosts into a queue of 16: 16 kept, then one marker for 24.
+        for i in 0..40u8 {
+            decide(&mut sw, 1, &mac_frame(H2, [2, 1, 0, 0, 0, i]));
+        }
+        let got = events(&mut sw);
+        assert_eq!(got.len(), 17);
+        assert_eq!(got[16].event, Event::Missed { count: 24 });
+        assert_eq!(got[16].seq, got[15].seq + 1);
+        decide(&mut sw, 1, &mac_frame(H2, [2, 1, 0, 0, 1, 0]));
+        assert_eq!(events(&mut sw)[0].seq, got[16].seq + 24);
+    }
+
+    #[test]
+    fn evictions_and_protections_are_events() {
+        // A full table of 1 evicts the older entry for a new one.
+        let mut sw = switch(
+            SwitchConfig {
+                fdb: FdbConfig {
+                    capacity: 1,
+                    policy: EvictionPolicy::FairLru,
+                    ..FdbConfig::default()
+                },
+                ..SwitchConfig::default()
+            },
+            2,
+        );
+        sw.set_event_log(8);
+        decide(&mut sw, 0, &ARP_H1);
+        decide(&mut sw, 1, &ARP_H2);
+        assert_eq!(
+            kinds(&events(&mut sw))[1..],
+            [
+                Event::Evicted {
+                    vid: 0,
+                    mac: MacAddr(H1),
+                    port: PortId(0)
+                },
+                Event::Learned {
+                    vid: 0,
+                    mac: MacAddr(H2),
+                    port: PortId(1)
+                }
+            ]
+        );
+
+        // The MAC limit refuses, the move guard holds down.
+        let mut sw = switch(
+            SwitchConfig {
+                move_guard: Some(MoveGuardConfig {
+                    moves: 1,
+                    window: Duration::from_secs(10),
+                    hold: Duration::from_secs(60),
+                    action: GuardAction::HoldDown,
+                }),
+                ..SwitchConfig::default()
+            },
+            2,
+        );
+        let q = sw.add_port(one_mac(MacLimitAction::NoLearn)).unwrap();
+        sw.set_event_log(16);
+        decide(&mut sw, q.0, &ARP_H1);
+        decide(&mut sw, q.0, &ARP_H2);
+        for port in [0, 1] {
+            decide(&mut sw, port, &ARP_H1);
+        }
+        let got = kinds(&events(&mut sw));
+        assert!(got.contains(&Event::MacLimit {
+            vid: 0,
+            mac: MacAddr(H2),
+            port: q
+        }));
+        assert_eq!(
+            got.last(),
+            Some(&Event::HoldDown {
+                vid: 0,
+                mac: MacAddr(H1),
+                port: PortId(0),
+                to: PortId(1)
+            })
+        );
+
+        // Storm control: one start when it begins dropping, one end with the
+        // count when it lets a flood through again.
+        let mut sw = switch(SwitchConfig::default(), 1);
+        let p = sw
+            .add_port(PortConfig {
+                storm: StormControl {
+                    broadcast: Some(20),
+                    ..StormControl::default()
+                },
+                ..PortConfig::default()
+            })
+            .unwrap();
+        sw.set_event_log(16);
+        for _ in 0..5 {
+            sw.decide(T0, p, &ARP_H1);
+        }
+        sw.decide(Instant::from_millis(50), p, &ARP_H1);
+        let kind = FloodKind::Broadcast;
+        assert_eq!(
+            kinds(&events(&mut sw))[1..],
+            [
+                Event::StormStart { port: p, kind },
+                Event::StormEnd {
+                    port: p,
+                    kind,
+                    dropped: 3
+                }
+            ]
+        );
     }
 }

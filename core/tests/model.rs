@@ -631,3 +631,58 @@ fn shutdown_batches_reach_tx_down() {
     }
     assert!(reached >= 10, "tx-down in {reached} cases of 500");
 }
+
+/// What `explain` must leave alone: every port's state and the table's totals
+/// and entries.
+fn state(sw: &mut vswitch_core::Switch) -> String {
+    let ports: Vec<_> = sw.ports().map(|(id, p)| (id, p.clone())).collect();
+    let clock = sw.fdb().clock();
+    let mut entries: Vec<_> = sw.fdb_mut().entries(clock).collect();
+    entries.sort_by_key(|e| (e.vid, e.mac.0));
+    format!(
+        "{ports:?} {:?} {entries:?} {:?}",
+        sw.fdb().stats(),
+        sw.guard_stats()
+    )
+}
+
+proptest! {
+    #![proptest_config(cases(1_000))]
+
+    /// `explain` gives the decision and the egress ports that forwarding the
+    /// frame then gives, and changes nothing itself.
+    #[test]
+    fn explain_predicts_forward(cfg in cfg(), ops in vec(op(), 0..40)) {
+        let mut sw = run::build(&cfg);
+        let mut now = cfg.start;
+        for op in &ops {
+            let t = Instant::from_millis(now);
+            let (port, remote, frame) = match op {
+                Op::Frame(port, spec) => (*port, None, spec.bytes()),
+                Op::Tunneled(port, r, spec) => (*port, Some(RemoteId(u16::from(*r))), spec.bytes()),
+                Op::Batch(port, specs, _) => match specs.first() {
+                    Some(spec) => (*port, None, spec.bytes()),
+                    None => continue,
+                },
+                _ => {
+                    run::admin(&mut sw, &mut now, op)?;
+                    continue;
+                }
+            };
+            let before = state(&mut sw);
+            let x = sw.explain(t, PortId(port), remote, &frame);
+            prop_assert_eq!(&before, &state(&mut sw), "explain changed the switch");
+            let mut batch = vswitch_core::FrameBatch::with_capacity(1);
+            batch.push_from(&frame, (), remote);
+            let mut sent = Vec::new();
+            let d = sw.forward(t, PortId(port), &batch, |e| {
+                sent.push(e.port);
+                Ok(())
+            })[0];
+            prop_assert_eq!(x.decision, d);
+            let predicted: Vec<PortId> = x.egress.iter().map(|(p, _)| *p).collect();
+            prop_assert_eq!(predicted, sent);
+            prop_assert!(x.steps.iter().any(|s| s.rule == "verdict"));
+        }
+    }
+}

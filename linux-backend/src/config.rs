@@ -6,6 +6,7 @@
 //! attach = ["veth1-vsw", "netns:vsw-ns2/veth2", "tap:tap0"]
 //! aging = 300
 //! vtep-db = "unix:/run/openvswitch/db.sock"
+//! metrics = "127.0.0.1:9477"
 //! [ports.veth1-vsw]
 //! storm-broadcast = 1000
 //! ```
@@ -26,6 +27,9 @@ pub struct RunConfig {
     /// `vtep-db`: the OVSDB server of a hardware_vtep database to join
     /// ([`crate::vtep`]); read at start only.
     pub vtep_db: Option<String>,
+    /// Where to serve Prometheus metrics (`metrics = "ADDR:PORT"`), read at
+    /// start only.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl RunConfig {
@@ -69,11 +73,27 @@ impl RunConfig {
             }
             None => None,
         };
+        let metrics = match table.remove("metrics") {
+            Some(toml::Value::String(a)) => {
+                Some(crate::metrics::parse_addr(&a).map_err(|e| match e {
+                    Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
+                    e => e,
+                })?)
+            }
+            Some(_) => {
+                return Err(Error::Config(format!(
+                    "{}: metrics is an address as a string, like \"127.0.0.1:9477\"",
+                    path.display()
+                )))
+            }
+            None => None,
+        };
         let switch: SwitchSpec = table.try_into().map_err(bad)?;
         let config = RunConfig {
             attach,
             switch,
             vtep_db,
+            metrics,
         };
         config.check().map_err(|e| match e {
             Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
@@ -207,6 +227,15 @@ mod test {
     }
 
     #[test]
+    fn metrics_address_in_the_file() {
+        let c = parse("metrics = \"9477\"").unwrap();
+        assert_eq!(c.metrics, Some("127.0.0.1:9477".parse().unwrap()));
+        let c = parse("metrics = \"[::1]:9100\"\naging = 5").unwrap();
+        assert_eq!(c.metrics, Some("[::1]:9100".parse().unwrap()));
+        assert_eq!(parse("aging = 5").unwrap().metrics, None);
+    }
+
+    #[test]
     fn multicast_snooping_settings() {
         let c = parse(
             "mcast-snooping = true\nmcast-querier = true\nmcast-unregistered = \"router-ports\"\n\
@@ -247,6 +276,11 @@ mod test {
                 "[ports.p1]: VLAN id 5000",
             ),
             ("aging = ", "sw.toml (line 1)"),
+            ("metrics = 9477", "metrics is an address as a string"),
+            (
+                "metrics = \"here\"",
+                "sw.toml: metrics address \"here\": give ADDR:PORT",
+            ),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text:?}: {e}");

@@ -103,6 +103,17 @@ pub enum Request {
         /// Port name.
         port: String,
     },
+    /// Stream the switch's events (learned, moved, aged, flushed, ports,
+    /// protections), one JSON object a line with its sequence number.
+    Monitor,
+    /// What the switch would do with a frame received on a port, and why,
+    /// without sending it or changing anything.
+    Explain {
+        /// The ingress port's name.
+        port: String,
+        /// The whole frame, from its destination MAC, in hex.
+        frame: String,
+    },
 }
 
 impl Request {
@@ -123,6 +134,8 @@ impl Request {
             Request::Capture { .. } => "capture",
             Request::StpShow => "stp-show",
             Request::StpClearGuard { .. } => "stp-clear-guard",
+            Request::Monitor => "monitor",
+            Request::Explain { .. } => "explain",
         }
     }
 }
@@ -673,6 +686,64 @@ pub fn stream(name: &str, request: Request) -> Result<BufReader<UnixStream>> {
     read_response(&mut reader)?;
     let _ = reader.get_ref().set_read_timeout(None);
     Ok(reader)
+}
+
+/// An explanation ([`vswitch_core::Switch::explain`]) as `vswitch explain -j`
+/// prints it: the ingress port, VLAN, verdict (`unicast`, `flood`, `group`,
+/// `drop:REASON`), egress ports with their tagging, and the rules' steps, each
+/// "port N" in them followed by the port's name from `name`.
+pub fn explain_json(
+    x: &vswitch_core::Explanation,
+    ingress: &str,
+    name: impl Fn(vswitch_core::PortId) -> String,
+) -> serde_json::Value {
+    use vswitch_core::{PortId, Tagging, Verdict};
+    let steps: Vec<serde_json::Value> = x
+        .steps
+        .iter()
+        .map(|s| {
+            let outcome = vswitch_core::explain::name_ports(&s.outcome, |p| name(PortId(p)));
+            serde_json::json!({"rule": s.rule, "outcome": outcome})
+        })
+        .collect();
+    let verdict = match x.decision.verdict {
+        Verdict::Unicast(_) => "unicast".to_string(),
+        Verdict::Flood(_) => "flood".to_string(),
+        Verdict::Group(_) => "group".to_string(),
+        Verdict::Drop(r) => format!("drop:{}", r.name()),
+    };
+    let egress: Vec<serde_json::Value> = x
+        .egress
+        .iter()
+        .map(|&(p, t)| {
+            let tagging = match t {
+                Tagging::AsIs => serde_json::Value::Null,
+                Tagging::Untagged => "untagged".into(),
+                Tagging::Tagged(v) => format!("tagged {v}").into(),
+            };
+            serde_json::json!({"port": name(p), "tagging": tagging})
+        })
+        .collect();
+    serde_json::json!({
+        "ingress": ingress,
+        "vlan": x.decision.vid,
+        "verdict": verdict,
+        "egress": egress,
+        "steps": steps,
+    })
+}
+
+/// Prints the steps of [`explain_json`]'s answer, one rule a line.
+pub fn explain_lines(v: &serde_json::Value) -> Vec<String> {
+    v["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|step| {
+            let rule = format!("{}:", step["rule"].as_str().unwrap_or(""));
+            format!("{rule:<10}{}", step["outcome"].as_str().unwrap_or(""))
+        })
+        .collect()
 }
 
 /// Parses a request line as the switch receives it.

@@ -48,6 +48,8 @@ pub const LINGER: Duration = Duration::from_secs(2);
 const MAX_CLIENT_BACKLOG: usize = 8 << 20;
 /// The control thread's nice value (the forwarding thread keeps 0).
 const CONTROL_NICE: i32 = 10;
+/// A monitoring client this far behind loses events (and is told how many).
+const MAX_MONITOR_BACKLOG: usize = 1 << 20;
 /// Chunks of trace lines or captured frames on their way to this thread.
 const CHUNK_QUEUE: usize = 1024;
 
@@ -118,12 +120,15 @@ pub(crate) struct Reply {
     pub answer: Answer,
 }
 
-/// Trace lines or capture records for one streaming client.
+/// Trace lines, capture records or events for one streaming client.
 pub(crate) struct Chunk {
     pub client: u64,
     pub bytes: Vec<u8>,
-    /// Lines or frames in `bytes`, counted when dropped.
+    /// Lines, frames or events in `bytes`, counted when dropped.
     pub items: u64,
+    /// For events: the sequence number of the first. A client that loses
+    /// events is told how many, with a `missed` line, before the next it gets.
+    pub first_seq: Option<u64>,
 }
 
 /// What both threads see.
@@ -166,18 +171,39 @@ impl ControlLink {
         }
     }
 
-    /// Queues stream data, or drops and counts it when the queue is full.
-    pub fn chunk(&mut self, client: u64, bytes: Vec<u8>, items: u64) {
-        match self.chunks.try_send(Chunk {
+    /// Queues stream data, or drops and counts it when the queue is full
+    /// (then returns false).
+    pub fn chunk(&mut self, client: u64, bytes: Vec<u8>, items: u64) -> bool {
+        self.send_chunk(Chunk {
             client,
             bytes,
             items,
-        }) {
-            Ok(()) => self.pending = true,
+            first_seq: None,
+        })
+    }
+
+    /// Queues events whose first has sequence number `first_seq`, as
+    /// [`ControlLink::chunk`] does other stream data.
+    pub fn events(&mut self, client: u64, bytes: Vec<u8>, items: u64, first_seq: u64) -> bool {
+        self.send_chunk(Chunk {
+            client,
+            bytes,
+            items,
+            first_seq: Some(first_seq),
+        })
+    }
+
+    fn send_chunk(&mut self, chunk: Chunk) -> bool {
+        match self.chunks.try_send(chunk) {
+            Ok(()) => {
+                self.pending = true;
+                true
+            }
             Err(TrySendError::Full(c) | TrySendError::Disconnected(c)) => {
                 self.shared
                     .stream_dropped
                     .fetch_add(c.items, Ordering::Relaxed);
+                false
             }
         }
     }
@@ -340,6 +366,10 @@ struct Client {
     refused: bool,
     /// Last progress: bytes read or written, or an answer queued.
     active: Instant,
+    /// Events this client lost (too far behind) and not yet told of, and
+    /// the sequence number of the first.
+    missed: u64,
+    missed_from: u64,
     /// The epoll events watched.
     events: u32,
 }
@@ -351,6 +381,12 @@ struct Server {
     next_id: u64,
     refused: u64,
     idle_closed: u64,
+}
+
+/// The event line that tells a monitoring client it lost `count` events, the
+/// first of them numbered `from`.
+pub(crate) fn missed_line(from: u64, count: u64) -> Vec<u8> {
+    format!("{{\"seq\":{from},\"event\":\"missed\",\"count\":{count}}}\n").into_bytes()
 }
 
 fn line(response: &Response) -> Vec<u8> {
@@ -535,6 +571,8 @@ impl Server {
                 shut: false,
                 refused: refuse,
                 active: Instant::now(),
+                missed: 0,
+                missed_from: 0,
                 events: libc::EPOLLIN as u32,
             };
             if refuse {
@@ -712,6 +750,13 @@ impl Server {
             c.outbuf.drain(..sent);
             c.active = Instant::now();
         }
+        // A monitoring client that lost events is told as soon as there is
+        // room, even if no event follows.
+        if c.missed > 0 && c.outbuf.len() < MAX_MONITOR_BACKLOG && !c.shut {
+            c.outbuf
+                .extend_from_slice(&missed_line(c.missed_from, c.missed));
+            c.missed = 0;
+        }
         if c.outbuf.is_empty() && matches!(c.state, State::Closing) && !c.shut {
             if c.eof {
                 self.close(id);
@@ -810,12 +855,26 @@ impl Server {
             State::Streaming | State::Closing if !c.shut => &mut c.outbuf,
             _ => return,
         };
-        if queue.len() >= MAX_CLIENT_BACKLOG {
+        let limit = match chunk.first_seq {
+            Some(_) => MAX_MONITOR_BACKLOG,
+            None => MAX_CLIENT_BACKLOG,
+        };
+        if queue.len() >= limit {
             self.io
                 .shared
                 .stream_dropped
                 .fetch_add(chunk.items, Ordering::Relaxed);
+            if let Some(first) = chunk.first_seq {
+                if c.missed == 0 {
+                    c.missed_from = first;
+                }
+                c.missed += chunk.items;
+            }
             return;
+        }
+        if c.missed > 0 {
+            queue.extend_from_slice(&missed_line(c.missed_from, c.missed));
+            c.missed = 0;
         }
         queue.extend_from_slice(&chunk.bytes);
         if matches!(c.state, State::Streaming | State::Closing) {

@@ -57,6 +57,7 @@ pub mod gso;
 pub mod hugepage;
 pub mod lab;
 pub mod link;
+pub mod metrics;
 pub mod notify;
 pub mod ovsdb;
 pub mod port;

@@ -18,6 +18,7 @@ use crate::control;
 use crate::control_server::{self, ControlLimits, ControlLink, ControlServer, Job};
 use crate::error::{Error, Result};
 use crate::link::LinkMonitor;
+use crate::metrics::{MetricsLink, MetricsServer, PortSnapshot, Snapshot};
 use crate::notify;
 use crate::port::{LinuxPort, PortOptions};
 use crate::sys::{self, Epoll};
@@ -30,6 +31,7 @@ use vswitch_core::{FrameBatch, PortId, Switch, SwitchConfig, Verdict};
 
 mod links;
 mod mcast;
+mod monitor;
 mod ports;
 mod reload;
 mod requests;
@@ -43,6 +45,7 @@ const TOKEN_SIGNAL: u64 = 1;
 const TOKEN_TIMER: u64 = 2;
 const TOKEN_LINK: u64 = 3;
 const TOKEN_CONTROL: u64 = 4;
+const TOKEN_METRICS: u64 = 5;
 const TOKEN_PORT: u64 = 1 << 32;
 /// How often aged entries are swept.
 const AGING_SWEEP_MS: u64 = 1000;
@@ -78,6 +81,8 @@ pub struct RunOptions {
     pub control: ControlLimits,
     /// The configuration file, for reloads; `None`: nothing to reload.
     pub config: Option<ConfigSource>,
+    /// Serve Prometheus metrics on this address.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl Default for RunOptions {
@@ -92,6 +97,7 @@ impl Default for RunOptions {
             nice: DEFAULT_NICE,
             control: ControlLimits::default(),
             config: None,
+            metrics: None,
         }
     }
 }
@@ -160,6 +166,10 @@ pub struct LinuxSwitch {
     config_source: Option<ConfigSource>,
     /// The FDB's hash seed, kept across reloads.
     seed: u64,
+    /// `vswitch monitor` clients and the move log.
+    monitor: monitor::Monitor,
+    /// The metrics server and the link to publish to it.
+    metrics: Option<(MetricsServer, MetricsLink)>,
 }
 
 /// The counts of ports that were removed, kept for the switch's totals.
@@ -189,7 +199,17 @@ impl LinuxSwitch {
                 "a switch needs CAP_NET_RAW and CAP_NET_ADMIN".into(),
             ));
         }
-        let sw = Switch::new(config).map_err(|e| Error::Config(e.to_string()))?;
+        let mut sw = Switch::new(config).map_err(|e| Error::Config(e.to_string()))?;
+        // On for good: moves are logged, and monitoring clients come and go.
+        sw.set_event_log(monitor::EVENT_QUEUE);
+        let metrics = match opts.metrics {
+            Some(addr) => {
+                let (server, link) = MetricsServer::start(addr)?;
+                tracing::info!("metrics on http://{}/metrics", server.addr());
+                Some((server, link))
+            }
+            None => None,
+        };
         let (listener, socket_path) = control_server::bind(&opts.name)?;
         let (server, control) = control_server::pair(listener, opts.control)
             .map_err(|e| Error::io("starting the control server", e))?;
@@ -205,6 +225,9 @@ impl LinuxSwitch {
         watch(timer.as_raw_fd(), TOKEN_TIMER)?;
         watch(links.fd(), TOKEN_LINK)?;
         watch(control.fd(), TOKEN_CONTROL)?;
+        if let Some((_, link)) = &metrics {
+            watch(link.fd(), TOKEN_METRICS)?;
+        }
         let mut s = LinuxSwitch {
             name: opts.name,
             spec: opts.spec,
@@ -236,6 +259,8 @@ impl LinuxSwitch {
             retired: Retired::default(),
             config_source: opts.config,
             seed,
+            monitor: monitor::Monitor::default(),
+            metrics,
         };
         for p in &opts.ports {
             let added = s.add_port(p)?;
@@ -325,6 +350,8 @@ impl LinuxSwitch {
                             continue;
                         }
                         tracing::info!("signal received, stopping");
+                        // Scrapes from now on get a clean refusal.
+                        self.metrics = None;
                         let _ = notify::send("STOPPING=1");
                         return Ok(());
                     }
@@ -338,9 +365,12 @@ impl LinuxSwitch {
                         self.run_stp();
                         self.poll_port_stats();
                         self.reclaim_remotes();
+                        self.publish_metrics();
                     }
                     TOKEN_LINK => self.on_link_events(),
                     TOKEN_CONTROL => self.on_control(&mut stall),
+                    // Published at the end of the turn (`wanted`).
+                    TOKEN_METRICS => {}
                     t if t & TOKEN_PORT != 0 => {
                         // A full batch: more are likely waiting. Take a few
                         // more now rather than one per epoll_wait.
@@ -362,12 +392,47 @@ impl LinuxSwitch {
             if !self.dumps.is_empty() {
                 self.dump_slice(&mut stall);
             }
+            self.drain_events();
+            if self.metrics.as_ref().is_some_and(|m| m.1.wanted()) {
+                // After this turn's events, so that their totals are in.
+                self.poll_port_stats();
+                self.publish_metrics();
+            }
             self.control.flush();
             self.max_stall.update(&stall);
             if got && !poll.is_zero() {
                 poll_until = Some(std::time::Instant::now() + poll);
             }
         }
+    }
+}
+
+impl LinuxSwitch {
+    /// Hands the metrics server the switch's numbers now (if it has one).
+    fn publish_metrics(&mut self) {
+        let Some((_, link)) = &self.metrics else {
+            return;
+        };
+        link.publish(|| {
+            let cfg = self.sw.config();
+            Snapshot {
+                switch: self.name.clone(),
+                uptime: self.start.elapsed().as_secs_f64(),
+                ports: self
+                    .sw
+                    .ports()
+                    .map(|(id, p)| PortSnapshot {
+                        name: self.port_name(id),
+                        up: p.up,
+                        counters: p.counters,
+                    })
+                    .collect(),
+                fdb: self.sw.fdb().stats(),
+                capacity: cfg.fdb.capacity,
+                guard: self.sw.guard_stats(),
+                events: self.monitor.totals().clone(),
+            }
+        });
     }
 }
 

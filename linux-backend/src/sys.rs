@@ -572,6 +572,19 @@ pub fn take_socket_error(fd: RawFd) -> Option<io::Error> {
     (err != 0).then(|| io::Error::from_raw_os_error(err))
 }
 
+/// Waits up to `ms` milliseconds for `fd` to be readable (or for a signal).
+pub fn wait_readable(fd: RawFd, ms: i32) {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, for the duration of the call.
+    unsafe {
+        libc::poll(&mut p, 1, ms);
+    }
+}
+
 /// True if standard output is a pipe or socket whose reader has gone: a
 /// printing command then ends quietly, as Unix tools do.
 pub fn stdout_reader_gone() -> bool {

@@ -43,25 +43,19 @@ use crate::port::{send_finished, too_big, LinuxPort};
 use crate::sys;
 use crate::vnet::VnetHdr;
 use std::collections::HashMap;
-use std::fmt;
 use std::io;
 #[cfg(test)]
 use std::net::Ipv4Addr;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use vswitch_core::fdb::Fdb;
-use vswitch_core::frame::{ETHERNET_HEADER_LEN, TPID_8021Q};
+use vswitch_core::frame::TPID_8021Q;
 use vswitch_core::{DeviceCounts, FrameBatch, Port, PortId, RemoteId, TxError};
 
-/// The IANA port for VXLAN.
-pub const IANA_PORT: u16 = 4789;
-/// Length of the VXLAN header.
-pub const HEADER_LEN: usize = 8;
-/// What encapsulation adds to an inner frame on the underlay: outer Ethernet
-/// (14), IPv4 (20), UDP (8) and VXLAN (8) headers.
-pub const OVERHEAD: u32 = 50;
-/// The same over an IPv6 underlay (a 40-byte IPv6 header).
-pub const OVERHEAD_V6: u32 = 70;
+pub use vswitch_core::vxlan::{
+    decap, encap_header, flow_hash, parse, DecapError, HEADER_LEN, IANA_PORT, MAX_VNI, OVERHEAD,
+    OVERHEAD_V6,
+};
 
 /// The outer headers' cost on an underlay of `local`'s family.
 pub fn overhead(local: IpAddr) -> u32 {
@@ -72,102 +66,6 @@ pub fn overhead(local: IpAddr) -> u32 {
 }
 /// Outer source ports (sockets) the inner flows are spread over.
 pub const SOURCE_PORTS: usize = 16;
-
-/// Offset of the flags byte.
-const FLAGS: usize = 0;
-/// Offset of the 24-bit VNI.
-const VNI: usize = 4;
-/// The I flag: the VNI is valid.
-const FLAG_I: u8 = 0x08;
-/// The largest VNI.
-pub const MAX_VNI: u32 = (1 << 24) - 1;
-
-/// The VXLAN header of a frame for `vni` (only the low 24 bits count).
-pub fn encap_header(vni: u32) -> [u8; HEADER_LEN] {
-    let v = (vni & MAX_VNI).to_be_bytes();
-    [FLAG_I, 0, 0, 0, v[1], v[2], v[3], 0]
-}
-
-/// Why a received datagram was dropped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DecapError {
-    /// Shorter than a VXLAN header and an inner Ethernet header.
-    Short,
-    /// The I flag is clear: no valid VNI.
-    NoIFlag,
-    /// The VNI is not one of the port's (the one it carried).
-    WrongVni(u32),
-}
-
-impl DecapError {
-    /// The counter name, as `show` prints it.
-    pub fn reason(self) -> &'static str {
-        match self {
-            DecapError::Short => "vxlan-short",
-            DecapError::NoIFlag => "vxlan-no-i-flag",
-            DecapError::WrongVni(_) => "vxlan-wrong-vni",
-        }
-    }
-}
-
-impl fmt::Display for DecapError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DecapError::Short => write!(f, "datagram too short for VXLAN and Ethernet headers"),
-            DecapError::NoIFlag => write!(f, "VXLAN I flag clear"),
-            DecapError::WrongVni(v) => write!(f, "VNI {v} is not the port's"),
-        }
-    }
-}
-
-/// The VNI of a VXLAN datagram and the inner frame, after one length check.
-/// Reserved fields are ignored, as RFC 7348 asks of a receiver.
-pub fn parse(datagram: &[u8]) -> std::result::Result<(u32, &[u8]), DecapError> {
-    if datagram.len() < HEADER_LEN + ETHERNET_HEADER_LEN {
-        return Err(DecapError::Short);
-    }
-    if datagram[FLAGS] & FLAG_I == 0 {
-        return Err(DecapError::NoIFlag);
-    }
-    let vni = u32::from_be_bytes([0, datagram[VNI], datagram[VNI + 1], datagram[VNI + 2]]);
-    Ok((vni, &datagram[HEADER_LEN..]))
-}
-
-/// The inner frame of a datagram for VNI `vni`.
-pub fn decap(datagram: &[u8], vni: u32) -> std::result::Result<&[u8], DecapError> {
-    let (got, inner) = parse(datagram)?;
-    if got != vni {
-        return Err(DecapError::WrongVni(got));
-    }
-    Ok(inner)
-}
-
-/// A hash of the inner frame's flow: its addresses and ethertype, and for
-/// IPv4 its addresses and (TCP/UDP) ports. Frames of one flow get the same
-/// outer source port, so they stay in order across an ECMP underlay.
-pub fn flow_hash(frame: &[u8]) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    let mut mix = |bytes: &[u8]| {
-        for &b in bytes {
-            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
-        }
-    };
-    mix(frame.get(..ETHERNET_HEADER_LEN).unwrap_or(frame));
-    if frame.get(12..14) == Some(&[0x08, 0x00]) {
-        if let Some(ip) = frame.get(ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + 20) {
-            mix(&ip[12..20]);
-            let ihl = usize::from(ip[0] & 0x0f) * 4;
-            if matches!(ip[9], 6 | 17) {
-                if let Some(ports) =
-                    frame.get(ETHERNET_HEADER_LEN + ihl..ETHERNET_HEADER_LEN + ihl + 4)
-                {
-                    mix(ports);
-                }
-            }
-        }
-    }
-    h
-}
 
 /// What a `vxlan:` port is opened with.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -36,6 +36,7 @@
 
 mod apps;
 mod mcast;
+mod tunnel;
 
 use crate::host::{self, Host};
 use crate::pcap::PcapSink;
@@ -55,8 +56,9 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use tunnel::SimTunnel;
 use vswitch_core::summary::TraceLine;
-use vswitch_core::{Egress, Instant, MacAddr, PortId, Switch, TxError, Verdict};
+use vswitch_core::{Egress, Instant, MacAddr, PortId, RemoteId, Switch, TxError, Verdict};
 
 /// Why a simulation could not be set up or run.
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +228,8 @@ struct SimSwitch {
     port_names: Vec<String>,
     /// The wire and wire end plugged into each port.
     port_wire: Vec<Option<(u32, u8)>>,
+    /// The tunnel number of each port that is a VXLAN tunnel port.
+    port_tunnel: Vec<Option<u32>>,
     /// First index of this switch's ports in the timeline.
     timeline_base: usize,
     /// The frame being forwarded, copied out of the frame pool that its
@@ -308,6 +312,10 @@ struct Capture {
     /// Per switch, per port.
     ports: Vec<Vec<PcapSink>>,
     hosts: Vec<PcapSink>,
+    /// The underlay's packets (`underlay.pcap`), when there are tunnels.
+    underlay: Option<PcapSink>,
+    /// The first error writing it.
+    underlay_error: Option<String>,
 }
 
 /// A simulation built from a scenario, ready to run.
@@ -339,6 +347,10 @@ pub struct Simulation {
     error: Option<SimError>,
     egress: Vec<u16>,
     frames: FramePool,
+    /// VXLAN tunnel ports, in scenario order.
+    tunnels: Vec<SimTunnel>,
+    /// Each tunnel's underlay address.
+    locals: Vec<Ipv4Addr>,
 }
 
 /// Nanoseconds of a mean gap for `rate` events per second.
@@ -377,6 +389,8 @@ impl Simulation {
             error: None,
             egress: Vec::new(),
             frames: FramePool::default(),
+            tunnels: Vec::new(),
+            locals: Vec::new(),
         };
         let cfg = |e: String| SimError::Config(e);
         for (i, (name, spec)) in s.switches.iter().enumerate() {
@@ -389,6 +403,7 @@ impl Simulation {
                 switch,
                 port_names: Vec::new(),
                 port_wire: Vec::new(),
+                port_tunnel: Vec::new(),
                 timeline_base: 0,
                 rx: Vec::with_capacity(1518),
             });
@@ -405,9 +420,13 @@ impl Simulation {
                 return Ok((si as u32, p as u16));
             }
             let spec = &s.switches[&r.switch];
-            let config = spec
+            let mut config = spec
                 .port_config(&r.port)
                 .map_err(|e| cfg(format!("port {r}: {e}")))?;
+            config.tunnel = s
+                .tunnels
+                .iter()
+                .any(|t| s.port_ref(&t.port, "tunnel").is_ok_and(|t| t == *r));
             let id = sw
                 .switch
                 .add_port(config)
@@ -416,6 +435,7 @@ impl Simulation {
             let _ = sw.switch.set_port_up(id, false);
             sw.port_names.push(r.port.clone());
             sw.port_wire.push(None);
+            sw.port_tunnel.push(None);
             Ok((si as u32, id.0))
         };
         let plug = |sim: &mut Simulation, wire: u32, side: u8, (si, p): (u32, u16)| {
@@ -542,6 +562,15 @@ impl Simulation {
             plug(&mut sim, wire, 0, a);
             plug(&mut sim, wire, 1, b);
         }
+        let mut tunnel_ports = Vec::new();
+        for t in &s.tunnels {
+            tunnel_ports.push(port_of(
+                &mut sim,
+                &s.port_ref(&t.port, "tunnel").map_err(cfg)?,
+            )?);
+        }
+        // Their underlay links follow the switch-to-switch wires.
+        sim.add_tunnels(s, &tunnel_ports);
         // The switch-to-switch wires follow the others, in file order.
         for c in &s.cuts {
             let r = s.port_ref(&c.port, "cut").map_err(cfg)?;
@@ -591,10 +620,13 @@ impl Simulation {
         for h in &self.hosts {
             hosts.push(open(format!("host-{}.pcap", h.host.name))?);
         }
+        let underlay = self.underlay_capture(dir)?;
         self.capture = Some(Capture {
             dir: dir.to_path_buf(),
             ports,
             hosts,
+            underlay,
+            underlay_error: None,
         });
         Ok(())
     }
@@ -654,6 +686,17 @@ impl Simulation {
             .map(|s| &s.switch)
     }
 
+    /// The names of the switches, in scenario order.
+    pub fn switch_names(&self) -> Vec<&str> {
+        self.switches.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// The port names of switch `switch`, by port number.
+    pub fn port_names(&self, switch: &str) -> Option<&[String]> {
+        let sw = self.switches.iter().find(|s| s.name == switch)?;
+        Some(&sw.port_names)
+    }
+
     /// Port number of port `port` on switch `switch`.
     pub fn port_id(&self, switch: &str, port: &str) -> Option<PortId> {
         let sw = self.switches.iter().find(|s| s.name == switch)?;
@@ -699,7 +742,13 @@ impl Simulation {
 
     fn finish_capture(&mut self) -> Result<(), SimError> {
         if let Some(c) = self.capture.take() {
-            for sink in c.ports.into_iter().flatten().chain(c.hosts) {
+            for sink in c
+                .ports
+                .into_iter()
+                .flatten()
+                .chain(c.hosts)
+                .chain(c.underlay)
+            {
                 let path = sink.path().to_path_buf();
                 sink.finish().map_err(|e| SimError::Capture {
                     path,
@@ -727,8 +776,12 @@ impl Simulation {
                     return;
                 }
                 match w.ends[usize::from(side)] {
-                    End::Port { switch, port } => self.switch_rx(switch as usize, port, frame),
+                    End::Port { switch, port } => {
+                        self.switch_rx(switch as usize, port, frame, None)
+                    }
                     End::Host(h) => self.host_rx(h as usize, frame),
+                    End::Tunnel(t) => self.tunnel_rx(t as usize, frame),
+                    End::Underlay => self.underlay_route(wire, frame),
                     End::Generator(g) => {
                         self.generators[g as usize].received += 1;
                         self.frames.release(frame);
@@ -846,9 +899,13 @@ impl Simulation {
         }
     }
 
-    fn switch_rx(&mut self, si: usize, port: u16, frame: u32) {
+    /// Switch `si` forwards `frame`, received on `port` (from remote endpoint
+    /// `remote` when `port` is a tunnel port).
+    fn switch_rx(&mut self, si: usize, port: u16, frame: u32, remote: Option<RemoteId>) {
         let now = self.clock.now;
         let Simulation {
+            tunnels,
+            locals,
             switches,
             wires,
             clock,
@@ -871,16 +928,50 @@ impl Simulation {
         let tracing = trace.is_some();
         let base = sw.timeline_base;
         let port_wire = &sw.port_wire;
+        let port_tunnel = &sw.port_tunnel;
         let mut capture_error = None;
-        let decision = sw.switch.forward_one(
+        let decision = sw.switch.forward_one_from(
             Instant::from_nanos(now),
             PortId(port),
+            remote,
             &sw.rx,
             |Egress {
                  port: out,
                  frame: bytes,
+                 decision,
                  ..
              }| {
+                if let Some(Some(ti)) = port_tunnel.get(usize::from(out.0)) {
+                    let ti = *ti as usize;
+                    let sent = tunnel::send(
+                        &mut tunnels[ti],
+                        ti,
+                        decision.remote,
+                        bytes,
+                        &mut tunnel::Underlay {
+                            now,
+                            locals,
+                            wires,
+                            frames,
+                            clock,
+                            capture,
+                        },
+                    );
+                    if sent.is_ok() {
+                        if let Some(c) = capture.as_mut() {
+                            if let Err(e) = c.ports[si][usize::from(out.0)].write(now, bytes) {
+                                capture_error.get_or_insert((si, out.0, e.to_string()));
+                            }
+                        }
+                        if let Some(t) = timeline.as_mut() {
+                            t.record_delivered(now, base + usize::from(out.0));
+                        }
+                        if tracing {
+                            egress.push(out.0);
+                        }
+                    }
+                    return sent;
+                }
                 let Some(Some((wire, side))) = port_wire.get(usize::from(out.0)) else {
                     return Err(TxError::Full);
                 };
@@ -963,6 +1054,13 @@ impl Simulation {
             self.error.get_or_insert(SimError::Capture {
                 path: path.unwrap_or_default(),
                 message,
+            });
+        }
+        if let Some(e) = self.capture.as_mut().and_then(|c| c.underlay_error.take()) {
+            let path = self.capture.as_ref().map(|c| c.dir.join("underlay.pcap"));
+            self.error.get_or_insert(SimError::Capture {
+                path: path.unwrap_or_default(),
+                message: e,
             });
         }
         self.frames.release(frame);
@@ -1155,6 +1253,11 @@ impl Simulation {
                 }
                 End::Host(h) => self.hosts[h as usize].host.name.clone(),
                 End::Generator(g) => self.generators[g as usize].name.clone(),
+                End::Tunnel(t) => {
+                    let t = &self.tunnels[t as usize];
+                    format!("{} ({})", t.name, t.local)
+                }
+                End::Underlay => "underlay".to_string(),
             }
         };
         let wires = self
@@ -1253,7 +1356,9 @@ impl Simulation {
                 received: g.received + arrivals.iter().filter(|&&t| t < now).count() as u64,
             })
             .collect();
+        let tunnels = self.tunnel_reports(now);
         SimReport {
+            tunnels,
             scenario: self.name.clone(),
             seed: self.seed,
             duration_ns: now,

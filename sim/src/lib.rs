@@ -15,6 +15,7 @@ pub mod report;
 pub mod results;
 pub mod scenario;
 pub mod traffic;
+pub mod underlay;
 pub mod units;
 pub mod wire;
 

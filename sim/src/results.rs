@@ -31,6 +31,46 @@ pub struct SimReport {
     pub tcp: Vec<TcpReport>,
     /// Each generator.
     pub generators: Vec<GeneratorReport>,
+    /// Each VXLAN tunnel port, in scenario order.
+    pub tunnels: Vec<TunnelReport>,
+}
+
+/// A VXLAN tunnel port's traffic and what it learned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TunnelReport {
+    /// The switch port, `m1:vx0`.
+    pub port: String,
+    /// Its underlay address.
+    pub local: String,
+    /// Its VNI.
+    pub vni: u32,
+    /// Its flood list.
+    pub flood: Vec<String>,
+    /// Frames the switch sent it that went into the underlay.
+    pub encapsulated: u64,
+    /// Underlay packets sent: a flood sends one per flood-list endpoint.
+    pub packets_sent: u64,
+    /// Underlay packets that became frames for the switch.
+    pub decapsulated: u64,
+    /// Dropped, by reason: on receive `not-vxlan`, `vxlan-short`,
+    /// `vxlan-no-i-flag`, `vxlan-wrong-vni`, `too-many-remotes`; on send
+    /// `no-remote` (no endpoint to send to), `unroutable` (no tunnel has
+    /// the address), `queue-full` (its underlay link's queue).
+    pub drops: Vec<(String, u64)>,
+    /// The FDB entries on the port at the end, each with the endpoint it was
+    /// learned behind.
+    pub remotes: Vec<RemoteEntry>,
+}
+
+/// An FDB entry behind a tunnel port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RemoteEntry {
+    /// VLAN (0 on a VLAN-unaware switch).
+    pub vid: u16,
+    /// The MAC address.
+    pub mac: String,
+    /// The underlay address of the endpoint it is behind (`-` for none).
+    pub dst: String,
 }
 
 /// A wire's traffic: index 0 is a->b, 1 is b->a.
@@ -436,6 +476,23 @@ impl SimReport {
                         writeln!(f, ", done at {}, {:.1} Mbit/s", Ns(done), bps as f64 / 1e6)
                     }
                     _ => writeln!(f, ", not finished"),
+                }
+            })?;
+        }
+        if !self.tunnels.is_empty() {
+            writeln!(f, "vxlan tunnels")?;
+            rows(f, &self.tunnels, max, "tunnels", |f, t| {
+                write!(
+                    f,
+                    "  {:<10} local {} vni {} encapsulated {} ({} packets) decapsulated {} remotes learned {}",
+                    t.port, t.local, t.vni, t.encapsulated, t.packets_sent, t.decapsulated,
+                    t.remotes.len()
+                )?;
+                if t.drops.is_empty() {
+                    writeln!(f, ", no drops")
+                } else {
+                    let d: Vec<String> = t.drops.iter().map(|(r, n)| format!("{r} {n}")).collect();
+                    writeln!(f, ", dropped {}", d.join(", "))
                 }
             })?;
         }

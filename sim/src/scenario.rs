@@ -104,6 +104,9 @@ pub struct Scenario {
     /// Wires between switches cut during the run.
     #[serde(default, rename = "cut")]
     pub cuts: Vec<CutSpec>,
+    /// VXLAN tunnel ports on a simulated IPv4 underlay.
+    #[serde(default, rename = "tunnel")]
+    pub tunnels: Vec<TunnelSpec>,
     /// Ports (`s1:s2`) the plot draws, each on its own line (at most six),
     /// instead of every port or sums.
     #[serde(default, rename = "plot-ports")]
@@ -180,6 +183,31 @@ pub struct WireSpec {
     #[serde(default)]
     pub latency: Option<Span>,
     /// Bandwidth.
+    #[serde(default)]
+    pub bandwidth: Option<BitRate>,
+}
+
+/// A VXLAN tunnel port (RFC 7348) of a switch: its frames travel in
+/// IPv4/UDP/VXLAN packets from its `local` underlay address over a simulated
+/// underlay network to the tunnel ports of other switches (other
+/// "machines"). Known unicast goes to the endpoint its FDB entry learned;
+/// floods go to every address of `remotes` (head-end replication).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelSpec {
+    /// The switch port, `m1:vx0`.
+    pub port: String,
+    /// Its underlay IPv4 address.
+    pub local: Ipv4Addr,
+    /// Its VXLAN network identifier (0..=16777215).
+    pub vni: u32,
+    /// The flood list: underlay addresses of the other tunnel endpoints.
+    #[serde(default)]
+    pub remotes: Vec<Ipv4Addr>,
+    /// Latency of its link to the underlay (default: the scenario's).
+    #[serde(default)]
+    pub latency: Option<Span>,
+    /// Bandwidth of its link to the underlay (default: the scenario's).
     #[serde(default)]
     pub bandwidth: Option<BitRate>,
 }
@@ -647,6 +675,35 @@ impl Scenario {
             }
             plug(a, &whose)?;
             plug(b, &whose)?;
+        }
+        let mut locals = BTreeSet::new();
+        for t in &self.tunnels {
+            let whose = format!("tunnel {:?}", t.port);
+            plug(self.port_ref(&t.port, &whose)?, &whose)?;
+            if t.vni > vswitch_core::vxlan::MAX_VNI {
+                return Err(format!(
+                    "{whose}: vni {} is outside 0..={}",
+                    t.vni,
+                    vswitch_core::vxlan::MAX_VNI
+                ));
+            }
+            let usable = |a: &Ipv4Addr| {
+                !(a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback())
+            };
+            if !usable(&t.local) || !locals.insert(t.local) {
+                return Err(format!(
+                    "{whose}: local {} is used twice or is not a unicast address",
+                    t.local
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            for r in &t.remotes {
+                if !usable(r) || *r == t.local || !seen.insert(*r) {
+                    return Err(format!(
+                        "{whose}: remote {r} is its own address, used twice or not a unicast address"
+                    ));
+                }
+            }
         }
         for h in &self.hosts {
             for m in &h.moves {

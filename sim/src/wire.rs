@@ -26,6 +26,11 @@ pub enum End {
     Host(u32),
     /// Generator number `n`.
     Generator(u32),
+    /// The underlay side of tunnel port number `n`: its underlay IP address.
+    Tunnel(u32),
+    /// The simulated underlay network, which delivers each packet to the
+    /// tunnel whose address it is for.
+    Underlay,
 }
 
 /// One wire.

@@ -506,6 +506,7 @@ pub struct PortStatus {
     pub counters: BpduCounters,
 }
 
+#[derive(Clone)]
 struct StpPort {
     mac: MacAddr,
     config: StpPortConfig,
@@ -554,6 +555,7 @@ impl StpPort {
 }
 
 /// The spanning tree of one bridge.
+#[derive(Clone)]
 pub struct Stp {
     config: StpConfig,
     bridge_id: BridgeId,

@@ -8,6 +8,9 @@ use vswitch_core::PortId;
 
 impl LinuxSwitch {
     pub(super) fn on_link_events(&mut self) {
+        // Events of the link changes (a port down) carry this time.
+        let now = self.now();
+        self.sw.advance(now);
         let mut events = Vec::new();
         if let Err(e) = self.links.read(&mut events) {
             tracing::warn!("link events lost ({e}); re-reading port state");

@@ -64,6 +64,8 @@ impl LinuxSwitch {
                 let claim = Claim::take(iface, index, &self.name)?;
                 (self.open_iface(iface)?, Some(claim))
             };
+        // Events of an earlier port of the same number go out with its name.
+        self.drain_events();
         let mut config = self
             .spec
             .port_config(&resolved.iface)
@@ -75,6 +77,7 @@ impl LinuxSwitch {
             .add_port(config)
             .map_err(|e| Error::Config(e.to_string()))?;
         let index = usize::from(id.0);
+        self.monitor.name_port(id, &resolved.iface);
         let fd = port.fd();
         // A tunnel is up while the switch runs (its underlay is the kernel's).
         let up = port.vxlan().is_some()

@@ -4,14 +4,16 @@
 
 use super::ports::retire;
 use super::{LinuxSwitch, PortSlot, Stream};
-use crate::control::{ControlStats, FdbSummary, PortInfo, Request, Response, Stats, VxlanInfo};
+use crate::control::{
+    self, ControlStats, FdbSummary, PortInfo, Request, Response, Stats, VxlanInfo,
+};
 use crate::control_server::{Answer, Job, Tunnel};
 use crate::error::{Error, Result};
 use crate::sys;
 use crate::target::{self, PortTarget};
 use std::net::IpAddr;
 use std::time::Duration;
-use vswitch_core::{FdbCursor, FlushScope, MacAddr, PortId};
+use vswitch_core::{FdbCursor, MacAddr, PortId};
 
 /// Entry positions of the FDB an `fdb show` copies per loop turn at most, so
 /// that a dump of any size holds up frames for a bounded time
@@ -107,6 +109,9 @@ impl MaxStall {
 impl LinuxSwitch {
     /// Carries out the jobs the control thread sent.
     pub(super) fn on_control(&mut self, stall: &mut Stall) {
+        // Events of the requests (a flush, a port removed) carry this time.
+        let now = self.now();
+        self.sw.advance(now);
         let mut jobs = std::mem::take(&mut self.jobs);
         self.control.take_jobs(&mut jobs);
         for job in jobs.drain(..) {
@@ -126,6 +131,7 @@ impl LinuxSwitch {
     /// Ends the stream or dump of a client that went away.
     fn forget_client(&mut self, client: u64) {
         self.dumps.retain(|d| d.client != client);
+        self.monitor.forget(client);
         let capture_count = &mut self.capture_count;
         self.streams.retain(|&(c, s)| {
             if c != client {
@@ -256,6 +262,14 @@ impl LinuxSwitch {
                 }
                 Err(e) => Answer::Done(Response::err(e)),
             },
+            Request::Monitor => {
+                // Events so far go to the clients there were: this one
+                // starts with the next.
+                self.drain_events();
+                self.monitor.add(client);
+                Answer::Stream
+            }
+            Request::Explain { port, frame } => done(self.explain(&port, &frame)),
             Request::Capture { port } => match self.find_port(&port) {
                 Ok(p) => {
                     self.streams.push((client, Stream::Capture(p)));
@@ -441,9 +455,9 @@ impl LinuxSwitch {
         Ok(match port {
             Some(p) => {
                 let id = self.find_port(p)?;
-                self.sw.fdb_mut().flush_port(id, FlushScope::Dynamic)
+                self.sw.flush(Some(id))
             }
-            None => self.sw.fdb_mut().flush_all(FlushScope::Dynamic),
+            None => self.sw.flush(None),
         })
     }
 
@@ -496,6 +510,18 @@ impl LinuxSwitch {
             tx_frames,
             uptime: self.start.elapsed().as_secs_f64(),
         }
+    }
+}
+
+impl LinuxSwitch {
+    /// What the switch would do with `hex` (a whole frame) received on
+    /// `port`, and why, as `vswitch explain` prints it.
+    fn explain(&mut self, port: &str, hex: &str) -> Result<serde_json::Value> {
+        let id = self.find_port(port)?;
+        let frame = vswitch_core::explain::parse_hex(hex).map_err(Error::Config)?;
+        let now = self.now();
+        let x = self.sw.explain(now, id, None, &frame);
+        Ok(control::explain_json(&x, port, |p| self.port_name(p)))
     }
 }
 
