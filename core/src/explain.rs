@@ -92,6 +92,9 @@ pub fn drop_meaning(reason: DropReason) -> &'static str {
         DropReason::BadIgmp => "a malformed IGMP or MLD message",
         DropReason::Blocked => "the spanning tree holds the port discarding or learning",
         DropReason::NoRemote => "a tunnel port with no remote endpoint to send a flood to",
+        DropReason::TxDown => {
+            "the egress port stopped forwarding after the frame was decided, in the same batch"
+        }
     }
 }
 

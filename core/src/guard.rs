@@ -12,6 +12,9 @@
 //! - [`GuardAction::Shutdown`]: the frame is dropped (`move-guard`) and the
 //!   ingress port is shut down for `hold`: it is down, its learned entries are
 //!   flushed, and link-up events do not bring it back until the time is over.
+//!   Frames of the same batch decided for the port before the shutdown
+//!   (hairpin, floods) are not sent to it: they are `tx-down` drops on it
+//!   ([`crate::Switch::forward`]).
 //!
 //! ```
 //! use core::time::Duration;

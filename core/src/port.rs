@@ -115,11 +115,17 @@ pub enum DropReason {
     /// Bound for a tunnel port that has no remote endpoint to send it to: a
     /// flood while its flood list is empty.
     NoRemote,
+    /// Bound for a port that stopped forwarding between the frame's decision
+    /// and its delivery, in the same batch ([`crate::Switch::forward`]
+    /// decides every frame before it delivers any): the move guard shut it
+    /// down, or the spanning tree made it discard. Counted at transmit, on
+    /// that port.
+    TxDown,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 17] = [
+    pub const ALL: [DropReason; 18] = [
         DropReason::Runt,
         DropReason::BadSource,
         DropReason::LinkLocal,
@@ -137,6 +143,7 @@ impl DropReason {
         DropReason::BadIgmp,
         DropReason::Blocked,
         DropReason::NoRemote,
+        DropReason::TxDown,
     ];
 
     /// A short name for output: `runt`, `bad-source`, ...
@@ -159,6 +166,7 @@ impl DropReason {
             DropReason::BadIgmp => "bad-igmp",
             DropReason::Blocked => "stp-blocked",
             DropReason::NoRemote => "no-remote",
+            DropReason::TxDown => "tx-down",
         }
     }
 
@@ -215,8 +223,8 @@ pub struct PortCounters {
     /// Drops by reason, indexed as [`DropReason::ALL`]. Drops decided when the
     /// frame arrives count on the port it came in on (including `egress-down` and
     /// `vlan-egress`, which are known then); drops at transmit (`too-big`,
-    /// `tx-full`) count on the port it was to leave by, as do `rx-full` drops
-    /// on the port whose queue overflowed.
+    /// `tx-full`, `no-remote`, `tx-down`) count on the port it was to leave
+    /// by, as do `rx-full` drops on the port whose queue overflowed.
     pub drops: [u64; DropReason::ALL.len()],
     /// Moves of a held-down MAC onto this port that the move guard refused.
     pub moves_blocked: u64,

@@ -281,6 +281,10 @@ pub struct Switch {
     guard_stats: GuardStats,
     /// Earliest end of a port shutdown, ms; `u64::MAX` when none.
     next_recovery: u64,
+    /// Set when a port may have stopped forwarding (a move-guard shutdown, a
+    /// spanning tree state) since [`Switch::forward`] began deciding its
+    /// batch: its deliveries then check that their port still forwards.
+    egress_changed: bool,
     ports: Vec<Option<PortState>>,
     /// Per port number, [`PortState::hot`] (0 for a free number): kept in
     /// step with `ports` by [`Switch::sync_hot`] after every change of a
@@ -330,6 +334,7 @@ impl Switch {
             guard: config.move_guard.map(MoveGuard::new),
             guard_stats: GuardStats::default(),
             next_recovery: u64::MAX,
+            egress_changed: false,
             ports: Vec::new(),
             hot: Vec::new(),
             decisions: Vec::with_capacity(FrameBatch::DEFAULT_SIZE),
@@ -703,9 +708,17 @@ impl Switch {
         self.sync_hot_all();
     }
 
+    /// True if `port` is up and forwarding (as far as the spanning tree goes).
+    fn forwards(&self, port: PortId) -> bool {
+        self.hot
+            .get(usize::from(port.0))
+            .is_some_and(|&bits| bits & hot::FORWARDS != 0)
+    }
+
     /// Brings `port`'s entry of the dense `hot` array in step with its state
     /// (and the array's length with the ports').
     fn sync_hot(&mut self, port: PortId) {
+        self.egress_changed = true;
         self.hot.resize(self.ports.len(), 0);
         if let Some(h) = self.hot.get_mut(usize::from(port.0)) {
             *h = self.ports[usize::from(port.0)]
@@ -716,6 +729,7 @@ impl Switch {
 
     /// [`Switch::sync_hot`] for every port.
     fn sync_hot_all(&mut self) {
+        self.egress_changed = true;
         self.hot.clear();
         self.hot.extend(
             self.ports
@@ -1306,7 +1320,11 @@ impl Switch {
     /// Decides a whole batch received on `ingress`, then delivers it grouped by
     /// destination port through `tx`, one [`Egress`] per frame and port, and
     /// returns the decisions in frame order. Counts what `tx` says the port
-    /// took as sent, and what it refuses as dropped. Allocates nothing once its
+    /// took as sent, and what it refuses as dropped. A port that stopped
+    /// forwarding while the batch was decided (a frame of it made the move
+    /// guard shut the port down, or a BPDU in it made the spanning tree
+    /// discard there) is not handed the frames decided for it earlier: they
+    /// are dropped as [`DropReason::TxDown`] on that port. Allocates nothing once its
     /// buffers have grown to the working size.
     pub fn forward<M: Copy>(
         &mut self,
@@ -1321,6 +1339,7 @@ impl Switch {
         decisions.clear();
         deliveries.clear();
         self.warm(batch);
+        self.egress_changed = false;
         for (i, frame) in batch.iter().enumerate() {
             // The fast path inline here; other frames take the general one.
             let remote = batch.remote(i);
@@ -1336,6 +1355,16 @@ impl Switch {
         deliveries.sort_unstable();
         for &delivery in &deliveries {
             let (out, i) = (PortId((delivery >> 32) as u16), delivery as u32 as usize);
+            // A port that stopped forwarding after a frame was decided for it
+            // (the move guard shut it down, the spanning tree made it
+            // discard) is sent nothing more: the frame is dropped at
+            // transmit, as `tx-down`.
+            if self.egress_changed && !self.forwards(out) {
+                if let Some(Some(p)) = self.ports.get_mut(usize::from(out.0)) {
+                    p.counters.count_drop(DropReason::TxDown);
+                }
+                continue;
+            }
             let (frame, meta) = (batch.get(i), batch.meta(i));
             self.deliver(out, i, frame, meta, &decisions[i], &mut scratch, &mut tx);
         }
@@ -3001,6 +3030,84 @@ mod test {
         sw.advance(Instant::from_secs(200));
         let p2 = sw.port(PortId(2)).unwrap();
         assert!(!p2.up && p2.shutdown_until.is_none());
+    }
+
+    #[test]
+    fn a_port_the_move_guard_shuts_mid_batch_is_sent_nothing_after() {
+        // Port 1 is in hairpin mode: frames it brings in may go back out of
+        // it. The guard shuts a port down at the first move.
+        let mut sw = switch(
+            SwitchConfig {
+                move_guard: Some(MoveGuardConfig {
+                    moves: 0,
+                    window: Duration::from_secs(10),
+                    hold: Duration::from_secs(60),
+                    action: GuardAction::Shutdown,
+                }),
+                ..SwitchConfig::default()
+            },
+            3,
+        );
+        let hairpin = PortFlags {
+            hairpin: true,
+            ..PortFlags::default()
+        };
+        sw.set_port_flags(PortId(1), hairpin).unwrap();
+        const ARP_H3: [u8; 18] = untagged(BROADCAST, H3, ARP, ARP_BODY);
+        const H3_TO_H2: [u8; 18] = untagged(H2, H3, IPV4, IPV4_BODY);
+        decide(&mut sw, 0, &ARP_H1);
+        decide(&mut sw, 1, &ARP_H2);
+        decide(&mut sw, 1, &ARP_H3);
+        let mut batch = FrameBatch::with_capacity(4);
+        batch.push(&H3_TO_H2); // hairpin: back out of port 1
+        batch.push(&ARP_H3); // flooded, port 1 included
+        batch.push(&H1_TO_H2); // H1 moves in from port 0: port 1 shut down
+        batch.push(&H3_TO_H2); // in on a port now down
+        let mut sent = Vec::new();
+        let verdicts: Vec<Verdict> = sw
+            .forward(T0, PortId(1), &batch, |e| {
+                sent.push((e.port.0, e.index));
+                Ok(())
+            })
+            .iter()
+            .map(|d| d.verdict)
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                Verdict::Unicast(PortId(1)),
+                Verdict::Flood(FloodKind::Broadcast),
+                Verdict::Drop(DropReason::MoveGuard),
+                Verdict::Drop(DropReason::IngressDown),
+            ]
+        );
+        // The two frames decided for port 1 before its shutdown are not sent
+        // to it after: dropped at transmit, on port 1, as `tx-down`.
+        assert_eq!(sent, [(0, 1), (2, 1)]);
+        let c1 = counters(&sw, 1);
+        assert!(!sw.port(PortId(1)).unwrap().up);
+        assert_eq!((c1.tx_frames, c1.drops(DropReason::TxDown)), (0, 2));
+        // Received and decided all the same (two floods before the batch).
+        assert_eq!((c1.rx_frames, c1.unicast, c1.flood), (6, 1, 3));
+        assert_eq!(c1.drops(DropReason::MoveGuard), 1);
+        assert_eq!(c1.drops(DropReason::IngressDown), 1);
+        assert_eq!(counters(&sw, 0).tx_frames, 1);
+        assert_eq!(counters(&sw, 2).tx_frames, 1);
+        // One frame at a time, each delivered before the next is decided,
+        // the same frames reach port 1 while it is still up.
+        let mut sw2 = switch(*sw.config(), 3);
+        sw2.set_port_flags(PortId(1), hairpin).unwrap();
+        decide(&mut sw2, 0, &ARP_H1);
+        decide(&mut sw2, 1, &ARP_H2);
+        decide(&mut sw2, 1, &ARP_H3);
+        let mut one = Vec::new();
+        for (i, f) in batch.iter().enumerate() {
+            sw2.forward_one(T0, PortId(1), f, |e| {
+                one.push((e.port.0, i));
+                Ok(())
+            });
+        }
+        assert_eq!(one, [(1, 0), (0, 1), (1, 1), (2, 1)]);
     }
 
     #[test]

@@ -12,7 +12,11 @@
 //!   counters' invariants, on the real switch alone (so that they hold even
 //!   where the model might share a mistake with the code);
 //! - `forward_matches_decide`: `Switch::forward` agrees with `Switch::decide`
-//!   frame by frame, with egress VLAN tags rewritten as each port's mode asks;
+//!   frame by frame, with egress VLAN tags rewritten as each port's mode asks,
+//!   and nothing delivered to a port the move guard shut down later in the
+//!   batch (`tx-down`);
+//! - `shutdowns_in_a_batch`: the three above, on cases drawn to have the move
+//!   guard shut ports down in the middle of batches that send frames to them;
 //! - `generators_reach_every_outcome`: the strategies get everywhere.
 
 use proptest::collection::vec;
@@ -385,7 +389,9 @@ fn generators_reach_every_outcome() {
     let mut wanted: Vec<String> = DropReason::ALL
         .iter()
         // Counted by the adapters (send refusals, kernel queues, a tunnel
-        // without remotes), never decided; BadIgmp needs snooping, which this model does not cover
+        // without remotes) or at transmit (TxDown: a port shut down later in
+        // the batch, which `shutdown_batches_reach_tx_down` reaches), never
+        // decided; BadIgmp needs snooping, which this model does not cover
         // (core/tests/mcast_model.rs does), and Blocked spanning tree, which
         // it does not run (core/tests/stp.rs does).
         .filter(|r| {
@@ -394,6 +400,7 @@ fn generators_reach_every_outcome() {
                 DropReason::TooBig
                     | DropReason::TxFull
                     | DropReason::NoRemote
+                    | DropReason::TxDown
                     | DropReason::RxFull
                     | DropReason::BadIgmp
                     | DropReason::Blocked
@@ -437,6 +444,192 @@ fn generators_reach_every_outcome() {
         missing.is_empty(),
         "never reached: {missing:?}; reached: {seen:?}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// A port the move guard shuts down in the middle of a batch
+// ---------------------------------------------------------------------------
+
+/// A switch whose guard shuts a port down at its `moves + 1`-th move, and
+/// batches on few hosts over a few ports, some in hairpin mode: frames
+/// decided for a port early in a batch, and a later frame of the batch that
+/// shuts that port down, are common here and rare in `cfg()`.
+fn shutdown_cfg() -> impl Strategy<Value = Cfg> {
+    let port =
+        (prop::bool::weighted(0.6), prop::bool::weighted(0.2)).prop_map(|(hairpin, tunnel)| {
+            PortSpec {
+                flags: PortFlags {
+                    hairpin,
+                    ..PortFlags::default()
+                },
+                tunnel,
+                ..PortSpec::default()
+            }
+        });
+    (
+        0..3u32,
+        prop::sample::select(vec![0u64, 1, 60_000]),
+        vec(port, 2..5),
+        any::<bool>(),
+    )
+        .prop_map(|(moves, hold, ports, vlan_aware)| Cfg {
+            vlan_aware,
+            ports,
+            guard: Some(MoveGuardConfig {
+                moves,
+                window: Duration::from_secs(10),
+                hold: Duration::from_millis(hold),
+                action: GuardAction::Shutdown,
+            }),
+            ..Cfg::default()
+        })
+}
+
+fn shutdown_ops() -> impl Strategy<Value = Vec<Op>> {
+    let port = || 0..5u16;
+    let host = || (0..3u8).prop_map(Addr::Host);
+    let dst = || prop_oneof![3 => host(), 1 => Just(Addr::Broadcast)];
+    let frame = move || (dst(), host()).prop_map(|(d, s)| FrameSpec::new(d, s));
+    vec(
+        prop_oneof![
+            2 => (port(), frame()).prop_map(|(p, f)| Op::Frame(p, f)),
+            4 => (port(), vec(frame(), 1..8)).prop_map(|(p, f)| Op::Batch(p, f, TxFault::NONE)),
+            1 => (0..2_000u64).prop_map(|ms| Op::Time(TimeStep::Forward(ms))),
+            1 => (port(), any::<bool>()).prop_map(|(p, up)| Op::SetUp(p, up)),
+        ],
+        0..30,
+    )
+}
+
+proptest! {
+    #![proptest_config(cases(2_000))]
+
+    /// The three properties where the move guard shuts ports down in the
+    /// middle of batches that send frames back to them.
+    #[test]
+    fn shutdowns_in_a_batch(cfg in shutdown_cfg(), ops in shutdown_ops()) {
+        run::invariants_hold(&cfg, &ops)?;
+        run::forward_matches_decide(&cfg, &ops)?;
+        run::switch_matches_model(&cfg, &ops)?;
+    }
+}
+
+/// The case of the bug report, built directly: in one batch on hairpin port
+/// 1, a frame unicast back to port 1 and a broadcast (port 1 among its
+/// ports), then a frame whose source moves in from port 0 and makes the
+/// guard shut port 1 down. Until the fix the first two were still handed to
+/// port 1 after its shutdown (`invariants_hold` said "sent to PortId(1), down
+/// or absent"); now they are `tx-down` drops on it.
+#[test]
+fn frames_decided_before_a_shutdown_in_their_batch_are_not_sent_after() {
+    let hairpin = PortSpec {
+        flags: PortFlags {
+            hairpin: true,
+            ..PortFlags::default()
+        },
+        ..PortSpec::default()
+    };
+    let cfg = Cfg {
+        ports: vec![PortSpec::default(), hairpin, PortSpec::default()],
+        guard: Some(MoveGuardConfig {
+            moves: 0,
+            window: Duration::from_secs(10),
+            hold: Duration::from_secs(60),
+            action: GuardAction::Shutdown,
+        }),
+        ..Cfg::default()
+    };
+    let f = FrameSpec::new;
+    let (h1, h2, h3) = (Addr::Host(1), Addr::Host(2), Addr::Host(3));
+    let ops = vec![
+        Op::Frame(0, f(Addr::Broadcast, h1)),
+        Op::Frame(1, f(Addr::Broadcast, h2)),
+        Op::Frame(1, f(Addr::Broadcast, h3)),
+        Op::Batch(
+            1,
+            vec![f(h2, h3), f(Addr::Broadcast, h3), f(h2, h1), f(h2, h3)],
+            TxFault::NONE,
+        ),
+    ];
+    assert_eq!(run::invariants_hold(&cfg, &ops), Ok(()));
+    assert_eq!(run::forward_matches_decide(&cfg, &ops), Ok(()));
+    assert_eq!(run::switch_matches_model(&cfg, &ops), Ok(()));
+
+    let mut sw = run::build(&cfg);
+    let mut now = 0;
+    for op in &ops[..3] {
+        let Op::Frame(port, spec) = op else {
+            unreachable!("frames first")
+        };
+        sw.decide(Instant::from_millis(now), PortId(*port), &spec.bytes());
+        now += 1;
+    }
+    let Op::Batch(port, specs, fault) = &ops[3] else {
+        unreachable!("then the batch")
+    };
+    let frames: Vec<Vec<u8>> = specs.iter().map(FrameSpec::bytes).collect();
+    let (sent, decisions) = run::forward(
+        &mut sw,
+        Instant::from_millis(now),
+        PortId(*port),
+        &frames,
+        *fault,
+    );
+    let verdicts: Vec<Verdict> = decisions.iter().map(|d| d.verdict).collect();
+    assert_eq!(
+        verdicts,
+        [
+            Verdict::Unicast(PortId(1)),
+            Verdict::Flood(vswitch_core::FloodKind::Broadcast),
+            Verdict::Drop(DropReason::MoveGuard),
+            Verdict::Drop(DropReason::IngressDown),
+        ]
+    );
+    let ports: Vec<PortId> = sent.iter().map(|(p, _)| *p).collect();
+    assert_eq!(
+        ports,
+        [PortId(0), PortId(2)],
+        "the broadcast, not to port 1"
+    );
+    let c1 = sw.port(PortId(1)).unwrap().counters;
+    assert_eq!((c1.tx_frames, c1.drops(DropReason::TxDown)), (0, 2));
+}
+
+/// `shutdown_cfg()` and `shutdown_ops()` do get where `shutdowns_in_a_batch`
+/// means them to: batches in which a frame was decided for a port that a later
+/// frame of the batch had the guard shut down.
+#[test]
+fn shutdown_batches_reach_tx_down() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let strategy = (shutdown_cfg(), shutdown_ops());
+    let mut reached = 0;
+    for _ in 0..500 {
+        let (cfg, ops) = strategy.new_tree(&mut runner).unwrap().current();
+        let mut sw = run::build(&cfg);
+        let mut now = cfg.start;
+        for op in &ops {
+            let t = Instant::from_millis(now);
+            match op {
+                Op::Frame(port, spec) => {
+                    sw.decide(t, PortId(*port), &spec.bytes());
+                }
+                Op::Batch(port, specs, fault) => {
+                    let frames: Vec<Vec<u8>> = specs.iter().map(FrameSpec::bytes).collect();
+                    run::forward(&mut sw, t, PortId(*port), &frames, *fault);
+                }
+                _ => run::admin(&mut sw, &mut now, op).expect("admin checks"),
+            }
+        }
+        if sw
+            .ports()
+            .any(|(_, p)| p.counters.drops(DropReason::TxDown) > 0)
+        {
+            reached += 1;
+        }
+    }
+    assert!(reached >= 10, "tx-down in {reached} cases of 500");
 }
 
 /// What `explain` must leave alone: every port's state and the table's totals

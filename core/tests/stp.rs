@@ -639,3 +639,90 @@ fn port_states_gate_learning_and_forwarding() {
     sw.set_stp(None);
     assert_eq!(sw.port(PortId(0)).unwrap().stp_state(), State::Forwarding);
 }
+
+/// A BPDU in a batch that makes a port discard: the frames of the batch
+/// decided for that port before it are not sent there (`tx-down` on it),
+/// as with a move-guard shutdown (docs/forwarding.md, "Batches").
+#[test]
+fn a_port_that_discards_after_a_bpdu_in_the_batch_gets_nothing_decided_before() {
+    use vswitch_core::stp::bpdu::{Bpdu, BpduKind};
+    use vswitch_core::{
+        DropReason, FloodKind, FrameBatch, PortConfig, Switch, SwitchConfig, Verdict,
+    };
+    let mut sw = Switch::new(SwitchConfig::default()).unwrap();
+    let mut stp = Stp::new(StpConfig::default(), mac(0));
+    for p in 0..3u16 {
+        sw.add_port(PortConfig::default()).unwrap();
+        let config = StpPortConfig {
+            auto_edge: false,
+            ..StpPortConfig::default()
+        };
+        stp.add_port(Instant::ZERO, PortId(p), port_mac(0, p), config);
+    }
+    sw.set_stp(Some(stp));
+    let root = Stp::new(
+        StpConfig {
+            priority: 0,
+            ..StpConfig::default()
+        },
+        mac(7),
+    );
+    let relay = Stp::new(StpConfig::default(), mac(6));
+    // The root's information from `sender`, `cost` away from it.
+    let bpdu = |sender: &Stp, cost: u32| {
+        let mut b = Vec::new();
+        Bpdu {
+            kind: BpduKind::Config,
+            version: 0,
+            flags: 0,
+            root: root.bridge_id(),
+            root_path_cost: cost,
+            bridge: sender.bridge_id(),
+            port: 0x8001,
+            times: root.root_times(),
+        }
+        .emit(sender.bridge_id().mac(), &mut b);
+        b
+    };
+    let t = Instant::from_millis;
+    // The root heard through a relay on port 1: port 1 is the root port.
+    sw.decide(t(1), PortId(1), &bpdu(&relay, 100));
+    for now in [15_000, 30_000, 45_000] {
+        sw.decide(t(now - 1), PortId(1), &bpdu(&relay, 100));
+        sw.run_stp(t(now), |_, _| {});
+    }
+    assert_eq!(sw.stp().unwrap().root_port(), Some(PortId(1)));
+    for p in 0..3 {
+        assert_eq!(sw.port(PortId(p)).unwrap().stp_state(), State::Forwarding);
+    }
+    let mut frame = vec![0xff; 6];
+    frame.extend_from_slice(&[2, 0, 0, 0, 0xaa, 1, 0x08, 0x00]);
+    frame.resize(60, 0);
+    // In one batch on port 2: a broadcast, flooded to ports 0 and 1, then the
+    // root itself, heard directly: port 2 becomes the root port and port 1,
+    // whose relay is worse, an alternate, discarding.
+    let mut batch = FrameBatch::with_capacity(2);
+    batch.push(&frame);
+    batch.push(&bpdu(&root, 0));
+    let mut sent = Vec::new();
+    let verdicts: Vec<Verdict> = sw
+        .forward(t(45_100), PortId(2), &batch, |e| {
+            sent.push((e.port.0, e.index));
+            Ok(())
+        })
+        .iter()
+        .map(|d| d.verdict)
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            Verdict::Flood(FloodKind::Broadcast),
+            Verdict::Drop(DropReason::LinkLocal)
+        ]
+    );
+    assert_eq!(sw.stp().unwrap().root_port(), Some(PortId(2)));
+    assert_eq!(sw.port(PortId(1)).unwrap().stp_state(), State::Discarding);
+    assert_eq!(sent, [(0, 0)], "not to port 1, discarding by then");
+    let c1 = sw.port(PortId(1)).unwrap().counters;
+    assert_eq!((c1.tx_frames, c1.drops(DropReason::TxDown)), (0, 1));
+}

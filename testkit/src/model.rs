@@ -793,7 +793,9 @@ impl Model {
     }
 
     /// A batch: decide every frame, then deliver grouped by port (ascending),
-    /// frames in order within a port.
+    /// frames in order within a port. A port down by then (the move guard
+    /// shut it down on a later frame of the batch) gets nothing: the frame is
+    /// a `tx-down` drop on it.
     pub fn forward(
         &mut self,
         now: u64,
@@ -813,6 +815,11 @@ impl Model {
         deliveries.sort_by_key(|&(out, _)| out);
         let mut sent = Vec::new();
         for (out, i) in deliveries {
+            let p = self.port_mut(out.0).unwrap();
+            if !p.up {
+                count_drop(&mut p.counters, DropReason::TxDown);
+                continue;
+            }
             let bytes = self.egress_bytes(out, &decisions[i], &frames[i]);
             let result = fault.result(out, &bytes);
             let c = &mut self.port_mut(out.0).unwrap().counters;

@@ -294,9 +294,18 @@ pub fn invariants_hold(cfg: &Cfg, ops: &[Op]) -> Checked {
             }
             Op::Batch(port, specs, fault) => {
                 let frames: Vec<Vec<u8>> = specs.iter().map(|f| f.bytes()).collect();
-                let (_, decisions) = forward(&mut sw, t, PortId(*port), &frames, *fault);
+                let (sent, decisions) = forward(&mut sw, t, PortId(*port), &frames, *fault);
                 (|| {
                     ensure_eq!(decisions.len(), frames.len(), "decisions of a batch");
+                    // Nothing handed to a port that is down after the batch:
+                    // within a batch ports only go down (the move guard), or
+                    // come back up at once from a shutdown of no time.
+                    for (out, _) in &sent {
+                        ensure!(
+                            sw.port(*out).is_some_and(|p| p.up),
+                            "a batch handed a frame to {out:?}, down"
+                        );
+                    }
                     for (d, f) in decisions.iter().zip(&frames) {
                         check_decision(&mut sw, d, f, None)?;
                     }
@@ -316,7 +325,10 @@ pub fn invariants_hold(cfg: &Cfg, ops: &[Op]) -> Checked {
 /// at a time, with transmit faults), `b` through `decide` one frame at a time,
 /// each of its decisions checked as soon as it is made. `a` must decide the
 /// same, deliver exactly the frames `b`'s decisions call for (grouped by port,
-/// re-tagged for each port's mode) and count what it sent and what was refused.
+/// re-tagged for each port's mode) and count what it sent and what was refused;
+/// to a port down after the batch (the move guard shut it down on a later
+/// frame) it delivers nothing and counts `tx-down` instead
+/// (docs/forwarding.md, "Batches").
 /// Between steps both hold the switch's invariants and agree on everything
 /// else.
 pub fn forward_matches_decide(cfg: &Cfg, ops: &[Op]) -> Checked {
@@ -413,6 +425,12 @@ fn batch_equivalence(
     let config = *b.config();
     let mut want = Vec::new();
     for (out, i) in expected {
+        // `forward` delivers after deciding the whole batch: a port that a
+        // later frame had the move guard shut down gets nothing (`tx-down`).
+        if !b.port(out).is_some_and(|p| p.up) {
+            tx.entry(out.0).or_default().down += 1;
+            continue;
+        }
         let bytes = if config.vlan_aware && !config.hub {
             let mode = &b.port(out).expect("egress to a port").config.vlan;
             retagged(mode, &decisions[i], &frames[i])
