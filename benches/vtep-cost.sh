@@ -7,9 +7,10 @@
 # two host namespaces; port a bound to a logical switch (tunnel_key 42), port
 # b not bound. Host b then sends frames from ENTRIES source MACs (the switch
 # learns them on the unbound port), and for SECONDS (default 30) nothing else
-# happens. Reports the CPU time of the switch's `vtep` thread over that time
-# and the switch's control.max_stall_us and max_stall_cpu_us (the longest
-# control work of one forwarding loop turn, clock and CPU).
+# happens. Reports the CPU time of the switch's `vtep` thread, its control
+# thread and its forwarding loop over that time, and the switch's
+# control.max_stall_us and max_stall_cpu_us (the longest control work of one
+# forwarding loop turn since it started, clock and CPU, and its request).
 #
 # Env: VSWITCH (binary, default target/release/vswitch), ENTRIES (default
 # 100000). Everything it starts is ended by PID and the namespaces removed
@@ -70,17 +71,24 @@ for i in range(n):
 PY
 echo "fdb entries: $(stat 's["fdb"]["entries"]')"
 
-# The vtep thread's CPU time (utime + stime, in clock ticks).
-tid=$(grep -lx vtep /proc/"$sw"/task/*/comm | head -1 | cut -d/ -f5)
-ticks() { awk '{print $14 + $15}' "/proc/$sw/task/$tid/stat"; }
+# CPU time (utime + stime, in clock ticks) of the vtep thread, the control
+# thread and the forwarding loop (the main thread).
+tid() { grep -lx "$1" /proc/"$sw"/task/*/comm | head -1 | cut -d/ -f5; }
+tids="$(tid vtep) $(tid vswitch-control) $sw"
+ticks() { for t in $tids; do awk '{printf "%d ", $14 + $15}' "/proc/$sw/task/$t/stat"; done; }
 hz=$(getconf CLK_TCK)
 t0=$(ticks)
 sleep "$dur"
 t1=$(ticks)
-cpu=$(python3 -c "print('%.2f' % (($t1 - $t0) / $hz))")
-pct=$(python3 -c "print('%.1f' % (100 * ($t1 - $t0) / $hz / $dur))")
 echo "binary: $vs"
-echo "vtep thread CPU over ${dur} s: ${cpu} s (${pct}% of one CPU)"
-echo "control.max_stall_us $(stat 's["control"]["max_stall_us"]')" \
+python3 - "$t0" "$t1" "$hz" "$dur" <<'PY'
+import sys
+t0, t1 = ([int(x) for x in a.split()] for a in sys.argv[1:3])
+hz, dur = int(sys.argv[3]), float(sys.argv[4])
+for name, a, b in zip(["vtep", "control", "forwarding"], t0, t1):
+    cpu = (b - a) / hz
+    print(f"{name} thread CPU over {dur:.0f} s: {cpu:.2f} s ({100 * cpu / dur:.1f}% of one CPU)")
+PY
+echo "since start: control.max_stall_us $(stat 's["control"]["max_stall_us"]')" \
   "max_stall_cpu_us $(stat 's["control"]["max_stall_cpu_us"]')" \
-  "($(stat 's["control"].get("max_stall_what", "?")'))"
+  "($(stat 's["control"]["max_stall_request"]'))"
