@@ -247,6 +247,51 @@ fn vswitch_joins_ovn_as_a_hardware_vtep() {
         .expect("ls0 has a tunnel_key");
     assert_ne!(key, 42, "the lab pins no key: OVN picks its own");
     assert_eq!(lab.vni(), Some(key), "vx0 does not carry ls0's key");
+    // A second logical switch bound on this VLAN-unaware switch: one
+    // untagged VNI cannot carry both, so it is logged and not followed, and
+    // ls0 keeps the port.
+    lab.nbctl(&["ls-add", "ls1"]);
+    let ps_opt = format!("vtep-physical-switch={}", lab.switch());
+    lab.nbctl(&[
+        "lsp-add",
+        "ls1",
+        "lsp-vtep1",
+        "--",
+        "lsp-set-type",
+        "lsp-vtep1",
+        "vtep",
+        "--",
+        "lsp-set-options",
+        "lsp-vtep1",
+        &ps_opt,
+        "vtep-logical-switch=ls1",
+    ]);
+    let p2 = format!("{}-p2", lab.prefix);
+    lab.vtep_ctl(&[
+        "add-ls",
+        "ls1",
+        "--",
+        "bind-ls",
+        &lab.switch(),
+        &p2,
+        "5",
+        "ls1",
+    ]);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let log = lab.log("vswitch.log");
+            log.lines().any(|l| {
+                l.contains("logical switch ls1")
+                    && l.contains("not followed")
+                    && l.contains("carries one VNI untagged")
+            })
+        }),
+        "no word of ls1 not followed; vswitch log:\n{}",
+        lab.log("vswitch.log")
+    );
+    assert_eq!(lab.vni(), Some(key), "ls0 lost the port to ls1");
+    assert!(pings(&h2, "192.168.90.1"), "h2 -> h1 with ls1 bound too");
+    lab.vtep_ctl(&["unbind-ls", &lab.switch(), &p2, "5"]);
     let ps = lab.vtep_ctl(&["list-ps"]);
     assert_eq!(ps.trim(), lab.switch(), "one Physical_Switch: {ps}");
 
@@ -274,7 +319,6 @@ fn vswitch_joins_ovn_as_a_hardware_vtep() {
         flood()
     );
     // h2's port leaves the switch: its MAC is no longer published.
-    let p2 = format!("{}-p2", lab.prefix);
     common::ok(&vswitch(&["del", &p2, "--name", &lab.switch()]));
     assert!(
         wait_until(Duration::from_secs(10), || !lab
