@@ -16,8 +16,11 @@
 #
 # Usage: ovn-lab.sh up|down|vtep-db-stop|vtep-db-start [PREFIX [DIR]]
 # (root; PREFIX default "ovn", DIR default /tmp/PREFIX-lab). VSWITCH names
-# the binary (default `vswitch` on the PATH), VNI the logical switch's key
-# (default 42; OVN with VXLAN encapsulation allows 1-4095).
+# the binary (default `vswitch` on the PATH), VNI the VNI vswitch's VXLAN
+# port starts with (default 42), KEY the logical switch's tunnel_key (pinned
+# with requested-tnl-key; by default OVN picks one, which vswitch's VTEP
+# thread maps onto its port in place of VNI; OVN with VXLAN encapsulation
+# allows 1-4095).
 # `down` stops what `up` started, by the PIDs in DIR/*.pid, and deletes the
 # namespaces.
 set -eu
@@ -27,6 +30,7 @@ P=${2:-ovn}
 D=${3:-/tmp/$P-lab}
 VSWITCH=${VSWITCH:-vswitch}
 VNI=${VNI:-42}
+KEY=${KEY:-}
 HV=$P-hv
 VT=$P-vt
 H1=$P-h1
@@ -132,7 +136,10 @@ up() {
     wait_for "vswitch's Physical_Switch" "vtep-ctl --db=$VTDB list-ports $SW | grep -qx $P-p2"
 
     # The logical switch, its port on the hypervisor, its port on the VTEP.
-    ovn-nbctl --db="$NB" ls-add ls0 -- set logical_switch ls0 other_config:requested-tnl-key="$VNI"
+    ovn-nbctl --db="$NB" ls-add ls0
+    if [ -n "$KEY" ]; then
+        ovn-nbctl --db="$NB" set logical_switch ls0 other_config:requested-tnl-key="$KEY"
+    fi
     ovn-nbctl --db="$NB" lsp-add ls0 lsp-h1 -- lsp-set-addresses lsp-h1 "02:90:00:00:00:01 192.168.90.1"
     ovn-nbctl --db="$NB" lsp-add ls0 lsp-vtep -- lsp-set-type lsp-vtep vtep \
         -- lsp-set-options lsp-vtep vtep-physical-switch="$SW" vtep-logical-switch=ls0 \

@@ -38,6 +38,9 @@ pub enum LinuxCommand {
     /// Show a running switch's spanning tree.
     #[command(subcommand)]
     Stp(StpCommand),
+    /// Change a running switch's VXLAN ports.
+    #[command(subcommand)]
+    Vxlan(VxlanCommand),
     /// Print one line per frame a running switch forwards.
     Trace(TraceArgs),
     /// Record what a running switch sends out of a port, as pcap.
@@ -268,6 +271,50 @@ fn parse_mask(s: &str) -> Result<u16, String> {
 pub struct PortArgs {
     /// The port.
     port: String,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// `vswitch vxlan ...`.
+#[derive(Subcommand)]
+pub enum VxlanCommand {
+    /// Add or remove the VNIs a running VXLAN port carries.
+    #[command(subcommand)]
+    Vni(VniCommand),
+}
+
+/// `vswitch vxlan vni ...`.
+#[derive(Subcommand)]
+pub enum VniCommand {
+    /// Carry one more VNI: untagged (then the port's only VNI) or, with
+    /// --vlan, mapped to a VLAN of a VLAN-aware switch on which the port is a
+    /// trunk of that VLAN (as `bridge vlan add dev vx vid V tunnel_info id N`).
+    Add(VniAddArgs),
+    /// Stop carrying a VNI (its frames are then dropped as vxlan-wrong-vni).
+    Del(VniDelArgs),
+}
+
+/// `vswitch vxlan vni add`.
+#[derive(Args)]
+pub struct VniAddArgs {
+    /// The VXLAN port.
+    port: String,
+    /// The VNI (0..=16777215).
+    vni: u32,
+    /// The switch VLAN (1..=4094) the VNI maps to.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=4094))]
+    vlan: Option<u16>,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// `vswitch vxlan vni del`.
+#[derive(Args)]
+pub struct VniDelArgs {
+    /// The VXLAN port.
+    port: String,
+    /// The VNI.
+    vni: u32,
     #[command(flatten)]
     common: Common,
 }
@@ -551,6 +598,33 @@ pub fn run(command: LinuxCommand) -> anyhow::Result<()> {
             Ok(())
         }
         LinuxCommand::Lab(l) => lab_command(l),
+        LinuxCommand::Vxlan(VxlanCommand::Vni(cmd)) => {
+            let (common, request, done) = match cmd {
+                VniCommand::Add(a) => (
+                    a.common,
+                    Request::VniAdd {
+                        port: a.port.clone(),
+                        vni: a.vni,
+                        vlan: a.vlan.unwrap_or(0),
+                    },
+                    format!("{} carries VNI {}", a.port, a.vni),
+                ),
+                VniCommand::Del(a) => (
+                    a.common,
+                    Request::VniDel {
+                        port: a.port.clone(),
+                        vni: a.vni,
+                    },
+                    format!("{} no longer carries VNI {}", a.port, a.vni),
+                ),
+            };
+            let data = control::request(&common.name, request)?;
+            if common.json {
+                return print_json(&data);
+            }
+            outln!("{done}")?;
+            Ok(())
+        }
         LinuxCommand::Reload(c) => {
             let data = control::request(&c.name, Request::Reload)?;
             if c.json {
@@ -747,7 +821,7 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
         },
     })?;
     // Stopped and joined when the switch stops.
-    let _vtep = match vtep_remote {
+    let vtep = match vtep_remote {
         Some(remote) => Some(vswitch_linux::vtep::spawn(
             vswitch_linux::vtep::VtepOptions {
                 remote,
@@ -756,7 +830,13 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
         )?),
         None => None,
     };
-    sw.run()?;
+    let r = sw.run();
+    // The switch first: its control socket goes, so that a request of the
+    // VTEP thread under way fails at once instead of waiting for an answer
+    // the stopped loop would never give; then the thread is stopped.
+    drop(sw);
+    drop(vtep);
+    r?;
     Ok(())
 }
 
@@ -815,7 +895,7 @@ fn print_ports(name: &str, ports: &[PortInfo]) -> std::io::Result<()> {
         if let Some(v) = &p.vxlan {
             let drops: Vec<String> = v.drops.iter().map(|(k, n)| format!("{k} {n}")).collect();
             let vnis = if v.vlans.is_empty() {
-                v.vni.to_string()
+                v.vni.map_or("none".to_string(), |n| n.to_string())
             } else {
                 let pairs: Vec<String> = v
                     .vlans
@@ -1073,7 +1153,13 @@ fn fdb(command: FdbCommand) -> anyhow::Result<()> {
         FdbCommand::Show(FdbShowArgs { common: c, stats }) => {
             // The table may hold a million entries: its JSON is printed as the
             // switch wrote it, or read straight into rows, never into a tree.
-            let data = control::request_raw(&c.name, Request::FdbShow { stats })?;
+            let data = control::request_raw(
+                &c.name,
+                Request::FdbShow {
+                    stats,
+                    ports: Vec::new(),
+                },
+            )?;
             if c.json {
                 outln!("{}", data.get())?;
                 return Ok(());

@@ -70,7 +70,15 @@ fn linux_big_fdb_is_answered_whole_and_the_stall_is_reported() {
     let dumps: Vec<_> = (0..4)
         .map(|_| {
             let name = name.clone();
-            std::thread::spawn(move || control::request(&name, Request::FdbShow { stats: false }))
+            std::thread::spawn(move || {
+                control::request(
+                    &name,
+                    Request::FdbShow {
+                        stats: false,
+                        ports: Vec::new(),
+                    },
+                )
+            })
         })
         .collect();
     assert!(ping(&lab.ns(1), &addr(2)), "no forwarding during the dumps");

@@ -95,6 +95,16 @@ impl OvnLab {
         rows.as_array()?.iter().find(|r| r["mac"] == mac).cloned()
     }
 
+    /// The VNI vswitch's vx0 carries untagged, if one.
+    fn vni(&self) -> Option<u32> {
+        let out = vswitch(&["show", "--name", &self.switch(), "-j"]);
+        let ports: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let vx = ports.as_array()?.iter().find(|p| p["ifname"] == "vx0")?;
+        vx["vxlan"]["vni"]
+            .as_u64()
+            .and_then(|v| u32::try_from(v).ok())
+    }
+
     fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
     }
@@ -228,6 +238,60 @@ fn vswitch_joins_ovn_as_a_hardware_vtep() {
         wait_until(Duration::from_secs(5), || pings(&h2, "192.168.90.1")),
         "h2 -> h1 after the restart"
     );
+    // OVN picked the logical switch's key; vswitch's port was started with
+    // VNI 42 and now carries that key instead.
+    let key: u32 = lab
+        .vtep_ctl(&["get", "Logical_Switch", "ls0", "tunnel_key"])
+        .trim()
+        .parse()
+        .expect("ls0 has a tunnel_key");
+    assert_ne!(key, 42, "the lab pins no key: OVN picks its own");
+    assert_eq!(lab.vni(), Some(key), "vx0 does not carry ls0's key");
+    // A second logical switch bound on this VLAN-unaware switch: one
+    // untagged VNI cannot carry both, so it is logged and not followed, and
+    // ls0 keeps the port.
+    lab.nbctl(&["ls-add", "ls1"]);
+    let ps_opt = format!("vtep-physical-switch={}", lab.switch());
+    lab.nbctl(&[
+        "lsp-add",
+        "ls1",
+        "lsp-vtep1",
+        "--",
+        "lsp-set-type",
+        "lsp-vtep1",
+        "vtep",
+        "--",
+        "lsp-set-options",
+        "lsp-vtep1",
+        &ps_opt,
+        "vtep-logical-switch=ls1",
+    ]);
+    let p2 = format!("{}-p2", lab.prefix);
+    lab.vtep_ctl(&[
+        "add-ls",
+        "ls1",
+        "--",
+        "bind-ls",
+        &lab.switch(),
+        &p2,
+        "5",
+        "ls1",
+    ]);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let log = lab.log("vswitch.log");
+            log.lines().any(|l| {
+                l.contains("logical switch ls1")
+                    && l.contains("not followed")
+                    && l.contains("carries one VNI untagged")
+            })
+        }),
+        "no word of ls1 not followed; vswitch log:\n{}",
+        lab.log("vswitch.log")
+    );
+    assert_eq!(lab.vni(), Some(key), "ls0 lost the port to ls1");
+    assert!(pings(&h2, "192.168.90.1"), "h2 -> h1 with ls1 bound too");
+    lab.vtep_ctl(&["unbind-ls", &lab.switch(), &p2, "5"]);
     let ps = lab.vtep_ctl(&["list-ps"]);
     assert_eq!(ps.trim(), lab.switch(), "one Physical_Switch: {ps}");
 
@@ -255,7 +319,6 @@ fn vswitch_joins_ovn_as_a_hardware_vtep() {
         flood()
     );
     // h2's port leaves the switch: its MAC is no longer published.
-    let p2 = format!("{}-p2", lab.prefix);
     common::ok(&vswitch(&["del", &p2, "--name", &lab.switch()]));
     assert!(
         wait_until(Duration::from_secs(10), || !lab
@@ -267,5 +330,40 @@ fn vswitch_joins_ovn_as_a_hardware_vtep() {
     assert!(
         lab.log("vswitch.log").contains("reconnecting"),
         "the outage was not seen"
+    );
+    // The binding goes: the VNI the port was started with comes back.
+    lab.vtep_ctl(&["unbind-ls", &lab.switch(), &p2, "0"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || lab.vni() == Some(42)),
+        "vx0 carries {:?}, not its own 42 again",
+        lab.vni()
+    );
+    // SIGTERM with the VTEP thread connected: the switch is gone promptly.
+    let pid = std::fs::read_to_string(lab.dir.join("vswitch.pid"))
+        .expect("vswitch.pid")
+        .trim()
+        .to_string();
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+    };
+    assert!(!gone(), "vswitch is not running");
+    let sent = std::time::Instant::now();
+    let out = Command::new("kill")
+        .args(["-TERM", &pid])
+        .output()
+        .expect("kill");
+    assert!(out.status.success(), "kill -TERM {pid}");
+    assert!(
+        wait_until(Duration::from_secs(5), gone),
+        "vswitch still runs 5 s after SIGTERM"
+    );
+    let took = sent.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "vswitch took {took:?} to exit after SIGTERM"
     );
 }

@@ -680,7 +680,7 @@ fn several_vnis_each_in_its_vlan() {
             r#"attach = ["vxlan:vx0,vni=42:10,vni=43:20,local=10.79.0.1,remote=10.79.0.2", "{p}s1", "{p}s4"]
 vlan-aware = true
 [ports.vx0]
-vlan = {{ trunk = [10, 20] }}
+vlan = {{ trunk = [10, 20, 30] }}
 [ports.{p}s1]
 vlan = {{ access = 10 }}
 [ports.{p}s4]
@@ -743,6 +743,68 @@ vlan = {{ access = 20 }}
         .count();
     assert_eq!(flood_rows, 2);
     assert_eq!(fdb_cmd("del"), serde_json::json!(["10.79.0.2"]));
+
+    // VNIs taken off and put back on the running port: VLAN 20 loses VNI 43
+    // and gets it again; bad requests get one line saying what is wrong.
+    let vni_cmd =
+        |args: &[&str]| common::vswitch(&[&["vxlan", "vni"][..], args, &name[..]].concat());
+    common::ok(&vni_cmd(&["del", "vx0", "43"]));
+    assert_eq!(
+        sw.port("vx0")["vxlan"]["vlans"],
+        serde_json::json!([[42, 10]])
+    );
+    assert!(
+        !common::ping_once(&hosts[3], "192.168.80.3"),
+        "VLAN 20 reached VNI 43 after it was removed"
+    );
+    common::ok(&vni_cmd(&["add", "vx0", "43", "--vlan", "20"]));
+    assert!(
+        ping(&hosts[3], "192.168.80.3"),
+        "VLAN 20 reaches VNI 43 again"
+    );
+    assert_eq!(
+        sw.port("vx0")["vxlan"]["vlans"],
+        serde_json::json!([[42, 10], [43, 20]])
+    );
+    for (args, says) in [
+        (
+            &["add", "vx0", "44", "--vlan", "10"][..],
+            "VLAN 10 is mapped to VNI 42",
+        ),
+        (
+            &["add", "vx0", "44", "--vlan", "40"][..],
+            "not a member of VLAN 40",
+        ),
+        (&["add", "vx0", "44"][..], "needs one (vlan 1..=4094)"),
+        (
+            &["add", "vx0", "43", "--vlan", "30"][..],
+            "carries VNI 43 already",
+        ),
+        (
+            &["add", "vx0", "16777216", "--vlan", "30"][..],
+            "outside 0..=16777215",
+        ),
+        (&["add", &format!("{p}s1"), "44"][..], "is no VXLAN port"),
+        (
+            &["del", "vx0", "99"][..],
+            "does not carry VNI 99 (it carries: 42, 43)",
+        ),
+        (&["del", "vx7", "42"][..], "vx7"),
+    ] {
+        let out = vni_cmd(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(
+            err.contains(says),
+            "{args:?}: {err:?} does not say {says:?}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err:?}");
+    }
+    common::ok(&vni_cmd(&["add", "vx0", "44", "--vlan", "30"]));
+    assert_eq!(
+        sw.port("vx0")["vxlan"]["vlans"],
+        serde_json::json!([[42, 10], [43, 20], [44, 30]])
+    );
 
     // The file's tunnel changes (one more remote): a reload re-attaches it.
     let text = std::fs::read_to_string(&config).unwrap();

@@ -47,6 +47,10 @@ pub enum Request {
         /// With each entry's counters as a destination (`fdb show -s`).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         stats: bool,
+        /// Only the entries (and flood lists) of these ports; all when
+        /// empty. A name not attached is an error.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ports: Vec<String>,
     },
     /// The multicast group table, router ports and queriers.
     MdbShow,
@@ -114,6 +118,24 @@ pub enum Request {
         /// The whole frame, from its destination MAC, in hex.
         frame: String,
     },
+    /// Carry one more VNI on a running VXLAN port (`vxlan vni add`).
+    VniAdd {
+        /// The VXLAN port's name.
+        port: String,
+        /// The VNI.
+        vni: u32,
+        /// The switch VLAN it maps to; 0: carried untagged (the port's only
+        /// VNI).
+        #[serde(default)]
+        vlan: u16,
+    },
+    /// Stop carrying a VNI on a running VXLAN port (`vxlan vni del`).
+    VniDel {
+        /// The VXLAN port's name.
+        port: String,
+        /// The VNI.
+        vni: u32,
+    },
 }
 
 impl Request {
@@ -136,6 +158,8 @@ impl Request {
             Request::StpClearGuard { .. } => "stp-clear-guard",
             Request::Monitor => "monitor",
             Request::Explain { .. } => "explain",
+            Request::VniAdd { .. } => "vni-add",
+            Request::VniDel { .. } => "vni-del",
         }
     }
 }
@@ -212,13 +236,15 @@ pub struct PortInfo {
 /// A VXLAN port as `show` reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VxlanInfo {
-    /// Its VNI.
-    pub vni: u32,
+    /// Its VNI carried untagged, or its first VNI of several mapped to
+    /// VLANs ([`VxlanInfo::vlans`]); none when it carries none.
+    #[serde(default)]
+    pub vni: Option<u32>,
     /// The local endpoint.
     pub local: String,
     /// The UDP port.
     pub dstport: u16,
-    /// (VNI, VLAN) pairs of a port of several VNIs.
+    /// (VNI, VLAN) pairs of a port whose VNIs are mapped to VLANs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vlans: Vec<(u32, u16)>,
     /// The flood list.
@@ -872,5 +898,61 @@ mod test {
         assert!(check_name("").is_err());
         assert!(check_name("../x").is_err());
         assert!(check_name("a/b").is_err());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The VNI requests as on the wire: a VLAN left out is 0 (untagged),
+    /// and the port filter of `fdb-show` left out is none.
+    #[test]
+    fn vni_requests_and_the_fdb_filter_on_the_wire() {
+        let add = Request::VniAdd {
+            port: "vx0".into(),
+            vni: 43,
+            vlan: 20,
+        };
+        let text = serde_json::to_string(&add).unwrap();
+        assert_eq!(text, r#"{"cmd":"vni-add","port":"vx0","vni":43,"vlan":20}"#);
+        assert_eq!(serde_json::from_str::<Request>(&text).unwrap(), add);
+        let untagged: Request =
+            serde_json::from_str(r#"{"cmd":"vni-add","port":"vx0","vni":7}"#).unwrap();
+        assert_eq!(
+            untagged,
+            Request::VniAdd {
+                port: "vx0".into(),
+                vni: 7,
+                vlan: 0
+            }
+        );
+        let del: Request =
+            serde_json::from_str(r#"{"cmd":"vni-del","port":"vx0","vni":7}"#).unwrap();
+        assert_eq!(del.name(), "vni-del");
+        for bad in [
+            r#"{"cmd":"vni-add","port":"vx0"}"#,
+            r#"{"cmd":"vni-add","port":"vx0","vni":-1}"#,
+            r#"{"cmd":"vni-add","port":"vx0","vni":1,"vlan":70000}"#,
+            r#"{"cmd":"vni-del","vni":1}"#,
+        ] {
+            assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
+        }
+        let all: Request = serde_json::from_str(r#"{"cmd":"fdb-show"}"#).unwrap();
+        assert_eq!(
+            all,
+            Request::FdbShow {
+                stats: false,
+                ports: Vec::new()
+            }
+        );
+        let some = Request::FdbShow {
+            stats: false,
+            ports: vec!["vx0".into()],
+        };
+        assert_eq!(
+            serde_json::to_string(&some).unwrap(),
+            r#"{"cmd":"fdb-show","ports":["vx0"]}"#
+        );
     }
 }

@@ -702,7 +702,7 @@ impl Server {
             Ok(request) => {
                 c.state = State::Waiting(match request {
                     Request::Stats => Waiting::Stats,
-                    Request::FdbShow { stats } => Waiting::Fdb {
+                    Request::FdbShow { stats, .. } => Waiting::Fdb {
                         names: Vec::new(),
                         tunnels: Vec::new(),
                         entries: Vec::new(),

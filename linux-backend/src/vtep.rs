@@ -15,11 +15,15 @@
 //!   address of the switch's first VXLAN port) and each other port as a
 //!   `Physical_Port`;
 //! - follows the `vlan_bindings` of those ports: (port, VLAN) bound to a
-//!   `Logical_Switch` whose `tunnel_key` is a VNI the VXLAN port carries
-//!   (`vni=K`, or `vni=K:VLAN` on a VLAN-aware switch). vswitch does not
-//!   re-map its tunnel at run time: a binding to a VNI the port does not carry
-//!   is logged and not followed (pin the key in OVN with
-//!   `other_config:requested-tnl-key`);
+//!   `Logical_Switch` with a `tunnel_key`, which the VXLAN port is made to
+//!   carry if it does not ([`vni_plan`], through `vxlan vni add|del`): a port
+//!   of one VNI, untagged (a VLAN-unaware switch), carries the bound logical
+//!   switch's key instead of the configured VNI (put back once nothing is
+//!   bound), and so follows ONE logical switch: a second is logged and not
+//!   followed. Several logical switches need a VLAN-aware switch with the
+//!   port a trunk of one VLAN per logical switch (`vni=K:VLAN`), each bound
+//!   as (port, VLAN): the key of a binding of VLAN V is mapped to V. Only
+//!   VNIs the thread added are removed, when their binding goes;
 //! - installs each `Ucast_Macs_Remote` of a bound logical switch as a static
 //!   entry on the tunnel port towards its locator (`fdb add MAC vx0 dst IP`),
 //!   and the locators of `Mcast_Macs_Remote` `unknown-dst` as the tunnel's
@@ -74,6 +78,8 @@ pub const UNKNOWN_DST: &str = "unknown-dst";
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the thread syncs without a change in the database.
 const SYNC_PERIOD: Duration = Duration::from_secs(1);
+/// How often a wait looks whether the thread is to stop.
+const STOP_CHECK: Duration = Duration::from_millis(50);
 /// How long the server may be silent before it is asked for an echo.
 const PROBE_AFTER: Duration = Duration::from_secs(15);
 /// The first and the longest wait before reconnecting.
@@ -161,7 +167,7 @@ impl SwitchView {
                 Some(v) if view.tunnel.is_none() => {
                     let Ok(local) = v.local.parse() else { continue };
                     let vnis = if v.vlans.is_empty() {
-                        vec![(v.vni, 0)]
+                        v.vni.map(|n| (n, 0)).into_iter().collect()
                     } else {
                         v.vlans.clone()
                     };
@@ -278,10 +284,27 @@ fn locator_ip(db: &Db, uuid: &str) -> Result<Ipv4Addr, String> {
         .map_err(|_| format!("locator {uuid}: dst_ip \"{ip}\" is not an IPv4 address"))
 }
 
-/// What the database asks of the physical switch `ps_name` with `tunnel`.
-/// Rows that make no sense are left out and named in the second value.
-pub fn wanted(db: &Db, ps_name: &str, tunnel: &Tunnel) -> (Wanted, Vec<String>) {
-    let mut w = Wanted::default();
+/// A binding the database asks for, whether the tunnel carries its VNI or
+/// not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Requested {
+    /// The port.
+    pub port: String,
+    /// The VLAN on the port (0: untagged).
+    pub port_vlan: u16,
+    /// The logical switch's UUID.
+    pub ls: String,
+    /// Its name.
+    pub ls_name: String,
+    /// Its tunnel_key.
+    pub vni: u32,
+}
+
+/// The bindings of the physical switch `ps_name`'s ports to logical switches
+/// with a tunnel_key. Rows that make no sense are left out and named in the
+/// second value.
+pub fn requested(db: &Db, ps_name: &str) -> (Vec<Requested>, Vec<String>) {
+    let mut out = Vec::new();
     let mut bad = Vec::new();
     let ps = db
         .rows("Physical_Switch")
@@ -296,8 +319,6 @@ pub fn wanted(db: &Db, ps_name: &str, tunnel: &Tunnel) -> (Wanted, Vec<String>) 
                 .collect::<Vec<_>>()
         })
         .unwrap_or_default();
-    // Logical switch UUID -> switch VLAN.
-    let mut bound: BTreeMap<String, u16> = BTreeMap::new();
     for pu in ports {
         let Some(port) = db.row("Physical_Port", pu) else {
             bad.push(format!("unknown physical port {pu}"));
@@ -337,31 +358,57 @@ pub fn wanted(db: &Db, ps_name: &str, tunnel: &Tunnel) -> (Wanted, Vec<String>) 
                 ));
                 continue;
             };
-            let Some(&(_, vlan)) = tunnel.vnis.iter().find(|(v, _)| *v == vni) else {
-                let carried: Vec<String> = tunnel.vnis.iter().map(|(v, _)| v.to_string()).collect();
-                bad.push(format!(
-                    "logical switch {ls_name}: VNI {vni} is not carried by {} (it carries {}), binding of port {pname} VLAN {port_vlan} not followed",
-                    tunnel.name,
-                    carried.join(", ")
-                ));
-                continue;
-            };
-            if port_vlan != 0 && port_vlan != vlan {
-                bad.push(format!(
-                    "port {pname} VLAN {port_vlan}: logical switch {ls_name} (VNI {vni}) is on switch VLAN {vlan}; bind VLAN {vlan} or 0"
-                ));
-                continue;
-            }
-            bound.insert(lsu.to_string(), vlan);
-            w.bindings.push(Binding {
+            out.push(Requested {
                 port: pname.clone(),
                 port_vlan,
                 ls: lsu.to_string(),
                 ls_name,
                 vni,
-                vlan,
             });
         }
+    }
+    (out, bad)
+}
+
+/// What the database asks of the physical switch `ps_name` with `tunnel`.
+/// Rows that make no sense are left out and named in the second value.
+pub fn wanted(db: &Db, ps_name: &str, tunnel: &Tunnel) -> (Wanted, Vec<String>) {
+    let mut w = Wanted::default();
+    let (requested, mut bad) = requested(db, ps_name);
+    // Logical switch UUID -> switch VLAN.
+    let mut bound: BTreeMap<String, u16> = BTreeMap::new();
+    for r in requested {
+        let Requested {
+            port: pname,
+            port_vlan,
+            ls: lsu,
+            ls_name,
+            vni,
+        } = r;
+        let Some(&(_, vlan)) = tunnel.vnis.iter().find(|(v, _)| *v == vni) else {
+            let carried: Vec<String> = tunnel.vnis.iter().map(|(v, _)| v.to_string()).collect();
+            bad.push(format!(
+                "logical switch {ls_name}: VNI {vni} is not carried by {} (it carries {}), binding of port {pname} VLAN {port_vlan} not followed",
+                tunnel.name,
+                if carried.is_empty() { "none".to_string() } else { carried.join(", ") }
+            ));
+            continue;
+        };
+        if port_vlan != 0 && port_vlan != vlan {
+            bad.push(format!(
+                "port {pname} VLAN {port_vlan}: logical switch {ls_name} (VNI {vni}) is on switch VLAN {vlan}; bind VLAN {vlan} or 0"
+            ));
+            continue;
+        }
+        bound.insert(lsu.clone(), vlan);
+        w.bindings.push(Binding {
+            port: pname,
+            port_vlan,
+            ls: lsu,
+            ls_name,
+            vni,
+            vlan,
+        });
     }
     for (uuid, row) in db.rows("Ucast_Macs_Remote") {
         let Some(&vlan) = reference(row, "logical_switch").and_then(|l| bound.get(l)) else {
@@ -426,6 +473,113 @@ pub fn diff<T: Ord + Clone>(have: &BTreeSet<T>, want: &BTreeSet<T>) -> (Vec<T>, 
         want.difference(have).cloned().collect(),
         have.difference(want).cloned().collect(),
     )
+}
+
+/// A change of the VNIs the tunnel port carries (`vxlan vni add|del`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VniOp {
+    /// Carry the VNI, untagged (VLAN 0) or as that switch VLAN.
+    Add(u32, u16),
+    /// Stop carrying the VNI.
+    Del(u32),
+}
+
+/// The VNIs the VTEP thread changed on the tunnel port.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VniState {
+    /// (VNI, VLAN) it added, for bound logical switches.
+    pub added: BTreeSet<(u32, u16)>,
+    /// The VNI the port carried untagged that it took off to carry a bound
+    /// logical switch's instead; put back once no binding needs the port.
+    pub replaced: Option<u32>,
+}
+
+/// The changes that make `tunnel` carry the VNI of each of `requested`'s
+/// logical switches, given what the thread changed before (`state`), and the
+/// bindings that cannot be followed (named in the last value):
+/// - a VNI it added that no binding needs any more goes; the VNI it replaced
+///   comes back when the port is left carrying none;
+/// - a port carrying one VNI untagged (a VLAN-unaware switch) carries one
+///   logical switch: its VNI replaces the configured one, unless a binding
+///   needs that one; a second logical switch is not followed (several need a
+///   VLAN-aware switch with the port a trunk of their VLANs);
+/// - a port whose VNIs are mapped to VLANs gets (key, VLAN) for a binding of
+///   VLAN V != 0 whose VLAN is free on it;
+/// - a port carrying none gets the key untagged for a binding of VLAN 0, or
+///   as VLAN V for a binding of V.
+///
+/// `state` is what it would be once all the changes are made; the caller
+/// undoes its part for those the switch refused.
+pub fn vni_plan(
+    requested: &[Requested],
+    tunnel: &Tunnel,
+    state: &mut VniState,
+) -> (Vec<VniOp>, Vec<String>) {
+    let mut ops = Vec::new();
+    let mut bad = Vec::new();
+    let mut carried = tunnel.vnis.clone();
+    // Forget what the switch no longer has (the port re-added, or a VNI
+    // removed by hand).
+    state.added.retain(|a| carried.contains(a));
+    let needed: BTreeSet<u32> = requested.iter().map(|r| r.vni).collect();
+    for &(k, _) in state.added.clone().iter() {
+        if !needed.contains(&k) {
+            ops.push(VniOp::Del(k));
+            carried.retain(|(n, _)| *n != k);
+            state.added.retain(|(n, _)| *n != k);
+        }
+    }
+    let name = &tunnel.name;
+    let mut seen = BTreeSet::new();
+    for r in requested {
+        if carried.iter().any(|(n, _)| *n == r.vni) || !seen.insert(r.vni) {
+            continue;
+        }
+        let (k, pv) = (r.vni, r.port_vlan);
+        let what = format!(
+            "logical switch {} (VNI {k}): binding of port {} VLAN {pv} not followed",
+            r.ls_name, r.port
+        );
+        match carried.first().copied() {
+            None => {
+                ops.push(VniOp::Add(k, pv));
+                carried.push((k, pv));
+                state.added.insert((k, pv));
+            }
+            Some((j, 0)) if !needed.contains(&j) && !state.added.contains(&(j, 0)) => {
+                ops.push(VniOp::Del(j));
+                ops.push(VniOp::Add(k, 0));
+                carried = vec![(k, 0)];
+                state.added.insert((k, 0));
+                state.replaced.get_or_insert(j);
+            }
+            Some((j, 0)) => bad.push(format!(
+                "{what}: {name} carries one VNI untagged ({j}, bound already) on a \
+                 VLAN-unaware switch; for several logical switches make the switch \
+                 VLAN-aware with {name} a trunk of one VLAN per logical switch and bind \
+                 (port, VLAN)"
+            )),
+            Some(_) if pv == 0 => bad.push(format!(
+                "{what}: {name} maps its VNIs to VLANs; bind the switch VLAN to carry it on, not 0"
+            )),
+            Some(_) => match carried.iter().find(|(_, v)| *v == pv) {
+                Some(&(n, _)) => bad.push(format!(
+                    "{what}: VLAN {pv} of {name} carries VNI {n} already"
+                )),
+                None => {
+                    ops.push(VniOp::Add(k, pv));
+                    carried.push((k, pv));
+                    state.added.insert((k, pv));
+                }
+            },
+        }
+    }
+    if carried.is_empty() {
+        if let Some(j) = state.replaced.take() {
+            ops.push(VniOp::Add(j, 0));
+        }
+    }
+    (ops, bad)
 }
 
 /// The locator with `ip`, if the database has it.
@@ -650,7 +804,7 @@ pub fn spawn(opts: VtepOptions) -> std::io::Result<VtepHandle> {
         .spawn(move || {
             // Below forwarding, as the control thread.
             let _ = crate::sys::set_thread_nice(10);
-            Vtep::new(opts).run(&s)
+            Vtep::new(opts, s).run()
         })?;
     Ok(VtepHandle {
         stop,
@@ -661,11 +815,15 @@ pub fn spawn(opts: VtepOptions) -> std::io::Result<VtepHandle> {
 /// The VTEP's state across connections.
 struct Vtep {
     opts: VtepOptions,
+    /// Set when the thread is to stop.
+    stop: Arc<AtomicBool>,
     db: Db,
     /// Static remote entries this thread installed.
     installed: BTreeSet<RemoteMac>,
     /// Flood list addresses this thread added.
     flooded: BTreeSet<Ipv4Addr>,
+    /// VNIs this thread made the tunnel carry.
+    vnis: VniState,
     /// The problems last logged, so that each is logged once.
     logged: BTreeSet<String>,
     /// The last refused transaction's error, logged once.
@@ -673,22 +831,28 @@ struct Vtep {
 }
 
 impl Vtep {
-    fn new(opts: VtepOptions) -> Vtep {
+    fn new(opts: VtepOptions, stop: Arc<AtomicBool>) -> Vtep {
         Vtep {
             opts,
+            stop,
             db: Db::default(),
             installed: BTreeSet::new(),
             flooded: BTreeSet::new(),
+            vnis: VniState::default(),
             logged: BTreeSet::new(),
             refused: None,
         }
     }
 
-    fn run(&mut self, stop: &AtomicBool) {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn run(&mut self) {
         let mut backoff = BACKOFF.0;
-        while !stop.load(Ordering::Relaxed) {
+        while !self.stopping() {
             let started = Instant::now();
-            match self.session(stop) {
+            match self.session() {
                 Ok(()) => return,
                 Err(e) => tracing::warn!(
                     "vtep: {}: {e}; reconnecting in {:.1} s",
@@ -701,8 +865,8 @@ impl Vtep {
                 backoff = BACKOFF.0;
             }
             let until = Instant::now() + backoff;
-            while Instant::now() < until && !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(50));
+            while Instant::now() < until && !self.stopping() {
+                std::thread::sleep(STOP_CHECK);
             }
             backoff = (backoff * 2).min(BACKOFF.1);
         }
@@ -710,7 +874,7 @@ impl Vtep {
 
     /// One connection: a fresh monitor, then updates and syncs until the
     /// connection fails (`Err`) or the thread is stopped (`Ok`).
-    fn session(&mut self, stop: &AtomicBool) -> Result<(), OvsdbError> {
+    fn session(&mut self) -> Result<(), OvsdbError> {
         let mut c = Client::connect(&self.opts.remote, CALL_TIMEOUT)?;
         let mut requests = Map::new();
         for t in TABLES.iter().chain([&MCAST_LOCAL]) {
@@ -723,9 +887,9 @@ impl Vtep {
         self.log_problems(bad);
         tracing::info!("vtep: connected to {}", self.opts.remote);
         let mut next_sync = Instant::now();
-        while !stop.load(Ordering::Relaxed) {
+        while !self.stopping() {
             let wait = next_sync.saturating_duration_since(Instant::now());
-            if let Some(n) = c.poll(wait.min(Duration::from_millis(200)))? {
+            if let Some(n) = c.poll(wait.min(STOP_CHECK))? {
                 self.on_notification(&n);
                 // Take whatever else came, then sync once.
                 while let Some(n) = c.poll(Duration::from_millis(20))? {
@@ -761,40 +925,127 @@ impl Vtep {
         self.logged = now;
     }
 
-    /// The switch as it is now, or `None` (logged) if it does not answer.
-    fn view(&self) -> Option<SwitchView> {
-        let get = |r: Request| control::request(&self.opts.switch, r);
-        let ports = get(Request::Show)
+    /// The switch's ports, or `None` (logged) if it does not answer.
+    fn ports(&self) -> Option<Vec<PortInfo>> {
+        let r = control::request(&self.opts.switch, Request::Show)
             .ok()
             .and_then(|v| serde_json::from_value::<Vec<PortInfo>>(v).ok());
-        let fdb = get(Request::FdbShow { stats: false })
-            .ok()
-            .and_then(|v| serde_json::from_value::<Vec<FdbRow>>(v).ok());
-        match (ports, fdb) {
-            (Some(p), Some(f)) => Some(SwitchView::from_reports(&p, &f)),
-            _ => {
-                tracing::debug!("vtep: the switch did not answer show/fdb show");
-                None
+        if r.is_none() {
+            tracing::debug!("vtep: the switch did not answer show");
+        }
+        r
+    }
+
+    /// The FDB rows of `ports` (never empty: the tunnel is one), or `None`
+    /// (logged) if the switch does not answer.
+    fn fdb(&self, ports: Vec<String>) -> Option<Vec<FdbRow>> {
+        let r = control::request(
+            &self.opts.switch,
+            Request::FdbShow {
+                stats: false,
+                ports,
+            },
+        )
+        .ok()
+        .and_then(|v| serde_json::from_value::<Vec<FdbRow>>(v).ok());
+        if r.is_none() {
+            tracing::debug!("vtep: the switch did not answer fdb show");
+        }
+        r
+    }
+
+    /// Makes the tunnel carry the VNIs of the bound logical switches
+    /// ([`vni_plan`]); returns the problems, and whether it changed anything.
+    fn map_vnis(&mut self, tunnel: &Tunnel) -> (Vec<String>, bool) {
+        let (req, _) = requested(&self.db, &self.opts.switch);
+        let mut state = self.vnis.clone();
+        let (ops, mut bad) = vni_plan(&req, tunnel, &mut state);
+        let port = &tunnel.name;
+        for op in &ops {
+            let (r, what) = match *op {
+                VniOp::Add(vni, vlan) => (
+                    control::request(
+                        &self.opts.switch,
+                        Request::VniAdd {
+                            port: port.clone(),
+                            vni,
+                            vlan,
+                        },
+                    ),
+                    format!("vxlan vni add {port} {vni} vlan {vlan}"),
+                ),
+                VniOp::Del(vni) => (
+                    control::request(
+                        &self.opts.switch,
+                        Request::VniDel {
+                            port: port.clone(),
+                            vni,
+                        },
+                    ),
+                    format!("vxlan vni del {port} {vni}"),
+                ),
+            };
+            match (r, *op) {
+                (Ok(_), _) => tracing::info!("vtep: {what}"),
+                (Err(e), VniOp::Add(vni, vlan)) => {
+                    bad.push(format!("{what}: {e}"));
+                    if !state.added.remove(&(vni, vlan)) {
+                        // The VNI put back: tried again next time.
+                        state.replaced = Some(vni);
+                    }
+                }
+                (Err(e), VniOp::Del(_)) => bad.push(format!("{what}: {e}")),
             }
         }
+        self.vnis = state;
+        (bad, !ops.is_empty())
     }
 
     fn sync(&mut self, c: &mut Client) -> Result<(), OvsdbError> {
-        let Some(view) = self.view() else {
+        let Some(mut ports) = self.ports() else {
             return Ok(());
         };
-        let Some(tunnel) = view.tunnel.clone() else {
+        let Some(mut tunnel) = SwitchView::from_reports(&ports, &[]).tunnel else {
             self.log_problems(vec![
                 "the switch has no VXLAN port: nothing to register".into()
             ]);
             return Ok(());
         };
-        let ops = register_ops(&self.db, &self.opts.switch, tunnel.local, &view.ports);
+        let others = SwitchView::from_reports(&ports, &[]).ports;
+        let ops = register_ops(&self.db, &self.opts.switch, tunnel.local, &others);
         if !ops.is_empty() {
             self.transact(c, ops, "registering the physical switch")?;
         }
+        let (mut problems, changed) = self.map_vnis(&tunnel);
+        if changed {
+            // The tunnel as it is now.
+            let Some(p) = self.ports() else {
+                return Ok(());
+            };
+            ports = p;
+            let Some(t) = SwitchView::from_reports(&ports, &[]).tunnel else {
+                return Ok(());
+            };
+            tunnel = t;
+        }
         let (want, bad) = wanted(&self.db, &self.opts.switch, &tunnel);
-        self.log_problems(bad);
+        problems.extend(bad);
+        self.log_problems(problems);
+        // Only the rows of the tunnel and of bound ports: the rest of the
+        // table is none of the VTEP's business.
+        let mut dump: Vec<String> = want
+            .bindings
+            .iter()
+            .map(|b| b.port.clone())
+            .filter(|p| others.contains(p))
+            .collect();
+        dump.push(tunnel.name.clone());
+        dump.sort();
+        dump.dedup();
+        let Some(fdb) = self.fdb(dump) else {
+            return Ok(());
+        };
+        let view = SwitchView::from_reports(&ports, &fdb);
         self.apply_remotes(&tunnel, &view, &want);
         let ops = publish_ops(&self.db, tunnel.local, &want.bindings, &view.learned);
         if !ops.is_empty() {
@@ -810,8 +1061,12 @@ impl Vtep {
         match c.transact(DB, ops, CALL_TIMEOUT) {
             Ok(_) => {
                 self.refused = None;
-                if let Some(n) = c.poll(Duration::from_secs(1))? {
-                    self.on_notification(&n);
+                let until = Instant::now() + Duration::from_secs(1);
+                while Instant::now() < until && !self.stopping() {
+                    if let Some(n) = c.poll(STOP_CHECK)? {
+                        self.on_notification(&n);
+                        break;
+                    }
                 }
                 while let Some(n) = c.poll(Duration::from_millis(10))? {
                     self.on_notification(&n);
@@ -1054,6 +1309,109 @@ mod tests {
         assert_eq!(w.bindings.len(), 1);
     }
 
+    fn req(port: &str, port_vlan: u16, ls: &str, vni: u32) -> Requested {
+        Requested {
+            port: port.into(),
+            port_vlan,
+            ls: ls.into(),
+            ls_name: ls.into(),
+            vni,
+        }
+    }
+
+    #[test]
+    fn requested_bindings_whatever_the_tunnel_carries() {
+        let (r, _) = requested(&db(), "sw");
+        let got: Vec<(&str, u16, u32)> = r
+            .iter()
+            .map(|r| (r.port.as_str(), r.port_vlan, r.vni))
+            .collect();
+        assert_eq!(got, [("p1", 0, 42), ("p2", 6, 44)]);
+    }
+
+    /// On a port of one untagged VNI the bound logical switch's key replaces
+    /// the configured one, which comes back once nothing is bound; a second
+    /// logical switch is logged, not followed.
+    #[test]
+    fn an_untagged_tunnel_carries_the_bound_key_instead() {
+        let mut t = tunnel();
+        let mut st = VniState::default();
+        let (ops, bad) = vni_plan(&[req("p1", 0, "ls1", 1)], &t, &mut st);
+        assert_eq!(ops, [VniOp::Del(42), VniOp::Add(1, 0)]);
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!((st.added.len(), st.replaced), (1, Some(42)));
+        t.vnis = vec![(1, 0)];
+        let two = [req("p1", 0, "ls1", 1), req("p2", 0, "ls2", 2)];
+        let (ops, bad) = vni_plan(&two, &t, &mut st);
+        assert!(ops.is_empty(), "{ops:?}");
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert!(
+            bad[0].contains("logical switch ls2 (VNI 2): binding of port p2 VLAN 0 not followed")
+                && bad[0].contains("VLAN-aware"),
+            "{bad:?}"
+        );
+        // The binding moves to another logical switch: its key replaces ours.
+        let (ops, _) = vni_plan(&[req("p1", 0, "ls2", 2)], &t, &mut st);
+        assert_eq!(ops, [VniOp::Del(1), VniOp::Add(2, 0)]);
+        t.vnis = vec![(2, 0)];
+        // Nothing bound: the configured VNI comes back.
+        let (ops, _) = vni_plan(&[], &t, &mut st);
+        assert_eq!(ops, [VniOp::Del(2), VniOp::Add(42, 0)]);
+        assert_eq!(st, VniState::default());
+        // A key the port carries already: nothing to do.
+        t.vnis = vec![(42, 0)];
+        let (ops, bad) = vni_plan(&[req("p1", 0, "ls42", 42)], &t, &mut st);
+        assert!(ops.is_empty() && bad.is_empty());
+        // The configured VNI bound too: the other key is not followed and the
+        // configured one stays.
+        let (ops, bad) = vni_plan(
+            &[req("p1", 0, "ls42", 42), req("p2", 0, "ls1", 1)],
+            &t,
+            &mut st,
+        );
+        assert!(ops.is_empty());
+        assert!(bad[0].contains("(42, bound already)"), "{bad:?}");
+    }
+
+    /// On a port whose VNIs have VLANs, a binding of VLAN V gets (key, V);
+    /// only what the thread added is removed.
+    #[test]
+    fn a_trunk_tunnel_gets_the_key_on_the_bound_vlan() {
+        let mut t = tunnel();
+        t.vnis = vec![(42, 10)];
+        let mut st = VniState::default();
+        let want = [
+            req("p1", 20, "ls7", 7),
+            req("p2", 0, "ls8", 8),
+            req("p2", 10, "ls9", 9),
+        ];
+        let (ops, bad) = vni_plan(&want, &t, &mut st);
+        assert_eq!(ops, [VniOp::Add(7, 20)]);
+        assert!(
+            bad.iter().any(|b| b.contains("ls8") && b.contains("not 0")),
+            "{bad:?}"
+        );
+        assert!(
+            bad.iter()
+                .any(|b| b.contains("VLAN 10 of vx0 carries VNI 42")),
+            "{bad:?}"
+        );
+        t.vnis.push((7, 20));
+        let (ops, _) = vni_plan(&[], &t, &mut st);
+        assert_eq!(ops, [VniOp::Del(7)], "the configured 42 stays");
+        // A VNI removed by hand meanwhile is forgotten, not removed again.
+        let mut st = VniState {
+            added: BTreeSet::from([(5, 50)]),
+            replaced: None,
+        };
+        let (ops, _) = vni_plan(&[], &t, &mut st);
+        assert!(ops.is_empty() && st.added.is_empty());
+        // A port carrying none takes the key as the binding's VLAN says.
+        t.vnis = Vec::new();
+        let (ops, _) = vni_plan(&[req("p1", 0, "ls7", 7)], &t, &mut st);
+        assert_eq!(ops, [VniOp::Add(7, 0)]);
+    }
+
     #[test]
     fn diff_adds_and_removes() {
         let have = BTreeSet::from([1, 2, 3]);
@@ -1196,7 +1554,7 @@ mod tests {
             mtu: 1500,
             counters: Default::default(),
             vxlan: vx.then(|| crate::control::VxlanInfo {
-                vni: 42,
+                vni: Some(42),
                 local: "10.0.0.1".into(),
                 dstport: 4789,
                 vlans: Vec::new(),

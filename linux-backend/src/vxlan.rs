@@ -13,7 +13,9 @@
 //! Several VNIs on one local endpoint: `vni=42:10,vni=43:20` maps each VNI
 //! to a VLAN of the (VLAN-aware) switch, on which the port is a trunk of those
 //! VLANs. A received frame gets the 802.1Q tag of its VNI's VLAN; a frame sent
-//! loses its tag and goes with its VLAN's VNI.
+//! loses its tag and goes with its VLAN's VNI. VNIs are added and removed on a
+//! running port ([`VxlanPort::add_vni`], `vswitch vxlan vni add|del`): a port
+//! carries one VNI untagged, or none, or any number each on its own VLAN.
 //!
 //! - Receive: the datagram's VXLAN header must have the I flag and the port's
 //!   VNI; anything else is dropped and counted under a reason
@@ -382,6 +384,11 @@ struct Queued {
 /// A VXLAN tunnel port. See the module documentation.
 pub struct VxlanPort {
     spec: VxlanSpec,
+    /// The (VNI, switch VLAN) pairs carried now: one with VLAN 0 (the VNI,
+    /// untagged), none, or any number with VLANs (a trunk). Starts as the
+    /// spec says; changed at run time by [`VxlanPort::add_vni`] and
+    /// [`VxlanPort::del_vni`].
+    vnis: Vec<(u32, u16)>,
     rx: UdpSocket,
     /// Send sockets, one per outer source port.
     tx: Vec<UdpSocket>,
@@ -494,8 +501,14 @@ impl VxlanPort {
         // UDP GSO needs checksums, which IPv6 always sends.
         let gso = spec.udpcsum || spec.local.is_ipv6();
         let sockets = tx.len();
+        let vnis = if spec.vlans.is_empty() {
+            vec![(spec.vni, 0)]
+        } else {
+            spec.vlans.clone()
+        };
         Ok(VxlanPort {
             spec,
+            vnis,
             rx,
             tx,
             mtu,
@@ -516,6 +529,70 @@ impl VxlanPort {
     /// What the port was opened with.
     pub fn spec(&self) -> &VxlanSpec {
         &self.spec
+    }
+
+    /// The (VNI, switch VLAN) pairs the port carries now; VLAN 0 is a VNI
+    /// carried untagged (then the only one).
+    pub fn vnis(&self) -> &[(u32, u16)] {
+        &self.vnis
+    }
+
+    /// Carries `vni` from now on: untagged (`vlan` 0, on a port that carries
+    /// no VNI), or as switch VLAN `vlan` (1..=4094, on a port whose VNIs all
+    /// have VLANs). The error says what is wrong and what is allowed.
+    pub fn add_vni(&mut self, vni: u32, vlan: u16) -> std::result::Result<(), String> {
+        let name = &self.spec.name;
+        if vni > MAX_VNI {
+            return Err(format!("VNI {vni} is outside 0..={MAX_VNI}"));
+        }
+        if vlan > 4094 {
+            return Err(format!("VLAN {vlan} is outside 1..=4094"));
+        }
+        if let Some(&(_, v)) = self.vnis.iter().find(|(n, _)| *n == vni) {
+            return Err(match v {
+                0 => format!("{name} carries VNI {vni} already (untagged)"),
+                v => format!("{name} carries VNI {vni} already (VLAN {v})"),
+            });
+        }
+        if let Some(&(n, _)) = self.vnis.iter().find(|(_, v)| *v == 0) {
+            return Err(format!(
+                "{name} carries VNI {n} untagged, its only one: remove it first, \
+                 or start the port with vni=VNI:VLAN to map several VNIs to VLANs"
+            ));
+        }
+        if vlan == 0 && !self.vnis.is_empty() {
+            return Err(format!(
+                "{name} maps its VNIs to VLANs: VNI {vni} needs one (vlan 1..=4094)"
+            ));
+        }
+        if let Some(&(n, _)) = self.vnis.iter().find(|(_, v)| *v == vlan) {
+            return Err(format!(
+                "VLAN {vlan} is mapped to VNI {n} on {name} already"
+            ));
+        }
+        self.vnis.push((vni, vlan));
+        Ok(())
+    }
+
+    /// Stops carrying `vni`; returns the VLAN it was on (0: untagged).
+    pub fn del_vni(&mut self, vni: u32) -> std::result::Result<u16, String> {
+        let at = self
+            .vnis
+            .iter()
+            .position(|(n, _)| *n == vni)
+            .ok_or_else(|| {
+                let carried: Vec<String> = self.vnis.iter().map(|(n, _)| n.to_string()).collect();
+                format!(
+                    "{} does not carry VNI {vni} (it carries: {})",
+                    self.spec.name,
+                    if carried.is_empty() {
+                        "none".to_string()
+                    } else {
+                        carried.join(", ")
+                    }
+                )
+            })?;
+        Ok(self.vnis.remove(at).1)
     }
 
     /// The interface that held the local address when the port was opened
@@ -549,8 +626,8 @@ impl VxlanPort {
         if too_big(frame, self.mtu) {
             return Err(TxError::TooBig);
         }
-        let (vni, untag) = if self.spec.vlans.is_empty() {
-            (self.spec.vni, false)
+        let (vni, untag) = if let [(vni, 0)] = self.vnis[..] {
+            (vni, false)
         } else {
             // The frame leaves a trunk tagged: its VLAN names the VNI.
             let vid = match frame.get(12..16) {
@@ -559,7 +636,7 @@ impl VxlanPort {
                 }
                 _ => 0,
             };
-            let Some(&(vni, _)) = self.spec.vlans.iter().find(|&&(_, v)| v == vid) else {
+            let Some(&(vni, _)) = self.vnis.iter().find(|&&(_, v)| v == vid && v != 0) else {
                 // The port's trunk carries only mapped VLANs: not reached
                 // unless the configuration says otherwise.
                 self.decap.unmapped += 1;
@@ -740,11 +817,11 @@ impl VxlanPort {
         batch: &mut FrameBatch<VnetHdr>,
     ) -> usize {
         let datagram = &self.rx_buf[range];
-        let got = if self.spec.vlans.is_empty() {
-            decap(datagram, self.spec.vni).map(|inner| (inner, None))
+        let got = if let [(vni, 0)] = self.vnis[..] {
+            decap(datagram, vni).map(|inner| (inner, None))
         } else {
             parse(datagram).and_then(|(vni, inner)| {
-                match self.spec.vlans.iter().find(|&&(n, _)| n == vni) {
+                match self.vnis.iter().find(|&&(n, _)| n == vni) {
                     Some(&(_, vid)) => Ok((inner, Some(vid))),
                     None => Err(DecapError::WrongVni(vni)),
                 }
@@ -1244,6 +1321,55 @@ mod test {
         assert_eq!(old.recv(&mut got), 0);
     }
 
+    /// VNIs added and removed on a running port: one untagged at most, or
+    /// any number with distinct VLANs, never both; each refusal names the rule.
+    #[test]
+    fn vnis_are_added_and_removed_live() {
+        let spec = |vlans: Vec<(u32, u16)>| VxlanSpec {
+            name: "vxm".into(),
+            vni: 42,
+            local: Ipv4Addr::new(127, 0, 0, 21).into(),
+            remotes: Vec::new(),
+            dstport: 47_901,
+            udpcsum: false,
+            vlans,
+        };
+        let mut p = VxlanPort::open(spec(Vec::new())).unwrap();
+        assert_eq!(p.vnis(), [(42, 0)]);
+        let refused = |r: std::result::Result<(), String>, like: &str| {
+            let e = r.expect_err(like);
+            assert!(e.contains(like), "{e:?} does not say {like:?}");
+            assert!(!e.contains('\n'), "one line: {e:?}");
+        };
+        refused(p.add_vni(43, 0), "carries VNI 42 untagged");
+        refused(p.add_vni(43, 10), "carries VNI 42 untagged");
+        refused(p.add_vni(42, 0), "carries VNI 42 already");
+        refused(p.add_vni(MAX_VNI + 1, 0), "outside 0..=16777215");
+        refused(p.add_vni(43, 4095), "outside 1..=4094");
+        assert!(p
+            .del_vni(43)
+            .unwrap_err()
+            .contains("does not carry VNI 43 (it carries: 42)"));
+        assert_eq!(p.del_vni(42), Ok(0));
+        assert!(p.vnis().is_empty());
+        assert!(p.del_vni(42).unwrap_err().contains("it carries: none"));
+        p.add_vni(7, 0).unwrap();
+        assert_eq!(p.vnis(), [(7, 0)]);
+        assert_eq!(
+            p.spec().vni,
+            42,
+            "the spec stays what the port was opened with"
+        );
+        drop(p);
+        let mut p = VxlanPort::open(spec(vec![(42, 10)])).unwrap();
+        p.add_vni(43, 20).unwrap();
+        refused(p.add_vni(44, 20), "VLAN 20 is mapped to VNI 43");
+        refused(p.add_vni(43, 30), "carries VNI 43 already (VLAN 20)");
+        refused(p.add_vni(44, 0), "needs one (vlan 1..=4094)");
+        assert_eq!(p.del_vni(42), Ok(10));
+        assert_eq!(p.vnis(), [(43, 20)]);
+    }
+
     /// Two ports on loopback: encapsulation, decapsulation, the remote
     /// learned from the outer source, the MTU drop and the wrong VNI counted.
     #[test]
@@ -1345,7 +1471,7 @@ mod test {
             Err(TxError::TooBig)
         );
         // Another VNI: dropped and counted.
-        a.spec.vni = 43;
+        a.vnis = vec![(43, 0)];
         a.send(&frame, VnetHdr::NONE).unwrap();
         a.flush();
         for _ in 0..100 {

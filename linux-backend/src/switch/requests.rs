@@ -35,6 +35,8 @@ pub(super) struct Dump {
     pub(super) names: Vec<String>,
     /// Tunnel ports' remotes, sent with the first slice.
     pub(super) tunnels: Vec<Tunnel>,
+    /// The ports whose entries are sent, by port number; all when empty.
+    pub(super) only: Vec<bool>,
 }
 
 /// Control work done in one loop turn: how long (on the clock, and on the
@@ -170,6 +172,10 @@ impl LinuxSwitch {
                 .entries_from(cursor, DUMP_STEP, now, &mut entries);
             taken += DUMP_STEP;
         }
+        if !d.only.is_empty() {
+            let only = &d.only;
+            entries.retain(|e| only.get(usize::from(e.port.0)).copied().unwrap_or(false));
+        }
         let answer = Answer::FdbSlice {
             names: std::mem::take(&mut d.names),
             tunnels: std::mem::take(&mut d.tunnels),
@@ -217,14 +223,34 @@ impl LinuxSwitch {
                 self.poll_port_stats();
                 done(json(Ok(self.show())))
             }
-            Request::FdbShow { .. } => {
+            Request::FdbShow { ports, .. } => {
+                let mut only = Vec::new();
+                for p in &ports {
+                    match self.find_port(p) {
+                        Ok(id) => {
+                            let i = usize::from(id.0);
+                            if only.len() <= i {
+                                only.resize(i + 1, false);
+                            }
+                            only[i] = true;
+                        }
+                        Err(e) => {
+                            self.control.reply(client, Answer::Done(Response::err(e)));
+                            return;
+                        }
+                    }
+                }
                 let names = self.port_names();
-                let tunnels = self.tunnels();
+                let mut tunnels = self.tunnels();
+                if !only.is_empty() {
+                    tunnels.retain(|t| only.get(usize::from(t.port)).copied().unwrap_or(false));
+                }
                 self.dumps.push_back(Dump {
                     client,
                     cursor: FdbCursor::default(),
                     names,
                     tunnels,
+                    only,
                 });
                 return;
             }
@@ -255,6 +281,8 @@ impl LinuxSwitch {
             Request::Reload => done(json(self.reload_logged())),
             Request::StpShow => done(json(Ok(self.stp_info()))),
             Request::StpClearGuard { port } => done(json(self.stp_clear_guard(&port))),
+            Request::VniAdd { port, vni, vlan } => done(json(self.vni_add(&port, vni, vlan))),
+            Request::VniDel { port, vni } => done(json(self.vni_del(&port, vni))),
             Request::Trace { port } => match port.map(|p| self.find_port(&p)).transpose() {
                 Ok(filter) => {
                     self.streams.push((client, Stream::Trace(filter)));
@@ -317,10 +345,15 @@ impl LinuxSwitch {
                 mtu: slot.port.mtu(),
                 counters: state.counters,
                 vxlan: slot.port.vxlan().map(|v| VxlanInfo {
-                    vni: v.spec().vni,
+                    vni: v.vnis().first().map(|&(n, _)| n),
                     local: v.spec().local.to_string(),
                     dstport: v.spec().dstport,
-                    vlans: v.spec().vlans.clone(),
+                    vlans: v
+                        .vnis()
+                        .iter()
+                        .copied()
+                        .filter(|&(_, vid)| vid != 0)
+                        .collect(),
                     flood: v
                         .remotes()
                         .flood_list()
@@ -381,6 +414,58 @@ impl LinuxSwitch {
                 ))
             })?;
         Ok((id, vx, addr))
+    }
+
+    /// The VXLAN port named `port`.
+    fn vxlan_port(&mut self, port: &str) -> Result<(PortId, &mut crate::vxlan::VxlanPort)> {
+        let id = self.find_port(port)?;
+        let vx = self
+            .slot(id)
+            .and_then(|s| s.port.vxlan_mut())
+            .ok_or_else(|| Error::Remote(format!("\"{port}\" is no VXLAN port: it has no VNIs")))?;
+        Ok((id, vx))
+    }
+
+    /// Makes VXLAN port `port` carry `vni` too: untagged (`vlan` 0) or as
+    /// switch VLAN `vlan`, which needs a VLAN-aware switch on which the port
+    /// is a trunk of that VLAN.
+    fn vni_add(&mut self, port: &str, vni: u32, vlan: u16) -> Result<()> {
+        let id = self.find_port(port)?;
+        if vlan != 0 {
+            if !self.sw.config().vlan_aware {
+                return Err(Error::Remote(format!(
+                    "VNI {vni} on VLAN {vlan}: this switch is not VLAN-aware, so {port} \
+                     carries one VNI, untagged (vni add {port} {vni}); set vlan-aware = true \
+                     to map several VNIs to VLANs"
+                )));
+            }
+            let admits = self.sw.port(id).is_some_and(|p| p.config.vlan.admits(vlan));
+            if !admits {
+                return Err(Error::Remote(format!(
+                    "{port} is not a member of VLAN {vlan}: make it a trunk of it \
+                     ([ports.{port}] vlan = {{ trunk = [..., {vlan}] }}) first"
+                )));
+            }
+        }
+        let (_, vx) = self.vxlan_port(port)?;
+        vx.add_vni(vni, vlan).map_err(Error::Remote)?;
+        tracing::info!(
+            "{port}: carries VNI {vni}{} on request",
+            if vlan == 0 {
+                String::new()
+            } else {
+                format!(" as VLAN {vlan}")
+            }
+        );
+        Ok(())
+    }
+
+    /// Makes VXLAN port `port` stop carrying `vni`.
+    fn vni_del(&mut self, port: &str, vni: u32) -> Result<()> {
+        let (_, vx) = self.vxlan_port(port)?;
+        vx.del_vni(vni).map_err(Error::Remote)?;
+        tracing::info!("{port}: no longer carries VNI {vni}, on request");
+        Ok(())
     }
 
     /// Takes `dst` off tunnel port `port`'s flood list.
