@@ -73,7 +73,7 @@ impl core::fmt::Display for DecapError {
 
 /// The VNI of a VXLAN datagram and the inner frame, after one length check.
 /// Reserved fields are ignored, as RFC 7348 asks of a receiver.
-pub fn parse(datagram: &[u8]) -> std::result::Result<(u32, &[u8]), DecapError> {
+pub fn parse(datagram: &[u8]) -> core::result::Result<(u32, &[u8]), DecapError> {
     if datagram.len() < HEADER_LEN + ETHERNET_HEADER_LEN {
         return Err(DecapError::Short);
     }
@@ -85,7 +85,7 @@ pub fn parse(datagram: &[u8]) -> std::result::Result<(u32, &[u8]), DecapError> {
 }
 
 /// The inner frame of a datagram for VNI `vni`.
-pub fn decap(datagram: &[u8], vni: u32) -> std::result::Result<&[u8], DecapError> {
+pub fn decap(datagram: &[u8], vni: u32) -> core::result::Result<&[u8], DecapError> {
     let (got, inner) = parse(datagram)?;
     if got != vni {
         return Err(DecapError::WrongVni(got));
