@@ -173,6 +173,6 @@ else
 fi
 echo "$MODE: cut A-B at 3 s: outage $outage (longest gap between echo replies from the cut); lost $((sent - got)) of $sent echo requests (ping -i 0.01 over ${DURATION} s); longest gap elsewhere $noise s"
 if [ "$MODE" = vswitch ] && [ -n "${SHOW:-}" ]; then
-	"$VSWITCH" stp show --name $P-b
+	for s in a b c; do "$VSWITCH" stp show --name $P-$s; done
 	grep -h 'stp:\|removed\|is down\|is up\|WARN\|ERROR' "$WORK"/vswitch-*.log | tail -n 40
 fi
