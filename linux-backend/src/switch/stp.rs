@@ -6,9 +6,7 @@ use super::LinuxSwitch;
 use crate::control::{BpduKinds, StpInfo, StpPortInfo};
 use crate::error::{Error, Result};
 use crate::vnet::VnetHdr;
-use vswitch_core::stp::{
-    path_cost_for_speed, KindCounters, State, Stp, StpEvent, StpPortConfig,
-};
+use vswitch_core::stp::{path_cost_for_speed, KindCounters, State, Stp, StpEvent, StpPortConfig};
 use vswitch_core::{MacAddr, Port, PortId};
 
 /// The address of an interface, from sysfs; `None` if it cannot be read.
