@@ -12,7 +12,8 @@
 # and the echo requests lost. Root only; a vswitch binary: VSWITCH (default
 # target/release/vswitch of this checkout).
 # usage: MODE=vswitch|linux|ovs [DURATION=30] [SHOW=1] [KEEP=ping.txt] benches/stp-failover.sh
-# (SHOW: print switch B's stp show and the spanning tree log lines after the cut;
+# (SHOW: print the switches' stp show, the spanning tree log lines, and when
+# the kernel told B's namespace of the link change (ip monitor);
 # KEEP: keep ping's output)
 set -eu
 MODE=${MODE:-vswitch}
@@ -141,6 +142,10 @@ ip netns exec ${P}ha ping -c 1 -W 1 -q 10.77.0.2 >/dev/null
 echo "$MODE: hosts reach each other $(awk "BEGIN { printf \"%.1f\", $t1 - $t0 }") s after the start"
 sleep 3
 
+if [ -n "${SHOW:-}" ]; then
+	ip -ts -n "$(ns b)" monitor link >"$WORK/monitor-b.txt" 2>&1 &
+	PIDS+=($!)
+fi
 ip netns exec ${P}ha ping -D -i 0.01 -W 1 -w "$DURATION" 10.77.0.2 >"$WORK/ping.txt" 2>&1 &
 PING=$!
 sleep 3
@@ -173,6 +178,10 @@ else
 fi
 echo "$MODE: cut A-B at 3 s: outage $outage (longest gap between echo replies from the cut); lost $((sent - got)) of $sent echo requests (ping -i 0.01 over ${DURATION} s); longest gap elsewhere $noise s"
 if [ "$MODE" = vswitch ] && [ -n "${SHOW:-}" ]; then
-	"$VSWITCH" stp show --name $P-b
+	for s in a b c; do "$VSWITCH" stp show --name $P-$s; done
 	grep -h 'stp:\|removed\|is down\|is up\|WARN\|ERROR' "$WORK"/vswitch-*.log | tail -n 40
+fi
+if [ -n "${SHOW:-}" ]; then
+	echo "cut at $(date -u -d "@$CUT" +%H:%M:%S.%N); the kernel's link messages in B's namespace:"
+	cat "$WORK/monitor-b.txt"
 fi

@@ -1120,24 +1120,26 @@ fn print_stp(name: &str, s: &StpInfo) -> std::io::Result<()> {
     }
     outln!()?;
     outln!(
-        "  {:<4} {:<15} {:>21} {:>21} {:>5} {:>7} Dropped",
+        "  {:<4} {:<15} {:>21} {:>21} {:>5} {:>7} {:>5} Dropped",
         "Port",
         "Interface",
         "Rx config/rst/tcn",
         "Tx config/rst/tcn",
         "TCs",
-        "Trips"
+        "Trips",
+        "Held"
     )?;
     for p in &s.ports {
         let drops: Vec<String> = p.drops.iter().map(|(r, n)| format!("{r}:{n}")).collect();
         outln!(
-            "  {:<4} {:<15} {:>21} {:>21} {:>5} {:>7} {}",
+            "  {:<4} {:<15} {:>21} {:>21} {:>5} {:>7} {:>5} {}",
             p.port,
             p.ifname,
             format!("{}/{}/{}", p.rx.config, p.rx.rst, p.rx.tcn),
             format!("{}/{}/{}", p.tx.config, p.tx.rst, p.tx.tcn),
             p.topology_changes,
             format!("{}/{}", p.bpdu_guard_trips, p.root_guard_blocks),
+            p.tx_held,
             if drops.is_empty() {
                 "-".to_string()
             } else {

@@ -313,8 +313,15 @@ fn open_vswitch_is_root_and_the_switch_blocks_one_link() {
         );
     }
     assert_loop_free_and_reachable(&lab, &ovs, &sw);
-    // The root port's link fails: the alternate port takes over (RSTP on a
-    // point-to-point link: no forward delays) and the host reaches OVS again.
+    // The root port's link fails: the alternate port takes over and the host
+    // reaches OVS again. The issue asks for convergence in well under a
+    // second on point-to-point links: an alternate port becomes root port
+    // and forwards at once, no forward delay (a timer-driven change would take
+    // 2 x 4 s here). It takes a few milliseconds (about 20-40 ms of outage in
+    // benches/stp-failover.sh); the bound of a second on the switch's port
+    // roles and states is tens of times that, for a loaded machine and the
+    // polls through `stp show`, yet far below the forward delays. The speed
+    // itself is measured in the bench.
     let root = port(&s, &ovs.switch_ports[0])["role"] == "root";
     let (cut, other) = if root {
         (&ovs.switch_ports[0], &ovs.switch_ports[1])
@@ -322,13 +329,17 @@ fn open_vswitch_is_root_and_the_switch_blocks_one_link() {
         (&ovs.switch_ports[1], &ovs.switch_ports[0])
     };
     ip(&["link", "set", cut, "down"]);
-    let moved = wait_until(Duration::from_secs(5), || {
+    let moved = wait_until(Duration::from_secs(1), || {
         let s = stp(&sw);
         let p = port(&s, other);
         p["role"] == "root" && p["state"] == "forwarding"
     });
-    assert!(moved, "no failover: {}", stp(&sw));
+    assert!(moved, "no failover within a second: {}", stp(&sw));
     assert_eq!(port(&stp(&sw), cut)["role"], "disabled");
+    // The way back also needs OVS to forget where the host was (its flush on
+    // the link going down or on the topology change): a single echo request
+    // sent at once went unanswered within its second in 3 of 10 runs, so up
+    // to three tries; the outage itself is measured in the bench.
     assert!(
         ping(&lab.ns(1), "192.168.100.201"),
         "host to OVS after the failover"

@@ -374,6 +374,9 @@ pub struct StpPortInfo {
     /// Times root guard blocked the port.
     #[serde(default)]
     pub root_guard_blocks: u64,
+    /// Times a BPDU had to wait for the transmit hold count.
+    #[serde(default)]
+    pub tx_held: u64,
 }
 
 /// Switch-wide statistics, as `stats` reports them. Fields are in name

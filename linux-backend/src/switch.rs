@@ -46,9 +46,15 @@ const TOKEN_TIMER: u64 = 2;
 const TOKEN_LINK: u64 = 3;
 const TOKEN_CONTROL: u64 = 4;
 const TOKEN_METRICS: u64 = 5;
+const TOKEN_STP_TIMER: u64 = 6;
 const TOKEN_PORT: u64 = 1 << 32;
 /// How often aged entries are swept.
 const AGING_SWEEP_MS: u64 = 1000;
+/// How often the spanning tree's timers run while it is on: the core's
+/// timers (hello, proposal and agreement, topology change, received
+/// information) are counted at this granularity. With the spanning tree off
+/// this timer is disarmed and wakes nobody.
+const STP_TICK_MS: u64 = 100;
 /// Batches read from one ready port before going back to epoll_wait.
 const DRAIN_BATCHES: usize = 8;
 /// How long the switch keeps looking for frames after a batch, by default.
@@ -131,6 +137,12 @@ pub struct LinuxSwitch {
     start: std::time::Instant,
     signal: OwnedFd,
     timer: OwnedFd,
+    /// The spanning tree's tick, every [`STP_TICK_MS`] while it is on.
+    stp_timer: OwnedFd,
+    /// Whether `stp_timer` is armed.
+    stp_ticking: bool,
+    /// Each port's spanning tree state when last logged.
+    stp_states: Vec<Option<vswitch_core::stp::State>>,
     links: LinkMonitor,
     socket_path: PathBuf,
     /// The control thread, until `run` starts it.
@@ -217,12 +229,16 @@ impl LinuxSwitch {
         let signal = sys::signal_fd().map_err(|e| Error::io("setting up signals", e))?;
         let timer = sys::interval_timer(AGING_SWEEP_MS)
             .map_err(|e| Error::io("setting up the aging timer", e))?;
+        // Armed when the spanning tree is turned on.
+        let stp_timer = sys::interval_timer(0)
+            .map_err(|e| Error::io("setting up the spanning tree timer", e))?;
         let links = LinkMonitor::new().map_err(|e| Error::io("subscribing to link events", e))?;
         let epoll = Epoll::new().map_err(|e| Error::io("creating epoll", e))?;
         let ev = libc::EPOLLIN as u32;
         let watch = |fd, token| epoll.add(fd, ev, token).map_err(|e| Error::io("epoll", e));
         watch(signal.as_raw_fd(), TOKEN_SIGNAL)?;
         watch(timer.as_raw_fd(), TOKEN_TIMER)?;
+        watch(stp_timer.as_raw_fd(), TOKEN_STP_TIMER)?;
         watch(links.fd(), TOKEN_LINK)?;
         watch(control.fd(), TOKEN_CONTROL)?;
         if let Some((_, link)) = &metrics {
@@ -237,6 +253,9 @@ impl LinuxSwitch {
             start: std::time::Instant::now(),
             signal,
             timer,
+            stp_timer,
+            stp_ticking: false,
+            stp_states: Vec::new(),
             links,
             socket_path,
             server: Some(server),
@@ -362,10 +381,18 @@ impl LinuxSwitch {
                         // Ages the table and ends move-guard shutdowns that are over.
                         self.sw.advance(now);
                         self.mcast_tick(now);
-                        self.run_stp();
+                        if !self.stp_ticking {
+                            // Only if its own timer could not be armed.
+                            self.run_stp();
+                        }
                         self.poll_port_stats();
                         self.reclaim_remotes();
                         self.publish_metrics();
+                    }
+                    TOKEN_STP_TIMER => {
+                        let mut buf = [0u8; 8];
+                        let _ = sys::read(self.stp_timer.as_raw_fd(), &mut buf);
+                        self.run_stp();
                     }
                     TOKEN_LINK => self.on_link_events(),
                     TOKEN_CONTROL => self.on_control(&mut stall),

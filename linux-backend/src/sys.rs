@@ -738,7 +738,7 @@ pub fn signal_fd() -> io::Result<OwnedFd> {
     owned(unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) })
 }
 
-/// A timerfd that fires every `period_ms` milliseconds.
+/// A timerfd that fires every `period_ms` milliseconds (0: created disarmed).
 pub fn interval_timer(period_ms: u64) -> io::Result<OwnedFd> {
     // SAFETY: plain timerfd_create(2).
     let fd = owned(unsafe {
@@ -747,6 +747,13 @@ pub fn interval_timer(period_ms: u64) -> io::Result<OwnedFd> {
             libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
         )
     })?;
+    set_interval(&fd, period_ms)?;
+    Ok(fd)
+}
+
+/// Makes timerfd `fd` expire every `period_ms` milliseconds from now; 0
+/// disarms it (it then never wakes anyone).
+pub fn set_interval(fd: &OwnedFd, period_ms: u64) -> io::Result<()> {
     let ts = libc::timespec {
         tv_sec: (period_ms / 1000) as libc::time_t,
         tv_nsec: ((period_ms % 1000) * 1_000_000) as libc::c_long,
@@ -757,7 +764,7 @@ pub fn interval_timer(period_ms: u64) -> io::Result<OwnedFd> {
     };
     // SAFETY: `spec` is initialised; the old value is not wanted.
     cvt(unsafe { libc::timerfd_settime(fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) })?;
-    Ok(fd)
+    Ok(())
 }
 
 /// A non-blocking eventfd: one thread wakes another's epoll through it.

@@ -19,6 +19,14 @@
 //! state machines of clause 17.29 are condensed into one evaluation step that
 //! runs after every received BPDU and tick; their timers are deadlines.
 //!
+//! The transmit hold count is a window: a port sends a BPDU only if fewer
+//! than the hold count went in the last second. 802.1D-2004 (17.19.44
+//! txCount) counts instead with a counter raised by each BPDU and lowered by
+//! one each second; with a hello time of 1 s each hello raises it as much as
+//! a second lowers it, so what a burst (start-up, a topology change) left in
+//! it stays, and a later burst is held: an agreement at failover then waited
+//! for the next second (0.8-1.9 s outages in benches/stp-failover.sh).
+//!
 //! ```
 //! use vswitch_core::stp::{Stp, StpConfig, StpPortConfig, State};
 //! use vswitch_core::{Instant, MacAddr, PortId};
@@ -336,6 +344,9 @@ pub struct BpduCounters {
     pub bpdu_guard_trips: u64,
     /// Times root guard blocked the port (it became root-inconsistent).
     pub root_guard_blocks: u64,
+    /// Times a BPDU with new information had to wait because the port had
+    /// already sent the transmit hold count of BPDUs (counted once per wait).
+    pub tx_held: u64,
 }
 
 /// BPDUs by kind.
@@ -536,7 +547,13 @@ struct StpPort {
     rcvd_tc: bool,
     rcvd_tcn: bool,
     tc_from: Option<BridgeId>,
-    tx_count: u8,
+    /// When the port's last BPDUs went, a ring (`tx_next` is the slot of
+    /// the next): the transmit hold count lets a BPDU go only if the one sent
+    /// that many BPDUs ago went at least a second before.
+    tx_times: [Option<Instant>; MAX_TX_HOLD],
+    tx_next: usize,
+    /// A BPDU is waiting for the transmit hold count (counted in `tx_held` once).
+    held: bool,
     counters: BpduCounters,
     full_duplex: bool,
     guard_tripped: bool,
@@ -544,6 +561,20 @@ struct StpPort {
 }
 
 impl StpPort {
+    /// True if the port may send a BPDU at `now` under a transmit hold count
+    /// of `hold`: fewer than `hold` BPDUs went in the last second.
+    fn may_send(&self, now: Instant, hold: u8) -> bool {
+        let hold = usize::from(hold).clamp(1, MAX_TX_HOLD);
+        let oldest = (self.tx_next + MAX_TX_HOLD - hold) % MAX_TX_HOLD;
+        self.tx_times[oldest].is_none_or(|at| now.millis() >= at.millis() + 1000)
+    }
+
+    /// Notes a BPDU sent at `now` for the transmit hold count.
+    fn note_sent(&mut self, now: Instant) {
+        self.tx_times[self.tx_next] = Some(now);
+        self.tx_next = (self.tx_next + 1) % MAX_TX_HOLD;
+    }
+
     /// operPointToPointMAC.
     fn p2p(&self) -> bool {
         match self.config.point_to_point {
@@ -564,7 +595,6 @@ pub struct Stp {
     root_port: Option<PortId>,
     root_times: Times,
     now: Instant,
-    next_second: Instant,
     reselect: bool,
     topology_changes: u64,
     last_tc: Option<LastTopologyChange>,
@@ -573,6 +603,9 @@ pub struct Stp {
     flushes: Vec<PortId>,
     scratch: Vec<u8>,
 }
+
+/// The largest transmit hold count (802.1D-2004 table 17-1).
+const MAX_TX_HOLD: usize = 10;
 
 /// Migration delay and edge delay: 3 s (802.1D-2004 17.13.9).
 const MIGRATE_MS: u64 = 3000;
@@ -601,7 +634,6 @@ impl Stp {
             root_port: None,
             root_times: own_times(&config),
             now: Instant::ZERO,
-            next_second: Instant::ZERO,
             reselect: true,
             topology_changes: 0,
             last_tc: None,
@@ -720,7 +752,9 @@ impl Stp {
             rcvd_tc: false,
             rcvd_tcn: false,
             tc_from: None,
-            tx_count: 0,
+            tx_times: [None; MAX_TX_HOLD],
+            tx_next: 0,
+            held: false,
             counters: BpduCounters::default(),
             full_duplex: true,
             guard_tripped: false,
@@ -1040,14 +1074,7 @@ impl Stp {
     pub fn tick(&mut self, now: Instant) {
         self.now = self.now.max(now);
         let now = self.now;
-        let second = now >= self.next_second;
-        if second {
-            self.next_second = Instant::from_millis(now.millis() + 1000);
-        }
         for p in self.ports.iter_mut().flatten() {
-            if second {
-                p.tx_count = p.tx_count.saturating_sub(1);
-            }
             if p.info_is == InfoIs::Received && now >= p.rcvd_until {
                 p.info_is = InfoIs::Aged;
                 self.reselect = true;
@@ -1409,9 +1436,17 @@ impl Stp {
                     p.new_info = true;
                 }
             }
-            if !p.new_info || p.tx_count >= hold {
+            if !p.new_info {
                 continue;
             }
+            if !p.may_send(now, hold) {
+                if !p.held {
+                    p.held = true;
+                    p.counters.tx_held += 1;
+                }
+                continue;
+            }
+            p.held = false;
             p.new_info = false;
             let mut flag_bits = if tc { flags::TC } else { 0 };
             let bpdu = if p.send_rstp {
@@ -1462,7 +1497,7 @@ impl Stp {
                 if bpdu.kind == BpduKind::Tcn {
                     bpdu.bridge = BridgeId(0);
                 }
-                p.tx_count += 1;
+                p.note_sent(now);
                 p.counters.tx += 1;
                 p.counters.tx_kind.count(bpdu.kind);
                 self.tx.push((PortId(i as u16), bpdu));

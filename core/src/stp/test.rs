@@ -345,6 +345,42 @@ fn the_transmit_hold_count_limits_bpdus_per_second() {
 }
 
 #[test]
+fn periodic_hellos_do_not_use_up_the_transmit_hold_count() {
+    // Hello time 1 s: a hello each second. A counter that only drops by one
+    // a second (802.1D-2004 txCount) would stay at whatever the burst left
+    // in it; the hold count is a window: only the last second counts.
+    let config = StpConfig {
+        hello_time: 1,
+        ..StpConfig::default()
+    };
+    let mut s = Stp::new(config, ME);
+    s.add_port(t(0), PortId(0), MacAddr([2, 0, 0, 0, 1, 0]), no_auto_edge());
+    sent(&mut s);
+    let mut tcn = Vec::new();
+    Bpdu::tcn().emit(MacAddr([2, 0, 0, 0, 0, 0x30]), &mut tcn);
+    for i in 0..20 {
+        s.receive(t(3_000 + i), PortId(0), &tcn);
+    }
+    assert!(sent(&mut s).len() <= 6);
+    assert_eq!(s.status(PortId(0)).unwrap().counters.tx_held, 1);
+    // Seven seconds of hellos, each sent.
+    let mut hellos = 0;
+    for ms in (3_100..10_000).step_by(100) {
+        s.tick(t(ms));
+        hellos += sent(&mut s).len();
+    }
+    assert!((6..=8).contains(&hellos), "{hellos} BPDUs in 7 s");
+    // Three answers now, within one second: each goes at once.
+    for ms in [10_050, 10_060, 10_070] {
+        s.receive(t(ms), PortId(0), &tcn);
+        let out = sent(&mut s);
+        assert_eq!(out.len(), 1, "the answer at {ms} ms was held");
+        assert!(out[0].1.has(flags::TCA), "{:?}", out[0].1);
+    }
+    assert_eq!(s.status(PortId(0)).unwrap().counters.tx_held, 1);
+}
+
+#[test]
 fn settings_are_checked() {
     assert!(StpConfig::default().validate().is_ok());
     let bad = StpConfig {

@@ -6,7 +6,7 @@ use super::LinuxSwitch;
 use crate::control::{BpduKinds, StpInfo, StpPortInfo};
 use crate::error::{Error, Result};
 use crate::vnet::VnetHdr;
-use vswitch_core::stp::{path_cost_for_speed, KindCounters, Stp, StpEvent, StpPortConfig};
+use vswitch_core::stp::{path_cost_for_speed, KindCounters, State, Stp, StpEvent, StpPortConfig};
 use vswitch_core::{MacAddr, Port, PortId};
 
 /// The address of an interface, from sysfs; `None` if it cannot be read.
@@ -94,6 +94,7 @@ impl LinuxSwitch {
         if let Some(stp) = self.sw.stp_mut() {
             stp.drain_events(|e| events.push(e));
         }
+        self.log_stp_states();
         for e in events {
             let port = match e {
                 StpEvent::RootChanged { port, .. } => port,
@@ -110,6 +111,30 @@ impl LinuxSwitch {
                 _ if name.is_empty() => tracing::info!("stp: {e}"),
                 _ => tracing::info!("stp: {e} ({name})"),
             }
+        }
+    }
+
+    /// Logs the ports whose state (discarding, learning, forwarding) changed
+    /// since the last call: with the role changes, when a port began to forward.
+    fn log_stp_states(&mut self) {
+        let Some(stp) = self.sw.stp() else {
+            self.stp_states.clear();
+            return;
+        };
+        let mut changed = Vec::new();
+        for s in stp.statuses() {
+            let i = usize::from(s.port.0);
+            if self.stp_states.len() <= i {
+                self.stp_states.resize(i + 1, None);
+            }
+            let before = self.stp_states[i].replace(s.state);
+            if before.is_some_and(|b| b != s.state) {
+                changed.push((s.port, before.map_or("-", State::name), s.state.name()));
+            }
+        }
+        for (port, from, to) in changed {
+            let name = self.port_name(port);
+            tracing::info!("stp: port {port} state {from} -> {to} ({name})");
         }
     }
 
@@ -139,6 +164,7 @@ impl LinuxSwitch {
                 tracing::info!("spanning tree off");
                 self.sw.set_stp(None);
             }
+            self.set_stp_ticking(false);
             return;
         };
         if let Some(stp) = self.sw.stp_mut() {
@@ -171,6 +197,7 @@ impl LinuxSwitch {
         }
         tracing::info!("spanning tree on: bridge {}", stp.bridge_id());
         self.sw.set_stp(Some(stp));
+        self.set_stp_ticking(true);
         // Ports whose link is down start disabled.
         let down: Vec<PortId> = self
             .sw
@@ -182,6 +209,18 @@ impl LinuxSwitch {
             let _ = self.sw.set_port_up(id, false);
         }
         self.run_stp();
+    }
+
+    /// Arms (`on`) or disarms the spanning tree's tick.
+    fn set_stp_ticking(&mut self, on: bool) {
+        if on == self.stp_ticking {
+            return;
+        }
+        let period = if on { super::STP_TICK_MS } else { 0 };
+        match crate::sys::set_interval(&self.stp_timer, period) {
+            Ok(()) => self.stp_ticking = on,
+            Err(e) => tracing::warn!("cannot set the spanning tree timer to {period} ms: {e}"),
+        }
     }
 
     /// Adds a newly attached port to the spanning tree, if it is on.
@@ -284,6 +323,7 @@ impl LinuxSwitch {
                     topology_changes: s.counters.topology_changes,
                     bpdu_guard_trips: s.counters.bpdu_guard_trips,
                     root_guard_blocks: s.counters.root_guard_blocks,
+                    tx_held: s.counters.tx_held,
                 })
                 .collect(),
         }
