@@ -1,17 +1,4 @@
-//! The switch's global allocator: mimalloc, with large allocations on
-//! transparent huge pages.
-//!
-//! Why not the system's (glibc) malloc: memory the forwarding thread
-//! allocates (an FDB slice of an `fdb show`, an answer) is freed by the
-//! control thread. glibc frees it into the forwarding thread's arena under
-//! that arena's lock; when the control thread, at nice +10 on a busy machine,
-//! is preempted while it holds the lock, the forwarding thread's next malloc
-//! sleeps until the control thread runs again: milliseconds without
-//! forwarding, in which the forwarding thread neither ran nor waited for a CPU
-//! (`control.max_stall_blocked_us`; 7.7 ms in BENCHMARKS.md's control soak).
-//! mimalloc hands a block freed by another thread back with one atomic push
-//! onto its page's list, with no lock to be held up behind, and the same soak
-//! shows no blocked time at all.
+//! A global allocator that backs large allocations with transparent huge pages.
 //!
 //! A MAC table of a million entries is about 30 MB; reached at random, almost
 //! every lookup on 4 KB pages also misses the TLB. Where the kernel's
@@ -25,30 +12,29 @@
 //! static ALLOC: vswitch_linux::hugepage::HugePageAlloc = vswitch_linux::hugepage::HugePageAlloc;
 //! ```
 
-use mimalloc::MiMalloc as Inner;
-use std::alloc::{GlobalAlloc, Layout};
+use std::alloc::{GlobalAlloc, Layout, System};
 
 /// Allocations from this size up are aligned to 2 MB and advised to use huge pages.
 pub const HUGE_THRESHOLD: usize = 4 << 20;
 const HUGE_PAGE: usize = 2 << 20;
 
-/// mimalloc, with large allocations on transparent huge pages.
+/// [`System`], with large allocations on transparent huge pages.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct HugePageAlloc;
 
-// SAFETY: every call is forwarded to mimalloc with a layout that is valid for it
+// SAFETY: every call is forwarded to `System` with a layout that is valid for it
 // (the same size, an alignment that is a power of two no smaller than asked);
 // `madvise` only advises on memory this allocation owns.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for HugePageAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if layout.size() < HUGE_THRESHOLD {
-            return unsafe { Inner.alloc(layout) };
+            return unsafe { System.alloc(layout) };
         }
         let Ok(huge) = Layout::from_size_align(layout.size(), layout.align().max(HUGE_PAGE)) else {
-            return unsafe { Inner.alloc(layout) };
+            return unsafe { System.alloc(layout) };
         };
-        let p = unsafe { Inner.alloc(huge) };
+        let p = unsafe { System.alloc(huge) };
         if !p.is_null() {
             // Advice only: failure (no THP in this kernel) changes nothing.
             unsafe {
@@ -63,12 +49,12 @@ unsafe impl GlobalAlloc for HugePageAlloc {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { Inner.dealloc(ptr, huge_layout(layout)) }
+        unsafe { System.dealloc(ptr, huge_layout(layout)) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if layout.size() < HUGE_THRESHOLD {
-            return unsafe { Inner.alloc_zeroed(layout) };
+            return unsafe { System.alloc_zeroed(layout) };
         }
         let p = unsafe { self.alloc(layout) };
         if !p.is_null() {
@@ -79,7 +65,7 @@ unsafe impl GlobalAlloc for HugePageAlloc {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if layout.size() < HUGE_THRESHOLD && new_size < HUGE_THRESHOLD {
-            return unsafe { Inner.realloc(ptr, layout, new_size) };
+            return unsafe { System.realloc(ptr, layout, new_size) };
         }
         // Crossing or above the threshold: a fresh allocation with the right layout.
         let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
