@@ -20,45 +20,15 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use vswitch_core::Port;
 use vswitch_linux::control::{self, Request};
-use vswitch_linux::port::AfPacketPort;
 
 fn ready() -> bool {
     common::ready("the observability tests", &[("ip", "-V")])
 }
 
-/// A packet socket on `iface` inside namespace `ns`, to send raw frames.
-fn raw_socket(ns: &str, iface: &str) -> AfPacketPort {
-    let iface = iface.to_string();
-    vswitch_linux::sys::in_netns(&format!("/run/netns/{ns}"), move || {
-        AfPacketPort::open(&iface).map_err(std::io::Error::other)
-    })
-    .expect("packet socket in namespace")
-}
-
-/// A 60-byte frame with the local experimental ethertype.
+/// A 60-byte test frame.
 fn frame(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(60);
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&src);
-    f.extend_from_slice(&0x88b5u16.to_be_bytes());
-    f.extend_from_slice(b"vswitch observe test");
-    f.resize(60, 0);
-    f
-}
-
-/// Sends `frames`, retrying briefly when the socket is full.
-fn send_all(port: &mut AfPacketPort, frames: &[Vec<u8>]) {
-    for f in frames {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while port.send_now(f).is_err() {
-            port.flush();
-            assert!(Instant::now() < deadline, "the socket stays full");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-    port.flush();
+    raw_frame(dst, src, b"vswitch observe test")
 }
 
 /// `vswitch monitor -j` in a process of its own, its lines collected by a

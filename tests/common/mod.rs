@@ -387,3 +387,37 @@ pub fn stp_roles(s: &serde_json::Value, ports: &[String]) -> Vec<String> {
     r.sort();
     r
 }
+
+/// A packet socket on `iface` inside namespace `ns`, to send raw frames.
+pub fn raw_socket(ns: &str, iface: &str) -> vswitch_linux::port::AfPacketPort {
+    let iface = iface.to_string();
+    vswitch_linux::sys::in_netns(&format!("/run/netns/{ns}"), move || {
+        vswitch_linux::port::AfPacketPort::open(&iface).map_err(std::io::Error::other)
+    })
+    .expect("packet socket in namespace")
+}
+
+/// A 60-byte frame with the local experimental ethertype, `tag` in its payload.
+pub fn raw_frame(dst: [u8; 6], src: [u8; 6], tag: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(60);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&0x88b5u16.to_be_bytes());
+    f.extend_from_slice(tag);
+    f.resize(f.len().max(60), 0);
+    f
+}
+
+/// Sends `frames`, one at a time, retrying briefly when the socket is full.
+pub fn send_all(port: &mut vswitch_linux::port::AfPacketPort, frames: &[Vec<u8>]) {
+    use vswitch_core::Port;
+    for f in frames {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while port.send_now(f).is_err() {
+            port.flush();
+            assert!(Instant::now() < deadline, "the socket stays full");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        port.flush();
+    }
+}
