@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{in_ns, ping, ready, unique, wait_until, Running};
+use common::{in_ns, iperf3_server, ping, ready, unique, wait_until, Running};
 use std::process::Command;
 use std::time::Duration;
 
@@ -276,8 +276,7 @@ fn interop_with_a_linux_vxlan_device() {
             // Both ways: h1 -> h2 has vswitch encapsulate h1's TSO
             // super-frames.
             for reverse in [true, false] {
-                let _ = in_ns(&h2, &["iperf3", "-s", "-D", "-1"]);
-                std::thread::sleep(Duration::from_millis(300));
+                iperf3_server(&h2);
                 let mut args = vec!["timeout", "10", "iperf3", "-c", "192.168.77.2", "-t", "1"];
                 if reverse {
                     args.push("-R");
@@ -420,8 +419,7 @@ fn interop_over_an_ipv6_underlay() {
             .success()
     {
         for reverse in [false, true] {
-            let _ = in_ns(&h2, &["iperf3", "-s", "-D", "-1"]);
-            std::thread::sleep(Duration::from_millis(300));
+            iperf3_server(&h2);
             let mut args = vec!["timeout", "10", "iperf3", "-c", "192.168.76.2", "-t", "1"];
             if reverse {
                 args.push("-R");
@@ -584,11 +582,13 @@ fn head_end_replication_with_three_endpoints() {
                 "192.168.79.255",
             ],
         );
-        std::thread::sleep(Duration::from_millis(300));
-        for (k, h) in hosts.iter().enumerate() {
-            let got = rx_packets(h, "eth0") - before[k];
-            let want = if k as u32 + 1 == from { 0 } else { 3 };
-            assert_eq!(got, want, "broadcasts from h{from} at h{}", k + 1);
+        let want = |k: usize| if k as u32 + 1 == from { 0 } else { 3 };
+        let got = |k: usize| rx_packets(&hosts[k], "eth0") - before[k];
+        // Every copy is in once each host has at least its share; then
+        // exactly its share.
+        wait_until(Duration::from_secs(3), || (0..3).all(|k| got(k) >= want(k)));
+        for k in 0..3 {
+            assert_eq!(got(k), want(k), "broadcasts from h{from} at h{}", k + 1);
         }
     }
 }
