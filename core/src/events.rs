@@ -120,7 +120,8 @@ pub enum Event {
         kind: FloodKind,
     },
     /// Storm control let a flood of this kind through again, after dropping
-    /// `dropped` frames.
+    /// `dropped` frames, or the storm stopped: by the timer
+    /// ([`crate::Switch::advance`]) once the port's bucket is full again.
     StormEnd {
         /// The port.
         port: PortId,

@@ -104,6 +104,19 @@ impl TokenBucket {
     pub fn frames(&self) -> u64 {
         self.tokens / FRAME
     }
+
+    /// True if, with no use since the last, the bucket is full again at
+    /// `now`: a burst's worth of quiet time has passed. Changes nothing.
+    pub fn refilled(&self, now: Instant, rate: u32) -> bool {
+        let Some(last) = self.last else {
+            return true;
+        };
+        let add = now
+            .millis()
+            .saturating_sub(last)
+            .saturating_mul(u64::from(rate));
+        self.tokens.saturating_add(add) >= burst(rate)
+    }
 }
 
 /// The three buckets of one port.
@@ -127,6 +140,20 @@ impl StormBuckets {
             FloodKind::Hub => return true,
         };
         bucket.take(now, rate)
+    }
+
+    /// True if the bucket of `kind` is full again at `now` (see
+    /// [`TokenBucket::refilled`]), or `kind` has no limit.
+    pub fn refilled(&self, limits: &StormControl, kind: FloodKind, now: Instant) -> bool {
+        let Some(rate) = limits.rate(kind) else {
+            return true;
+        };
+        match kind {
+            FloodKind::Broadcast => self.broadcast.refilled(now, rate),
+            FloodKind::Multicast => self.multicast.refilled(now, rate),
+            FloodKind::UnknownUnicast => self.unknown_unicast.refilled(now, rate),
+            FloodKind::Hub => true,
+        }
     }
 }
 

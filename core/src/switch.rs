@@ -386,6 +386,32 @@ impl Switch {
         if self.config.mcast.snooping {
             self.mdb.expire(now);
         }
+        self.end_quiet_storms(t);
+    }
+
+    /// Ends the storms that stopped: a port that dropped floods of a kind and
+    /// has seen a burst's worth of quiet since (its bucket full again) gets
+    /// its [`Event::StormEnd`] now, not only at its next admitted flood.
+    fn end_quiet_storms(&mut self, t: Instant) {
+        const KINDS: [FloodKind; 3] = [
+            FloodKind::Broadcast,
+            FloodKind::Multicast,
+            FloodKind::UnknownUnicast,
+        ];
+        for (i, slot) in self.ports.iter_mut().enumerate() {
+            let Some(p) = slot else { continue };
+            for (k, kind) in KINDS.into_iter().enumerate() {
+                if p.storm_drops[k] > 0 && p.storm.refilled(&p.config.storm, kind, t) {
+                    let dropped = core::mem::replace(&mut p.storm_drops[k], 0);
+                    let event = Event::StormEnd {
+                        port: PortId(i as u16),
+                        kind,
+                        dropped,
+                    };
+                    self.fdb.events.record(t, event);
+                }
+            }
+        }
     }
 
     /// Sends the own querier's queries that are due at `now` (nothing when
@@ -3369,5 +3395,29 @@ mod test {
                 }
             ]
         );
+
+        // A storm that simply stops ends with the timer, once a burst's worth
+        // of quiet has passed (rate 20/s, burst 2 frames: 100 ms), without
+        // another flood.
+        for _ in 0..5 {
+            sw.decide(Instant::from_millis(1000), p, &ARP_H1);
+        }
+        sw.advance(Instant::from_millis(1050));
+        assert_eq!(
+            kinds(&events(&mut sw)),
+            [Event::StormStart { port: p, kind }],
+            "half refilled: the storm goes on"
+        );
+        sw.advance(Instant::from_millis(1100));
+        assert_eq!(
+            kinds(&events(&mut sw)),
+            [Event::StormEnd {
+                port: p,
+                kind,
+                dropped: 3
+            }]
+        );
+        sw.advance(Instant::from_millis(5000));
+        assert!(events(&mut sw).is_empty(), "one end per storm");
     }
 }
