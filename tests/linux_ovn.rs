@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{in_ns, ready, unique, vswitch, wait_until, Guard, VSWITCH};
+use common::{in_ns, ping_once, ready, unique, vswitch, wait_until, Guard, VSWITCH};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -121,12 +121,6 @@ impl Drop for OvnLab {
     }
 }
 
-fn pings(ns: &str, to: &str) -> bool {
-    in_ns(ns, &["ping", "-c", "1", "-W", "1", to])
-        .status
-        .success()
-}
-
 /// The remote entry for h1: static on the tunnel towards the hypervisor.
 fn remote_ok(e: &Option<serde_json::Value>) -> bool {
     e.as_ref()
@@ -154,12 +148,12 @@ fn vswitch_joins_ovn_as_a_hardware_vtep() {
 
     // Nobody wrote a flood list or a remote entry: OVN told vswitch.
     assert!(
-        wait_until(Duration::from_secs(30), || pings(&h2, "192.168.90.1")),
+        wait_until(Duration::from_secs(30), || ping_once(&h2, "192.168.90.1")),
         "h2 (behind vswitch) never reached h1 (on the OVN hypervisor); vswitch log:\n{}",
         lab.log("vswitch.log")
     );
     assert!(
-        wait_until(Duration::from_secs(10), || pings(&h1, "192.168.90.2")),
+        wait_until(Duration::from_secs(10), || ping_once(&h1, "192.168.90.2")),
         "h1 -> h2"
     );
     // The flood list may come before the MAC (then h1 is first learned on
@@ -212,7 +206,7 @@ fn vswitch_joins_ovn_as_a_hardware_vtep() {
     // The VTEP database goes away: forwarding goes on with what vswitch had.
     lab.must("vtep-db-stop");
     assert!(
-        wait_until(Duration::from_secs(5), || pings(&h2, "192.168.90.1")),
+        wait_until(Duration::from_secs(5), || ping_once(&h2, "192.168.90.1")),
         "forwarding stopped with the db"
     );
     // While it is away, its local MACs are lost from it (as if it had been
@@ -235,7 +229,7 @@ fn vswitch_joins_ovn_as_a_hardware_vtep() {
     );
     assert!(remote_ok(&lab.fdb_entry(H1_MAC)), "remote entry lost");
     assert!(
-        wait_until(Duration::from_secs(5), || pings(&h2, "192.168.90.1")),
+        wait_until(Duration::from_secs(5), || ping_once(&h2, "192.168.90.1")),
         "h2 -> h1 after the restart"
     );
     // OVN picked the logical switch's key; vswitch's port was started with
@@ -290,7 +284,10 @@ fn vswitch_joins_ovn_as_a_hardware_vtep() {
         lab.log("vswitch.log")
     );
     assert_eq!(lab.vni(), Some(key), "ls0 lost the port to ls1");
-    assert!(pings(&h2, "192.168.90.1"), "h2 -> h1 with ls1 bound too");
+    assert!(
+        ping_once(&h2, "192.168.90.1"),
+        "h2 -> h1 with ls1 bound too"
+    );
     lab.vtep_ctl(&["unbind-ls", &lab.switch(), &p2, "5"]);
     let ps = lab.vtep_ctl(&["list-ps"]);
     assert_eq!(ps.trim(), lab.switch(), "one Physical_Switch: {ps}");

@@ -20,6 +20,31 @@ struct KernelBridge {
     bridge_ports: [String; 2],
 }
 
+/// Makes `stpbr` in namespace `ns`: a Linux bridge with the kernel's STP,
+/// forward delay 4 s, max age 6 s, hello `hello_cs` centiseconds, and bridge
+/// priority `priority` (802.1D times in centiseconds).
+fn kernel_stp_bridge(ns: &str, priority: u16, hello_cs: u32) {
+    ip(&[
+        "-n",
+        ns,
+        "link",
+        "add",
+        "stpbr",
+        "type",
+        "bridge",
+        "stp_state",
+        "1",
+        "forward_delay",
+        "400",
+        "max_age",
+        "600",
+        "hello_time",
+        &hello_cs.to_string(),
+        "priority",
+        &priority.to_string(),
+    ]);
+}
+
 impl KernelBridge {
     fn up(lab: &mut Lab, priority: u16) -> KernelBridge {
         let ns = format!("{}b", lab.prefix);
@@ -31,25 +56,7 @@ impl KernelBridge {
         let x = |i: u32, side: &str| format!("{}{side}{i}", lab.prefix);
         // 802.1D times in centiseconds: forward delay 4 s, max age 6 s, hello 2 s
         // (the switch uses the same, so that neither waits 30 s).
-        ip(&[
-            "-n",
-            &ns,
-            "link",
-            "add",
-            "stpbr",
-            "type",
-            "bridge",
-            "stp_state",
-            "1",
-            "forward_delay",
-            "400",
-            "max_age",
-            "600",
-            "hello_time",
-            "200",
-            "priority",
-            &priority.to_string(),
-        ]);
+        kernel_stp_bridge(&ns, priority, 200);
         for i in 1..=2 {
             let (s, b) = (x(i, "s"), x(i, "b"));
             let _ = std::process::Command::new("ip")
@@ -408,25 +415,7 @@ impl Ring {
             ring.namespaces.push(ns(n));
         }
         for (k, prio) in [("k1", k1), ("k2", k2)] {
-            ip(&[
-                "-n",
-                &ns(k),
-                "link",
-                "add",
-                "stpbr",
-                "type",
-                "bridge",
-                "stp_state",
-                "1",
-                "forward_delay",
-                "400",
-                "max_age",
-                "600",
-                "hello_time",
-                "100",
-                "priority",
-                &prio.to_string(),
-            ]);
+            kernel_stp_bridge(&ns(k), prio, 100);
             ip(&["-n", &ns(k), "link", "set", "stpbr", "up"]);
         }
         // (namespace a, name a, namespace b, name b): veth pairs made in the

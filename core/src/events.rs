@@ -168,25 +168,50 @@ pub enum Event {
 }
 
 impl Event {
+    /// Every kind's word, in the order of [`Event::index`].
+    pub const KINDS: [&'static str; 15] = [
+        "learned",
+        "moved",
+        "aged",
+        "evicted",
+        "flushed",
+        "port-added",
+        "port-removed",
+        "port-up",
+        "port-down",
+        "storm-start",
+        "storm-end",
+        "hold-down",
+        "guard-shutdown",
+        "mac-limit",
+        "missed",
+    ];
+
+    /// The event's kind as a number, its place in [`Event::KINDS`] (for
+    /// totals kept in an array).
+    pub fn index(&self) -> usize {
+        match self {
+            Event::Learned { .. } => 0,
+            Event::Moved { .. } => 1,
+            Event::Aged { .. } => 2,
+            Event::Evicted { .. } => 3,
+            Event::Flushed { .. } => 4,
+            Event::PortAdded(_) => 5,
+            Event::PortRemoved(_) => 6,
+            Event::PortUp(_) => 7,
+            Event::PortDown(_) => 8,
+            Event::StormStart { .. } => 9,
+            Event::StormEnd { .. } => 10,
+            Event::HoldDown { .. } => 11,
+            Event::GuardShutdown { .. } => 12,
+            Event::MacLimit { .. } => 13,
+            Event::Missed { .. } => 14,
+        }
+    }
+
     /// The event's kind as one word: `learned`, `moved`, ...
     pub fn kind(&self) -> &'static str {
-        match self {
-            Event::Learned { .. } => "learned",
-            Event::Moved { .. } => "moved",
-            Event::Aged { .. } => "aged",
-            Event::Evicted { .. } => "evicted",
-            Event::Flushed { .. } => "flushed",
-            Event::PortAdded(_) => "port-added",
-            Event::PortRemoved(_) => "port-removed",
-            Event::PortUp(_) => "port-up",
-            Event::PortDown(_) => "port-down",
-            Event::StormStart { .. } => "storm-start",
-            Event::StormEnd { .. } => "storm-end",
-            Event::HoldDown { .. } => "hold-down",
-            Event::GuardShutdown { .. } => "guard-shutdown",
-            Event::MacLimit { .. } => "mac-limit",
-            Event::Missed { .. } => "missed",
-        }
+        Event::KINDS[self.index()]
     }
 
     /// How many events this record stands for: `count` for

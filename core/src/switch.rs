@@ -393,16 +393,12 @@ impl Switch {
     /// has seen a burst's worth of quiet since (its bucket full again) gets
     /// its [`Event::StormEnd`] now, not only at its next admitted flood.
     fn end_quiet_storms(&mut self, t: Instant) {
-        const KINDS: [FloodKind; 3] = [
-            FloodKind::Broadcast,
-            FloodKind::Multicast,
-            FloodKind::UnknownUnicast,
-        ];
         for (i, slot) in self.ports.iter_mut().enumerate() {
             let Some(p) = slot else { continue };
-            for (k, kind) in KINDS.into_iter().enumerate() {
+            for kind in STORM_KINDS {
+                let k = storm_slot(kind);
                 if p.storm_drops[k] > 0 && p.storm.refilled(&p.config.storm, kind, t) {
-                    let dropped = core::mem::replace(&mut p.storm_drops[k], 0);
+                    let dropped = core::mem::take(&mut p.storm_drops[k]);
                     let event = Event::StormEnd {
                         port: PortId(i as u16),
                         kind,
@@ -1244,16 +1240,10 @@ impl Switch {
         }
         let now = self.fdb.clock();
         if let Some(Some(p)) = self.ports.get_mut(usize::from(ingress.0)) {
-            let admitted = p.storm.admit(storm, kind, now);
-            let k = match kind {
-                FloodKind::Broadcast => 0,
-                FloodKind::Multicast => 1,
-                _ => 2,
-            };
-            let dropped = core::mem::replace(&mut p.storm_drops[k], 0);
-            if !admitted {
-                p.storm_drops[k] = dropped + 1;
-                if dropped == 0 {
+            let drops = &mut p.storm_drops[storm_slot(kind)];
+            if !p.storm.admit(storm, kind, now) {
+                *drops += 1;
+                if *drops == 1 {
                     let event = Event::StormStart {
                         port: ingress,
                         kind,
@@ -1262,6 +1252,7 @@ impl Switch {
                 }
                 return Verdict::Drop(DropReason::Storm);
             }
+            let dropped = core::mem::take(drops);
             if dropped > 0 {
                 let event = Event::StormEnd {
                     port: ingress,
@@ -1519,6 +1510,22 @@ impl Switch {
             }
         }
         self.fdb.prefetch_batch(&pairs[..n]);
+    }
+}
+
+/// The flood kinds storm control limits.
+const STORM_KINDS: [FloodKind; 3] = [
+    FloodKind::Broadcast,
+    FloodKind::Multicast,
+    FloodKind::UnknownUnicast,
+];
+
+/// Where a flood kind's count is in [`PortState`]'s `storm_drops`.
+fn storm_slot(kind: FloodKind) -> usize {
+    match kind {
+        FloodKind::Broadcast => 0,
+        FloodKind::Multicast => 1,
+        _ => 2,
     }
 }
 

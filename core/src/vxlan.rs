@@ -104,18 +104,45 @@ pub fn flow_hash(frame: &[u8]) -> u32 {
         }
     };
     mix(frame.get(..ETHERNET_HEADER_LEN).unwrap_or(frame));
-    if frame.get(12..14) == Some(&[0x08, 0x00]) {
-        if let Some(ip) = frame.get(ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + 20) {
+    // Past one 802.1Q tag (a trunk port's frames still carry theirs), so
+    // that tagged flows spread as untagged ones do.
+    let l3 = if frame.get(12..14) == Some(&[0x81, 0x00]) {
+        ETHERNET_HEADER_LEN + 4
+    } else {
+        ETHERNET_HEADER_LEN
+    };
+    if frame.get(l3 - 2..l3) == Some(&[0x08, 0x00]) {
+        if let Some(ip) = frame.get(l3..l3 + 20) {
             mix(&ip[12..20]);
             let ihl = usize::from(ip[0] & 0x0f) * 4;
             if matches!(ip[9], 6 | 17) {
-                if let Some(ports) =
-                    frame.get(ETHERNET_HEADER_LEN + ihl..ETHERNET_HEADER_LEN + ihl + 4)
-                {
+                if let Some(ports) = frame.get(l3 + ihl..l3 + ihl + 4) {
                     mix(ports);
                 }
             }
         }
     }
     h
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn tagged_flows_spread_like_untagged_ones() {
+        // Two TCP flows between the same MACs, differing in the source port
+        // only, each untagged and behind an 802.1Q tag.
+        let flow = |sport: u8, tag: bool| {
+            let mut f = alloc::vec![0u8; 12];
+            if tag {
+                f.extend_from_slice(&[0x81, 0x00, 0x00, 0x0a]);
+            }
+            f.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0]);
+            f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2, 0x30, sport, 0, 80]);
+            f
+        };
+        assert_ne!(flow_hash(&flow(1, false)), flow_hash(&flow(2, false)));
+        assert_ne!(flow_hash(&flow(1, true)), flow_hash(&flow(2, true)));
+    }
 }

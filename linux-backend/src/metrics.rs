@@ -13,7 +13,6 @@
 //! never hangs.
 
 use crate::error::{Error, Result};
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -22,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use vswitch_core::Event;
 use vswitch_core::{DropReason, FdbStats, GuardStats, PortCounters};
 
 /// The port Prometheus's exporter list has for no one in particular; used when
@@ -78,8 +78,9 @@ pub struct Snapshot {
     pub capacity: u32,
     /// Move guard and MAC limit totals.
     pub guard: GuardStats,
-    /// Events by kind (`storm-start`, `hold-down`, ...) since the start.
-    pub events: BTreeMap<&'static str, u64>,
+    /// Events by kind (`storm-start`, `hold-down`, ...) since the start,
+    /// in the order of [`Event::KINDS`].
+    pub events: EventTotals,
 }
 
 /// Escapes a label value.
@@ -267,35 +268,19 @@ impl Snapshot {
             "counter",
             "Events the switch recorded, by kind (as vswitch monitor shows them).",
         );
-        for kind in EVENT_KINDS {
+        // Every kind, so that each has a series from the start.
+        for (kind, n) in Event::KINDS.iter().zip(self.events) {
             let _ = writeln!(
                 o,
-                "vswitch_events_total{{switch=\"{sw}\",event=\"{kind}\"}} {}",
-                self.events.get(kind).copied().unwrap_or(0)
+                "vswitch_events_total{{switch=\"{sw}\",event=\"{kind}\"}} {n}"
             );
         }
         o
     }
 }
 
-/// Every event kind, so that each has a series from the start.
-pub const EVENT_KINDS: [&str; 15] = [
-    "learned",
-    "moved",
-    "aged",
-    "evicted",
-    "flushed",
-    "port-added",
-    "port-removed",
-    "port-up",
-    "port-down",
-    "storm-start",
-    "storm-end",
-    "hold-down",
-    "guard-shutdown",
-    "mac-limit",
-    "missed",
-];
+/// Events by kind, indexed by [`Event::index`].
+pub type EventTotals = [u64; Event::KINDS.len()];
 
 /// What the forwarding thread and the server share.
 struct Shared {

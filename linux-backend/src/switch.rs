@@ -457,7 +457,7 @@ impl LinuxSwitch {
                 fdb: self.sw.fdb().stats(),
                 capacity: cfg.fdb.capacity,
                 guard: self.sw.guard_stats(),
-                events: self.monitor.totals().clone(),
+                events: self.monitor.totals(),
             }
         });
     }

@@ -411,6 +411,8 @@ pub struct VxlanPort {
     /// refuses one).
     gso: bool,
     scratch: Vec<u8>,
+    /// The messages of one sendmmsg, kept so that a flush allocates nothing.
+    msgs: Vec<sys::UdpMessage>,
     counts: DeviceCounts,
     decap: DecapCounts,
 }
@@ -521,6 +523,7 @@ impl VxlanPort {
             tx_queue: vec![Vec::new(); sockets],
             gso,
             scratch: Vec::new(),
+            msgs: Vec::new(),
             counts: DeviceCounts::default(),
             decap: DecapCounts::default(),
         })
@@ -732,7 +735,7 @@ impl VxlanPort {
     /// `tx-full` (its inner frames). A UDP GSO send the kernel refuses turns
     /// GSO off for the port and goes again datagram by datagram.
     fn flush_queued(&mut self) {
-        let mut msgs: Vec<sys::UdpMessage> = Vec::new();
+        let mut msgs = std::mem::take(&mut self.msgs);
         for (sock, queue) in self.tx_queue.iter_mut().enumerate() {
             if queue.is_empty() {
                 continue;
@@ -806,6 +809,7 @@ impl VxlanPort {
             queue.clear();
         }
         self.tx_buf.clear();
+        self.msgs = msgs;
     }
 
     /// Decapsulates the datagram at `range` of the receive buffer from

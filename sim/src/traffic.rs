@@ -143,8 +143,8 @@ pub fn udp_frame(
     frame.resize(size, 0);
 }
 
-/// The Internet checksum of `bytes`.
-fn checksum(bytes: &[u8]) -> u16 {
+/// The Internet checksum (RFC 1071) of `bytes`: over a whole valid header, 0.
+pub(crate) fn checksum(bytes: &[u8]) -> u16 {
     let mut sum: u32 = 0;
     for pair in bytes.chunks(2) {
         let word = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);

@@ -30,8 +30,6 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use vswitch_core::vxlan::{self, DecapError, IANA_PORT};
 
-/// Outer Ethernet (14), IPv4 (20) and UDP (8) headers before the VXLAN one.
-const OUTER_LEN: usize = 14 + 20 + 8;
 /// Start of the IPv4 header.
 const IP: usize = 14;
 /// Start of the UDP header.
@@ -77,7 +75,7 @@ pub fn encapsulate(out: &mut Vec<u8>, outer: &Outer, vni: u32, inner: &[u8]) {
     out.extend_from_slice(&[0x40, 0x00, 64, 17, 0, 0]);
     out.extend_from_slice(&outer.src.octets());
     out.extend_from_slice(&outer.dst.octets());
-    let sum = ip_checksum(&out[ip_start..ip_start + 20]);
+    let sum = crate::traffic::checksum(&out[ip_start..ip_start + 20]);
     out[ip_start + 10..ip_start + 12].copy_from_slice(&sum.to_be_bytes());
     out.extend_from_slice(&source_port(inner).to_be_bytes());
     out.extend_from_slice(&IANA_PORT.to_be_bytes());
@@ -86,20 +84,6 @@ pub fn encapsulate(out: &mut Vec<u8>, outer: &Outer, vni: u32, inner: &[u8]) {
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(&vxlan::encap_header(vni));
     out.extend_from_slice(inner);
-}
-
-/// The one's complement sum of an IPv4 header (with its checksum field zero,
-/// the checksum; over a whole valid header, 0).
-fn ip_checksum(header: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for pair in header.chunks(2) {
-        let hi = u32::from(pair[0]) << 8;
-        sum += hi | u32::from(pair.get(1).copied().unwrap_or(0));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 /// Why an underlay packet did not become a frame.
@@ -153,7 +137,7 @@ pub fn decapsulate(packet: &[u8], local: Ipv4Addr, vni: u32) -> Result<(Ipv4Addr
         && ip[0] == 0x45
         && ip[9] == 17
         && fragment == 0
-        && ip_checksum(ip) == 0
+        && crate::traffic::checksum(ip) == 0
         && ip[16..20] == local.octets()
         && total >= 28
         && IP + total <= packet.len();
@@ -173,12 +157,12 @@ pub fn decapsulate(packet: &[u8], local: Ipv4Addr, vni: u32) -> Result<(Ipv4Addr
     Ok((src, inner))
 }
 
-/// The length of the outer headers, VXLAN's included: what a frame grows by.
-pub const OVERHEAD: usize = OUTER_LEN + vxlan::HEADER_LEN;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Outer Ethernet (14), IPv4 (20) and UDP (8) headers before the VXLAN one.
+    const OUTER_LEN: usize = 14 + 20 + 8;
 
     fn outer() -> Outer {
         Outer {
@@ -203,8 +187,8 @@ mod tests {
     fn headers_are_well_formed() {
         let mut p = Vec::new();
         encapsulate(&mut p, &outer(), 0x123456, &arp());
-        assert_eq!(p.len(), 60 + OVERHEAD);
-        assert_eq!(ip_checksum(&p[IP..UDP]), 0);
+        assert_eq!(p.len(), 60 + vxlan::OVERHEAD as usize);
+        assert_eq!(crate::traffic::checksum(&p[IP..UDP]), 0);
         assert_eq!(u16::from_be_bytes([p[16], p[17]]) as usize, p.len() - 14);
         assert_eq!(&p[UDP + 2..UDP + 4], &4789u16.to_be_bytes());
         assert_eq!(
@@ -212,7 +196,10 @@ mod tests {
             p.len() - UDP
         );
         assert_eq!(&p[UDP + 6..UDP + 8], &[0, 0]);
-        assert_eq!(&p[OUTER_LEN..OVERHEAD], &[8, 0, 0, 0, 0x12, 0x34, 0x56, 0]);
+        assert_eq!(
+            &p[OUTER_LEN..vxlan::OVERHEAD as usize],
+            &[8, 0, 0, 0, 0x12, 0x34, 0x56, 0]
+        );
         assert_eq!(destination(&p), Some(outer().dst));
         let sport = u16::from_be_bytes([p[UDP], p[UDP + 1]]);
         assert!(sport >= SOURCE_PORT_BASE);
@@ -257,7 +244,10 @@ mod tests {
         let a = arp();
         let mut b = arp();
         b[11] = 2;
-        assert_eq!(source_port(&a), source_port(&a.clone()));
+        // Same flow, another frame of it (the payload differs): same port.
+        let mut a2 = arp();
+        a2[30] ^= 0xff;
+        assert_eq!(source_port(&a), source_port(&a2));
         assert_ne!(source_port(&a), source_port(&b));
     }
 }

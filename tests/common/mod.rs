@@ -425,13 +425,17 @@ pub fn send_all(port: &mut vswitch_linux::port::AfPacketPort, frames: &[Vec<u8>]
 /// Starts a one-test iperf3 server (`-s -D -1`) in namespace `ns` and waits
 /// until it listens.
 pub fn iperf3_server(ns: &str) {
-    let _ = in_ns(ns, &["iperf3", "-s", "-D", "-1"]);
+    let started = in_ns(ns, &["iperf3", "-s", "-D", "-1"]);
     assert!(
         wait_until(Duration::from_secs(5), || {
             !in_ns(ns, &["ss", "-Hltn", "sport", "=", ":5201"])
                 .stdout
                 .is_empty()
         }),
-        "iperf3 server in {ns} not listening"
+        "iperf3 server in {ns} not listening: {}{} ss: {} {}",
+        String::from_utf8_lossy(&started.stdout),
+        String::from_utf8_lossy(&started.stderr),
+        String::from_utf8_lossy(&in_ns(ns, &["ss", "-Hltnp"]).stdout),
+        String::from_utf8_lossy(&in_ns(ns, &["ss", "-Hltn", "sport", "=", ":5201"]).stderr)
     );
 }

@@ -41,7 +41,7 @@ pub(super) struct Monitor {
     moves_logged: u32,
     moves_unlogged: u64,
     /// Events by kind since the start, for the metrics.
-    totals: std::collections::BTreeMap<&'static str, u64>,
+    totals: crate::metrics::EventTotals,
 }
 
 impl Monitor {
@@ -62,8 +62,8 @@ impl Monitor {
     }
 
     /// Events by kind since the start (a `missed` counts its events).
-    pub(super) fn totals(&self) -> &std::collections::BTreeMap<&'static str, u64> {
-        &self.totals
+    pub(super) fn totals(&self) -> crate::metrics::EventTotals {
+        self.totals
     }
 
     /// Adds a monitoring client.
@@ -80,9 +80,10 @@ impl Monitor {
         self.clients.retain(|c| c.id != id);
     }
 
-    /// Writes a move to the log, at most [`MOVE_LOG_BURST`] per window; the
-    /// ones over are counted and the count logged when the next window opens.
-    fn log_move(&mut self, line: &str) {
+    /// True if a move may be written to the log now: at most
+    /// [`MOVE_LOG_BURST`] per window; the ones over are counted, and the
+    /// count is logged when the next window opens.
+    fn may_log_move(&mut self) -> bool {
         let now = Instant::now();
         let start = *self.window_start.get_or_insert(now);
         if now.duration_since(start) >= MOVE_LOG_WINDOW {
@@ -99,9 +100,10 @@ impl Monitor {
         }
         if self.moves_logged < MOVE_LOG_BURST {
             self.moves_logged += 1;
-            tracing::warn!("{line}");
+            true
         } else {
             self.moves_unlogged += 1;
+            false
         }
     }
 
@@ -168,14 +170,16 @@ impl LinuxSwitch {
         let mut items = 0u64;
         let mut first = None;
         self.sw.drain_events(|r| {
-            *monitor.totals.entry(r.event.kind()).or_default() += r.event.weight();
+            monitor.totals[r.event.index()] += r.event.weight();
             if let Event::Moved { vid, mac, from, to } = r.event {
-                let line = format!(
-                    "MAC {mac} vlan {vid} moved from {} to {}",
-                    monitor.name(from),
-                    monitor.name(to)
-                );
-                monitor.log_move(&line);
+                // The line is made only when it is written.
+                if monitor.may_log_move() {
+                    tracing::warn!(
+                        "MAC {mac} vlan {vid} moved from {} to {}",
+                        monitor.name(from),
+                        monitor.name(to)
+                    );
+                }
             }
             if let Event::Missed { count } = r.event {
                 tracing::warn!("{count} switch events lost: the event queue was full");
