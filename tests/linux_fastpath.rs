@@ -388,7 +388,7 @@ fn fastpath_a_burst_the_switch_cannot_take_is_counted_as_rx_full() {
         return;
     }
     let lab = Lab::up('q', 2);
-    let sw = Running::start(&lab.prefix, &lab.ports(), &[]);
+    let mut sw = Running::start(&lab.prefix, &lab.ports(), &[]);
     let port1 = lab.port(1);
     let before = rx_packets(&port1);
     let counted = |p: &serde_json::Value| {
@@ -493,7 +493,7 @@ fn fastpath_afxdp_counts_what_it_could_not_take_as_rx_full() {
         return;
     }
     let lab = Lab::up('y', 2);
-    let sw = Running::start(
+    let mut sw = Running::start(
         &lab.prefix,
         &lab.ports(),
         &["--afxdp", "--rx-ring-mib", "1"],

@@ -229,7 +229,7 @@ fn service_reload_applies_the_difference_and_loses_nothing() {
         )
     };
     let config = write(&[&p1, &p2, &p3], "");
-    let sw = Running::start_with(&lab.prefix, &[], &["--config", path_str(&config)], 3);
+    let mut sw = Running::start_with(&lab.prefix, &[], &["--config", path_str(&config)], 3);
     assert_eq!(sw.ports().unwrap().len(), 3);
     assert!(ping(&lab.ns(1), &addr(2)));
     assert!(ping(&lab.ns(3), &addr(2)));

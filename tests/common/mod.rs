@@ -306,8 +306,12 @@ impl Running {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// Sends a signal (`-STOP`, `-CONT`, ...) to the switch.
-    pub fn signal(&self, sig: &str) {
+    /// Sends a signal (`-STOP`, `-CONT`, ...) to the switch, unless it has
+    /// exited and been reaped: its PID may belong to another process by now.
+    pub fn signal(&mut self, sig: &str) {
+        if !self.alive() {
+            return;
+        }
         let _ = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
             .status();
