@@ -257,18 +257,11 @@ fn reference<'a>(row: &'a Row, col: &str) -> Option<&'a str> {
     ovsdb::uuid(row.get(col)?)
 }
 
-/// A unicast MAC `xx:xx:xx:xx:xx:xx`, lower case.
+/// A unicast MAC in the canonical `xx:xx:xx:xx:xx:xx` form (the core's
+/// parser: `:` or `-` between six hex bytes), or `None` for anything else.
 pub fn unicast_mac(s: &str) -> Option<String> {
-    let bytes: Vec<u8> = s
-        .split(':')
-        .map(|b| {
-            (b.len() == 2)
-                .then(|| u8::from_str_radix(b, 16).ok())
-                .flatten()
-        })
-        .collect::<Option<_>>()?;
-    (bytes.len() == 6 && bytes[0] & 1 == 0 && bytes.iter().any(|b| *b != 0))
-        .then(|| s.to_ascii_lowercase())
+    let mac: vswitch_core::MacAddr = s.parse().ok()?;
+    mac.is_valid_source().then(|| mac.to_string())
 }
 
 /// A locator's IP: its row must exist, be VXLAN over IPv4 and have an address.
@@ -1422,17 +1415,15 @@ mod tests {
 
     #[test]
     fn macs() {
-        assert_eq!(
-            unicast_mac("02:AA:00:00:00:01").as_deref(),
-            Some("02:aa:00:00:00:01")
-        );
+        for good in ["02:AA:00:00:00:01", "02-aa-00-00-00-01", "2:aa:0:0:0:1"] {
+            assert_eq!(unicast_mac(good).as_deref(), Some("02:aa:00:00:00:01"));
+        }
         for bad in [
             "",
             "02:aa:00:00:00",
             "02:aa:00:00:00:01:02",
             "03:00:00:00:00:01",
             "00:00:00:00:00:00",
-            "2:aa:00:00:00:01",
             "zz:aa:00:00:00:01",
             "unknown-dst",
         ] {
