@@ -232,10 +232,7 @@ fn interop_with_a_linux_vxlan_device() {
         );
 
         if no_offload {
-            let u1 = format!("{p}u1");
-            assert!(in_ns(&m1, &["ethtool", "-K", &u1, "tx", "off"])
-                .status
-                .success());
+            tx_checksum_off(&m1, &format!("{p}u1"));
         }
         let vx = format!("vxlan:vx0,vni=42,local=10.77.0.1,remote=10.77.0.2{ours}");
         let name = format!("{p}{k}");
@@ -264,15 +261,11 @@ fn interop_with_a_linux_vxlan_device() {
         // TCP, where iperf3 is at hand. Over veths nothing computes the inner
         // checksums Linux leaves to the NIC: the underlay "NIC" must, as a
         // real one does.
-        let iperf = Command::new("iperf3")
-            .arg("-v")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if iperf
-            && in_ns(&m2, &["ethtool", "-K", &format!("{p}u2"), "tx", "off"])
-                .status
-                .success()
-        {
+        if ready(
+            "TCP through the overlay",
+            &[("iperf3", "-v"), ("ethtool", "--version")],
+        ) {
+            tx_checksum_off(&m2, &format!("{p}u2"));
             // Both ways: h1 -> h2 has vswitch encapsulate h1's TSO
             // super-frames.
             for reverse in [true, false] {
@@ -409,15 +402,11 @@ fn interop_over_an_ipv6_underlay() {
         ],
     );
     assert!(big.status.success(), "full-size frames");
-    let iperf = Command::new("iperf3")
-        .arg("-v")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if iperf
-        && in_ns(&m2, &["ethtool", "-K", &u2, "tx", "off"])
-            .status
-            .success()
-    {
+    if ready(
+        "TCP through the overlay",
+        &[("iperf3", "-v"), ("ethtool", "--version")],
+    ) {
+        tx_checksum_off(&m2, &u2);
         for reverse in [false, true] {
             iperf3_server(&h2);
             let mut args = vec!["timeout", "10", "iperf3", "-c", "192.168.76.2", "-t", "1"];
@@ -1066,5 +1055,16 @@ fn interop_with_open_vswitch_userspace() {
         fdb.lines()
             .any(|l| l.contains(&mac1) && l.split_whitespace().next() == Some(&vx_port)),
         "port {vx_port}: {fdb}"
+    );
+}
+
+/// Turns TX checksum offload off on `dev` in `ns`, as a real NIC computes the
+/// checksums a veth leaves partial.
+fn tx_checksum_off(ns: &str, dev: &str) {
+    let out = in_ns(ns, &["ethtool", "-K", dev, "tx", "off"]);
+    assert!(
+        out.status.success(),
+        "ethtool -K {dev} tx off in {ns}: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
