@@ -311,10 +311,13 @@ impl MetricsLink {
     }
 
     /// Publishes `make()`'s snapshot, unless the server holds the lock right
-    /// now (then the next turn or tick publishes): never waits.
+    /// now: then the wake-up is signalled again, so the forwarding loop comes
+    /// back at once (the server holds the lock only between taking it and
+    /// waiting). Never waits.
     pub fn publish(&self, make: impl FnOnce() -> Snapshot) {
         crate::sys::event_clear(self.fd());
         let Ok(mut slot) = self.shared.snapshot.try_lock() else {
+            crate::sys::event_signal(self.fd());
             return;
         };
         slot.0 += 1;
@@ -497,6 +500,25 @@ fn respond(stream: &mut TcpStream, code: u16, kind: &str, body: &[u8]) -> std::i
 #[cfg(test)]
 mod test {
     use super::*;
+
+    fn readable(fd: RawFd) -> bool {
+        crate::sys::wait_readable(fd, 0)
+    }
+
+    #[test]
+    fn a_snapshot_not_published_for_the_lock_is_asked_for_again() {
+        let (server, link) = MetricsServer::start("127.0.0.1:0".parse().unwrap()).unwrap();
+        crate::sys::event_signal(link.fd());
+        {
+            // The server between taking the lock and waiting on it.
+            let _held = server.shared.snapshot.lock().unwrap();
+            link.publish(Snapshot::default);
+            assert!(readable(link.fd()), "the wake-up was lost");
+        }
+        link.publish(Snapshot::default);
+        assert!(!readable(link.fd()));
+        assert_eq!(server.shared.snapshot.lock().unwrap().0, 1);
+    }
 
     #[test]
     fn addresses_default_to_loopback() {

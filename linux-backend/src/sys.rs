@@ -572,17 +572,17 @@ pub fn take_socket_error(fd: RawFd) -> Option<io::Error> {
     (err != 0).then(|| io::Error::from_raw_os_error(err))
 }
 
-/// Waits up to `ms` milliseconds for `fd` to be readable (or for a signal).
-pub fn wait_readable(fd: RawFd, ms: i32) {
+/// Waits up to `ms` milliseconds for `fd` to be readable (or for a signal);
+/// true if it is.
+pub fn wait_readable(fd: RawFd, ms: i32) -> bool {
     let mut p = libc::pollfd {
         fd,
         events: libc::POLLIN,
         revents: 0,
     };
     // SAFETY: one valid pollfd, for the duration of the call.
-    unsafe {
-        libc::poll(&mut p, 1, ms);
-    }
+    let n = unsafe { libc::poll(&mut p, 1, ms) };
+    n == 1 && p.revents & libc::POLLIN != 0
 }
 
 /// True if standard output is a pipe or socket whose reader has gone: a
