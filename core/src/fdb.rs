@@ -1,14 +1,16 @@
 //! The forwarding database: (vid, MAC) -> port, with learning, aging and a bound.
 //!
-//! Layout, chosen for speed and for 38 bytes per entry (30 without the
-//! per-entry counters):
+//! Layout, chosen for speed and for 30 bytes per entry (38 with the
+//! per-entry counters on):
 //!
-//! - `entries`: an arena of 32-byte `Entry` values (key, last-seen time, port,
-//!   flags and the links of the port's LRU list in 24 bytes, and 8 bytes of
-//!   counters: frames forwarded to the entry and when the last one was, as
-//!   `bridge -s fdb show` reports them). The 16-bit flags word has 14
-//!   bits to spare, which hold the remote endpoint of an entry behind a tunnel
-//!   port ([`RemoteId`]): tunnels cost the table no memory.
+//! - `entries`: an arena of 24-byte `Entry` values (key, port, flags,
+//!   last-seen time and the links of the port's LRU list). The 16-bit flags
+//!   word has 14 bits to spare, which hold the remote endpoint of an entry
+//!   behind a tunnel port ([`RemoteId`]): tunnels cost the table no memory.
+//! - `counters`: only when [`FdbConfig::entry_stats`] is on, 8 bytes per
+//!   arena place beside it: frames forwarded to the entry and when the last
+//!   one was (`fdb show -s`). Off, the vector stays empty and a hit costs a
+//!   length check.
 //! - `slots`: an open-addressing index (linear probing, load <= 2/3) of `u32`
 //!   values: the arena index plus one in the low bits, as few as the index size
 //!   needs, and a fingerprint of the key's hash in all the bits left (18 bits at
@@ -86,6 +88,10 @@ pub struct FdbConfig {
     pub policy: EvictionPolicy,
     /// Seed of the index hash. Choose it at random where attackers choose MACs.
     pub hash_seed: u64,
+    /// Count, per entry, the frames forwarded to it and when the last one
+    /// was ([`FdbEntry::hits`], [`FdbEntry::used`]): 8 more bytes per entry
+    /// (38 instead of 30 at a million entries). Off by default.
+    pub entry_stats: bool,
 }
 
 impl Default for FdbConfig {
@@ -95,6 +101,7 @@ impl Default for FdbConfig {
             capacity: DEFAULT_CAPACITY,
             policy: EvictionPolicy::FairLru,
             hash_seed: 0x5157_4954_4348_2121,
+            entry_stats: false,
         }
     }
 }
@@ -187,12 +194,15 @@ pub struct FdbEntry {
     /// The remote endpoint behind a tunnel port, if the entry has one.
     pub remote: Option<RemoteId>,
     /// Frames forwarded to this entry's port because their destination was
-    /// this entry's MAC, since the entry was made (saturating at `u32::MAX`).
+    /// this entry's MAC, since the entry was made (saturating at `u32::MAX`);
+    /// zero when the table keeps no per-entry counters
+    /// ([`FdbConfig::entry_stats`]).
     pub hits: u32,
     /// Time since a frame was last forwarded to this entry, in whole seconds
     /// as `bridge -s fdb show` prints it; `None` if none ever was. Counted in
     /// 32 bits: a static entry last used more than 2^32 s (136 years) ago
-    /// shows the time modulo that.
+    /// shows the time modulo that. `None` when the table keeps no per-entry
+    /// counters.
     pub used: Option<Duration>,
 }
 
@@ -200,9 +210,10 @@ pub struct FdbEntry {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FdbCursor(u32);
 
-/// An entry as shown to a user, at clock `clock` (low 32 bits of ms) and
-/// second `secs` (the clock in whole seconds).
-fn user_entry(e: &Entry, clock: u32, secs: u32) -> FdbEntry {
+/// An entry as shown to a user, with its counters `c` (zero when the table
+/// keeps none), at clock `clock` (low 32 bits of ms) and second `secs` (the
+/// clock in whole seconds).
+fn user_entry(e: &Entry, c: Counters, clock: u32, secs: u32) -> FdbEntry {
     let is_static = e.flags & F_STATIC != 0;
     let age = if is_static {
         0
@@ -216,8 +227,8 @@ fn user_entry(e: &Entry, clock: u32, secs: u32) -> FdbEntry {
         is_static,
         age: Duration::from_millis(u64::from(age)),
         remote: entry_remote(e.flags),
-        hits: e.hits,
-        used: (e.hits > 0).then(|| Duration::from_secs(u64::from(secs.wrapping_sub(e.used)))),
+        hits: c.hits,
+        used: (c.hits > 0).then(|| Duration::from_secs(u64::from(secs.wrapping_sub(c.used)))),
     }
 }
 
@@ -263,12 +274,17 @@ enum Gone {
     Evicted,
 }
 
-/// One table entry: 32 bytes, without padding (24 of them the entry itself,
-/// 8 its counters as a destination).
+/// One table entry: 24 bytes, without padding. What a lookup reads (key,
+/// port, flags) comes first: of the eight positions an entry takes in
+/// 64-byte lines, only one splits those 12 bytes over two lines.
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 struct Entry {
     /// MAC in bits 12..60, vid in bits 0..12.
     key: u64,
+    port: u16,
+    /// `F_USED`, `F_STATIC`, and the remote endpoint in the bits above them.
+    flags: u16,
     /// Low 32 bits of the millisecond clock when last seen.
     seen: u32,
     /// Previous entry in the port's LRU list (towards the oldest), or NIL; the
@@ -276,17 +292,20 @@ struct Entry {
     prev: u32,
     /// Next entry in the port's LRU list (towards the newest), or NIL.
     next: u32,
-    port: u16,
-    /// `F_USED`, `F_STATIC`, and the remote endpoint in the bits above them.
-    flags: u16,
+}
+
+const _: () = assert!(core::mem::size_of::<Entry>() == 24);
+
+/// The counters of one arena place as a destination, kept beside the arena
+/// when [`FdbConfig::entry_stats`] is on.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counters {
     /// Frames forwarded to the entry (saturating).
     hits: u32,
     /// The clock in whole seconds when a frame was last forwarded to the
     /// entry; meaningless while `hits` is zero.
     used: u32,
 }
-
-const _: () = assert!(core::mem::size_of::<Entry>() == 32);
 
 /// Per-port bookkeeping of dynamic entries.
 #[derive(Clone, Copy, Debug)]
@@ -320,6 +339,9 @@ pub struct Fdb {
     /// the fingerprint. Set with the index size (`Fdb::resize_index`).
     idx_mask: u32,
     entries: Vec<Entry>,
+    /// Per-entry counters, by arena place, as long as `entries` when
+    /// `config.entry_stats` is on; empty otherwise.
+    counters: Vec<Counters>,
     free: u32,
     ports: Vec<PortLru>,
     /// Ports that hold at least one dynamic entry, for eviction.
@@ -371,6 +393,11 @@ impl Fdb {
             slots: Vec::new(),
             idx_mask: 0,
             entries: Vec::with_capacity(config.capacity as usize),
+            counters: if config.entry_stats {
+                Vec::with_capacity(config.capacity as usize)
+            } else {
+                Vec::new()
+            },
             free: NIL,
             ports: Vec::new(),
             active: Vec::new(),
@@ -415,6 +442,7 @@ impl Fdb {
     pub fn memory_bytes(&self) -> usize {
         self.slots.capacity() * core::mem::size_of::<u32>()
             + self.entries.capacity() * core::mem::size_of::<Entry>()
+            + self.counters.capacity() * core::mem::size_of::<Counters>()
             + self.ports.capacity() * core::mem::size_of::<PortLru>()
             + self.active.capacity() * 2
             + self.aging_heap.capacity() * core::mem::size_of::<Reverse<(u64, u16)>>()
@@ -543,15 +571,26 @@ impl Fdb {
     }
 
     /// Counts a frame forwarded to the entry at `idx` (from [`Fdb::get_dest`],
-    /// with nothing removed in between): one more hit, used now. Its cache
-    /// line is the one the lookup just read.
+    /// with nothing removed in between): one more hit, used now. Without
+    /// per-entry counters the vector is empty and this is a length check.
     #[inline(always)]
     pub(crate) fn count_hit(&mut self, idx: u32) {
         let secs = self.secs;
-        if let Some(e) = self.entries.get_mut(idx as usize) {
-            e.hits = e.hits.saturating_add(1);
-            e.used = secs;
+        if let Some(c) = self.counters.get_mut(idx as usize) {
+            c.hits = c.hits.saturating_add(1);
+            c.used = secs;
         }
+    }
+
+    /// Whether the table keeps per-entry counters ([`FdbConfig::entry_stats`]).
+    pub fn entry_stats(&self) -> bool {
+        self.config.entry_stats
+    }
+
+    /// The counters of arena place `idx`: zero without per-entry counters.
+    #[inline]
+    fn counters_of(&self, idx: usize) -> Counters {
+        self.counters.get(idx).copied().unwrap_or_default()
     }
 
     /// The port and remote endpoint of entry `key`, without advancing time.
@@ -764,8 +803,6 @@ impl Fdb {
             next: NIL,
             port: port.0,
             flags: F_USED | remote_bits(remote),
-            hits: 0,
-            used: 0,
         });
         self.link_tail(idx);
         self.stats.learned += 1;
@@ -838,8 +875,6 @@ impl Fdb {
             next: NIL,
             port: port.0,
             flags: F_USED | F_STATIC | remote_bits(remote),
-            hits: 0,
-            used: 0,
         });
         self.stats.statics += 1;
     }
@@ -937,10 +972,15 @@ impl Fdb {
     pub fn entries(&mut self, now: Instant) -> impl Iterator<Item = FdbEntry> + '_ {
         self.advance(now);
         let (clock, secs) = (self.clock as u32, self.secs);
+        let counters = &self.counters;
         self.entries
             .iter()
-            .filter(|e| e.flags & F_USED != 0)
-            .map(move |e| user_entry(e, clock, secs))
+            .enumerate()
+            .filter(|(_, e)| e.flags & F_USED != 0)
+            .map(move |(i, e)| {
+                let c = counters.get(i).copied().unwrap_or_default();
+                user_entry(e, c, clock, secs)
+            })
     }
 
     /// One slice of a dump of the table that can be spread over time, like a
@@ -980,9 +1020,9 @@ impl Fdb {
         let (clock, secs) = (self.clock as u32, self.secs);
         let start = (cursor.0 as usize).min(self.entries.len());
         let end = start.saturating_add(max.max(1)).min(self.entries.len());
-        for e in &self.entries[start..end] {
+        for (i, e) in self.entries[start..end].iter().enumerate() {
             if e.flags & F_USED != 0 {
-                out.push(user_entry(e, clock, secs));
+                out.push(user_entry(e, self.counters_of(start + i), clock, secs));
             }
         }
         (end < self.entries.len()).then_some(FdbCursor(end as u32))
@@ -1059,8 +1099,14 @@ impl Fdb {
             idx
         } else {
             self.entries.push(entry);
+            if self.config.entry_stats {
+                self.counters.push(Counters::default());
+            }
             (self.entries.len() - 1) as u32
         };
+        if let Some(c) = self.counters.get_mut(idx as usize) {
+            *c = Counters::default();
+        }
         if entry.flags & F_STATIC == 0 {
             self.stats.current += 1;
         }
@@ -1289,10 +1335,11 @@ impl Fdb {
             // The counters carry on; `used` in the old table's seconds, which
             // the new one reaches below.
             if let Some(idx) = new.find(make_key(e.vid, e.mac)) {
-                let entry = &mut new.entries[idx as usize];
-                entry.hits = e.hits;
-                let used_ago = e.used.map_or(0, |u| u.as_secs());
-                entry.used = self.secs.wrapping_sub(used_ago as u32);
+                if let Some(c) = new.counters.get_mut(idx as usize) {
+                    c.hits = e.hits;
+                    let used_ago = e.used.map_or(0, |u| u.as_secs());
+                    c.used = self.secs.wrapping_sub(used_ago as u32);
+                }
             }
         }
         new.advance(now);
@@ -1433,7 +1480,7 @@ mod test {
             g.get_remote(7, mac(3)),
             Some((PortId(2), Some(RemoteId(0))))
         );
-        assert_eq!(core::mem::size_of::<Entry>(), 32);
+        assert_eq!(core::mem::size_of::<Entry>(), 24);
     }
 
     /// `remotes_on` names the remotes of a port's entries, dynamic and
@@ -1481,7 +1528,7 @@ mod test {
         }
         assert_eq!(tunnel.len(), 8192);
         assert_eq!(plain.memory_bytes(), tunnel.memory_bytes());
-        assert!(tunnel.memory_bytes() / tunnel.len() <= 38);
+        assert!(tunnel.memory_bytes() / tunnel.len() <= 32);
     }
 
     /// An entry counts the frames forwarded to it and when the last one was,
@@ -1490,7 +1537,12 @@ mod test {
     /// entry in the same place of the arena.
     #[test]
     fn entries_count_their_hits() {
-        let mut f = fdb(16, EvictionPolicy::FairLru);
+        let with_stats = FdbConfig {
+            capacity: 16,
+            entry_stats: true,
+            ..FdbConfig::default()
+        };
+        let mut f = Fdb::new(with_stats).unwrap();
         let row = |f: &mut Fdb, n: u32, at: u64| {
             let e = f.entries(t(at)).find(|e| e.mac == mac(n)).unwrap();
             (e.hits, e.used)
@@ -1522,11 +1574,11 @@ mod test {
         assert_eq!(row(&mut f, 1, 10_000), (4, Some(Duration::ZERO)));
         // The count saturates rather than wrapping.
         let (idx, _, _) = f.get_dest(make_key(0, mac(2))).unwrap();
-        f.entries[idx as usize].hits = u32::MAX;
+        f.counters[idx as usize].hits = u32::MAX;
         f.count_hit(idx);
         assert_eq!(row(&mut f, 2, 10_000).0, u32::MAX);
         // A rebuild carries them over, `used` still counted from the old clock.
-        let mut g = f.rebuilt(FdbConfig::default(), t(12_000)).unwrap();
+        let mut g = f.rebuilt(with_stats, t(12_000)).unwrap();
         assert_eq!(row(&mut g, 1, 12_000), (4, Some(Duration::from_secs(2))));
         assert_eq!(row(&mut g, 2, 12_000).0, u32::MAX);
         // A removed entry's place in the arena is taken by a new one at zero.
@@ -1555,9 +1607,38 @@ mod test {
         assert_eq!(f.lookup(t(0), 0, mac(1)), None);
     }
 
+    /// Without per-entry counters (the default) nothing is counted, no
+    /// memory is held for them, and a rebuild can turn them on or off.
     #[test]
-    fn entry_is_32_bytes() {
-        assert_eq!(core::mem::size_of::<Entry>(), 32);
+    fn entry_counters_only_when_asked_for() {
+        let mut f = fdb(16, EvictionPolicy::FairLru);
+        assert!(!f.entry_stats());
+        f.learn(t(0), 0, mac(1), PortId(1));
+        let (idx, _, _) = f.get_dest(make_key(0, mac(1))).unwrap();
+        f.count_hit(idx);
+        let e = f.entries(t(0)).next().unwrap();
+        assert_eq!((e.hits, e.used), (0, None));
+        assert_eq!(f.counters.capacity(), 0);
+        let on = FdbConfig {
+            capacity: 16,
+            entry_stats: true,
+            ..FdbConfig::default()
+        };
+        let mut g = f.rebuilt(on, t(1_000)).unwrap();
+        assert!(g.entry_stats());
+        let (idx, _, _) = g.get_dest(make_key(0, mac(1))).unwrap();
+        g.count_hit(idx);
+        let e = g.entries(t(1_000)).next().unwrap();
+        assert_eq!((e.hits, e.used), (1, Some(Duration::ZERO)));
+        assert!(g.memory_bytes() >= f.memory_bytes() + 16 * 8);
+        let mut h = g.rebuilt(FdbConfig::default(), t(2_000)).unwrap();
+        let e = h.entries(t(2_000)).next().unwrap();
+        assert_eq!((e.hits, e.used, e.port), (0, None, PortId(1)));
+    }
+
+    #[test]
+    fn entry_is_24_bytes() {
+        assert_eq!(core::mem::size_of::<Entry>(), 24);
     }
 
     #[test]

@@ -102,6 +102,9 @@ pub struct SwitchSpec {
     pub group_forward_mask: u16,
     /// Seed of the FDB hash; when absent the program picks one.
     pub hash_seed: Option<u64>,
+    /// Per-entry FDB counters (`fdb show -s`: hits, last used); off by
+    /// default, they take 8 bytes per entry.
+    pub fdb_entry_stats: bool,
     /// The MAC-move guard; off when absent.
     pub move_guard: Option<MoveGuardSpec>,
     /// Multicast snooping (IGMP/MLD) on; off by default.
@@ -159,6 +162,7 @@ impl Default for SwitchSpec {
             vlan_aware: false,
             group_forward_mask: 0,
             hash_seed: None,
+            fdb_entry_stats: fdb.entry_stats,
             move_guard: None,
             mcast_snooping: m.snooping,
             mcast_querier: m.querier,
@@ -554,6 +558,7 @@ impl SwitchSpec {
                     EvictionSpec::StopLearning => EvictionPolicy::StopLearning,
                 },
                 hash_seed: self.hash_seed.unwrap_or(default_seed),
+                entry_stats: self.fdb_entry_stats,
             },
             hub: self.hub,
             vlan_aware: self.vlan_aware,

@@ -152,6 +152,8 @@ pub struct Overrides {
     pub move_guard: Option<(u32, f64)>,
     /// `--mcast-snooping`.
     pub mcast_snooping: bool,
+    /// `--fdb-stats`.
+    pub fdb_entry_stats: bool,
     /// `--mcast-querier` (implies snooping).
     pub mcast_querier: bool,
     /// `--stp rstp|stp|off`.
@@ -200,6 +202,7 @@ impl Overrides {
             guard.window = window;
         }
         spec.mcast_snooping |= self.mcast_snooping || self.mcast_querier;
+        spec.fdb_entry_stats |= self.fdb_entry_stats;
         spec.mcast_querier |= self.mcast_querier;
     }
 }
