@@ -3,10 +3,12 @@
 //! Layout, chosen for speed and for 30 bytes per entry (38 with the
 //! per-entry counters on):
 //!
-//! - `entries`: an arena of 24-byte `Entry` values (key, port, flags,
-//!   last-seen time and the links of the port's LRU list). The 16-bit flags
+//! - `entries`: an arena of 16-byte `Entry` values (key, last-seen time,
+//!   port, flags): all a lookup reads, in one cache line. The 16-bit flags
 //!   word has 14 bits to spare, which hold the remote endpoint of an entry
 //!   behind a tunnel port ([`RemoteId`]): tunnels cost the table no memory.
+//! - `links`: beside the arena, 8 bytes per place, the links of the port's
+//!   LRU list, which a lookup never reads.
 //! - `counters`: only when [`FdbConfig::entry_stats`] is on, 8 bytes per
 //!   arena place beside it: frames forwarded to the entry and when the last
 //!   one was (`fdb show -s`). Off, the vector stays empty and a hit costs a
@@ -274,27 +276,36 @@ enum Gone {
     Evicted,
 }
 
-/// One table entry: 24 bytes, without padding. What a lookup reads (key,
-/// port, flags) comes first: of the eight positions an entry takes in
-/// 64-byte lines, only one splits those 12 bytes over two lines.
+/// One table entry: 16 bytes, four to a cache line and never split over
+/// two, which is all a lookup reads.
 #[derive(Clone, Copy, Debug)]
-#[repr(C)]
 struct Entry {
     /// MAC in bits 12..60, vid in bits 0..12.
     key: u64,
+    /// Low 32 bits of the millisecond clock when last seen.
+    seen: u32,
     port: u16,
     /// `F_USED`, `F_STATIC`, and the remote endpoint in the bits above them.
     flags: u16,
-    /// Low 32 bits of the millisecond clock when last seen.
-    seen: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<Entry>() == 16);
+
+/// An arena place's links in its port's LRU list, kept beside the arena:
+/// only a refresh that moves the entry, learning and removal touch them.
+#[derive(Clone, Copy, Debug)]
+struct Links {
     /// Previous entry in the port's LRU list (towards the oldest), or NIL; the
-    /// free-list link for an unused entry.
+    /// free-list link for an unused place.
     prev: u32,
     /// Next entry in the port's LRU list (towards the newest), or NIL.
     next: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<Entry>() == 24);
+const UNLINKED: Links = Links {
+    prev: NIL,
+    next: NIL,
+};
 
 /// The counters of one arena place as a destination, kept beside the arena
 /// when [`FdbConfig::entry_stats`] is on.
@@ -339,6 +350,8 @@ pub struct Fdb {
     /// the fingerprint. Set with the index size (`Fdb::resize_index`).
     idx_mask: u32,
     entries: Vec<Entry>,
+    /// The LRU links of each arena place, as long as `entries`.
+    links: Vec<Links>,
     /// Per-entry counters, by arena place, as long as `entries` when
     /// `config.entry_stats` is on; empty otherwise.
     counters: Vec<Counters>,
@@ -393,6 +406,7 @@ impl Fdb {
             slots: Vec::new(),
             idx_mask: 0,
             entries: Vec::with_capacity(config.capacity as usize),
+            links: Vec::with_capacity(config.capacity as usize),
             counters: if config.entry_stats {
                 Vec::with_capacity(config.capacity as usize)
             } else {
@@ -442,6 +456,7 @@ impl Fdb {
     pub fn memory_bytes(&self) -> usize {
         self.slots.capacity() * core::mem::size_of::<u32>()
             + self.entries.capacity() * core::mem::size_of::<Entry>()
+            + self.links.capacity() * core::mem::size_of::<Links>()
             + self.counters.capacity() * core::mem::size_of::<Counters>()
             + self.ports.capacity() * core::mem::size_of::<PortLru>()
             + self.active.capacity() * 2
@@ -711,37 +726,40 @@ impl Fdb {
         let hashes = &hashes[..pairs.len().min(PREFETCH_BATCH)];
         for &(dst, src) in hashes {
             self.prefetch_entry(dst);
-            self.prefetch_entry(src);
+            if let Some(idx) = self.prefetch_entry(src) {
+                prefetch(&self.links[idx]);
+            }
         }
         for (&(_, src), &(_, h)) in pairs.iter().zip(hashes) {
             let Some(idx) = self.find_hashed(src, h) else {
                 continue;
             };
-            let e = &self.entries[idx as usize];
-            if let Some(next) = self.entries.get(e.next as usize) {
+            let l = &self.links[idx as usize];
+            if let Some(next) = self.links.get(l.next as usize) {
                 prefetch(next);
             }
-            if let Some(prev) = self.entries.get(e.prev as usize) {
+            if let Some(prev) = self.links.get(l.prev as usize) {
                 prefetch(prev);
             }
         }
     }
 
     /// Prefetches the entry the index slot of hash `h` points to, reading the
-    /// slot but not the entry. The first slot whose fingerprint matches is
-    /// almost always the entry.
+    /// slot but not the entry, and returns its arena place. The first slot
+    /// whose fingerprint matches is almost always the entry.
     #[inline]
-    fn prefetch_entry(&self, h: u64) {
+    fn prefetch_entry(&self, h: u64) -> Option<usize> {
         let tag = self.fingerprint(h);
         let mut i = self.home(h);
         loop {
             let s = self.slots[i];
             if s == 0 {
-                return;
+                return None;
             }
             if s & !self.idx_mask == tag {
-                prefetch(&self.entries[((s & self.idx_mask) - 1) as usize]);
-                return;
+                let idx = ((s & self.idx_mask) - 1) as usize;
+                prefetch(&self.entries[idx]);
+                return Some(idx);
             }
             i += 1;
             if i == self.slots.len() {
@@ -799,8 +817,6 @@ impl Fdb {
         let idx = self.insert(Entry {
             key,
             seen,
-            prev: NIL,
-            next: NIL,
             port: port.0,
             flags: F_USED | remote_bits(remote),
         });
@@ -871,8 +887,6 @@ impl Fdb {
         self.insert(Entry {
             key,
             seen: 0,
-            prev: NIL,
-            next: NIL,
             port: port.0,
             flags: F_USED | F_STATIC | remote_bits(remote),
         });
@@ -901,7 +915,7 @@ impl Fdb {
         if let Some(p) = self.ports.get(usize::from(port.0)) {
             let mut idx = p.head;
             while idx != NIL {
-                let next = self.entries[idx as usize].next;
+                let next = self.links[idx as usize].next;
                 self.remove_entry(idx);
                 n += 1;
                 idx = next;
@@ -928,7 +942,7 @@ impl Fdb {
                 if let Some(r) = entry_remote(e.flags) {
                     f(r);
                 }
-                idx = e.next;
+                idx = self.links[idx as usize].next;
             }
         }
         if self.stats.statics > 0 {
@@ -1094,11 +1108,13 @@ impl Fdb {
         }
         let idx = if self.free != NIL {
             let idx = self.free;
-            self.free = self.entries[idx as usize].next;
+            self.free = self.links[idx as usize].next;
             self.entries[idx as usize] = entry;
+            self.links[idx as usize] = UNLINKED;
             idx
         } else {
             self.entries.push(entry);
+            self.links.push(UNLINKED);
             if self.config.entry_stats {
                 self.counters.push(Counters::default());
             }
@@ -1161,9 +1177,8 @@ impl Fdb {
             self.stats.statics -= 1;
         }
         self.index_remove(e.key, idx);
-        let slot = &mut self.entries[idx as usize];
-        slot.flags = 0;
-        slot.next = self.free;
+        self.entries[idx as usize].flags = 0;
+        self.links[idx as usize].next = self.free;
         self.free = idx;
     }
 
@@ -1226,11 +1241,12 @@ impl Fdb {
         p.count += 1;
         let first = p.count == 1;
         if old_tail != NIL {
-            self.entries[old_tail as usize].next = idx;
+            self.links[old_tail as usize].next = idx;
         }
-        let e = &mut self.entries[idx as usize];
-        e.prev = old_tail;
-        e.next = NIL;
+        self.links[idx as usize] = Links {
+            prev: old_tail,
+            next: NIL,
+        };
         if first {
             let pos = self.active.len() as u32;
             self.active.push(port);
@@ -1248,29 +1264,30 @@ impl Fdb {
         }
         let old_tail = p.tail;
         p.tail = idx;
+        let Links { prev, next } = self.links[idx as usize];
         if p.head == idx {
-            p.head = e.next;
+            p.head = next;
         }
         // idx is not the tail, so it has a next; it may have no prev.
-        self.entries[e.next as usize].prev = e.prev;
-        if e.prev != NIL {
-            self.entries[e.prev as usize].next = e.next;
+        self.links[next as usize].prev = prev;
+        if prev != NIL {
+            self.links[prev as usize].next = next;
         }
-        self.entries[old_tail as usize].next = idx;
-        let entry = &mut self.entries[idx as usize];
-        entry.prev = old_tail;
-        entry.next = NIL;
+        self.links[old_tail as usize].next = idx;
+        self.links[idx as usize] = Links {
+            prev: old_tail,
+            next: NIL,
+        };
     }
 
     fn unlink(&mut self, idx: u32) {
-        let Entry {
-            prev, next, port, ..
-        } = self.entries[idx as usize];
+        let port = self.entries[idx as usize].port;
+        let Links { prev, next } = self.links[idx as usize];
         if prev != NIL {
-            self.entries[prev as usize].next = next;
+            self.links[prev as usize].next = next;
         }
         if next != NIL {
-            self.entries[next as usize].prev = prev;
+            self.links[next as usize].prev = prev;
         }
         let p = &mut self.ports[usize::from(port)];
         if p.head == idx {
@@ -1480,7 +1497,7 @@ mod test {
             g.get_remote(7, mac(3)),
             Some((PortId(2), Some(RemoteId(0))))
         );
-        assert_eq!(core::mem::size_of::<Entry>(), 24);
+        assert_eq!(core::mem::size_of::<Entry>(), 16);
     }
 
     /// `remotes_on` names the remotes of a port's entries, dynamic and
@@ -1637,8 +1654,8 @@ mod test {
     }
 
     #[test]
-    fn entry_is_24_bytes() {
-        assert_eq!(core::mem::size_of::<Entry>(), 24);
+    fn entry_is_16_bytes() {
+        assert_eq!(core::mem::size_of::<Entry>(), 16);
     }
 
     #[test]
