@@ -712,8 +712,8 @@ impl Fdb {
     /// Prefetches the cache lines that looking up each pair's first key and
     /// refreshing its second (a frame's destination and source) will touch, at
     /// most [`PREFETCH_BATCH`] pairs: as in netmap's VALE, one pass per step of
-    /// the chain (index slots, then entries, then the LRU neighbours a refresh
-    /// rewrites), so that the misses of the whole batch are in flight at once
+    /// the chain (index slots, then entries with the source's links and the
+    /// destination's counters, then the LRU neighbours a refresh rewrites), so that the misses of the whole batch are in flight at once
     /// instead of one after another. Each pass reads only lines the one before
     /// asked for.
     pub(crate) fn prefetch_batch(&self, pairs: &[(u64, u64)]) {
@@ -725,7 +725,11 @@ impl Fdb {
         }
         let hashes = &hashes[..pairs.len().min(PREFETCH_BATCH)];
         for &(dst, src) in hashes {
-            self.prefetch_entry(dst);
+            // The destination's counters, when the table keeps them, are
+            // written on a line of their own.
+            if let Some(c) = self.prefetch_entry(dst).and_then(|i| self.counters.get(i)) {
+                prefetch(c);
+            }
             if let Some(idx) = self.prefetch_entry(src) {
                 prefetch(&self.links[idx]);
             }
