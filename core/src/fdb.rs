@@ -1536,8 +1536,8 @@ mod test {
     }
 
     /// Remotes cost nothing: a table full of tunnel entries takes the same
-    /// memory per entry as one without: 38 bytes, 32 of them the entry (8 of
-    /// those its counters as a destination) and 6 its share of the index.
+    /// memory per entry as one without: 30 bytes, 16 of them the entry, 8
+    /// its LRU links and 6 its share of the index.
     #[test]
     fn remote_endpoints_fit_the_memory_budget() {
         let mut plain = fdb(8192, EvictionPolicy::FairLru);

@@ -6,6 +6,7 @@
 //! aging = 300          # seconds; 0 = learn nothing, flood everything
 //! capacity = 8192
 //! eviction = "fair-lru" # or "stop-learning"
+//! fdb-entry-stats = false  # per-entry counters for `fdb show -s`: 8 bytes an entry
 //! vlan-aware = true
 //! group-forward-mask = 0x4000   # forward LLDP (01:80:C2:00:00:0E)
 //!
