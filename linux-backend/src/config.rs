@@ -238,6 +238,21 @@ mod test {
         assert_eq!(parse("aging = 5").unwrap().metrics, None);
     }
 
+    /// Per-entry FDB counters: off unless the file or `--fdb-stats` asks.
+    #[test]
+    fn fdb_entry_stats_from_the_file_or_the_flag() {
+        let entry_stats = |c: &RunConfig| c.switch.to_config(0).unwrap().fdb.entry_stats;
+        assert!(!entry_stats(&parse("aging = 60").unwrap()));
+        assert!(entry_stats(&parse("fdb-entry-stats = true").unwrap()));
+        let mut c = parse("aging = 60").unwrap();
+        let flags = Overrides {
+            fdb_entry_stats: true,
+            ..Overrides::default()
+        };
+        flags.apply(&mut c.switch);
+        assert!(entry_stats(&c));
+    }
+
     #[test]
     fn multicast_snooping_settings() {
         let c = parse(
