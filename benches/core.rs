@@ -54,6 +54,8 @@ fn switch(capacity: u32) -> Switch {
         fdb: FdbConfig {
             capacity,
             policy: EvictionPolicy::FairLru,
+            // `CORE_BENCH_ENTRY_STATS=1`: with the per-entry counters.
+            entry_stats: std::env::var_os("CORE_BENCH_ENTRY_STATS").is_some(),
             ..FdbConfig::default()
         },
         ..SwitchConfig::default()

@@ -84,7 +84,8 @@ pub struct FdbShowArgs {
     common: Common,
     /// With each entry's counters as a destination, as `bridge -s fdb show`:
     /// frames forwarded to it (`hits`) and `used X/Y` (seconds since one was
-    /// last forwarded to it / since it was last seen as a source).
+    /// last forwarded to it / since it was last seen as a source). Needs a
+    /// switch run with `--fdb-stats` (or `fdb-entry-stats = true`).
     #[arg(short = 's', long = "stats")]
     stats: bool,
 }
@@ -110,6 +111,10 @@ pub struct RunArgs {
     #[arg(long, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=16_777_214))]
     capacity: Option<u32>,
+    /// Keep per-entry MAC table counters for `fdb show -s` (hits, last
+    /// used): 8 more bytes per entry. Off by default.
+    #[arg(long)]
+    fdb_stats: bool,
     /// What to do when the MAC table is full.
     #[arg(long, value_enum)]
     eviction: Option<Eviction>,
@@ -782,6 +787,7 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
         move_guard: a.move_guard,
         mcast_snooping: a.mcast_snooping,
         mcast_querier: a.mcast_querier,
+        fdb_entry_stats: a.fdb_stats,
         stp: a.stp.map(|s| match s {
             StpArg::Rstp => StpSpec::Rstp,
             StpArg::Stp => StpSpec::Stp,

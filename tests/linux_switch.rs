@@ -65,7 +65,7 @@ fn linux_four_hosts_ping_and_fdb_lists_them() {
         return;
     }
     let lab = Lab::up('a', 4);
-    let sw = Running::start(&lab.prefix, &lab.ports(), &[]);
+    let sw = Running::start(&lab.prefix, &lab.ports(), &["--fdb-stats"]);
     for i in 1..=4 {
         for j in 1..=4 {
             if i != j {
@@ -155,6 +155,15 @@ fn linux_del_and_add_a_port() {
     let sw = Running::start(&lab.prefix, &lab.ports(), &[]);
     assert!(ping(&lab.ns(1), &addr(2)));
     assert!(sw.fdb().iter().any(|e| e["mac"] == mac(2)));
+    // Without --fdb-stats there are no per-entry counters, and `fdb show -s`
+    // says so and how to turn them on instead of printing zeros.
+    let out = vswitch(&["fdb", "show", "-s", "--name", &sw.name]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "fdb show -s without counters: {err}");
+    assert!(
+        err.contains("counters are off") && err.contains("--fdb-stats"),
+        "fdb show -s without counters: {err}"
+    );
     ok(&vswitch(&["del", &lab.port(2), "--name", &sw.name]));
     assert!(
         !sw.fdb().iter().any(|e| e["mac"] == mac(2)),

@@ -89,7 +89,7 @@ fn usage_printing_commands_end_quietly_on_a_closed_pipe() {
         return;
     }
     let lab = Lab::up('p', 2);
-    let sw = Running::start(&lab.prefix, &lab.ports(), &[]);
+    let sw = Running::start(&lab.prefix, &lab.ports(), &["--fdb-stats"]);
     assert!(ping(&lab.ns(1), &addr(2)));
     let name = sw.name.as_str();
     for cmd in [

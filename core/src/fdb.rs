@@ -1,14 +1,18 @@
 //! The forwarding database: (vid, MAC) -> port, with learning, aging and a bound.
 //!
-//! Layout, chosen for speed and for 38 bytes per entry (30 without the
-//! per-entry counters):
+//! Layout, chosen for speed and for 30 bytes per entry (38 with the
+//! per-entry counters on):
 //!
-//! - `entries`: an arena of 32-byte `Entry` values (key, last-seen time, port,
-//!   flags and the links of the port's LRU list in 24 bytes, and 8 bytes of
-//!   counters: frames forwarded to the entry and when the last one was, as
-//!   `bridge -s fdb show` reports them). The 16-bit flags word has 14
-//!   bits to spare, which hold the remote endpoint of an entry behind a tunnel
-//!   port ([`RemoteId`]): tunnels cost the table no memory.
+//! - `entries`: an arena of 16-byte `Entry` values (key, last-seen time,
+//!   port, flags): all a lookup reads, in one cache line. The 16-bit flags
+//!   word has 14 bits to spare, which hold the remote endpoint of an entry
+//!   behind a tunnel port ([`RemoteId`]): tunnels cost the table no memory.
+//! - `links`: beside the arena, 8 bytes per place, the links of the port's
+//!   LRU list, which a lookup never reads.
+//! - `counters`: only when [`FdbConfig::entry_stats`] is on, 8 bytes per
+//!   arena place beside it: frames forwarded to the entry and when the last
+//!   one was (`fdb show -s`). Off, the vector stays empty and a hit costs a
+//!   length check.
 //! - `slots`: an open-addressing index (linear probing, load <= 2/3) of `u32`
 //!   values: the arena index plus one in the low bits, as few as the index size
 //!   needs, and a fingerprint of the key's hash in all the bits left (18 bits at
@@ -86,6 +90,10 @@ pub struct FdbConfig {
     pub policy: EvictionPolicy,
     /// Seed of the index hash. Choose it at random where attackers choose MACs.
     pub hash_seed: u64,
+    /// Count, per entry, the frames forwarded to it and when the last one
+    /// was ([`FdbEntry::hits`], [`FdbEntry::used`]): 8 more bytes per entry
+    /// (38 instead of 30 at a million entries). Off by default.
+    pub entry_stats: bool,
 }
 
 impl Default for FdbConfig {
@@ -95,6 +103,7 @@ impl Default for FdbConfig {
             capacity: DEFAULT_CAPACITY,
             policy: EvictionPolicy::FairLru,
             hash_seed: 0x5157_4954_4348_2121,
+            entry_stats: false,
         }
     }
 }
@@ -187,12 +196,15 @@ pub struct FdbEntry {
     /// The remote endpoint behind a tunnel port, if the entry has one.
     pub remote: Option<RemoteId>,
     /// Frames forwarded to this entry's port because their destination was
-    /// this entry's MAC, since the entry was made (saturating at `u32::MAX`).
+    /// this entry's MAC, since the entry was made (saturating at `u32::MAX`);
+    /// zero when the table keeps no per-entry counters
+    /// ([`FdbConfig::entry_stats`]).
     pub hits: u32,
     /// Time since a frame was last forwarded to this entry, in whole seconds
     /// as `bridge -s fdb show` prints it; `None` if none ever was. Counted in
     /// 32 bits: a static entry last used more than 2^32 s (136 years) ago
-    /// shows the time modulo that.
+    /// shows the time modulo that. `None` when the table keeps no per-entry
+    /// counters.
     pub used: Option<Duration>,
 }
 
@@ -200,9 +212,10 @@ pub struct FdbEntry {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FdbCursor(u32);
 
-/// An entry as shown to a user, at clock `clock` (low 32 bits of ms) and
-/// second `secs` (the clock in whole seconds).
-fn user_entry(e: &Entry, clock: u32, secs: u32) -> FdbEntry {
+/// An entry as shown to a user, with its counters `c` (zero when the table
+/// keeps none), at clock `clock` (low 32 bits of ms) and second `secs` (the
+/// clock in whole seconds).
+fn user_entry(e: &Entry, c: Counters, clock: u32, secs: u32) -> FdbEntry {
     let is_static = e.flags & F_STATIC != 0;
     let age = if is_static {
         0
@@ -216,8 +229,8 @@ fn user_entry(e: &Entry, clock: u32, secs: u32) -> FdbEntry {
         is_static,
         age: Duration::from_millis(u64::from(age)),
         remote: entry_remote(e.flags),
-        hits: e.hits,
-        used: (e.hits > 0).then(|| Duration::from_secs(u64::from(secs.wrapping_sub(e.used)))),
+        hits: c.hits,
+        used: (c.hits > 0).then(|| Duration::from_secs(u64::from(secs.wrapping_sub(c.used)))),
     }
 }
 
@@ -263,30 +276,47 @@ enum Gone {
     Evicted,
 }
 
-/// One table entry: 32 bytes, without padding (24 of them the entry itself,
-/// 8 its counters as a destination).
+/// One table entry: 16 bytes, four to a cache line and never split over
+/// two, which is all a lookup reads.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     /// MAC in bits 12..60, vid in bits 0..12.
     key: u64,
     /// Low 32 bits of the millisecond clock when last seen.
     seen: u32,
-    /// Previous entry in the port's LRU list (towards the oldest), or NIL; the
-    /// free-list link for an unused entry.
-    prev: u32,
-    /// Next entry in the port's LRU list (towards the newest), or NIL.
-    next: u32,
     port: u16,
     /// `F_USED`, `F_STATIC`, and the remote endpoint in the bits above them.
     flags: u16,
+}
+
+const _: () = assert!(core::mem::size_of::<Entry>() == 16);
+
+/// An arena place's links in its port's LRU list, kept beside the arena:
+/// only a refresh that moves the entry, learning and removal touch them.
+#[derive(Clone, Copy, Debug)]
+struct Links {
+    /// Previous entry in the port's LRU list (towards the oldest), or NIL; the
+    /// free-list link for an unused place.
+    prev: u32,
+    /// Next entry in the port's LRU list (towards the newest), or NIL.
+    next: u32,
+}
+
+const UNLINKED: Links = Links {
+    prev: NIL,
+    next: NIL,
+};
+
+/// The counters of one arena place as a destination, kept beside the arena
+/// when [`FdbConfig::entry_stats`] is on.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counters {
     /// Frames forwarded to the entry (saturating).
     hits: u32,
     /// The clock in whole seconds when a frame was last forwarded to the
     /// entry; meaningless while `hits` is zero.
     used: u32,
 }
-
-const _: () = assert!(core::mem::size_of::<Entry>() == 32);
 
 /// Per-port bookkeeping of dynamic entries.
 #[derive(Clone, Copy, Debug)]
@@ -320,6 +350,11 @@ pub struct Fdb {
     /// the fingerprint. Set with the index size (`Fdb::resize_index`).
     idx_mask: u32,
     entries: Vec<Entry>,
+    /// The LRU links of each arena place, as long as `entries`.
+    links: Vec<Links>,
+    /// Per-entry counters, by arena place, as long as `entries` when
+    /// `config.entry_stats` is on; empty otherwise.
+    counters: Vec<Counters>,
     free: u32,
     ports: Vec<PortLru>,
     /// Ports that hold at least one dynamic entry, for eviction.
@@ -371,6 +406,12 @@ impl Fdb {
             slots: Vec::new(),
             idx_mask: 0,
             entries: Vec::with_capacity(config.capacity as usize),
+            links: Vec::with_capacity(config.capacity as usize),
+            counters: if config.entry_stats {
+                Vec::with_capacity(config.capacity as usize)
+            } else {
+                Vec::new()
+            },
             free: NIL,
             ports: Vec::new(),
             active: Vec::new(),
@@ -415,6 +456,8 @@ impl Fdb {
     pub fn memory_bytes(&self) -> usize {
         self.slots.capacity() * core::mem::size_of::<u32>()
             + self.entries.capacity() * core::mem::size_of::<Entry>()
+            + self.links.capacity() * core::mem::size_of::<Links>()
+            + self.counters.capacity() * core::mem::size_of::<Counters>()
             + self.ports.capacity() * core::mem::size_of::<PortLru>()
             + self.active.capacity() * 2
             + self.aging_heap.capacity() * core::mem::size_of::<Reverse<(u64, u16)>>()
@@ -543,15 +586,26 @@ impl Fdb {
     }
 
     /// Counts a frame forwarded to the entry at `idx` (from [`Fdb::get_dest`],
-    /// with nothing removed in between): one more hit, used now. Its cache
-    /// line is the one the lookup just read.
+    /// with nothing removed in between): one more hit, used now. Without
+    /// per-entry counters the vector is empty and this is a length check.
     #[inline(always)]
     pub(crate) fn count_hit(&mut self, idx: u32) {
         let secs = self.secs;
-        if let Some(e) = self.entries.get_mut(idx as usize) {
-            e.hits = e.hits.saturating_add(1);
-            e.used = secs;
+        if let Some(c) = self.counters.get_mut(idx as usize) {
+            c.hits = c.hits.saturating_add(1);
+            c.used = secs;
         }
+    }
+
+    /// Whether the table keeps per-entry counters ([`FdbConfig::entry_stats`]).
+    pub fn entry_stats(&self) -> bool {
+        self.config.entry_stats
+    }
+
+    /// The counters of arena place `idx`: zero without per-entry counters.
+    #[inline]
+    fn counters_of(&self, idx: usize) -> Counters {
+        self.counters.get(idx).copied().unwrap_or_default()
     }
 
     /// The port and remote endpoint of entry `key`, without advancing time.
@@ -658,8 +712,8 @@ impl Fdb {
     /// Prefetches the cache lines that looking up each pair's first key and
     /// refreshing its second (a frame's destination and source) will touch, at
     /// most [`PREFETCH_BATCH`] pairs: as in netmap's VALE, one pass per step of
-    /// the chain (index slots, then entries, then the LRU neighbours a refresh
-    /// rewrites), so that the misses of the whole batch are in flight at once
+    /// the chain (index slots, then entries with the source's links and the
+    /// destination's counters, then the LRU neighbours a refresh rewrites), so that the misses of the whole batch are in flight at once
     /// instead of one after another. Each pass reads only lines the one before
     /// asked for.
     pub(crate) fn prefetch_batch(&self, pairs: &[(u64, u64)]) {
@@ -671,38 +725,45 @@ impl Fdb {
         }
         let hashes = &hashes[..pairs.len().min(PREFETCH_BATCH)];
         for &(dst, src) in hashes {
-            self.prefetch_entry(dst);
-            self.prefetch_entry(src);
+            // The destination's counters, when the table keeps them, are
+            // written on a line of their own.
+            if let Some(c) = self.prefetch_entry(dst).and_then(|i| self.counters.get(i)) {
+                prefetch(c);
+            }
+            if let Some(idx) = self.prefetch_entry(src) {
+                prefetch(&self.links[idx]);
+            }
         }
         for (&(_, src), &(_, h)) in pairs.iter().zip(hashes) {
             let Some(idx) = self.find_hashed(src, h) else {
                 continue;
             };
-            let e = &self.entries[idx as usize];
-            if let Some(next) = self.entries.get(e.next as usize) {
+            let l = &self.links[idx as usize];
+            if let Some(next) = self.links.get(l.next as usize) {
                 prefetch(next);
             }
-            if let Some(prev) = self.entries.get(e.prev as usize) {
+            if let Some(prev) = self.links.get(l.prev as usize) {
                 prefetch(prev);
             }
         }
     }
 
     /// Prefetches the entry the index slot of hash `h` points to, reading the
-    /// slot but not the entry. The first slot whose fingerprint matches is
-    /// almost always the entry.
+    /// slot but not the entry, and returns its arena place. The first slot
+    /// whose fingerprint matches is almost always the entry.
     #[inline]
-    fn prefetch_entry(&self, h: u64) {
+    fn prefetch_entry(&self, h: u64) -> Option<usize> {
         let tag = self.fingerprint(h);
         let mut i = self.home(h);
         loop {
             let s = self.slots[i];
             if s == 0 {
-                return;
+                return None;
             }
             if s & !self.idx_mask == tag {
-                prefetch(&self.entries[((s & self.idx_mask) - 1) as usize]);
-                return;
+                let idx = ((s & self.idx_mask) - 1) as usize;
+                prefetch(&self.entries[idx]);
+                return Some(idx);
             }
             i += 1;
             if i == self.slots.len() {
@@ -760,12 +821,8 @@ impl Fdb {
         let idx = self.insert(Entry {
             key,
             seen,
-            prev: NIL,
-            next: NIL,
             port: port.0,
             flags: F_USED | remote_bits(remote),
-            hits: 0,
-            used: 0,
         });
         self.link_tail(idx);
         self.stats.learned += 1;
@@ -834,12 +891,8 @@ impl Fdb {
         self.insert(Entry {
             key,
             seen: 0,
-            prev: NIL,
-            next: NIL,
             port: port.0,
             flags: F_USED | F_STATIC | remote_bits(remote),
-            hits: 0,
-            used: 0,
         });
         self.stats.statics += 1;
     }
@@ -866,7 +919,7 @@ impl Fdb {
         if let Some(p) = self.ports.get(usize::from(port.0)) {
             let mut idx = p.head;
             while idx != NIL {
-                let next = self.entries[idx as usize].next;
+                let next = self.links[idx as usize].next;
                 self.remove_entry(idx);
                 n += 1;
                 idx = next;
@@ -893,7 +946,7 @@ impl Fdb {
                 if let Some(r) = entry_remote(e.flags) {
                     f(r);
                 }
-                idx = e.next;
+                idx = self.links[idx as usize].next;
             }
         }
         if self.stats.statics > 0 {
@@ -937,10 +990,15 @@ impl Fdb {
     pub fn entries(&mut self, now: Instant) -> impl Iterator<Item = FdbEntry> + '_ {
         self.advance(now);
         let (clock, secs) = (self.clock as u32, self.secs);
+        let counters = &self.counters;
         self.entries
             .iter()
-            .filter(|e| e.flags & F_USED != 0)
-            .map(move |e| user_entry(e, clock, secs))
+            .enumerate()
+            .filter(|(_, e)| e.flags & F_USED != 0)
+            .map(move |(i, e)| {
+                let c = counters.get(i).copied().unwrap_or_default();
+                user_entry(e, c, clock, secs)
+            })
     }
 
     /// One slice of a dump of the table that can be spread over time, like a
@@ -980,9 +1038,9 @@ impl Fdb {
         let (clock, secs) = (self.clock as u32, self.secs);
         let start = (cursor.0 as usize).min(self.entries.len());
         let end = start.saturating_add(max.max(1)).min(self.entries.len());
-        for e in &self.entries[start..end] {
+        for (i, e) in self.entries[start..end].iter().enumerate() {
             if e.flags & F_USED != 0 {
-                out.push(user_entry(e, clock, secs));
+                out.push(user_entry(e, self.counters_of(start + i), clock, secs));
             }
         }
         (end < self.entries.len()).then_some(FdbCursor(end as u32))
@@ -1054,13 +1112,21 @@ impl Fdb {
         }
         let idx = if self.free != NIL {
             let idx = self.free;
-            self.free = self.entries[idx as usize].next;
+            self.free = self.links[idx as usize].next;
             self.entries[idx as usize] = entry;
+            self.links[idx as usize] = UNLINKED;
             idx
         } else {
             self.entries.push(entry);
+            self.links.push(UNLINKED);
+            if self.config.entry_stats {
+                self.counters.push(Counters::default());
+            }
             (self.entries.len() - 1) as u32
         };
+        if let Some(c) = self.counters.get_mut(idx as usize) {
+            *c = Counters::default();
+        }
         if entry.flags & F_STATIC == 0 {
             self.stats.current += 1;
         }
@@ -1115,9 +1181,8 @@ impl Fdb {
             self.stats.statics -= 1;
         }
         self.index_remove(e.key, idx);
-        let slot = &mut self.entries[idx as usize];
-        slot.flags = 0;
-        slot.next = self.free;
+        self.entries[idx as usize].flags = 0;
+        self.links[idx as usize].next = self.free;
         self.free = idx;
     }
 
@@ -1180,11 +1245,12 @@ impl Fdb {
         p.count += 1;
         let first = p.count == 1;
         if old_tail != NIL {
-            self.entries[old_tail as usize].next = idx;
+            self.links[old_tail as usize].next = idx;
         }
-        let e = &mut self.entries[idx as usize];
-        e.prev = old_tail;
-        e.next = NIL;
+        self.links[idx as usize] = Links {
+            prev: old_tail,
+            next: NIL,
+        };
         if first {
             let pos = self.active.len() as u32;
             self.active.push(port);
@@ -1202,29 +1268,30 @@ impl Fdb {
         }
         let old_tail = p.tail;
         p.tail = idx;
+        let Links { prev, next } = self.links[idx as usize];
         if p.head == idx {
-            p.head = e.next;
+            p.head = next;
         }
         // idx is not the tail, so it has a next; it may have no prev.
-        self.entries[e.next as usize].prev = e.prev;
-        if e.prev != NIL {
-            self.entries[e.prev as usize].next = e.next;
+        self.links[next as usize].prev = prev;
+        if prev != NIL {
+            self.links[prev as usize].next = next;
         }
-        self.entries[old_tail as usize].next = idx;
-        let entry = &mut self.entries[idx as usize];
-        entry.prev = old_tail;
-        entry.next = NIL;
+        self.links[old_tail as usize].next = idx;
+        self.links[idx as usize] = Links {
+            prev: old_tail,
+            next: NIL,
+        };
     }
 
     fn unlink(&mut self, idx: u32) {
-        let Entry {
-            prev, next, port, ..
-        } = self.entries[idx as usize];
+        let port = self.entries[idx as usize].port;
+        let Links { prev, next } = self.links[idx as usize];
         if prev != NIL {
-            self.entries[prev as usize].next = next;
+            self.links[prev as usize].next = next;
         }
         if next != NIL {
-            self.entries[next as usize].prev = prev;
+            self.links[next as usize].prev = prev;
         }
         let p = &mut self.ports[usize::from(port)];
         if p.head == idx {
@@ -1289,10 +1356,11 @@ impl Fdb {
             // The counters carry on; `used` in the old table's seconds, which
             // the new one reaches below.
             if let Some(idx) = new.find(make_key(e.vid, e.mac)) {
-                let entry = &mut new.entries[idx as usize];
-                entry.hits = e.hits;
-                let used_ago = e.used.map_or(0, |u| u.as_secs());
-                entry.used = self.secs.wrapping_sub(used_ago as u32);
+                if let Some(c) = new.counters.get_mut(idx as usize) {
+                    c.hits = e.hits;
+                    let used_ago = e.used.map_or(0, |u| u.as_secs());
+                    c.used = self.secs.wrapping_sub(used_ago as u32);
+                }
             }
         }
         new.advance(now);
@@ -1433,7 +1501,7 @@ mod test {
             g.get_remote(7, mac(3)),
             Some((PortId(2), Some(RemoteId(0))))
         );
-        assert_eq!(core::mem::size_of::<Entry>(), 32);
+        assert_eq!(core::mem::size_of::<Entry>(), 16);
     }
 
     /// `remotes_on` names the remotes of a port's entries, dynamic and
@@ -1468,8 +1536,8 @@ mod test {
     }
 
     /// Remotes cost nothing: a table full of tunnel entries takes the same
-    /// memory per entry as one without: 38 bytes, 32 of them the entry (8 of
-    /// those its counters as a destination) and 6 its share of the index.
+    /// memory per entry as one without: 30 bytes, 16 of them the entry, 8
+    /// its LRU links and 6 its share of the index.
     #[test]
     fn remote_endpoints_fit_the_memory_budget() {
         let mut plain = fdb(8192, EvictionPolicy::FairLru);
@@ -1481,7 +1549,7 @@ mod test {
         }
         assert_eq!(tunnel.len(), 8192);
         assert_eq!(plain.memory_bytes(), tunnel.memory_bytes());
-        assert!(tunnel.memory_bytes() / tunnel.len() <= 38);
+        assert!(tunnel.memory_bytes() / tunnel.len() <= 32);
     }
 
     /// An entry counts the frames forwarded to it and when the last one was,
@@ -1490,7 +1558,12 @@ mod test {
     /// entry in the same place of the arena.
     #[test]
     fn entries_count_their_hits() {
-        let mut f = fdb(16, EvictionPolicy::FairLru);
+        let with_stats = FdbConfig {
+            capacity: 16,
+            entry_stats: true,
+            ..FdbConfig::default()
+        };
+        let mut f = Fdb::new(with_stats).unwrap();
         let row = |f: &mut Fdb, n: u32, at: u64| {
             let e = f.entries(t(at)).find(|e| e.mac == mac(n)).unwrap();
             (e.hits, e.used)
@@ -1522,11 +1595,11 @@ mod test {
         assert_eq!(row(&mut f, 1, 10_000), (4, Some(Duration::ZERO)));
         // The count saturates rather than wrapping.
         let (idx, _, _) = f.get_dest(make_key(0, mac(2))).unwrap();
-        f.entries[idx as usize].hits = u32::MAX;
+        f.counters[idx as usize].hits = u32::MAX;
         f.count_hit(idx);
         assert_eq!(row(&mut f, 2, 10_000).0, u32::MAX);
         // A rebuild carries them over, `used` still counted from the old clock.
-        let mut g = f.rebuilt(FdbConfig::default(), t(12_000)).unwrap();
+        let mut g = f.rebuilt(with_stats, t(12_000)).unwrap();
         assert_eq!(row(&mut g, 1, 12_000), (4, Some(Duration::from_secs(2))));
         assert_eq!(row(&mut g, 2, 12_000).0, u32::MAX);
         // A removed entry's place in the arena is taken by a new one at zero.
@@ -1555,9 +1628,38 @@ mod test {
         assert_eq!(f.lookup(t(0), 0, mac(1)), None);
     }
 
+    /// Without per-entry counters (the default) nothing is counted, no
+    /// memory is held for them, and a rebuild can turn them on or off.
     #[test]
-    fn entry_is_32_bytes() {
-        assert_eq!(core::mem::size_of::<Entry>(), 32);
+    fn entry_counters_only_when_asked_for() {
+        let mut f = fdb(16, EvictionPolicy::FairLru);
+        assert!(!f.entry_stats());
+        f.learn(t(0), 0, mac(1), PortId(1));
+        let (idx, _, _) = f.get_dest(make_key(0, mac(1))).unwrap();
+        f.count_hit(idx);
+        let e = f.entries(t(0)).next().unwrap();
+        assert_eq!((e.hits, e.used), (0, None));
+        assert_eq!(f.counters.capacity(), 0);
+        let on = FdbConfig {
+            capacity: 16,
+            entry_stats: true,
+            ..FdbConfig::default()
+        };
+        let mut g = f.rebuilt(on, t(1_000)).unwrap();
+        assert!(g.entry_stats());
+        let (idx, _, _) = g.get_dest(make_key(0, mac(1))).unwrap();
+        g.count_hit(idx);
+        let e = g.entries(t(1_000)).next().unwrap();
+        assert_eq!((e.hits, e.used), (1, Some(Duration::ZERO)));
+        assert!(g.memory_bytes() >= f.memory_bytes() + 16 * 8);
+        let mut h = g.rebuilt(FdbConfig::default(), t(2_000)).unwrap();
+        let e = h.entries(t(2_000)).next().unwrap();
+        assert_eq!((e.hits, e.used, e.port), (0, None, PortId(1)));
+    }
+
+    #[test]
+    fn entry_is_16_bytes() {
+        assert_eq!(core::mem::size_of::<Entry>(), 16);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! aging = 300          # seconds; 0 = learn nothing, flood everything
 //! capacity = 8192
 //! eviction = "fair-lru" # or "stop-learning"
+//! fdb-entry-stats = false  # per-entry counters for `fdb show -s`: 8 bytes an entry
 //! vlan-aware = true
 //! group-forward-mask = 0x4000   # forward LLDP (01:80:C2:00:00:0E)
 //!
@@ -102,6 +103,9 @@ pub struct SwitchSpec {
     pub group_forward_mask: u16,
     /// Seed of the FDB hash; when absent the program picks one.
     pub hash_seed: Option<u64>,
+    /// Per-entry FDB counters (`fdb show -s`: hits, last used); off by
+    /// default, they take 8 bytes per entry.
+    pub fdb_entry_stats: bool,
     /// The MAC-move guard; off when absent.
     pub move_guard: Option<MoveGuardSpec>,
     /// Multicast snooping (IGMP/MLD) on; off by default.
@@ -159,6 +163,7 @@ impl Default for SwitchSpec {
             vlan_aware: false,
             group_forward_mask: 0,
             hash_seed: None,
+            fdb_entry_stats: fdb.entry_stats,
             move_guard: None,
             mcast_snooping: m.snooping,
             mcast_querier: m.querier,
@@ -554,6 +559,7 @@ impl SwitchSpec {
                     EvictionSpec::StopLearning => EvictionPolicy::StopLearning,
                 },
                 hash_seed: self.hash_seed.unwrap_or(default_seed),
+                entry_stats: self.fdb_entry_stats,
             },
             hub: self.hub,
             vlan_aware: self.vlan_aware,

@@ -152,6 +152,8 @@ pub struct Overrides {
     pub move_guard: Option<(u32, f64)>,
     /// `--mcast-snooping`.
     pub mcast_snooping: bool,
+    /// `--fdb-stats`.
+    pub fdb_entry_stats: bool,
     /// `--mcast-querier` (implies snooping).
     pub mcast_querier: bool,
     /// `--stp rstp|stp|off`.
@@ -200,6 +202,7 @@ impl Overrides {
             guard.window = window;
         }
         spec.mcast_snooping |= self.mcast_snooping || self.mcast_querier;
+        spec.fdb_entry_stats |= self.fdb_entry_stats;
         spec.mcast_querier |= self.mcast_querier;
     }
 }
@@ -233,6 +236,21 @@ mod test {
         let c = parse("metrics = \"[::1]:9100\"\naging = 5").unwrap();
         assert_eq!(c.metrics, Some("[::1]:9100".parse().unwrap()));
         assert_eq!(parse("aging = 5").unwrap().metrics, None);
+    }
+
+    /// Per-entry FDB counters: off unless the file or `--fdb-stats` asks.
+    #[test]
+    fn fdb_entry_stats_from_the_file_or_the_flag() {
+        let entry_stats = |c: &RunConfig| c.switch.to_config(0).unwrap().fdb.entry_stats;
+        assert!(!entry_stats(&parse("aging = 60").unwrap()));
+        assert!(entry_stats(&parse("fdb-entry-stats = true").unwrap()));
+        let mut c = parse("aging = 60").unwrap();
+        let flags = Overrides {
+            fdb_entry_stats: true,
+            ..Overrides::default()
+        };
+        flags.apply(&mut c.switch);
+        assert!(entry_stats(&c));
     }
 
     #[test]

@@ -248,6 +248,8 @@ impl Cfg {
                     EvictionPolicy::FairLru
                 },
                 hash_seed: self.seed,
+                // The model counts every entry's hits: so does the table.
+                entry_stats: true,
             },
             hub: self.hub,
             vlan_aware: self.vlan_aware,

@@ -20,6 +20,10 @@ use vswitch_core::{FdbCursor, MacAddr, PortId};
 /// (BENCHMARKS.md, control-soak).
 const DUMP_SLICE: usize = 4096;
 
+/// The answer to `fdb show -s` when the table keeps no per-entry counters.
+const NO_ENTRY_STATS: &str = "per-entry FDB counters are off (they cost 8 bytes per entry): \
+     start the switch with --fdb-stats, or set fdb-entry-stats = true in its config file and reload";
+
 /// Positions copied between two looks at the clock.
 const DUMP_STEP: usize = 512;
 
@@ -223,7 +227,12 @@ impl LinuxSwitch {
                 self.poll_port_stats();
                 done(json(Ok(self.show())))
             }
-            Request::FdbShow { ports, .. } => {
+            Request::FdbShow { ports, stats } => {
+                if stats && !self.sw.fdb().entry_stats() {
+                    let e = Error::Remote(NO_ENTRY_STATS.into());
+                    self.control.reply(client, Answer::Done(Response::err(e)));
+                    return;
+                }
                 let mut only = Vec::new();
                 for p in &ports {
                     match self.find_port(p) {
