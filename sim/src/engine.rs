@@ -226,8 +226,10 @@ struct SimSwitch {
     name: String,
     switch: Switch,
     port_names: Vec<String>,
-    /// The wire and wire end plugged into each port.
-    port_wire: Vec<Option<(u32, u8)>>,
+    /// The wire and wire end plugged into each port, and what is at the
+    /// wire's other end (kept here, where a flood reads it in port order,
+    /// rather than read from each wire).
+    port_wire: Vec<Option<(u32, u8, End)>>,
     /// The tunnel number of each port that is a VXLAN tunnel port.
     port_tunnel: Vec<Option<u32>>,
     /// First index of this switch's ports in the timeline.
@@ -439,8 +441,9 @@ impl Simulation {
             Ok((si as u32, id.0))
         };
         let plug = |sim: &mut Simulation, wire: u32, side: u8, (si, p): (u32, u16)| {
+            let far = sim.wires[wire as usize].ends[usize::from(1 - side)];
             let sw = &mut sim.switches[si as usize];
-            sw.port_wire[usize::from(p)] = Some((wire, side));
+            sw.port_wire[usize::from(p)] = Some((wire, side, far));
             let _ = sw.switch.set_port_up(PortId(p), true);
         };
         let latency = |l: Option<crate::units::Span>| l.unwrap_or(s.latency).0;
@@ -863,7 +866,8 @@ impl Simulation {
             .switch
             .run_stp(Instant::from_nanos(now), |p, f| out.push((p, f.to_vec())));
         for (p, bytes) in out {
-            if let Some(Some((wire, side))) = self.switches[si].port_wire.get(usize::from(p.0)) {
+            if let Some(Some((wire, side, _))) = self.switches[si].port_wire.get(usize::from(p.0))
+            {
                 let (wire, side) = (*wire, *side);
                 let frame = self.frames.put(bytes);
                 let _ = self.send(wire, side, frame);
@@ -972,7 +976,7 @@ impl Simulation {
                     }
                     return sent;
                 }
-                let Some(Some((wire, side))) = port_wire.get(usize::from(out.0)) else {
+                let Some(Some((wire, side, far))) = port_wire.get(usize::from(out.0)) else {
                     return Err(TxError::Full);
                 };
                 let w = &mut wires[*wire as usize];
@@ -982,7 +986,7 @@ impl Simulation {
                     }
                     return Err(TxError::Full);
                 };
-                match w.ends[usize::from(1 - side)] {
+                match *far {
                     // Wire arrivals are in time order, so each queue stays sorted.
                     End::Generator(g) => sink_arrivals[g as usize].push_back(at),
                     End::Host(h)
@@ -1192,7 +1196,7 @@ impl Simulation {
         w.cut();
         w.ends[1] = End::Port { switch, port };
         let new = &mut self.switches[switch as usize];
-        new.port_wire[usize::from(port)] = Some((wire, 1));
+        new.port_wire[usize::from(port)] = Some((wire, 1, End::Host(h as u32)));
         let _ = new.switch.set_port_up(PortId(port), true);
     }
 

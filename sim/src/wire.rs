@@ -35,12 +35,14 @@ pub enum End {
 
 /// One wire.
 ///
-/// Laid out for floods (`repr(C)`, 64-byte lines): what sending a frame
-/// writes (finish time, count) and the far end are in its first 64 bytes,
-/// the rest (serialisation cache, queue bound, generation, backlog, drops)
-/// in the second, and nothing else is touched on a wire with no backlog. A
-/// flood in a big network sends one frame on each of thousands of wires
-/// that have left the CPU's caches since the last one.
+/// Laid out for floods (`repr(C)`, 64-byte lines): everything sending a frame
+/// reads or writes (bandwidth, latency, finish times, counts, queue bound and
+/// serialisation cache) is in its first 64 bytes, the rest (ends,
+/// generation, backlog, drops) in the second, and nothing else is touched on
+/// a wire with no backlog. A flood in a big network sends one frame on each
+/// of thousands of wires that have left the CPU's caches since the last one;
+/// whoever sends knows the far end without reading it here (the simulator
+/// keeps it with the switch port).
 #[derive(Clone, Debug)]
 #[repr(C, align(64))]
 pub struct Wire {
@@ -52,13 +54,16 @@ pub struct Wire {
     last_done: [u64; 2],
     /// Frames put on the wire, per direction (0 = from end 0).
     pub frames: [u64; 2],
+    /// Frames a direction holds waiting before it drops.
+    pub queue: u32,
+    /// The length of the last frame sent ([`u32::MAX`]: none yet) and, in
+    /// `last_serialisation_ns`, its serialisation time: a wire mostly
+    /// carries frames of a few sizes, and this spares a division.
+    last_len: u32,
+    /// See `last_len`.
+    last_serialisation_ns: u64,
     /// Its two ends.
     pub ends: [End; 2],
-    /// The length of the last frame sent and its serialisation time, ns: a
-    /// wire mostly carries frames of a few sizes, and this spares a division.
-    last_serialisation: (usize, u64),
-    /// Frames a direction holds waiting before it drops.
-    pub queue: usize,
     /// Bumped when an end is unplugged: frames in flight before that are lost.
     pub generation: u32,
     /// Finish times of the frames before the last that each direction may
@@ -72,16 +77,18 @@ pub struct Wire {
 }
 
 impl Wire {
-    /// A wire between `a` and `b`.
+    /// A wire between `a` and `b`; a `queue` above [`u32::MAX`] frames is
+    /// taken as that many (no bound in practice).
     pub fn new(a: End, b: End, latency_ns: u64, bits_per_sec: u64, queue: usize) -> Wire {
         Wire {
             ends: [a, b],
             latency_ns,
             bits_per_sec,
-            queue,
+            queue: u32::try_from(queue).unwrap_or(u32::MAX),
             generation: 0,
             last_done: [0; 2],
-            last_serialisation: (usize::MAX, 0),
+            last_len: u32::MAX,
+            last_serialisation_ns: 0,
             backlog: [VecDeque::new(), VecDeque::new()],
             frames: [0; 2],
             dropped: [0; 2],
@@ -108,17 +115,18 @@ impl Wire {
             }
             q.len() + 1
         };
-        if waiting >= self.queue {
+        if waiting >= self.queue as usize {
             self.dropped[from] += 1;
             return None;
         }
         let start = last.max(now);
-        if self.last_serialisation.0 != len {
+        if self.last_len as usize != len {
             let bits = (len as u64 + OVERHEAD_BYTES) * 8;
-            let ns = (bits * 1_000_000_000).div_ceil(self.bits_per_sec);
-            self.last_serialisation = (len, ns);
+            self.last_serialisation_ns = (bits * 1_000_000_000).div_ceil(self.bits_per_sec);
+            // A frame of 4 GB or more (none is) would only miss the cache.
+            self.last_len = u32::try_from(len).unwrap_or(u32::MAX);
         }
-        let done = start + self.last_serialisation.1;
+        let done = start + self.last_serialisation_ns;
         if waiting > 0 {
             self.backlog[from].push_back(last);
         }
@@ -168,7 +176,17 @@ mod test {
     fn a_send_writes_the_first_cache_line_of_a_wire() {
         use std::mem::{align_of, offset_of, size_of};
         assert_eq!(align_of::<Wire>(), 64);
-        assert!(offset_of!(Wire, ends) + size_of::<[End; 2]>() <= 64);
-        assert!(offset_of!(Wire, frames) + size_of::<[u64; 2]>() <= 64);
+        assert_eq!(size_of::<Wire>(), 128, "ends, backlog and drops in the second line");
+        for end in [
+            offset_of!(Wire, bits_per_sec) + size_of::<u64>(),
+            offset_of!(Wire, latency_ns) + size_of::<u64>(),
+            offset_of!(Wire, last_done) + size_of::<[u64; 2]>(),
+            offset_of!(Wire, frames) + size_of::<[u64; 2]>(),
+            offset_of!(Wire, queue) + size_of::<u32>(),
+            offset_of!(Wire, last_len) + size_of::<u32>(),
+            offset_of!(Wire, last_serialisation_ns) + size_of::<u64>(),
+        ] {
+            assert!(end <= 64);
+        }
     }
 }
