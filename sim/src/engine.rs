@@ -272,6 +272,8 @@ struct Ignored {
     last: u64,
 }
 
+const _: () = assert!(std::mem::size_of::<Ignored>() == 32);
+
 /// No frame on its way.
 const NONE: u64 = u64::MAX;
 
