@@ -888,8 +888,7 @@ impl Simulation {
             .switch
             .run_stp(Instant::from_nanos(now), |p, f| out.push((p, f.to_vec())));
         for (p, bytes) in out {
-            if let Some(Some((wire, side, _))) = self.switches[si].port_wire.get(usize::from(p.0))
-            {
+            if let Some(Some((wire, side, _))) = self.switches[si].port_wire.get(usize::from(p.0)) {
                 let (wire, side) = (*wire, *side);
                 let frame = self.frames.put(bytes);
                 let _ = self.send(wire, side, frame);
