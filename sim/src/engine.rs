@@ -226,8 +226,10 @@ struct SimSwitch {
     name: String,
     switch: Switch,
     port_names: Vec<String>,
-    /// The wire and wire end plugged into each port.
-    port_wire: Vec<Option<(u32, u8)>>,
+    /// The wire and wire end plugged into each port, and what is at the
+    /// wire's other end (kept here, where a flood reads it in port order,
+    /// rather than read from each wire).
+    port_wire: Vec<Option<(u32, u8, End)>>,
     /// The tunnel number of each port that is a VXLAN tunnel port.
     port_tunnel: Vec<Option<u32>>,
     /// First index of this switch's ports in the timeline.
@@ -254,55 +256,72 @@ struct SimHost {
 /// kept apart from its smoltcp state, which is tens of kilobytes: a broadcast
 /// ARP request reaches every host of a network and only one answers it, so
 /// a flood should touch a few bytes per host. Ignored frames need no event:
-/// each counts as received once the clock has passed its arrival. One cache
-/// line a host (`align(64)`), as a flood touches every host's.
-#[repr(align(64))]
+/// each counts as received once the clock has passed its arrival. Two hosts
+/// a cache line (`align(32)`), as a flood touches every host's; the arrival
+/// times of the frames before the last still on their way (usually none)
+/// are in a queue of their own, the host's entry in `earlier` below.
+#[repr(align(32))]
 struct Ignored {
     mac: MacAddr,
     ip: Ipv4Addr,
+    /// Whether the host's queue of earlier arrivals holds any.
+    queued: bool,
     /// Ignored frames that have arrived.
     arrived: u64,
     /// Arrival time of the latest ignored frame on its way ([`NONE`]: none).
     last: u64,
-    /// Arrival times of the earlier ones still on their way, oldest first
-    /// (frames on a wire arrive in order). Usually empty.
-    earlier: VecDeque<u64>,
 }
+
+const _: () = assert!(std::mem::size_of::<Ignored>() == 32);
 
 /// No frame on its way.
 const NONE: u64 = u64::MAX;
 
 impl Ignored {
-    /// Counts the frames that arrived before `now`.
-    fn settle(&mut self, now: u64) {
+    /// Counts the frames that arrived before `now`; `earlier` holds the
+    /// arrival times of those before the last, oldest first (frames on a
+    /// wire arrive in order).
+    fn settle(&mut self, earlier: &mut VecDeque<u64>, now: u64) {
         if self.last == NONE {
             return;
         }
         if self.last < now {
-            self.arrived += self.earlier.len() as u64 + 1;
-            self.earlier.clear();
+            self.arrived += earlier.len() as u64 + 1;
+            earlier.clear();
+            self.queued = false;
             self.last = NONE;
             return;
         }
-        while self.earlier.front().is_some_and(|&t| t < now) {
-            self.earlier.pop_front();
+        while earlier.front().is_some_and(|&t| t < now) {
+            earlier.pop_front();
             self.arrived += 1;
         }
+        self.queued = !earlier.is_empty();
     }
 
     /// A frame on its way, arriving at `at`.
-    fn push(&mut self, now: u64, at: u64) {
-        self.settle(now);
+    #[inline]
+    fn push(&mut self, earlier: &mut VecDeque<u64>, now: u64, at: u64) {
         if self.last != NONE {
-            self.earlier.push_back(self.last);
+            if self.last < now && !self.queued {
+                // The usual case, on every flood: the one before has arrived.
+                self.arrived += 1;
+            } else {
+                self.settle(earlier, now);
+                if self.last != NONE {
+                    earlier.push_back(self.last);
+                    self.queued = true;
+                }
+            }
         }
         self.last = at;
     }
 
     /// The wire was cut: frames on their way are lost.
-    fn cut(&mut self, now: u64) {
-        self.settle(now);
-        self.earlier.clear();
+    fn cut(&mut self, earlier: &mut VecDeque<u64>, now: u64) {
+        self.settle(earlier, now);
+        earlier.clear();
+        self.queued = false;
         self.last = NONE;
     }
 }
@@ -329,6 +348,9 @@ pub struct Simulation {
     hosts: Vec<SimHost>,
     /// Per host.
     ignored: Vec<Ignored>,
+    /// Per host, the arrival times of its ignored frames on their way
+    /// before the last (see [`Ignored`]).
+    earlier: Vec<VecDeque<u64>>,
     generators: Vec<Generator>,
     /// Per generator, arrival times of the frames on their way to it, oldest
     /// first. Generators only count what they receive, so frames for them need
@@ -375,6 +397,7 @@ impl Simulation {
             wires: Vec::new(),
             hosts: Vec::with_capacity(s.hosts.len()),
             ignored: Vec::with_capacity(s.hosts.len()),
+            earlier: Vec::with_capacity(s.hosts.len()),
             generators: Vec::new(),
             sink_arrivals: Vec::new(),
             pings: Vec::new(),
@@ -439,8 +462,9 @@ impl Simulation {
             Ok((si as u32, id.0))
         };
         let plug = |sim: &mut Simulation, wire: u32, side: u8, (si, p): (u32, u16)| {
+            let far = sim.wires[wire as usize].ends()[usize::from(1 - side)];
             let sw = &mut sim.switches[si as usize];
-            sw.port_wire[usize::from(p)] = Some((wire, side));
+            sw.port_wire[usize::from(p)] = Some((wire, side, far));
             let _ = sw.switch.set_port_up(PortId(p), true);
         };
         let latency = |l: Option<crate::units::Span>| l.unwrap_or(s.latency).0;
@@ -483,8 +507,9 @@ impl Simulation {
                 ip,
                 arrived: 0,
                 last: NONE,
-                earlier: VecDeque::new(),
+                queued: false,
             });
+            sim.earlier.push(VecDeque::new());
             for m in &h.moves {
                 let (switch, port) =
                     port_of(&mut sim, &s.port_ref(&m.port, &h.name).map_err(cfg)?)?;
@@ -775,7 +800,7 @@ impl Simulation {
                     self.frames.release(frame);
                     return;
                 }
-                match w.ends[usize::from(side)] {
+                match w.ends()[usize::from(side)] {
                     End::Port { switch, port } => {
                         self.switch_rx(switch as usize, port, frame, None)
                     }
@@ -863,7 +888,7 @@ impl Simulation {
             .switch
             .run_stp(Instant::from_nanos(now), |p, f| out.push((p, f.to_vec())));
         for (p, bytes) in out {
-            if let Some(Some((wire, side))) = self.switches[si].port_wire.get(usize::from(p.0)) {
+            if let Some(Some((wire, side, _))) = self.switches[si].port_wire.get(usize::from(p.0)) {
                 let (wire, side) = (*wire, *side);
                 let frame = self.frames.put(bytes);
                 let _ = self.send(wire, side, frame);
@@ -916,6 +941,7 @@ impl Simulation {
             frames,
             sink_arrivals,
             ignored,
+            earlier,
             ..
         } = self;
         // A capture records every frame a host receives, in order: then the
@@ -929,6 +955,8 @@ impl Simulation {
         let base = sw.timeline_base;
         let port_wire = &sw.port_wire;
         let port_tunnel = &sw.port_tunnel;
+        // Most networks have no tunnel port: a flood need not look.
+        let any_tunnel = !tunnels.is_empty();
         let mut capture_error = None;
         let decision = sw.switch.forward_one_from(
             Instant::from_nanos(now),
@@ -941,8 +969,13 @@ impl Simulation {
                  decision,
                  ..
              }| {
-                if let Some(Some(ti)) = port_tunnel.get(usize::from(out.0)) {
-                    let ti = *ti as usize;
+                let tunnel = if any_tunnel {
+                    port_tunnel.get(usize::from(out.0)).copied().flatten()
+                } else {
+                    None
+                };
+                if let Some(ti) = tunnel {
+                    let ti = ti as usize;
                     let sent = tunnel::send(
                         &mut tunnels[ti],
                         ti,
@@ -972,7 +1005,7 @@ impl Simulation {
                     }
                     return sent;
                 }
-                let Some(Some((wire, side))) = port_wire.get(usize::from(out.0)) else {
+                let Some(Some((wire, side, far))) = port_wire.get(usize::from(out.0)) else {
                     return Err(TxError::Full);
                 };
                 let w = &mut wires[*wire as usize];
@@ -982,7 +1015,7 @@ impl Simulation {
                     }
                     return Err(TxError::Full);
                 };
-                match w.ends[usize::from(1 - side)] {
+                match *far {
                     // Wire arrivals are in time order, so each queue stays sorted.
                     End::Generator(g) => sink_arrivals[g as usize].push_back(at),
                     End::Host(h)
@@ -991,7 +1024,7 @@ impl Simulation {
                             host::ignores(i.mac, i.ip, bytes)
                         } =>
                     {
-                        ignored[h as usize].push(now, at)
+                        ignored[h as usize].push(&mut earlier[h as usize], now, at)
                     }
                     _ => {
                         let copy = frames.alloc();
@@ -1177,22 +1210,22 @@ impl Simulation {
 
     fn move_host(&mut self, h: usize, switch: u32, port: u16) {
         // Frames still on the wire are lost, like those of events.
-        self.ignored[h].cut(self.clock.now);
+        self.ignored[h].cut(&mut self.earlier[h], self.clock.now);
         let wire = self.hosts[h].wire;
         let w = &mut self.wires[wire as usize];
         if let End::Port {
             switch: os,
             port: op,
-        } = w.ends[1]
+        } = w.ends()[1]
         {
             let old = &mut self.switches[os as usize];
             old.port_wire[usize::from(op)] = None;
             let _ = old.switch.set_port_up(PortId(op), false);
         }
         w.cut();
-        w.ends[1] = End::Port { switch, port };
+        w.set_end(1, End::Port { switch, port });
         let new = &mut self.switches[switch as usize];
-        new.port_wire[usize::from(port)] = Some((wire, 1));
+        new.port_wire[usize::from(port)] = Some((wire, 1, End::Host(h as u32)));
         let _ = new.switch.set_port_up(PortId(port), true);
     }
 
@@ -1201,7 +1234,7 @@ impl Simulation {
     fn cut_wire(&mut self, w: usize) {
         let wire = &mut self.wires[w];
         wire.cut();
-        let ends = wire.ends;
+        let ends = wire.ends();
         for end in ends {
             if let End::Port { switch, port } = end {
                 let sw = &mut self.switches[switch as usize];
@@ -1232,8 +1265,8 @@ impl Simulation {
     /// The report at the current virtual time.
     pub fn report(&mut self) -> SimReport {
         let now = self.clock.now;
-        for i in &mut self.ignored {
-            i.settle(now);
+        for (i, earlier) in self.ignored.iter_mut().zip(&mut self.earlier) {
+            i.settle(earlier, now);
         }
         let mut switches = Vec::new();
         for sw in &mut self.switches {
@@ -1264,10 +1297,10 @@ impl Simulation {
             .wires
             .iter()
             .map(|w| WireReport {
-                a: end_name(w.ends[0]),
-                b: end_name(w.ends[1]),
+                a: end_name(w.ends()[0]),
+                b: end_name(w.ends()[1]),
                 frames: w.frames,
-                dropped: w.dropped,
+                dropped: w.dropped(),
             })
             .collect();
         let hosts = self
@@ -1278,7 +1311,7 @@ impl Simulation {
                 name: h.host.name.clone(),
                 mac: h.host.mac.to_string(),
                 ip: h.host.ip.to_string(),
-                port: end_name(self.wires[h.wire as usize].ends[1]),
+                port: end_name(self.wires[h.wire as usize].ends()[1]),
                 rx_frames: h.host.rx_frames + ignored.arrived,
                 tx_frames: h.host.tx_frames,
                 dropped: h.dropped,

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
-use vswitch_core::{FdbStats, GuardStats, Instant, PortCounters, Switch};
+use vswitch_core::{FdbEntry, FdbStats, GuardStats, Instant, MacAddr, PortCounters, Switch};
 
 /// One port's counters, by name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -161,6 +161,21 @@ fn stp_report(switch: &Switch, port_name: &impl Fn(u16) -> String) -> Option<Stp
     })
 }
 
+/// `mac` as [`MacAddr`]'s `Display` writes it (`02:00:00:00:00:0a`), without
+/// the formatting machinery.
+fn mac_text(mac: MacAddr) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(17);
+    for (i, b) in mac.0.into_iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    s
+}
+
 impl SwitchReport {
     /// Reads the report off `switch` at time `now`; `port_name` names port numbers.
     pub fn new(
@@ -179,19 +194,29 @@ impl SwitchReport {
                 shut_down: p.shutdown_until.is_some(),
             })
             .collect();
-        let mut entries: Vec<FdbEntryReport> = switch
-            .fdb_mut()
-            .entries(now)
-            .map(|e| FdbEntryReport {
-                port: e.port.0,
-                port_name: port_name(e.port.0),
-                vid: e.vid,
-                mac: e.mac.to_string(),
-                age_ms: e.age.as_millis() as u64,
-                is_static: e.is_static,
+        // Sorted before the strings are made: a MAC's text sorts as its
+        // bytes do, and (port, vid, MAC) is unique. A big network's switches
+        // hold a million entries between them.
+        let mut raw: Vec<FdbEntry> = switch.fdb_mut().entries(now).collect();
+        raw.sort_unstable_by_key(|e| (e.port.0, e.vid, e.mac.0));
+        let mut names: Option<(u16, String)> = None;
+        let entries = raw
+            .iter()
+            .map(|e| {
+                let name = match &names {
+                    Some((p, name)) if *p == e.port.0 => name.clone(),
+                    _ => names.insert((e.port.0, port_name(e.port.0))).1.clone(),
+                };
+                FdbEntryReport {
+                    port: e.port.0,
+                    port_name: name,
+                    vid: e.vid,
+                    mac: mac_text(e.mac),
+                    age_ms: e.age.as_millis() as u64,
+                    is_static: e.is_static,
+                }
             })
             .collect();
-        entries.sort_by(|a, b| (a.port, a.vid, &a.mac).cmp(&(b.port, b.vid, &b.mac)));
         SwitchReport {
             name: name.to_string(),
             ports,
@@ -397,4 +422,20 @@ pub fn more(f: &mut impl fmt::Write, total: usize, shown: usize, what: &str) -> 
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn mac_text_is_what_display_writes() {
+        for mac in [
+            [0, 0, 0, 0, 0, 0],
+            [2, 0, 0, 0, 0, 0x0a],
+            [0xff, 0xfe, 0x10, 0x9a, 0xbc, 0xde],
+        ] {
+            assert_eq!(mac_text(MacAddr(mac)), MacAddr(mac).to_string());
+        }
+    }
 }

@@ -117,7 +117,7 @@ impl Simulation {
                 };
                 let n = self.pings.len() as u32;
                 let ident = FIRST_IDENT.wrapping_add(n as u16);
-                let handle = self.hosts[from].host.add_icmp(ident);
+                let handle = self.hosts[from].host.add_icmp(ident, p.size);
                 self.hosts[from].apps.pings.push(n);
                 self.pings.push(PingApp {
                     from: from as u32,

@@ -126,7 +126,7 @@ impl Simulation {
         // Events are for a log; the simulation has none.
         sw.switch.mdb_mut().drain_events().for_each(drop);
         for (port, frame) in queries {
-            let Some((wire, side)) = self.switches[si].port_wire[usize::from(port)] else {
+            let Some((wire, side, _)) = self.switches[si].port_wire[usize::from(port)] else {
                 continue;
             };
             if let Some(c) = self.capture.as_mut() {

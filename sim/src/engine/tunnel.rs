@@ -195,7 +195,7 @@ impl Simulation {
     /// A packet from tunnel link `wire` reached the underlay: on to the link
     /// of the tunnel it is for.
     pub(super) fn underlay_route(&mut self, wire: u32, frame: u32) {
-        let End::Tunnel(from) = self.wires[wire as usize].ends[0] else {
+        let End::Tunnel(from) = self.wires[wire as usize].ends()[0] else {
             self.frames.release(frame);
             return;
         };
