@@ -265,6 +265,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (port(), any::<bool>()).prop_map(|(p, all)| Op::FlushPort(p, all)),
         1 => fdb_vid().prop_map(Op::FlushVlan),
         1 => any::<bool>().prop_map(Op::FlushAll),
+        // Flushed entries reclaimed a few at a time: lookups, learning and
+        // frames meet tables with flushes pending.
+        2 => (0..4u8).prop_map(Op::Reclaim),
     ]
 }
 

@@ -27,6 +27,11 @@ const DUMP_STEP: usize = 512;
 /// [`DUMP_SLICE`] positions.
 const DUMP_BUDGET: Duration = Duration::from_micros(200);
 
+/// Flushed FDB entries reclaimed per loop turn at most, in steps of
+/// [`DUMP_STEP`] and within [`DUMP_BUDGET`], as a dump's slice: a flush of
+/// any size holds up frames for a bounded time.
+const RECLAIM_SLICE: usize = 4096;
+
 /// An `fdb show` under way.
 pub(super) struct Dump {
     pub(super) client: u64,
@@ -188,6 +193,21 @@ impl LinuxSwitch {
             self.dumps.push_back(d);
         }
         stall.add(t, "fdb-show");
+    }
+
+    /// Reclaims the memory of the next slice of flushed FDB entries (a
+    /// flush takes them out of use at once; see `Fdb::flush_port`).
+    pub(super) fn reclaim_slice(&mut self, stall: &mut Stall) {
+        let t = Started::now();
+        let mut done = 0;
+        while done < RECLAIM_SLICE && (done == 0 || t.0.elapsed() < DUMP_BUDGET) {
+            let n = self.sw.fdb_mut().reclaim(DUMP_STEP);
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        stall.add(t, "fdb-reclaim");
     }
 
     /// Port names by port number ("" for none).
@@ -585,6 +605,7 @@ impl LinuxSwitch {
                 learned: fdb.learned,
                 moved: fdb.moved,
                 refused: fdb.refused,
+                reclaiming: self.sw.fdb().reclaim_pending() as u64,
                 statics: fdb.statics,
             },
             guard: self.sw.guard_stats(),
