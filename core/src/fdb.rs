@@ -1551,6 +1551,99 @@ impl Fdb {
     }
 }
 
+impl Fdb {
+    /// A small table that does what this one would do at `now` when the
+    /// entries of `keys` (at most a few) are learned or looked up once, for
+    /// [`crate::Switch::explain`], which decides a frame on it with the
+    /// forwarding code instead of on a copy of the whole table. It holds the
+    /// entries that take part: those that age out by `now` and each port's
+    /// oldest entry after them (aging and fair eviction), and the entries of
+    /// `keys`, in their ports' order; the counts, totals, clock and aging
+    /// times are this table's. Its cost is the ports, the keys and the
+    /// entries that expire; only a clock an aging time behind `now` (every
+    /// entry expires) makes it a copy of the whole table.
+    pub(crate) fn sample(&self, now: Instant, keys: &[u64]) -> Fdb {
+        let now_ms = now.millis().max(self.clock);
+        if self.stats.current > 0 && now_ms - self.clock >= self.aging_ms {
+            let mut copy = self.clone();
+            copy.events = EventLog::default();
+            return copy;
+        }
+        // Per port, in list order: the entries that expire by `now`, then
+        // the first that does not.
+        let mut picked: Vec<(u16, u32)> = Vec::new();
+        for &port in &self.active {
+            let mut idx = self.ports[usize::from(port)].head;
+            while idx != NIL {
+                picked.push((port, idx));
+                if self.age_ms(idx) + (now_ms - self.clock) < self.aging_ms {
+                    break;
+                }
+                idx = self.entries[idx as usize].next;
+            }
+        }
+        // The keys' live entries, after those of their port (a list is in
+        // the order of `seen`), static ones on no list.
+        let mut extra: Vec<u32> = Vec::new();
+        for &k in keys {
+            if let Some(idx) = self.find(k) {
+                let e = &self.entries[idx as usize];
+                let listed = e.flags & F_STATIC == 0 && picked.contains(&(e.port, idx));
+                if !listed && !extra.contains(&idx) {
+                    extra.push(idx);
+                }
+            }
+        }
+        extra.sort_by_key(|&idx| Reverse(self.age_ms(idx)));
+        let mut s = Fdb {
+            config: self.config,
+            aging_ms: self.aging_ms,
+            slots: Vec::new(),
+            idx_mask: 0,
+            entries: Vec::with_capacity(picked.len() + extra.len()),
+            free: NIL,
+            ports: self.ports.clone(),
+            active: self.active.clone(),
+            aging_heap: self.aging_heap.clone(),
+            clock: self.clock,
+            secs: self.secs,
+            stats: self.stats,
+            events: EventLog::default(),
+            doomed: Vec::new(),
+            doomed_ports: Vec::new(),
+            doomed_total: 0,
+        };
+        for p in s.ports.iter_mut() {
+            p.head = NIL;
+            p.tail = NIL;
+        }
+        let extra = extra
+            .iter()
+            .map(|&idx| (self.entries[idx as usize].port, idx));
+        for (port, idx) in picked.into_iter().chain(extra) {
+            let mut e = self.entries[idx as usize];
+            let at = s.entries.len() as u32;
+            if e.flags & F_STATIC == 0 {
+                let p = &mut s.ports[usize::from(port)];
+                e.prev = p.tail;
+                e.next = NIL;
+                if p.tail == NIL {
+                    p.head = at;
+                } else {
+                    s.entries[p.tail as usize].next = at;
+                }
+                p.tail = at;
+            }
+            s.entries.push(e);
+        }
+        s.resize_index(slots_for(s.entries.len()));
+        for idx in 0..s.entries.len() as u32 {
+            s.index_insert(s.entries[idx as usize].key, idx);
+        }
+        s
+    }
+}
+
 impl fmt::Debug for Fdb {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Fdb")
