@@ -84,4 +84,5 @@ rtt=$(awk -F/ '/rtt|round-trip/ {print $6}' "$tmp/ping")
 echo "fdb flush: \"$answer\" in $(echo "$t1 - $t0" | bc) s (client included); reclaimed after $(echo "$t2 - $t0" | bc) s"
 echo "entries now $(stat 's["fdb"]["entries"]'); ping RTT max ${rtt:-?} ms during the flush"
 echo "control.max_stall_us before $stall0, after $(stat 's["control"]["max_stall_us"]')" \
-  "(CPU $(stat 's["control"]["max_stall_cpu_us"]'), request $(stat 's["control"]["max_stall_request"]'))"
+  "(waited $(stat 's["control"]["max_stall_waited_us"]'), blocked $(stat 's["control"]["max_stall_blocked_us"]'), request $(stat 's["control"]["max_stall_request"]'));" \
+  "the most CPU of any turn $(stat 's["control"]["max_stall_cpu_us"]') us"

@@ -842,7 +842,7 @@ impl Switch {
     /// of a batch left empty. For [`Switch::explain`].
     pub(crate) fn copy_with_fdb(&self, fdb: Fdb) -> Switch {
         Switch {
-            config: self.config.clone(),
+            config: self.config,
             fast: self.fast,
             fdb,
             mdb: self.mdb.clone(),

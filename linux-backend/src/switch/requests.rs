@@ -27,10 +27,15 @@ const DUMP_STEP: usize = 512;
 /// [`DUMP_SLICE`] positions.
 const DUMP_BUDGET: Duration = Duration::from_micros(200);
 
-/// Flushed FDB entries reclaimed per loop turn at most, in steps of
-/// [`DUMP_STEP`] and within [`DUMP_BUDGET`], as a dump's slice: a flush of
-/// any size holds up frames for a bounded time.
+/// Flushed FDB entries reclaimed per loop turn at most, within
+/// [`DUMP_BUDGET`] as a dump's slice: a flush of any size holds up frames
+/// for a bounded time.
 const RECLAIM_SLICE: usize = 4096;
+
+/// Flushed entries reclaimed between two looks at the clock: each costs
+/// about a removal from the index, up to a microsecond in a table of a
+/// million (BENCHMARKS.md, "Flush and explain without stalling").
+const RECLAIM_STEP: usize = 128;
 
 /// An `fdb show` under way.
 pub(super) struct Dump {
@@ -201,7 +206,7 @@ impl LinuxSwitch {
         let t = Started::now();
         let mut done = 0;
         while done < RECLAIM_SLICE && (done == 0 || t.0.elapsed() < DUMP_BUDGET) {
-            let n = self.sw.fdb_mut().reclaim(DUMP_STEP);
+            let n = self.sw.fdb_mut().reclaim(RECLAIM_STEP);
             if n == 0 {
                 break;
             }
