@@ -1005,8 +1005,10 @@ impl Fdb {
     /// True for a dynamic entry that a flush set aside (see
     /// [`Fdb::flush_port`]): one older than its port's latest flush. Live
     /// entries of the port were all seen at or after it; no entry, live or
-    /// doomed, is 2^32 ms old (`reclaim_on_tick`).
-    #[inline]
+    /// doomed, is 2^32 ms old (`reclaim_on_tick`). Out of line: lookups
+    /// call it only while a flush is being reclaimed.
+    #[cold]
+    #[inline(never)]
     fn is_doomed(&self, idx: u32) -> bool {
         let e = &self.entries[idx as usize];
         if e.flags & F_STATIC != 0 {
