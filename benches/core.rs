@@ -12,7 +12,8 @@
 //! ```
 //!
 //! (`known_unicast:<hosts>`, `naive:<hosts>` or `churn`; 2,000 batches of 32
-//! after a warm-up.) With `CORE_BENCH_ROUNDS=50` and no valgrind it times 50
+//! after a warm-up; `flush:<hosts>` and `explain:<hosts>` time a whole-table
+//! flush with its reclaim slices, and `Switch::explain`, instead.) With `CORE_BENCH_ROUNDS=50` and no valgrind it times 50
 //! rounds instead and prints the fastest and the median.
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
@@ -23,6 +24,7 @@ use vswitch_core::{
     EvictionPolicy, FdbConfig, FrameBatch, Instant, PortConfig, PortId, Switch, SwitchConfig,
     Verdict,
 };
+use vswitch_linux::sys::thread_cpu_time;
 
 /// As the `vswitch` binary does: large tables on transparent huge pages.
 #[global_allocator]
@@ -362,6 +364,12 @@ fn measured_batch(sw: &mut Switch, now: Instant, ingress: PortId, batch: &FrameB
 /// of many is what a busy machine disturbs least.
 fn fixed_loop(what: &str) {
     const WARM_UP: u64 = 200;
+    if let Some(hosts) = what.strip_prefix("flush:") {
+        return flush_loop(hosts.parse().expect("flush:<hosts>"));
+    }
+    if let Some(hosts) = what.strip_prefix("explain:") {
+        return explain_loop(hosts.parse().expect("explain:<hosts>"));
+    }
     let batches = |var, default| std::env::var(var).map_or(default, |r| r.parse().unwrap());
     let measured: u64 = batches("CORE_BENCH_BATCHES", 2000);
     let rounds = batches("CORE_BENCH_ROUNDS", 1) as usize;
@@ -434,6 +442,73 @@ fn fixed_loop(what: &str) {
         "{what}: fastest round {:.1} ns/frame, median {:.1} ns/frame ({rounds} rounds of {measured} batches)",
         per_frame[0],
         per_frame[rounds / 2]
+    );
+}
+
+/// A switch of `hosts` entries learned over `hosts / 1000` ms (as frames
+/// would teach them, not all in one millisecond), host `i` on port `i % PORTS`.
+fn learned_over_time(hosts: u32) -> (Switch, Instant) {
+    let mut sw = switch(hosts.max(8192));
+    for i in 0..hosts {
+        let t = Instant::from_millis(u64::from(i / 1000));
+        sw.fdb_mut()
+            .learn(t, 0, vswitch_core::MacAddr(mac(i)), PortId(port_of(i)));
+    }
+    (sw, Instant::from_millis(u64::from(hosts / 1000) + 1))
+}
+
+/// `CORE_BENCH_LOOP=flush:<hosts>`: `Switch::flush(None)` of a table of
+/// `hosts` entries (3 rounds, each on a new table), then what is left to do
+/// as the Linux switch does it: slices of at most 4096 entries or 200 µs
+/// (steps of 128); prints the flush call, the longest slice (clock and
+/// CPU) and the slices' total.
+fn flush_loop(hosts: u32) {
+    for round in 0..3 {
+        let (mut sw, now) = learned_over_time(hosts);
+        sw.advance(now);
+        let start = std::time::Instant::now();
+        let n = sw.flush(None);
+        let flush = start.elapsed();
+        let (mut slices, mut longest, mut longest_cpu, mut total) =
+            (0, Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        while sw.fdb().reclaim_pending() > 0 {
+            let (start, cpu) = (std::time::Instant::now(), thread_cpu_time());
+            let mut done = 0;
+            while done < 4096 && (done == 0 || start.elapsed() < Duration::from_micros(200)) {
+                match sw.fdb_mut().reclaim(128) {
+                    0 => break,
+                    n => done += n,
+                }
+            }
+            let d = start.elapsed();
+            longest_cpu = longest_cpu.max(thread_cpu_time() - cpu);
+            longest = longest.max(d);
+            total += d;
+            slices += 1;
+        }
+        println!(
+            "flush:{hosts} round {round}: {n} entries flushed in {flush:?}; reclaimed in {slices} slices, longest {longest:?} ({longest_cpu:?} of CPU), total {total:?}"
+        );
+    }
+}
+
+/// `CORE_BENCH_LOOP=explain:<hosts>`: `Switch::explain` of a known unicast
+/// frame (a learned source on its port) on a table of `hosts` entries, 20
+/// calls; prints the fastest and the median.
+fn explain_loop(hosts: u32) {
+    let (sw, now) = learned_over_time(hosts);
+    let f = frame(mac(1), mac(0));
+    let mut times: Vec<Duration> = (0..20)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            black_box(sw.explain(now, PortId(port_of(0)), None, &f));
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    println!(
+        "explain:{hosts}: fastest {:?}, median {:?} (20 calls)",
+        times[0], times[10]
     );
 }
 

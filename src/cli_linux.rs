@@ -959,8 +959,8 @@ fn print_stats(s: &Stats) -> std::io::Result<()> {
     // Each part's counts by name, as the JSON has them.
     let f = &s.fdb;
     outln!(
-        "fdb: aging {} s, capacity {}, entries {}, evicted {}, expired {}, flushed {}, learned {}, moved {}, refused {}, static {}",
-        f.aging, f.capacity, f.entries, f.evicted, f.expired, f.flushed, f.learned, f.moved, f.refused, f.statics
+        "fdb: aging {} s, capacity {}, entries {}, evicted {}, expired {}, flushed {}, learned {}, moved {}, refused {}, static {}, reclaiming {}",
+        f.aging, f.capacity, f.entries, f.evicted, f.expired, f.flushed, f.learned, f.moved, f.refused, f.statics, f.reclaiming
     )?;
     let g = &s.guard;
     outln!(

@@ -1,14 +1,18 @@
 //! "Why": what the switch would do with a frame right now, rule by rule,
 //! without doing it ([`Switch::explain`]), as Open vSwitch's `ofproto/trace`.
 //!
-//! The answer is not worked out by a second copy of the rules: the switch is
-//! copied and the copy decides the frame with the very code that forwards
+//! The answer is not worked out by a second copy of the rules: a copy of the
+//! switch decides the frame with the very code that forwards
 //! ([`Switch::decide_from`]), its event log on. What the copy's decision and
-//! events say (learned, moved, held down, refused by the MAC limit, storm
-//! control starting) is the explanation; the switch itself is not touched.
-//! The copy costs time and memory in proportion to the table (a few
-//! milliseconds for a million entries): an explanation is for a person, not
-//! for every frame.
+//! events say (learned, moved, aged, evicted, held down, refused by the MAC
+//! limit, storm control starting) is the explanation; the switch itself is
+//! not touched. The copy does not copy the MAC table: it gets a sample of it
+//! (`Fdb::sample`) that does for this frame what the whole table would (the
+//! frame's source and destination entries, the entries that age out by
+//! then and each port's oldest one, with the table's counts), so that its
+//! cost is the ports', not the table's: an explanation of a frame to a
+//! switch holding a million entries takes about as long as to one holding a
+//! thousand.
 
 use crate::events::{flood_name, Event};
 use crate::fdb::key as fdb_key;
@@ -137,7 +141,7 @@ impl Switch {
         remote: Option<RemoteId>,
         frame: &[u8],
     ) -> Explanation {
-        let mut copy = self.clone();
+        let mut copy = self.copy_with_fdb(self.fdb().sample(now, &self.keys_of(ingress, frame)));
         copy.set_event_log(0);
         copy.set_event_log(256);
         let decision = copy.decide_from(now, ingress, remote, frame);
@@ -163,6 +167,30 @@ impl Switch {
             egress,
             effects,
             steps,
+        }
+    }
+
+    /// The table keys deciding `frame` from `ingress` can touch: its source
+    /// and destination in the VLAN the port gives it (the rule the decision
+    /// applies, [`VlanMode::ingress_vid`]); none if it has no VLAN there or
+    /// no whole header (it is dropped before the table is asked).
+    fn keys_of(&self, ingress: PortId, frame: &[u8]) -> Vec<u64> {
+        let Some(h) = frame.get(..12) else {
+            return Vec::new();
+        };
+        let mac = |b: &[u8]| u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]]);
+        let vid = if self.config().vlan_aware {
+            let info = FrameInfo::parse(frame).ok();
+            match (info, self.port(ingress)) {
+                (Some(info), Some(p)) => p.config.vlan.ingress_vid(&info),
+                _ => None,
+            }
+        } else {
+            Some(0)
+        };
+        match vid {
+            Some(vid) => alloc::vec![fdb_key(vid, mac(&h[6..])), fdb_key(vid, mac(&h[..6]))],
+            None => Vec::new(),
         }
     }
 
@@ -579,6 +607,59 @@ mod test {
         // A runt says so.
         let x = sw.explain(Instant::ZERO, access, None, &[1, 2, 3]);
         assert!(x.to_string().contains("drop (runt)"), "{x}");
+    }
+
+    #[test]
+    fn a_full_table_and_aging_are_explained_as_the_switch_would_do_them() {
+        use crate::fdb::{EvictionPolicy, FdbConfig};
+        use core::time::Duration;
+        let mut sw = Switch::new(SwitchConfig {
+            fdb: FdbConfig {
+                capacity: 6,
+                policy: EvictionPolicy::FairLru,
+                aging_time: Duration::from_secs(10),
+                ..FdbConfig::default()
+            },
+            ..SwitchConfig::default()
+        })
+        .unwrap();
+        for _ in 0..3 {
+            sw.add_port(PortConfig::default()).unwrap();
+        }
+        let host = |i: u8| [2, 0, 0, 0, 0, i];
+        // Port 1 holds the most; its oldest (host 1) is evicted, unless it
+        // ages out first.
+        let learn = [
+            (1, 1, 0),
+            (2, 0, 1000),
+            (3, 1, 2000),
+            (4, 1, 3000),
+            (5, 2, 4000),
+        ];
+        for (h, p, ms) in learn {
+            sw.fdb_mut()
+                .learn(Instant::from_millis(ms), 0, MacAddr(host(h)), PortId(p));
+        }
+        sw.fdb_mut().add_static(0, MacAddr(host(9)), PortId(2));
+        sw.fdb_mut()
+            .learn(Instant::from_millis(5000), 0, MacAddr(host(6)), PortId(0));
+        for (ms, want) in [
+            (6000, "evicted 02:00:00:00:00:01"),
+            (10_500, "aged 02:00:00:00:00:01"),
+        ] {
+            let (now, f) = (Instant::from_millis(ms), frame(host(9), host(7)));
+            let x = sw.explain(now, PortId(0), None, &f);
+            let mut real = sw.clone();
+            real.set_event_log(64);
+            let d = real.decide(now, PortId(0), &f);
+            let mut events = Vec::new();
+            real.drain_events(|r| events.push(r.event));
+            assert_eq!((x.decision, &x.effects), (d, &events));
+            let said: Vec<String> = x.effects.iter().map(|e| e.to_string()).collect();
+            assert!(said.iter().any(|e| e.starts_with(want)), "{want}: {said:?}");
+            assert_eq!(x.decision.verdict, Verdict::Unicast(PortId(2)));
+        }
+        assert_eq!(sw.fdb().len(), 6, "explain changed the table");
     }
 
     #[test]

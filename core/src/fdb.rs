@@ -295,10 +295,10 @@ const _: () = assert!(core::mem::size_of::<Entry>() == 16);
 /// only a refresh that moves the entry, learning and removal touch them.
 #[derive(Clone, Copy, Debug)]
 struct Links {
-    /// Previous entry in the port's LRU list (towards the oldest), or NIL; the
-    /// free-list link for an unused place.
+    /// Previous entry in the port's LRU list (towards the oldest), or NIL.
     prev: u32,
-    /// Next entry in the port's LRU list (towards the newest), or NIL.
+    /// Next entry in the port's LRU list (towards the newest), or NIL; the
+    /// free-list link for an unused place.
     next: u32,
 }
 
@@ -340,6 +340,36 @@ impl PortLru {
     };
 }
 
+/// A port's dynamic entries that a flush has taken out of use but whose
+/// memory is not reclaimed yet: a list linked like the LRU lists (oldest
+/// first), detached from the port in one step. See [`Fdb::flush_port`].
+#[derive(Clone, Copy, Debug)]
+struct Doomed {
+    head: u32,
+    tail: u32,
+    count: u32,
+    /// Low 32 bits of the clock at the latest flush of the port: every entry
+    /// of the list was last seen before it, every live entry of the port at
+    /// or after it.
+    at: u32,
+    /// The clock when the list began (its first flush), in ms.
+    since: u64,
+}
+
+impl Doomed {
+    const EMPTY: Doomed = Doomed {
+        head: NIL,
+        tail: NIL,
+        count: 0,
+        at: 0,
+        since: 0,
+    };
+}
+
+/// Doomed entries that [`Fdb::advance`] reclaims at each new millisecond, so
+/// that a table nobody reclaims explicitly (the simulator) still frees them.
+const RECLAIM_PER_TICK: usize = 64;
+
 /// The MAC learning table. See the module documentation.
 #[derive(Clone)]
 pub struct Fdb {
@@ -367,6 +397,13 @@ pub struct Fdb {
     stats: FdbStats,
     /// Learned, moved, aged and evicted entries, when someone listens.
     pub(crate) events: EventLog,
+    /// Flushed entries not yet reclaimed, by port.
+    doomed: Vec<Doomed>,
+    /// The ports with a non-empty `doomed` list.
+    doomed_ports: Vec<u16>,
+    /// Entries in all `doomed` lists; zero (the common case) keeps every
+    /// lookup from looking at them.
+    doomed_total: u32,
 }
 
 fn make_key(vid: Vid, mac: MacAddr) -> u64 {
@@ -420,6 +457,9 @@ impl Fdb {
             secs: 0,
             stats: FdbStats::default(),
             events: EventLog::default(),
+            doomed: Vec::new(),
+            doomed_ports: Vec::new(),
+            doomed_total: 0,
         };
         fdb.resize_index(slots_for(config.capacity as usize));
         Ok(fdb)
@@ -461,6 +501,8 @@ impl Fdb {
             + self.ports.capacity() * core::mem::size_of::<PortLru>()
             + self.active.capacity() * 2
             + self.aging_heap.capacity() * core::mem::size_of::<Reverse<(u64, u16)>>()
+            + self.doomed.capacity() * core::mem::size_of::<Doomed>()
+            + self.doomed_ports.capacity() * 2
     }
 
     /// The latest time the table has been given.
@@ -515,9 +557,34 @@ impl Fdb {
                 }
             }
         }
+        if self.doomed_total != 0 {
+            self.reclaim_on_tick(now);
+        }
+    }
+
+    /// The flushed entries' share of a new millisecond: a few of them
+    /// reclaimed, and all of a port's once its first flush is an aging time
+    /// old (they would all have aged out by now; this keeps every doomed
+    /// entry's age below 2^32 ms, which [`Fdb::is_doomed`] relies on).
+    fn reclaim_on_tick(&mut self, now: u64) {
+        let mut i = 0;
+        while let Some(&port) = self.doomed_ports.get(i) {
+            if now - self.doomed[usize::from(port)].since >= self.aging_ms {
+                while self.doomed[usize::from(port)].count > 0 {
+                    self.reclaim_entry(self.doomed[usize::from(port)].head);
+                }
+                // The port left `doomed_ports`; another took position i.
+            } else {
+                i += 1;
+            }
+        }
+        self.reclaim(RECLAIM_PER_TICK);
     }
 
     fn expire_all(&mut self) {
+        while self.doomed_total != 0 {
+            self.reclaim(usize::MAX);
+        }
         while let Some(&port) = self.active.last() {
             let p = usize::from(port);
             while self.ports[p].head != NIL {
@@ -669,7 +736,7 @@ impl Fdb {
             return Learned::Disabled;
         }
         let seen = self.clock as u32;
-        let found = self.find(key);
+        let found = self.find_mut(key);
         if let Some(idx) = found {
             // The common case, kept inline: a known host on its known port.
             let e = self.entries[idx as usize];
@@ -877,7 +944,7 @@ impl Fdb {
         remote: Option<RemoteId>,
     ) {
         let key = make_key(vid, mac);
-        if let Some(idx) = self.find(key) {
+        if let Some(idx) = self.find_mut(key) {
             if self.entries[idx as usize].flags & F_STATIC == 0 {
                 self.unlink(idx);
                 self.stats.current -= 1;
@@ -903,7 +970,7 @@ impl Fdb {
         if vid > MAX_KEY_VID {
             return false; // no such VLAN: must not alias vid & 0xfff
         }
-        match self.find(make_key(vid, mac)) {
+        match self.find_mut(make_key(vid, mac)) {
             Some(idx) => {
                 self.remove_entry(idx);
                 true
@@ -914,22 +981,153 @@ impl Fdb {
 
     /// Removes the entries of `port`: dynamic ones (port down) or all (port
     /// removed). Returns how many were removed.
+    ///
+    /// The dynamic entries go at once in every way that can be seen (no
+    /// lookup finds them, the counts leave them out, learning one of them
+    /// again makes a new entry), in a time that does not depend on how many
+    /// there are: the port's list is set aside whole. Their memory is
+    /// reclaimed later, a bounded amount at a time: by [`Fdb::reclaim`], two
+    /// per entry learned, and a few at each new millisecond. Static entries
+    /// (`FlushScope::All`) are removed at once, by a walk of the whole table
+    /// when it holds any.
     pub fn flush_port(&mut self, port: PortId, scope: FlushScope) -> usize {
-        let mut n = 0;
-        if let Some(p) = self.ports.get(usize::from(port.0)) {
-            let mut idx = p.head;
-            while idx != NIL {
-                let next = self.links[idx as usize].next;
-                self.remove_entry(idx);
-                n += 1;
-                idx = next;
-            }
-        }
-        if scope == FlushScope::All {
+        let mut n = self.doom_port(port.0);
+        if scope == FlushScope::All && self.stats.statics > 0 {
             n += self.remove_where(|e| e.flags & F_STATIC != 0 && e.port == port.0);
         }
         self.stats.flushed += n as u64;
         n
+    }
+
+    /// Sets the dynamic entries of `port` aside as flushed: O(1), plus the
+    /// entries seen in the current millisecond. Returns how many.
+    fn doom_port(&mut self, port: u16) -> usize {
+        let Some(&p) = self.ports.get(usize::from(port)) else {
+            return 0;
+        };
+        if p.count == 0 {
+            return 0;
+        }
+        // Entries seen at the flush's own millisecond would look like ones
+        // learned after it: they are set a millisecond back (they are gone
+        // anyway). The list is in the order of `seen`, so they are its tail.
+        let clock = self.clock as u32;
+        let mut idx = p.tail;
+        while idx != NIL && self.entries[idx as usize].seen == clock {
+            self.entries[idx as usize].seen = clock.wrapping_sub(1);
+            idx = self.links[idx as usize].prev;
+        }
+        let p_usize = usize::from(port);
+        if self.doomed.len() <= p_usize {
+            self.doomed.resize(p_usize + 1, Doomed::EMPTY);
+        }
+        let d = self.doomed[p_usize];
+        if d.count == 0 {
+            self.doomed[p_usize] = Doomed {
+                head: p.head,
+                tail: p.tail,
+                count: p.count,
+                at: clock,
+                since: self.clock,
+            };
+            self.doomed_ports.push(port);
+        } else {
+            self.links[d.tail as usize].next = p.head;
+            self.links[p.head as usize].prev = d.tail;
+            let d = &mut self.doomed[p_usize];
+            d.tail = p.tail;
+            d.count += p.count;
+            d.at = clock;
+        }
+        self.doomed_total += p.count;
+        self.stats.current -= u64::from(p.count);
+        let lru = &mut self.ports[p_usize];
+        lru.head = NIL;
+        lru.tail = NIL;
+        lru.count = 0;
+        // Its time in the aging heap stays; it finds an empty list.
+        let pos = lru.active_pos as usize;
+        lru.active_pos = NIL;
+        self.active.swap_remove(pos);
+        if let Some(&moved) = self.active.get(pos) {
+            self.ports[usize::from(moved)].active_pos = pos as u32;
+        }
+        p.count as usize
+    }
+
+    /// True for a dynamic entry that a flush set aside (see
+    /// [`Fdb::flush_port`]): one older than its port's latest flush. Live
+    /// entries of the port were all seen at or after it; no entry, live or
+    /// doomed, is 2^32 ms old (`reclaim_on_tick`). Out of line: lookups
+    /// call it only while a flush is being reclaimed.
+    #[cold]
+    #[inline(never)]
+    fn is_doomed(&self, idx: u32) -> bool {
+        let e = &self.entries[idx as usize];
+        if e.flags & F_STATIC != 0 {
+            return false;
+        }
+        match self.doomed.get(usize::from(e.port)) {
+            Some(d) if d.count > 0 => {
+                let clock = self.clock as u32;
+                clock.wrapping_sub(e.seen) > clock.wrapping_sub(d.at)
+            }
+            _ => false,
+        }
+    }
+
+    /// Flushed entries whose memory is not reclaimed yet (they are gone in
+    /// every other way).
+    pub fn reclaim_pending(&self) -> usize {
+        self.doomed_total as usize
+    }
+
+    /// Reclaims the memory of at most `max` flushed entries (their index
+    /// slots and arena positions); returns how many. Each costs about what
+    /// removing an entry does. An adapter calls this in slices, between
+    /// batches, while [`Fdb::reclaim_pending`] is not zero.
+    pub fn reclaim(&mut self, max: usize) -> usize {
+        let mut n = 0;
+        while n < max {
+            let Some(&port) = self.doomed_ports.last() else {
+                break;
+            };
+            self.reclaim_entry(self.doomed[usize::from(port)].head);
+            n += 1;
+        }
+        n
+    }
+
+    /// Takes a doomed entry out of its list, the index and the arena. It was
+    /// counted as flushed when it was set aside.
+    fn reclaim_entry(&mut self, idx: u32) {
+        let Entry { key, port, .. } = self.entries[idx as usize];
+        let Links { prev, next } = self.links[idx as usize];
+        if prev != NIL {
+            self.links[prev as usize].next = next;
+        }
+        if next != NIL {
+            self.links[next as usize].prev = prev;
+        }
+        let d = &mut self.doomed[usize::from(port)];
+        if d.head == idx {
+            d.head = next;
+        }
+        if d.tail == idx {
+            d.tail = prev;
+        }
+        d.count -= 1;
+        if d.count == 0 {
+            *d = Doomed::EMPTY;
+            if let Some(i) = self.doomed_ports.iter().position(|&p| p == port) {
+                self.doomed_ports.swap_remove(i);
+            }
+        }
+        self.doomed_total -= 1;
+        self.index_remove(key, idx);
+        self.entries[idx as usize].flags = 0;
+        self.links[idx as usize].next = self.free;
+        self.free = idx;
     }
 
     /// Calls `f` with the remote endpoint of every entry on tunnel port
@@ -968,17 +1166,28 @@ impl Fdb {
     }
 
     /// Removes every dynamic entry, and static ones too if `scope` is `All`.
+    /// Dynamic entries go as in [`Fdb::flush_port`], port by port, in a time
+    /// that depends on the ports, not the entries; static ones by a walk of
+    /// the whole table.
     pub fn flush_all(&mut self, scope: FlushScope) -> usize {
-        let n = self.remove_where(|e| scope == FlushScope::All || e.flags & F_STATIC == 0);
+        let mut n = 0;
+        while let Some(&port) = self.active.last() {
+            n += self.doom_port(port);
+        }
+        if scope == FlushScope::All && self.stats.statics > 0 {
+            n += self.remove_where(|e| e.flags & F_STATIC != 0);
+        }
         self.stats.flushed += n as u64;
         n
     }
 
+    /// Removes the live entries that `pred` picks, by a walk of the arena.
     fn remove_where(&mut self, pred: impl Fn(&Entry) -> bool) -> usize {
         let mut n = 0;
         for idx in 0..self.entries.len() as u32 {
             let e = &self.entries[idx as usize];
-            if e.flags & F_USED != 0 && pred(e) {
+            if e.flags & F_USED != 0 && pred(e) && !(self.doomed_total != 0 && self.is_doomed(idx))
+            {
                 self.remove_entry(idx);
                 n += 1;
             }
@@ -990,14 +1199,15 @@ impl Fdb {
     pub fn entries(&mut self, now: Instant) -> impl Iterator<Item = FdbEntry> + '_ {
         self.advance(now);
         let (clock, secs) = (self.clock as u32, self.secs);
-        let counters = &self.counters;
-        self.entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.flags & F_USED != 0)
-            .map(move |(i, e)| {
-                let c = counters.get(i).copied().unwrap_or_default();
-                user_entry(e, c, clock, secs)
+        let this = &*self;
+        (0..this.entries.len() as u32)
+            .filter(move |&idx| {
+                this.entries[idx as usize].flags & F_USED != 0
+                    && !(this.doomed_total != 0 && this.is_doomed(idx))
+            })
+            .map(move |idx| {
+                let c = this.counters.get(idx as usize).copied().unwrap_or_default();
+                user_entry(&this.entries[idx as usize], c, clock, secs)
             })
     }
 
@@ -1038,9 +1248,10 @@ impl Fdb {
         let (clock, secs) = (self.clock as u32, self.secs);
         let start = (cursor.0 as usize).min(self.entries.len());
         let end = start.saturating_add(max.max(1)).min(self.entries.len());
-        for (i, e) in self.entries[start..end].iter().enumerate() {
-            if e.flags & F_USED != 0 {
-                out.push(user_entry(e, self.counters_of(start + i), clock, secs));
+        for idx in start..end {
+            let e = &self.entries[idx];
+            if e.flags & F_USED != 0 && !(self.doomed_total != 0 && self.is_doomed(idx as u32)) {
+                out.push(user_entry(e, self.counters_of(idx), clock, secs));
             }
         }
         (end < self.entries.len()).then_some(FdbCursor(end as u32))
@@ -1077,9 +1288,27 @@ impl Fdb {
         self.slots = alloc::vec![0; n as usize];
     }
 
+    /// The live entry of `key`: one a flush took out of use is absent.
     #[inline(always)]
     fn find(&self, key: u64) -> Option<u32> {
-        self.find_hashed(key, self.hash(key))
+        let idx = self.find_hashed(key, self.hash(key))?;
+        if self.doomed_total != 0 && self.is_doomed(idx) {
+            return None;
+        }
+        Some(idx)
+    }
+
+    /// [`Fdb::find`] for a caller about to change the entry or make one: a
+    /// flushed entry of the key is reclaimed first, so that the key is never
+    /// in the index twice.
+    #[inline(always)]
+    fn find_mut(&mut self, key: u64) -> Option<u32> {
+        let idx = self.find_hashed(key, self.hash(key))?;
+        if self.doomed_total != 0 && self.is_doomed(idx) {
+            self.reclaim_entry(idx);
+            return None;
+        }
+        Some(idx)
     }
 
     #[inline(always)]
@@ -1106,7 +1335,13 @@ impl Fdb {
 
     /// Puts a new entry in the arena and the index; the key must be absent.
     fn insert(&mut self, entry: Entry) -> u32 {
-        let used = self.stats.current + self.stats.statics + 1;
+        if self.doomed_total != 0 {
+            // Each new entry reclaims two flushed ones, so that learning
+            // after a flush reuses their memory and the arena and the index
+            // never grow past what they held before it.
+            self.reclaim(2);
+        }
+        let used = self.stats.current + self.stats.statics + u64::from(self.doomed_total) + 1;
         if used as usize * 3 > self.slots.len() * 2 {
             self.grow_index();
         }
@@ -1375,6 +1610,105 @@ impl Fdb {
         };
         new.events = core::mem::take(&mut self.events);
         Ok(new)
+    }
+}
+
+impl Fdb {
+    /// A small table that does what this one would do at `now` when the
+    /// entries of `keys` (at most a few) are learned or looked up once, for
+    /// [`crate::Switch::explain`], which decides a frame on it with the
+    /// forwarding code instead of on a copy of the whole table. It holds the
+    /// entries that take part: those that age out by `now` and each port's
+    /// oldest entry after them (aging and fair eviction), and the entries of
+    /// `keys`, in their ports' order; the counts, totals, clock and aging
+    /// times are this table's. Its cost is the ports, the keys and the
+    /// entries that expire; only a clock an aging time behind `now` (every
+    /// entry expires) makes it a copy of the whole table.
+    pub(crate) fn sample(&self, now: Instant, keys: &[u64]) -> Fdb {
+        let now_ms = now.millis().max(self.clock);
+        if self.stats.current > 0 && now_ms - self.clock >= self.aging_ms {
+            let mut copy = self.clone();
+            copy.events = EventLog::default();
+            return copy;
+        }
+        // Per port, in list order: the entries that expire by `now`, then
+        // the first that does not.
+        let mut picked: Vec<(u16, u32)> = Vec::new();
+        for &port in &self.active {
+            let mut idx = self.ports[usize::from(port)].head;
+            while idx != NIL {
+                picked.push((port, idx));
+                if self.age_ms(idx) + (now_ms - self.clock) < self.aging_ms {
+                    break;
+                }
+                idx = self.links[idx as usize].next;
+            }
+        }
+        // The keys' live entries, after those of their port (a list is in
+        // the order of `seen`), static ones on no list.
+        let mut extra: Vec<u32> = Vec::new();
+        for &k in keys {
+            if let Some(idx) = self.find(k) {
+                let e = &self.entries[idx as usize];
+                let listed = e.flags & F_STATIC == 0 && picked.contains(&(e.port, idx));
+                if !listed && !extra.contains(&idx) {
+                    extra.push(idx);
+                }
+            }
+        }
+        extra.sort_by_key(|&idx| Reverse(self.age_ms(idx)));
+        let mut s = Fdb {
+            config: self.config,
+            aging_ms: self.aging_ms,
+            slots: Vec::new(),
+            idx_mask: 0,
+            entries: Vec::with_capacity(picked.len() + extra.len()),
+            links: Vec::with_capacity(picked.len() + extra.len()),
+            counters: Vec::new(),
+            free: NIL,
+            ports: self.ports.clone(),
+            active: self.active.clone(),
+            aging_heap: self.aging_heap.clone(),
+            clock: self.clock,
+            secs: self.secs,
+            stats: self.stats,
+            events: EventLog::default(),
+            doomed: Vec::new(),
+            doomed_ports: Vec::new(),
+            doomed_total: 0,
+        };
+        for p in s.ports.iter_mut() {
+            p.head = NIL;
+            p.tail = NIL;
+        }
+        let extra = extra
+            .iter()
+            .map(|&idx| (self.entries[idx as usize].port, idx));
+        for (port, idx) in picked.into_iter().chain(extra) {
+            let e = self.entries[idx as usize];
+            let at = s.entries.len() as u32;
+            let mut links = UNLINKED;
+            if e.flags & F_STATIC == 0 {
+                let p = &mut s.ports[usize::from(port)];
+                links.prev = p.tail;
+                if p.tail == NIL {
+                    p.head = at;
+                } else {
+                    s.links[p.tail as usize].next = at;
+                }
+                p.tail = at;
+            }
+            s.entries.push(e);
+            s.links.push(links);
+            if self.config.entry_stats {
+                s.counters.push(self.counters_of(idx as usize));
+            }
+        }
+        s.resize_index(slots_for(s.entries.len()));
+        for idx in 0..s.entries.len() as u32 {
+            s.index_insert(s.entries[idx as usize].key, idx);
+        }
+        s
     }
 }
 
@@ -1841,6 +2175,119 @@ mod test {
         assert_eq!(f.entries(t(0)).count(), 1);
         f.flush_all(FlushScope::All);
         assert!(f.is_empty());
+    }
+
+    #[test]
+    fn a_flush_takes_effect_at_once_and_its_memory_comes_back_in_slices() {
+        let mut f = fdb(10_000, EvictionPolicy::FairLru);
+        for i in 0..3000u32 {
+            f.learn(t(u64::from(i / 100)), 0, mac(i), PortId((i % 3) as u16));
+        }
+        let (arena, slots) = (f.entries.len(), f.slots.len());
+        let n = f.port_len(PortId(1));
+        // Learned in the flush's own millisecond too: still flushed.
+        f.learn(t(29), 0, mac(5000), PortId(1));
+        assert_eq!(f.flush_port(PortId(1), FlushScope::Dynamic), n + 1);
+        assert_eq!(f.reclaim_pending(), n + 1);
+        assert_eq!((f.port_len(PortId(1)), f.len()), (0, 2000));
+        assert_eq!(
+            f.get(0, mac(1)),
+            None,
+            "a flushed entry is never a destination"
+        );
+        assert_eq!(f.get(0, mac(5000)), None);
+        assert_eq!(f.get(0, mac(2)), Some(PortId(2)));
+        assert_eq!(f.entries(t(29)).count(), 2000);
+        // Learned again, in the same millisecond, on its port or another:
+        // new entries, live; the rest stays flushed.
+        assert_eq!(f.learn(t(29), 0, mac(1), PortId(1)), Learned::New);
+        assert_eq!(f.learn(t(29), 0, mac(4), PortId(0)), Learned::New);
+        assert_eq!(f.get(0, mac(1)), Some(PortId(1)));
+        assert_eq!(f.get(0, mac(4)), Some(PortId(0)));
+        assert_eq!(f.get(0, mac(7)), None);
+        assert!(
+            !f.remove(0, mac(7)),
+            "a flushed entry is not there to remove"
+        );
+        // A second flush before the first is reclaimed takes the new ones too.
+        assert_eq!(f.flush_port(PortId(1), FlushScope::Dynamic), 1);
+        assert_eq!(f.get(0, mac(1)), None);
+        assert_eq!(f.stats().flushed, n as u64 + 2);
+        // Reclaimed in slices; nothing grew.
+        while f.reclaim(100) > 0 {}
+        assert_eq!(f.reclaim_pending(), 0);
+        assert_eq!((f.entries.len(), f.slots.len()), (arena + 1, slots));
+        assert_eq!(f.entries(t(29)).count(), f.len());
+        for e in f.entries(t(29)).collect::<Vec<_>>() {
+            assert_eq!(f.get(e.vid, e.mac), Some(e.port));
+        }
+    }
+
+    #[test]
+    fn learning_after_a_flush_reuses_its_memory() {
+        let mut f = fdb(1000, EvictionPolicy::FairLru);
+        for i in 0..1000u32 {
+            f.learn(t(1), 0, mac(i), PortId(0));
+        }
+        let (arena, slots) = (f.entries.len(), f.slots.len());
+        assert_eq!(f.flush_all(FlushScope::Dynamic), 1000);
+        for i in 1000..2000u32 {
+            assert_eq!(f.learn(t(2), 0, mac(i), PortId(1)), Learned::New);
+        }
+        assert_eq!(f.reclaim_pending(), 0);
+        assert_eq!((f.entries.len(), f.slots.len()), (arena, slots));
+        assert_eq!(f.stats().evicted, 0);
+    }
+
+    #[test]
+    fn flushed_entries_never_age_and_are_reclaimed_with_time() {
+        let mut f = fdb(100, EvictionPolicy::FairLru);
+        f.events.set_capacity(64);
+        for i in 0..10u32 {
+            f.learn(t(0), 0, mac(i), PortId(0));
+        }
+        f.flush_port(PortId(0), FlushScope::Dynamic);
+        // Each new millisecond reclaims some; a long silence all.
+        f.advance(t(1));
+        assert!(f.reclaim_pending() < 10);
+        f.learn(t(2), 0, mac(1), PortId(0));
+        f.advance(t(400_000));
+        assert_eq!(f.reclaim_pending(), 0);
+        let mut aged = 0;
+        f.events
+            .drain(|r| aged += usize::from(matches!(r.event, Event::Aged { .. })));
+        assert_eq!(aged, 1, "only the entry learned after the flush ages");
+        assert_eq!(f.stats().expired, 1);
+    }
+
+    #[test]
+    fn a_flush_pending_an_aging_time_is_reclaimed_whole() {
+        // The longest aging time: a port flushed twice, half of it apart,
+        // its first flush not reclaimed yet, tells old entries from new ones.
+        let mut f = Fdb::new(FdbConfig {
+            capacity: 1000,
+            aging_time: MAX_AGING,
+            ..FdbConfig::default()
+        })
+        .unwrap();
+        let half = 1u64 << 30;
+        for i in 0..200u32 {
+            f.learn(t(u64::from(i) * (half / 200)), 0, mac(i), PortId(0));
+        }
+        f.flush_port(PortId(0), FlushScope::Dynamic);
+        f.learn(t(2 * half), 0, mac(300), PortId(0));
+        f.flush_port(PortId(0), FlushScope::Dynamic);
+        f.learn(t(2 * half + 1), 0, mac(301), PortId(0));
+        assert!(f.reclaim_pending() > 0, "still pending");
+        for m in (0..200).chain([300]) {
+            assert_eq!(f.get(0, mac(m)), None, "mac {m}");
+        }
+        assert_eq!(f.get(0, mac(301)), Some(PortId(0)));
+        // An aging time after the first flush, the rest goes at once.
+        f.advance(t(half + (1 << 31)));
+        assert_eq!(f.reclaim_pending(), 0);
+        assert_eq!(f.get(0, mac(301)), Some(PortId(0)));
+        assert_eq!(f.len(), 1);
     }
 
     #[test]

@@ -837,6 +837,29 @@ impl Switch {
             .filter_map(|(i, p)| p.as_ref().map(|p| (PortId(i as u16), p)))
     }
 
+    /// A copy of the switch with `fdb` for its table: everything else (ports,
+    /// protections, group table, spanning tree) copied, the scratch space
+    /// of a batch left empty. For [`Switch::explain`].
+    pub(crate) fn copy_with_fdb(&self, fdb: Fdb) -> Switch {
+        Switch {
+            config: self.config,
+            fast: self.fast,
+            fdb,
+            mdb: self.mdb.clone(),
+            guard: self.guard.clone(),
+            guard_stats: self.guard_stats,
+            next_recovery: self.next_recovery,
+            egress_changed: self.egress_changed,
+            ports: self.ports.clone(),
+            hot: self.hot.clone(),
+            decisions: Vec::new(),
+            deliveries: Vec::new(),
+            scratch: Vec::new(),
+            stp: self.stp.clone(),
+            bpdu_received: self.bpdu_received,
+        }
+    }
+
     /// Decides what to do with `frame`, received on `ingress` at `now`: counts
     /// it, learns from it and returns the decision. Never panics.
     pub fn decide(&mut self, now: Instant, ingress: PortId, frame: &[u8]) -> Decision {

@@ -265,6 +265,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (port(), any::<bool>()).prop_map(|(p, all)| Op::FlushPort(p, all)),
         1 => fdb_vid().prop_map(Op::FlushVlan),
         1 => any::<bool>().prop_map(Op::FlushAll),
+        // Flushed entries reclaimed a few at a time: lookups, learning and
+        // frames meet tables with flushes pending.
+        2 => (0..4u8).prop_map(Op::Reclaim),
     ]
 }
 
@@ -649,11 +652,12 @@ fn state(sw: &mut vswitch_core::Switch) -> String {
 proptest! {
     #![proptest_config(cases(1_000))]
 
-    /// `explain` gives the decision and the egress ports that forwarding the
-    /// frame then gives, and changes nothing itself.
+    /// `explain` gives the decision, the egress ports and the changes (events)
+    /// that forwarding the frame then gives, and changes nothing itself.
     #[test]
     fn explain_predicts_forward(cfg in cfg(), ops in vec(op(), 0..40)) {
         let mut sw = run::build(&cfg);
+        sw.set_event_log(1024);
         let mut now = cfg.start;
         for op in &ops {
             let t = Instant::from_millis(now);
@@ -669,6 +673,7 @@ proptest! {
                     continue;
                 }
             };
+            sw.drain_events(|_| {});
             let before = state(&mut sw);
             let x = sw.explain(t, PortId(port), remote, &frame);
             prop_assert_eq!(&before, &state(&mut sw), "explain changed the switch");
@@ -682,6 +687,10 @@ proptest! {
             prop_assert_eq!(x.decision, d);
             let predicted: Vec<PortId> = x.egress.iter().map(|(p, _)| *p).collect();
             prop_assert_eq!(predicted, sent);
+            // What it said deciding would change is what forwarding changed.
+            let mut events = Vec::new();
+            sw.drain_events(|r| events.push(r.event));
+            prop_assert_eq!(&x.effects, &events);
             prop_assert!(x.steps.iter().any(|s| s.rule == "verdict"));
         }
     }

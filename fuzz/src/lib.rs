@@ -134,6 +134,7 @@ mod test {
                 Op::FlushPort(3, true),
                 Op::FlushVlan(10),
                 Op::FlushAll(false),
+                Op::Reclaim(5),
             ],
         };
         assert_eq!(Scenario::decode(&s.encode()), s);

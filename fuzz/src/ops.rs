@@ -240,7 +240,10 @@ impl Reader<'_, '_> {
             69 => Op::Remove(self.fdb_vid(), self.host()),
             70 => Op::FlushPort(self.port(), self.byte() & 1 == 1),
             71 => Op::FlushVlan(self.fdb_vid()),
-            _ => Op::FlushAll(self.byte() & 1 == 1),
+            _ => match self.byte() {
+                b if b & 0x80 != 0 => Op::Reclaim(b & 0x7f),
+                b => Op::FlushAll(b & 1 == 1),
+            },
         }
     }
 
@@ -591,6 +594,10 @@ impl Writer {
             Op::FlushAll(all) => {
                 self.byte(72);
                 self.byte(u8::from(*all));
+            }
+            Op::Reclaim(n) => {
+                self.byte(72);
+                self.byte(0x80 | (n & 0x7f));
             }
         }
     }

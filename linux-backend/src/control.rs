@@ -426,6 +426,10 @@ pub struct FdbSummary {
     pub moved: u64,
     /// MACs not learned because the table was full.
     pub refused: u64,
+    /// Flushed entries whose memory is still being reclaimed, a slice per
+    /// loop turn (gone in every other way).
+    #[serde(default)]
+    pub reclaiming: u64,
     /// Static entries now.
     #[serde(rename = "static")]
     pub statics: u64,
@@ -860,6 +864,7 @@ mod test {
                 learned: 4,
                 moved: 0,
                 refused: 0,
+                reclaiming: 0,
                 statics: 1,
             },
             guard: GuardStats::default(),

@@ -347,7 +347,7 @@ impl LinuxSwitch {
         let mut poll_until = None;
         loop {
             let timeout = match poll_until {
-                _ if !self.dumps.is_empty() => 0,
+                _ if !self.dumps.is_empty() || self.sw.fdb().reclaim_pending() > 0 => 0,
                 Some(t) if std::time::Instant::now() < t => 0,
                 _ => -1,
             };
@@ -418,6 +418,9 @@ impl LinuxSwitch {
             }
             if !self.dumps.is_empty() {
                 self.dump_slice(&mut stall);
+            }
+            if self.sw.fdb().reclaim_pending() > 0 {
+                self.reclaim_slice(&mut stall);
             }
             self.drain_events();
             if self.metrics.as_ref().is_some_and(|m| m.1.wanted()) {

@@ -179,6 +179,9 @@ pub enum Op {
     FlushVlan(u16),
     /// Every entry flushed (dynamic, or all).
     FlushAll(bool),
+    /// `Fdb::reclaim`: the memory of at most this many flushed entries
+    /// reclaimed (an adapter's slice); nothing that can be seen changes.
+    Reclaim(u8),
 }
 
 /// The flush scope of [`Op::FlushPort`] and [`Op::FlushAll`]: all entries, or

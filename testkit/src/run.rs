@@ -136,6 +136,11 @@ pub fn admin(sw: &mut Switch, now: &mut u64, op: &Op) -> Checked {
         Op::FlushAll(all) => {
             sw.fdb_mut().flush_all(scope(*all));
         }
+        Op::Reclaim(n) => {
+            let pending = sw.fdb().reclaim_pending();
+            let done = sw.fdb_mut().reclaim(usize::from(*n));
+            ensure_eq!(done, pending.min(usize::from(*n)), "reclaimed");
+        }
     }
     Ok(())
 }
@@ -264,6 +269,11 @@ fn model_step(sw: &mut Switch, m: &mut Model, now: &mut u64, op: &Op) -> Checked
             let n = sw.fdb_mut().flush_all(scope(*all));
             let all = *all;
             ensure_eq!(n, m.fdb.flush(|e| all || !e.is_static), "flush all");
+        }
+        Op::Reclaim(n) => {
+            let pending = sw.fdb().reclaim_pending();
+            let done = sw.fdb_mut().reclaim(usize::from(*n));
+            ensure_eq!(done, pending.min(usize::from(*n)), "reclaimed");
         }
     }
     Ok(())

@@ -31,6 +31,16 @@ const DUMP_STEP: usize = 512;
 /// [`DUMP_SLICE`] positions.
 const DUMP_BUDGET: Duration = Duration::from_micros(200);
 
+/// Flushed FDB entries reclaimed per loop turn at most, within
+/// [`DUMP_BUDGET`] as a dump's slice: a flush of any size holds up frames
+/// for a bounded time.
+const RECLAIM_SLICE: usize = 4096;
+
+/// Flushed entries reclaimed between two looks at the clock: each costs
+/// about a removal from the index, up to a microsecond in a table of a
+/// million (BENCHMARKS.md, "Flush and explain without stalling").
+const RECLAIM_STEP: usize = 128;
+
 /// An `fdb show` under way.
 pub(super) struct Dump {
     pub(super) client: u64,
@@ -192,6 +202,21 @@ impl LinuxSwitch {
             self.dumps.push_back(d);
         }
         stall.add(t, "fdb-show");
+    }
+
+    /// Reclaims the memory of the next slice of flushed FDB entries (a
+    /// flush takes them out of use at once; see `Fdb::flush_port`).
+    pub(super) fn reclaim_slice(&mut self, stall: &mut Stall) {
+        let t = Started::now();
+        let mut done = 0;
+        while done < RECLAIM_SLICE && (done == 0 || t.0.elapsed() < DUMP_BUDGET) {
+            let n = self.sw.fdb_mut().reclaim(RECLAIM_STEP);
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        stall.add(t, "fdb-reclaim");
     }
 
     /// Port names by port number ("" for none).
@@ -594,6 +619,7 @@ impl LinuxSwitch {
                 learned: fdb.learned,
                 moved: fdb.moved,
                 refused: fdb.refused,
+                reclaiming: self.sw.fdb().reclaim_pending() as u64,
                 statics: fdb.statics,
             },
             guard: self.sw.guard_stats(),
