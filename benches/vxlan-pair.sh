@@ -4,8 +4,11 @@
 # behind each; iperf3 TCP and 64-byte UDP h1 -> h2, and ping. Root only.
 # Uses target/release/vswitch of this checkout (or $VSWITCH). VXOPTS adds options to the
 # vxlan: port (VXOPTS=,udpcsum: outer checksums, which lets it use UDP GSO);
-# PERF=FILE records the switch with perf record -g during the TCP run.
-# usage: MODE=linux|vswitch [VXOPTS=...] [PERF=file] benches/vxlan-pair.sh
+# PERF=FILE records the switch with perf record -g during the TCP run
+# (PERF_RUN=udp: during the 64-byte run). With vswitch, also prints the CPU
+# time the switch took in each run (user + system, all threads), which a
+# loaded machine changes much less than the rates.
+# usage: MODE=linux|vswitch [VXOPTS=...] [PERF=file [PERF_RUN=udp]] benches/vxlan-pair.sh
 set -e
 P=vsw-vxb
 for n in m1 m2 h1 h2; do ip netns add $P$n; ip -n $P$n link set lo up; done
@@ -38,14 +41,25 @@ fi
 ip netns exec ${P}h1 ping -c 3 -q 192.168.83.2 >/dev/null
 ip netns exec ${P}h2 iperf3 -s -D -1 >/dev/null
 sleep 0.5
-if [ -n "$PERF" ] && [ -n "$VSW" ]; then
-  perf record -g -o "$PERF" -p $VSW -- sleep 4 >/dev/null 2>&1 &
-  PERFPID=$!
-fi
-echo "$MODE TCP h1->h2:"; ip netns exec ${P}h1 iperf3 -c 192.168.83.2 -t 5 | grep -E "sender|receiver"
-[ -n "$PERFPID" ] && wait $PERFPID
+record() { # the run ($1) that PERF_RUN names (tcp by default)
+  if [ -n "$PERF" ] && [ -n "$VSW" ] && [ "${PERF_RUN:-tcp}" = "$1" ]; then
+    perf record -g -o "$PERF" -p $VSW -- sleep 4 >/dev/null 2>&1 &
+    PERFPID=$!
+  fi
+}
+cpu() { # the switch's CPU seconds so far (clock ticks of 1/100 s)
+  if [ -n "$VSW" ]; then awk '{ printf "%.2f\n", ($14 + $15) / 100 }' /proc/$VSW/stat; fi
+}
+spent() { if [ -n "$VSW" ]; then echo "  switch CPU: $(echo "$(cpu) - $1" | bc) s"; fi; }
+record tcp
+echo "$MODE TCP h1->h2:"; C=$(cpu); ip netns exec ${P}h1 iperf3 -c 192.168.83.2 -t 5 | grep -E "sender|receiver"
+spent "$C"
+[ -n "$PERFPID" ] && wait $PERFPID && PERFPID=
 ip netns exec ${P}h2 iperf3 -s -D -1 >/dev/null; sleep 0.5
-echo "$MODE UDP 64B h1->h2:"; ip netns exec ${P}h1 iperf3 -u -b 0 -l 64 -c 192.168.83.2 -t 5 | grep -E "receiver" 
+record udp
+echo "$MODE UDP 64B h1->h2:"; C=$(cpu); ip netns exec ${P}h1 iperf3 -u -b 0 -l 64 -c 192.168.83.2 -t 5 | grep -E "sender|receiver"
+spent "$C"
+[ -n "$PERFPID" ] && wait $PERFPID
 echo "$MODE ping:"; ip netns exec ${P}h1 ping -c 20 -i 0.05 -q 192.168.83.2 | tail -1
 for p in $(ip netns pids ${P}m1) $(ip netns pids ${P}h2); do kill $p 2>/dev/null || true; done
 sleep 0.3

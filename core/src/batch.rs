@@ -103,6 +103,19 @@ impl<M: Copy> FrameBatch<M> {
         self.remotes.push(remote);
     }
 
+    /// Appends a frame made of `parts` one after the other, as
+    /// [`FrameBatch::push_from`] does with one slice: a port that puts a tag
+    /// into a frame builds it in the batch, with no copy of its own.
+    pub fn push_parts_from(&mut self, parts: &[&[u8]], meta: M, remote: Option<RemoteId>) {
+        let start = self.data.len();
+        for part in parts {
+            self.data.extend_from_slice(part);
+        }
+        self.frames.push(start..self.data.len());
+        self.meta.push(meta);
+        self.remotes.push(remote);
+    }
+
     /// The remote endpoint frame `i` came from, if a tunnel port received it.
     pub fn remote(&self, i: usize) -> Option<RemoteId> {
         self.remotes[i]
