@@ -4,11 +4,12 @@
 //!
 //! A port is named `vxlan:NAME,vni=42,local=10.0.0.1,remote=10.0.0.2,...` with
 //! options `dstport=` (default 4789, the IANA port; Linux's own default is
-//! 8472), `udpcsum` (send UDP checksums; by default they are zero, as Linux's
-//! `noudpcsum`) and any number of `remote=` (the flood list). The underlay
-//! may be IPv6 (`local=fd00::1,remote=fd00::2`): UDP checksums are then
-//! always sent (as Linux does unless told `udp6zerocsumtx`) and zero ones
-//! accepted, and the outer headers cost 70 bytes instead of 50.
+//! 8472), `noudpcsum` (zero UDP checksums; by default they are computed, as
+//! by a Linux VXLAN device, so that the segments of a super-frame can leave
+//! as one UDP GSO send) and any number of `remote=` (the flood list). The
+//! underlay may be IPv6 (`local=fd00::1,remote=fd00::2`): UDP checksums are
+//! then always sent (as Linux does unless told `udp6zerocsumtx`) and zero
+//! ones accepted, and the outer headers cost 70 bytes instead of 50.
 //!
 //! Several VNIs on one local endpoint: `vni=42:10,vni=43:20` maps each VNI
 //! to a VLAN of the (VLAN-aware) switch, on which the port is a trunk of those
@@ -86,18 +87,19 @@ pub struct VxlanSpec {
     pub remotes: Vec<IpAddr>,
     /// The UDP port of both ends.
     pub dstport: u16,
-    /// Send UDP checksums (zero by default).
+    /// Send UDP checksums (the default, as Linux's; `noudpcsum` sends
+    /// zero ones, which RFC 7348 prefers but which rule out UDP GSO).
     pub udpcsum: bool,
 }
 
 impl VxlanSpec {
-    /// Parses what follows `vxlan:`: `NAME,vni=N,local=IP[,remote=IP]...[,dstport=P][,udpcsum]`.
+    /// Parses what follows `vxlan:`: `NAME,vni=N,local=IP[,remote=IP]...[,dstport=P][,noudpcsum]`.
     pub fn parse(spec: &str) -> std::result::Result<VxlanSpec, String> {
         let mut parts = spec.split(',');
         let name = parts.next().unwrap_or_default().to_string();
         let (mut vni, mut local, mut remotes) = (None, None, Vec::new());
         let mut vlans: Vec<(u32, u16)> = Vec::new();
-        let (mut dstport, mut udpcsum) = (IANA_PORT, false);
+        let (mut dstport, mut udpcsum) = (IANA_PORT, true);
         for part in parts {
             let (key, value) = part.split_once('=').unwrap_or((part, ""));
             let ip = || {
@@ -1137,7 +1139,7 @@ mod test {
         )
         .unwrap();
         assert_eq!(s.name, "vx0");
-        assert_eq!((s.vni, s.dstport, s.udpcsum), (42, 8472, false));
+        assert_eq!((s.vni, s.dstport, s.udpcsum), (42, 8472, true));
         assert_eq!(s.local, IpAddr::from([10, 0, 0, 1]));
         assert_eq!(
             s.remotes,
@@ -1150,10 +1152,10 @@ mod test {
         );
         let s = VxlanSpec::parse("vx2,vni=42:10,vni=43:20,local=10.0.0.1").unwrap();
         assert_eq!((s.vni, s.vlans.as_slice()), (42, &[(42, 10), (43, 20)][..]));
-        let s = VxlanSpec::parse("vx1,vni=1,local=10.0.0.1,udpcsum").unwrap();
+        let s = VxlanSpec::parse("vx1,vni=1,local=10.0.0.1,noudpcsum").unwrap();
         assert_eq!(
             (s.dstport, s.udpcsum, s.remotes.len()),
-            (IANA_PORT, true, 0)
+            (IANA_PORT, false, 0)
         );
         for bad in [
             "vx0,local=10.0.0.1",
