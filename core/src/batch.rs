@@ -177,3 +177,20 @@ pub struct Egress<'a, M = ()> {
     /// The decision on it.
     pub decision: &'a Decision,
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn a_frame_pushed_in_parts_is_the_parts_one_after_the_other() {
+        let mut batch: FrameBatch<u8> = FrameBatch::with_room(2);
+        batch.push_from(&[1, 2], 7, None);
+        batch.push_parts_from(&[&[3, 4], &[], &[5]], 8, Some(RemoteId(2)));
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch.get(1), &[3, 4, 5]);
+        assert_eq!(batch.get(0), &[1, 2]);
+        assert_eq!(batch.remote(1), Some(RemoteId(2)));
+        assert_eq!(batch.remote(0), None);
+    }
+}
