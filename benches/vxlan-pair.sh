@@ -3,12 +3,25 @@
 # Linux bridge + vxlan device (MODE=linux), machine 2 always Linux; hosts
 # behind each; iperf3 TCP and 64-byte UDP h1 -> h2, and ping. Root only.
 # Uses target/release/vswitch of this checkout (or $VSWITCH). VXOPTS adds options to the
-# vxlan: port (VXOPTS=,udpcsum: outer checksums, which lets it use UDP GSO);
-# PERF=FILE records the switch with perf record -g during the TCP run.
-# usage: MODE=linux|vswitch [VXOPTS=...] [PERF=file] benches/vxlan-pair.sh
+# vxlan: port (VXOPTS=,noudpcsum: zero outer checksums, which rules out UDP
+# GSO), RUNOPTS to `vswitch run` (RUNOPTS="--poll-us 0");
+# PERF=FILE records the switch (MODE=linux: the machine) with perf record -g
+# during the TCP run
+# (PERF_RUN=udp: during the 64-byte run). With vswitch, also prints the CPU
+# time the switch took in each run (user + system, all threads), which a
+# loaded machine changes much less than the rates.
+# usage: MODE=linux|vswitch [VXOPTS=...] [RUNOPTS=...] [PERF=file [PERF_RUN=udp]] benches/vxlan-pair.sh
 set -e
 P=vsw-vxb
-for n in m1 m2 h1 h2; do ip netns add $P$n; ip -n $P$n link set lo up; done
+cleanup() { # what this script started, and its namespaces, even on failure
+  for n in m1 m2 h1 h2; do
+    for p in $(ip netns pids $P$n 2>/dev/null); do kill $p 2>/dev/null || true; done
+  done
+  sleep 0.3
+  for n in m1 m2 h1 h2; do ip netns del $P$n 2>/dev/null || true; done
+}
+# (Another run's namespaces make the first `ip netns add` fail, before the trap.)
+for n in m1 m2 h1 h2; do ip netns add $P$n; trap cleanup EXIT; ip -n $P$n link set lo up; done
 ip link add u1 netns ${P}m1 type veth peer name u2 netns ${P}m2
 ip -n ${P}m1 addr add 10.83.0.1/24 dev u1; ip -n ${P}m1 link set u1 up
 ip -n ${P}m2 addr add 10.83.0.2/24 dev u2; ip -n ${P}m2 link set u2 up
@@ -31,22 +44,32 @@ if [ "$MODE" = linux ]; then
   ip netns exec ${P}m1 ethtool -K u1 tx off >/dev/null
   linux ${P}m1 10.83.0.1 10.83.0.2; ip -n ${P}m1 link set s1 master br0
 else
-  ip netns exec ${P}m1 "${VSWITCH:-$(dirname "$0")/../target/release/vswitch}" run --name vsw-vxb vxlan:vx0,vni=42,local=10.83.0.1,remote=10.83.0.2$VXOPTS s1 >/tmp/vxlan-pair.log 2>&1 &
+  ip netns exec ${P}m1 "${VSWITCH:-$(dirname "$0")/../target/release/vswitch}" run --name vsw-vxb $RUNOPTS vxlan:vx0,vni=42,local=10.83.0.1,remote=10.83.0.2$VXOPTS s1 >/tmp/vxlan-pair.log 2>&1 &
   VSW=$!
   sleep 1.5
 fi
 ip netns exec ${P}h1 ping -c 3 -q 192.168.83.2 >/dev/null
 ip netns exec ${P}h2 iperf3 -s -D -1 >/dev/null
 sleep 0.5
-if [ -n "$PERF" ] && [ -n "$VSW" ]; then
-  perf record -g -o "$PERF" -p $VSW -- sleep 4 >/dev/null 2>&1 &
-  PERFPID=$!
-fi
-echo "$MODE TCP h1->h2:"; ip netns exec ${P}h1 iperf3 -c 192.168.83.2 -t 5 | grep -E "sender|receiver"
-[ -n "$PERFPID" ] && wait $PERFPID
+record() { # the run ($1) that PERF_RUN names (tcp by default): the switch, or
+  # with MODE=linux the whole machine (the Linux pair works in softirqs)
+  if [ -n "$PERF" ] && [ "${PERF_RUN:-tcp}" = "$1" ]; then
+    if [ -n "$VSW" ]; then WHO="-p $VSW"; else WHO=-a; fi
+    perf record -g -o "$PERF" $WHO -- sleep 4 >/dev/null 2>&1 &
+    PERFPID=$!
+  fi
+}
+cpu() { # the switch's CPU seconds so far (clock ticks of 1/100 s)
+  if [ -n "$VSW" ]; then awk '{ printf "%.2f\n", ($14 + $15) / 100 }' /proc/$VSW/stat; fi
+}
+spent() { if [ -n "$VSW" ]; then echo "  switch CPU: $(echo "$(cpu) - $1" | bc) s"; fi; }
+record tcp
+echo "$MODE TCP h1->h2:"; C=$(cpu); ip netns exec ${P}h1 iperf3 -c 192.168.83.2 -t 5 | grep -E "sender|receiver"
+spent "$C"
+[ -n "$PERFPID" ] && wait $PERFPID && PERFPID=
 ip netns exec ${P}h2 iperf3 -s -D -1 >/dev/null; sleep 0.5
-echo "$MODE UDP 64B h1->h2:"; ip netns exec ${P}h1 iperf3 -u -b 0 -l 64 -c 192.168.83.2 -t 5 | grep -E "receiver" 
+record udp
+echo "$MODE UDP 64B h1->h2:"; C=$(cpu); ip netns exec ${P}h1 iperf3 -u -b 0 -l 64 -c 192.168.83.2 -t 5 | grep -E "sender|receiver"
+spent "$C"
+[ -n "$PERFPID" ] && wait $PERFPID
 echo "$MODE ping:"; ip netns exec ${P}h1 ping -c 20 -i 0.05 -q 192.168.83.2 | tail -1
-for p in $(ip netns pids ${P}m1) $(ip netns pids ${P}h2); do kill $p 2>/dev/null || true; done
-sleep 0.3
-for n in m1 m2 h1 h2; do ip netns del $P$n; done

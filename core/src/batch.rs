@@ -103,6 +103,19 @@ impl<M: Copy> FrameBatch<M> {
         self.remotes.push(remote);
     }
 
+    /// Appends a frame made of `parts` one after the other, as
+    /// [`FrameBatch::push_from`] does with one slice: a port that puts a tag
+    /// into a frame builds it in the batch, with no copy of its own.
+    pub fn push_parts_from(&mut self, parts: &[&[u8]], meta: M, remote: Option<RemoteId>) {
+        let start = self.data.len();
+        for part in parts {
+            self.data.extend_from_slice(part);
+        }
+        self.frames.push(start..self.data.len());
+        self.meta.push(meta);
+        self.remotes.push(remote);
+    }
+
     /// The remote endpoint frame `i` came from, if a tunnel port received it.
     pub fn remote(&self, i: usize) -> Option<RemoteId> {
         self.remotes[i]
@@ -163,4 +176,21 @@ pub struct Egress<'a, M = ()> {
     pub meta: M,
     /// The decision on it.
     pub decision: &'a Decision,
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn a_frame_pushed_in_parts_is_the_parts_one_after_the_other() {
+        let mut batch: FrameBatch<u8> = FrameBatch::with_room(2);
+        batch.push_from(&[1, 2], 7, None);
+        batch.push_parts_from(&[&[3, 4], &[], &[5]], 8, Some(RemoteId(2)));
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch.get(1), &[3, 4, 5]);
+        assert_eq!(batch.get(0), &[1, 2]);
+        assert_eq!(batch.remote(1), Some(RemoteId(2)));
+        assert_eq!(batch.remote(0), None);
+    }
 }

@@ -4,11 +4,12 @@
 //!
 //! A port is named `vxlan:NAME,vni=42,local=10.0.0.1,remote=10.0.0.2,...` with
 //! options `dstport=` (default 4789, the IANA port; Linux's own default is
-//! 8472), `udpcsum` (send UDP checksums; by default they are zero, as Linux's
-//! `noudpcsum`) and any number of `remote=` (the flood list). The underlay
-//! may be IPv6 (`local=fd00::1,remote=fd00::2`): UDP checksums are then
-//! always sent (as Linux does unless told `udp6zerocsumtx`) and zero ones
-//! accepted, and the outer headers cost 70 bytes instead of 50.
+//! 8472), `noudpcsum` (zero UDP checksums; by default they are computed, as
+//! by a Linux VXLAN device, so that the segments of a super-frame can leave
+//! as one UDP GSO send) and any number of `remote=` (the flood list). The
+//! underlay may be IPv6 (`local=fd00::1,remote=fd00::2`): UDP checksums are
+//! then always sent (as Linux does unless told `udp6zerocsumtx`) and zero
+//! ones accepted, and the outer headers cost 70 bytes instead of 50.
 //!
 //! Several VNIs on one local endpoint: `vni=42:10,vni=43:20` maps each VNI
 //! to a VLAN of the (VLAN-aware) switch, on which the port is a trunk of those
@@ -41,7 +42,8 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::port::{send_finished, too_big, LinuxPort};
+use crate::gso;
+use crate::port::{too_big_offloaded, LinuxPort};
 use crate::sys;
 use crate::vnet::VnetHdr;
 use std::collections::HashMap;
@@ -85,18 +87,19 @@ pub struct VxlanSpec {
     pub remotes: Vec<IpAddr>,
     /// The UDP port of both ends.
     pub dstport: u16,
-    /// Send UDP checksums (zero by default).
+    /// Send UDP checksums (the default, as Linux's; `noudpcsum` sends
+    /// zero ones, which RFC 7348 prefers but which rule out UDP GSO).
     pub udpcsum: bool,
 }
 
 impl VxlanSpec {
-    /// Parses what follows `vxlan:`: `NAME,vni=N,local=IP[,remote=IP]...[,dstport=P][,udpcsum]`.
+    /// Parses what follows `vxlan:`: `NAME,vni=N,local=IP[,remote=IP]...[,dstport=P][,noudpcsum]`.
     pub fn parse(spec: &str) -> std::result::Result<VxlanSpec, String> {
         let mut parts = spec.split(',');
         let name = parts.next().unwrap_or_default().to_string();
         let (mut vni, mut local, mut remotes) = (None, None, Vec::new());
         let mut vlans: Vec<(u32, u16)> = Vec::new();
-        let (mut dstport, mut udpcsum) = (IANA_PORT, false);
+        let (mut dstport, mut udpcsum) = (IANA_PORT, true);
         for part in parts {
             let (key, value) = part.split_once('=').unwrap_or((part, ""));
             let ip = || {
@@ -381,6 +384,196 @@ struct Queued {
     bytes: u64,
 }
 
+/// Where a datagram goes.
+#[derive(Clone, Copy, Debug)]
+enum Dest {
+    /// One remote endpoint.
+    Remote(SocketAddr),
+    /// Every remote of the flood list, at this port.
+    Flood { dstport: u16 },
+}
+
+/// The sending half of a port: one socket per outer source port, and the
+/// messages queued on each until the flush.
+struct Sender {
+    sockets: Vec<UdpSocket>,
+    /// Queued messages, by socket.
+    queue: Vec<Vec<Queued>>,
+    /// Runs of same-size datagrams to one remote go as one UDP GSO send
+    /// (needs UDP checksums; off for good once the kernel refuses one).
+    gso: bool,
+    /// The messages of one sendmmsg, kept so that a flush allocates nothing.
+    msgs: Vec<sys::UdpMessage>,
+    /// Inner frames (and their bytes) the kernel refused, until counted.
+    refused: u64,
+    refused_bytes: u64,
+}
+
+impl Sender {
+    /// Queues the datagram at `range` of `buf` (the end of it) on socket
+    /// `sock`, for `to`;
+    /// `bytes`: the inner frame's length, for the counters. Flushes when
+    /// enough is queued.
+    #[allow(clippy::too_many_arguments)]
+    fn queue(
+        &mut self,
+        buf: &mut Vec<u8>,
+        range: std::ops::Range<usize>,
+        sock: usize,
+        to: Dest,
+        remotes: &Remotes,
+        bytes: u64,
+        name: &str,
+    ) {
+        let (start, end) = (range.start, range.end);
+        let len = end - start;
+        let queue = &mut self.queue[sock];
+        match to {
+            Dest::Remote(to) => {
+                // Joins the socket's last message when that is a run of
+                // datagrams as long or longer to the same remote that ends
+                // where this one starts.
+                let joined = self.gso
+                    && queue.last_mut().is_some_and(|q| {
+                        let fits = !q.closed
+                            && q.msg.to == to
+                            && q.msg.range.end == start
+                            && len <= usize::from(q.msg.segment)
+                            && q.datagrams < GSO_MAX_SEGMENTS
+                            && q.msg.range.len() + len <= GSO_MAX_BYTES;
+                        if fits {
+                            q.msg.range.end = end;
+                            q.datagrams += 1;
+                            q.closed = len < usize::from(q.msg.segment);
+                            q.frames += 1;
+                            q.bytes += bytes;
+                        }
+                        fits
+                    });
+                if !joined {
+                    queue.push(Queued {
+                        msg: sys::UdpMessage {
+                            range,
+                            to,
+                            segment: len.min(usize::from(u16::MAX)) as u16,
+                        },
+                        datagrams: 1,
+                        closed: false,
+                        frames: 1,
+                        bytes,
+                    });
+                }
+            }
+            Dest::Flood { dstport } => {
+                // Head-end replication: one copy of the bytes, a message per
+                // remote.
+                for (i, &id) in remotes.flood.iter().enumerate() {
+                    let Some(addr) = remotes.addr(id) else {
+                        continue;
+                    };
+                    queue.push(Queued {
+                        msg: sys::UdpMessage {
+                            range: range.clone(),
+                            to: SocketAddr::new(addr, dstport),
+                            segment: len.min(usize::from(u16::MAX)) as u16,
+                        },
+                        datagrams: 1,
+                        closed: true,
+                        frames: u64::from(i == 0),
+                        bytes: if i == 0 { bytes } else { 0 },
+                    });
+                }
+            }
+        }
+        if buf.len() >= TX_FLUSH_BYTES || queue.len() >= sys::MAX_MSGS {
+            self.flush(buf, name);
+        }
+    }
+
+    /// Sends every queued message, a sendmmsg per socket and up to
+    /// [`sys::MAX_MSGS`] messages, then empties `buf`; what the kernel
+    /// refuses is counted as refused (its inner frames). A UDP GSO send the
+    /// kernel refuses turns GSO off for the port and goes again datagram by
+    /// datagram.
+    fn flush(&mut self, buf: &mut Vec<u8>, name: &str) {
+        let mut msgs = std::mem::take(&mut self.msgs);
+        for (sock, queue) in self.queue.iter_mut().enumerate() {
+            if queue.is_empty() {
+                continue;
+            }
+            let fd = self.sockets[sock].as_raw_fd();
+            msgs.clear();
+            msgs.extend(queue.iter().map(|q| {
+                let mut m = q.msg.clone();
+                if q.datagrams == 1 {
+                    m.segment = 0;
+                }
+                m
+            }));
+            let mut at = 0;
+            while at < msgs.len() {
+                match sys::udp_send_many(fd, buf, &msgs[at..]) {
+                    Ok(0) => {
+                        for q in &queue[at..] {
+                            self.refused += q.frames;
+                            self.refused_bytes += q.bytes;
+                        }
+                        break;
+                    }
+                    Ok(sent) => at += sent,
+                    Err(e)
+                        if msgs[at].segment > 0
+                            && matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) =>
+                    {
+                        // The underlay cannot take UDP GSO (no checksum
+                        // offload on its device): datagram by datagram from
+                        // now on.
+                        tracing::info!(port = %name, error = %e,
+                            "UDP GSO refused; sending datagram by datagram");
+                        self.gso = false;
+                        let m = msgs[at].clone();
+                        let seg = usize::from(m.segment);
+                        let mut one = Vec::new();
+                        let mut s = m.range.start;
+                        while s < m.range.end {
+                            let e = (s + seg).min(m.range.end);
+                            one.push(sys::UdpMessage {
+                                range: s..e,
+                                to: m.to,
+                                segment: 0,
+                            });
+                            s = e;
+                        }
+                        let mut done = 0;
+                        while done < one.len() {
+                            match sys::udp_send_many(fd, buf, &one[done..]) {
+                                Ok(n) if n > 0 => done += n,
+                                _ => break,
+                            }
+                        }
+                        if done < one.len() {
+                            self.refused += queue[at].frames;
+                            self.refused_bytes += queue[at].bytes;
+                        }
+                        at += 1;
+                    }
+                    Err(e) => {
+                        // ENOBUFS, ENETUNREACH...: this message is refused;
+                        // the rest go on.
+                        tracing::trace!(port = %name, error = %e, "send failed");
+                        self.refused += queue[at].frames;
+                        self.refused_bytes += queue[at].bytes;
+                        at += 1;
+                    }
+                }
+            }
+            queue.clear();
+        }
+        buf.clear();
+        self.msgs = msgs;
+    }
+}
+
 /// A VXLAN tunnel port. See the module documentation.
 pub struct VxlanPort {
     spec: VxlanSpec,
@@ -390,8 +583,8 @@ pub struct VxlanPort {
     /// [`VxlanPort::del_vni`].
     vnis: Vec<(u32, u16)>,
     rx: UdpSocket,
-    /// Send sockets, one per outer source port.
-    tx: Vec<UdpSocket>,
+    /// Send sockets and what is queued on them.
+    sender: Sender,
     /// The MTU inner frames are checked against: the underlay's less [`OVERHEAD`].
     mtu: u32,
     /// The interface holding the local address, when it was found.
@@ -400,19 +593,11 @@ pub struct VxlanPort {
     /// Receive slots, [`RX_SLOTS`] of [`RX_SLOT`] bytes.
     rx_buf: Vec<u8>,
     rx_got: Vec<sys::UdpReceived>,
-    /// A received frame with its VLAN's tag pushed.
-    tagged: Vec<u8>,
-    /// Datagrams queued, back to back, until [`Port::flush`].
+    /// Datagrams queued, back to back, until [`Port::flush`]: encapsulated
+    /// here, GSO super-frames cut into their segments here too.
     tx_buf: Vec<u8>,
-    /// Queued messages, by send socket.
-    tx_queue: Vec<Vec<Queued>>,
-    /// Runs of same-size datagrams to one remote go as one UDP GSO send
-    /// (needs UDP checksums: on with `udpcsum`; off for good once the kernel
-    /// refuses one).
-    gso: bool,
+    /// A trunk's offloaded frame without its tag, before it is cut.
     scratch: Vec<u8>,
-    /// The messages of one sendmmsg, kept so that a flush allocates nothing.
-    msgs: Vec<sys::UdpMessage>,
     counts: DeviceCounts,
     decap: DecapCounts,
 }
@@ -502,7 +687,6 @@ impl VxlanPort {
         let _ = sys::setsockopt_int(rx.as_raw_fd(), libc::SOL_UDP, libc::UDP_GRO, 1);
         // UDP GSO needs checksums, which IPv6 always sends.
         let gso = spec.udpcsum || spec.local.is_ipv6();
-        let sockets = tx.len();
         let vnis = if spec.vlans.is_empty() {
             vec![(spec.vni, 0)]
         } else {
@@ -512,18 +696,21 @@ impl VxlanPort {
             spec,
             vnis,
             rx,
-            tx,
+            sender: Sender {
+                queue: vec![Vec::new(); tx.len()],
+                sockets: tx,
+                gso,
+                msgs: Vec::new(),
+                refused: 0,
+                refused_bytes: 0,
+            },
             mtu,
             underlay,
             remotes,
             rx_buf: vec![0; RX_SLOTS * RX_SLOT],
             rx_got: Vec::with_capacity(RX_SLOTS),
-            tagged: Vec::with_capacity(RX_SLOT + 4),
             tx_buf: Vec::with_capacity(TX_FLUSH_BYTES + RX_SLOT),
-            tx_queue: vec![Vec::new(); sockets],
-            gso,
             scratch: Vec::new(),
-            msgs: Vec::new(),
             counts: DeviceCounts::default(),
             decap: DecapCounts::default(),
         })
@@ -619,197 +806,27 @@ impl VxlanPort {
         self.decap
     }
 
-    /// Encapsulates `frame` and queues it for `to`, or for the whole flood
-    /// list; [`Port::flush`] sends.
-    fn send_encapsulated(
-        &mut self,
-        frame: &[u8],
-        to: Option<RemoteId>,
-    ) -> std::result::Result<(), TxError> {
-        if too_big(frame, self.mtu) {
-            return Err(TxError::TooBig);
+    /// The VNI `frame` goes with, and whether its tag comes off (a trunk's
+    /// frame: its VLAN names the VNI).
+    fn vni_of(&mut self, frame: &[u8]) -> std::result::Result<(u32, bool), TxError> {
+        if let [(vni, 0)] = self.vnis[..] {
+            return Ok((vni, false));
         }
-        let (vni, untag) = if let [(vni, 0)] = self.vnis[..] {
-            (vni, false)
-        } else {
-            // The frame leaves a trunk tagged: its VLAN names the VNI.
-            let vid = match frame.get(12..16) {
-                Some([t0, t1, hi, lo]) if u16::from_be_bytes([*t0, *t1]) == TPID_8021Q => {
-                    u16::from_be_bytes([*hi, *lo]) & 0x0fff
-                }
-                _ => 0,
-            };
-            let Some(&(vni, _)) = self.vnis.iter().find(|&&(_, v)| v == vid && v != 0) else {
+        let vid = match frame.get(12..16) {
+            Some([t0, t1, hi, lo]) if u16::from_be_bytes([*t0, *t1]) == TPID_8021Q => {
+                u16::from_be_bytes([*hi, *lo]) & 0x0fff
+            }
+            _ => 0,
+        };
+        match self.vnis.iter().find(|&&(_, v)| v == vid && v != 0) {
+            Some(&(vni, _)) => Ok((vni, true)),
+            None => {
                 // The port's trunk carries only mapped VLANs: not reached
                 // unless the configuration says otherwise.
                 self.decap.unmapped += 1;
-                return Err(TxError::Full);
-            };
-            (vni, true)
-        };
-        let sock = flow_hash(frame) as usize % self.tx.len();
-        let dstport = self.spec.dstport;
-        let addr = match to {
-            Some(id) => Some(self.remotes.addr(id).ok_or(TxError::NoRemote)?),
-            None if self.remotes.flood.is_empty() => return Err(TxError::NoRemote),
-            None => None,
-        };
-        let start = self.tx_buf.len();
-        self.tx_buf.extend_from_slice(&encap_header(vni));
-        if untag {
-            self.tx_buf.extend_from_slice(&frame[..12]);
-            self.tx_buf.extend_from_slice(&frame[16..]);
-        } else {
-            self.tx_buf.extend_from_slice(frame);
-        }
-        let end = self.tx_buf.len();
-        let len = end - start;
-        let bytes = frame.len() as u64;
-        let queue = &mut self.tx_queue[sock];
-        match addr {
-            Some(addr) => {
-                let to = SocketAddr::new(addr, dstport);
-                // Joins the socket's last message when that is a run of
-                // datagrams as long or longer to the same remote that ends
-                // where this one starts.
-                let joined = self.gso
-                    && queue.last_mut().is_some_and(|q| {
-                        let fits = !q.closed
-                            && q.msg.to == to
-                            && q.msg.range.end == start
-                            && len <= usize::from(q.msg.segment)
-                            && q.datagrams < GSO_MAX_SEGMENTS
-                            && q.msg.range.len() + len <= GSO_MAX_BYTES;
-                        if fits {
-                            q.msg.range.end = end;
-                            q.datagrams += 1;
-                            q.closed = len < usize::from(q.msg.segment);
-                            q.frames += 1;
-                            q.bytes += bytes;
-                        }
-                        fits
-                    });
-                if !joined {
-                    queue.push(Queued {
-                        msg: sys::UdpMessage {
-                            range: start..end,
-                            to,
-                            segment: len.min(usize::from(u16::MAX)) as u16,
-                        },
-                        datagrams: 1,
-                        closed: false,
-                        frames: 1,
-                        bytes,
-                    });
-                }
-            }
-            None => {
-                // Head-end replication: one copy of the bytes, a message per
-                // remote.
-                for (i, &id) in self.remotes.flood.iter().enumerate() {
-                    let Some(addr) = self.remotes.addr(id) else {
-                        continue;
-                    };
-                    queue.push(Queued {
-                        msg: sys::UdpMessage {
-                            range: start..end,
-                            to: SocketAddr::new(addr, dstport),
-                            segment: len.min(usize::from(u16::MAX)) as u16,
-                        },
-                        datagrams: 1,
-                        closed: true,
-                        frames: u64::from(i == 0),
-                        bytes: if i == 0 { bytes } else { 0 },
-                    });
-                }
+                Err(TxError::Full)
             }
         }
-        if self.tx_buf.len() >= TX_FLUSH_BYTES || queue.len() >= sys::MAX_MSGS {
-            self.flush_queued();
-        }
-        Ok(())
-    }
-
-    /// Sends every queued message, a sendmmsg per socket and up to
-    /// [`sys::MAX_MSGS`] messages; what the kernel refuses is counted as
-    /// `tx-full` (its inner frames). A UDP GSO send the kernel refuses turns
-    /// GSO off for the port and goes again datagram by datagram.
-    fn flush_queued(&mut self) {
-        let mut msgs = std::mem::take(&mut self.msgs);
-        for (sock, queue) in self.tx_queue.iter_mut().enumerate() {
-            if queue.is_empty() {
-                continue;
-            }
-            let fd = self.tx[sock].as_raw_fd();
-            msgs.clear();
-            msgs.extend(queue.iter().map(|q| {
-                let mut m = q.msg.clone();
-                if q.datagrams == 1 {
-                    m.segment = 0;
-                }
-                m
-            }));
-            let mut at = 0;
-            while at < msgs.len() {
-                match sys::udp_send_many(fd, &self.tx_buf, &msgs[at..]) {
-                    Ok(0) => {
-                        for q in &queue[at..] {
-                            self.counts.tx_refused += q.frames;
-                            self.counts.tx_refused_bytes += q.bytes;
-                        }
-                        break;
-                    }
-                    Ok(sent) => at += sent,
-                    Err(e)
-                        if msgs[at].segment > 0
-                            && matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) =>
-                    {
-                        // The underlay cannot take UDP GSO (no checksum
-                        // offload on its device): datagram by datagram from
-                        // now on.
-                        tracing::info!(port = %self.spec.name, error = %e,
-                            "UDP GSO refused; sending datagram by datagram");
-                        self.gso = false;
-                        let m = msgs[at].clone();
-                        let seg = usize::from(m.segment);
-                        let mut one = Vec::new();
-                        let mut s = m.range.start;
-                        while s < m.range.end {
-                            let e = (s + seg).min(m.range.end);
-                            one.push(sys::UdpMessage {
-                                range: s..e,
-                                to: m.to,
-                                segment: 0,
-                            });
-                            s = e;
-                        }
-                        let mut done = 0;
-                        while done < one.len() {
-                            match sys::udp_send_many(fd, &self.tx_buf, &one[done..]) {
-                                Ok(n) if n > 0 => done += n,
-                                _ => break,
-                            }
-                        }
-                        if done < one.len() {
-                            self.counts.tx_refused += queue[at].frames;
-                            self.counts.tx_refused_bytes += queue[at].bytes;
-                        }
-                        at += 1;
-                    }
-                    Err(e) => {
-                        // ENOBUFS, ENETUNREACH...: this message is refused;
-                        // the rest go on.
-                        tracing::trace!(port = %self.spec.name, error = %e, "send failed");
-                        self.counts.tx_refused += queue[at].frames;
-                        self.counts.tx_refused_bytes += queue[at].bytes;
-                        at += 1;
-                    }
-                }
-            }
-            queue.clear();
-        }
-        self.tx_buf.clear();
-        self.msgs = msgs;
     }
 
     /// Decapsulates the datagram at `range` of the receive buffer from
@@ -834,18 +851,19 @@ impl VxlanPort {
         match got {
             Ok((inner, vid)) => match self.remotes.id(from) {
                 Some(id) => {
-                    let frame = match vid {
+                    match vid {
+                        // Tagged as it is copied into the batch.
                         Some(vid) => {
-                            self.tagged.clear();
-                            self.tagged.extend_from_slice(&inner[..12]);
-                            self.tagged.extend_from_slice(&TPID_8021Q.to_be_bytes());
-                            self.tagged.extend_from_slice(&vid.to_be_bytes());
-                            self.tagged.extend_from_slice(&inner[12..]);
-                            &self.tagged[..]
+                            let [t0, t1] = TPID_8021Q.to_be_bytes();
+                            let [v0, v1] = vid.to_be_bytes();
+                            batch.push_parts_from(
+                                &[&inner[..12], &[t0, t1, v0, v1], &inner[12..]],
+                                VnetHdr::NONE,
+                                Some(id),
+                            );
                         }
-                        None => inner,
-                    };
-                    batch.push_from(frame, VnetHdr::NONE, Some(id));
+                        None => batch.push_from(inner, VnetHdr::NONE, Some(id)),
+                    }
                     1
                 }
                 None => {
@@ -867,18 +885,87 @@ impl VxlanPort {
     }
 
     /// Sends `frame` to remote `to` (`None`: every remote of the flood list).
+    /// The frame is encapsulated straight into the send buffer; a GSO
+    /// super-frame is cut into its segments there, each copied once and its
+    /// checksums finished on the copy ([`gso::resolve_into`]). [`Port::flush`]
+    /// sends what is queued.
     pub fn send_to(
         &mut self,
         frame: &[u8],
         offload: VnetHdr,
         to: Option<RemoteId>,
     ) -> std::result::Result<(), TxError> {
+        if too_big_offloaded(frame, &offload, self.mtu) {
+            return Err(TxError::TooBig);
+        }
+        let (vni, untag) = self.vni_of(frame)?;
+        let dstport = self.spec.dstport;
+        let to = match to {
+            Some(id) => Dest::Remote(SocketAddr::new(
+                self.remotes.addr(id).ok_or(TxError::NoRemote)?,
+                dstport,
+            )),
+            None if self.remotes.flood.is_empty() => return Err(TxError::NoRemote),
+            None => Dest::Flood { dstport },
+        };
+        // Every segment of a super-frame is of its flow: one socket.
+        let sock = flow_hash(frame) as usize % self.sender.sockets.len();
+        let header = encap_header(vni);
         let mut scratch = std::mem::take(&mut self.scratch);
-        let r = send_finished(frame, &offload, &mut scratch, |f| {
-            self.send_encapsulated(f, to)
+        let (frame, offload) = match (untag, offload.is_plain()) {
+            (false, _) => (frame, offload),
+            (true, true) => {
+                // Untagged on its way into the send buffer.
+                let start = self.tx_buf.len();
+                self.tx_buf.extend_from_slice(&header);
+                self.tx_buf.extend_from_slice(&frame[..12]);
+                self.tx_buf.extend_from_slice(&frame[16..]);
+                let end = self.tx_buf.len();
+                let bytes = frame.len() as u64;
+                self.sender.queue(
+                    &mut self.tx_buf,
+                    start..end,
+                    sock,
+                    to,
+                    &self.remotes,
+                    bytes,
+                    &self.spec.name,
+                );
+                self.scratch = scratch;
+                return Ok(());
+            }
+            (true, false) => {
+                // An offloaded frame: untagged first, its offsets 4 bytes
+                // earlier, then cut as any other.
+                scratch.clear();
+                scratch.extend_from_slice(&frame[..12]);
+                scratch.extend_from_slice(&frame[16..]);
+                let shifted = VnetHdr {
+                    hdr_len: offload.hdr_len.saturating_sub(4),
+                    csum_start: if offload.needs_csum() {
+                        offload.csum_start.saturating_sub(4)
+                    } else {
+                        offload.csum_start
+                    },
+                    ..offload
+                };
+                (&scratch[..], shifted)
+            }
+        };
+        let untagged = if untag { 4 } else { 0 };
+        let Self {
+            sender,
+            tx_buf,
+            remotes,
+            spec,
+            ..
+        } = self;
+        let r = gso::resolve_into(frame, &offload, &header, tx_buf, |buf, range| {
+            let bytes = (range.len() - HEADER_LEN + untagged) as u64;
+            sender.queue(buf, range, sock, to, remotes, bytes, &spec.name);
         });
         self.scratch = scratch;
-        r
+        r.map(|_| ()).map_err(|_| TxError::TooBig)
     }
 }
 
@@ -939,11 +1026,14 @@ impl Port for VxlanPort {
     }
 
     fn flush(&mut self) {
-        self.flush_queued();
+        self.sender.flush(&mut self.tx_buf, &self.spec.name);
     }
 
     fn take_counts(&mut self) -> DeviceCounts {
-        std::mem::take(&mut self.counts)
+        let mut counts = std::mem::take(&mut self.counts);
+        counts.tx_refused += std::mem::take(&mut self.sender.refused);
+        counts.tx_refused_bytes += std::mem::take(&mut self.sender.refused_bytes);
+        counts
     }
 }
 
@@ -1049,7 +1139,7 @@ mod test {
         )
         .unwrap();
         assert_eq!(s.name, "vx0");
-        assert_eq!((s.vni, s.dstport, s.udpcsum), (42, 8472, false));
+        assert_eq!((s.vni, s.dstport, s.udpcsum), (42, 8472, true));
         assert_eq!(s.local, IpAddr::from([10, 0, 0, 1]));
         assert_eq!(
             s.remotes,
@@ -1062,10 +1152,10 @@ mod test {
         );
         let s = VxlanSpec::parse("vx2,vni=42:10,vni=43:20,local=10.0.0.1").unwrap();
         assert_eq!((s.vni, s.vlans.as_slice()), (42, &[(42, 10), (43, 20)][..]));
-        let s = VxlanSpec::parse("vx1,vni=1,local=10.0.0.1,udpcsum").unwrap();
+        let s = VxlanSpec::parse("vx1,vni=1,local=10.0.0.1,noudpcsum").unwrap();
         assert_eq!(
             (s.dstport, s.udpcsum, s.remotes.len()),
-            (IANA_PORT, true, 0)
+            (IANA_PORT, false, 0)
         );
         for bad in [
             "vx0,local=10.0.0.1",
@@ -1449,14 +1539,15 @@ mod test {
         let back = batch.remote(0).unwrap();
         b.send_to(&tso, hdr, Some(back)).unwrap();
         let queued: Vec<(u16, u16)> = b
-            .tx_queue
+            .sender
+            .queue
             .iter()
             .flatten()
             .map(|q| (q.datagrams, q.msg.segment))
             .collect();
         assert_eq!(queued, [(3, 1462)]);
         b.flush();
-        assert!(b.gso, "loopback takes UDP GSO");
+        assert!(b.sender.gso, "loopback takes UDP GSO");
         let mut back_batch = FrameBatch::with_room(4);
         for _ in 0..100 {
             a.recv(&mut back_batch);

@@ -38,6 +38,9 @@ pub(super) struct SimTunnel {
     flood: Vec<RemoteId>,
     /// The next IPv4 identification.
     ip_id: u16,
+    /// The endpoints of the frame being sent, kept so that a send allocates
+    /// nothing.
+    dests: Vec<Ipv4Addr>,
     encapsulated: u64,
     packets_sent: u64,
     decapsulated: u64,
@@ -91,23 +94,23 @@ pub(super) fn send(
     inner: &[u8],
     u: &mut Underlay<'_>,
 ) -> Result<(), TxError> {
-    let to: Vec<Ipv4Addr> = match remote {
-        Some(id) => match t.remotes.get(usize::from(id.0)) {
-            Some(&a) => vec![a],
-            None => Vec::new(),
-        },
-        None => t
-            .flood
-            .iter()
-            .filter_map(|id| t.remotes.get(usize::from(id.0)).copied())
-            .collect(),
-    };
+    let mut to = std::mem::take(&mut t.dests);
+    to.clear();
+    match remote {
+        Some(id) => to.extend(t.remotes.get(usize::from(id.0)).copied()),
+        None => to.extend(
+            t.flood
+                .iter()
+                .filter_map(|id| t.remotes.get(usize::from(id.0)).copied()),
+        ),
+    }
     if to.is_empty() {
+        t.dests = to;
         t.drop("no-remote");
         return Err(TxError::NoRemote);
     }
     t.encapsulated += 1;
-    for dst in to {
+    for &dst in &to {
         let Some(peer) = u.locals.iter().position(|&l| l == dst) else {
             // No tunnel has that address: the underlay cannot resolve it.
             t.drop("unroutable");
@@ -147,6 +150,7 @@ pub(super) fn send(
             },
         );
     }
+    t.dests = to;
     Ok(())
 }
 
@@ -174,6 +178,7 @@ impl Simulation {
                 remotes: Vec::new(),
                 flood: Vec::new(),
                 ip_id: 0,
+                dests: Vec::new(),
                 encapsulated: 0,
                 packets_sent: 0,
                 decapsulated: 0,
