@@ -3,8 +3,8 @@
 # Linux bridge + vxlan device (MODE=linux), machine 2 always Linux; hosts
 # behind each; iperf3 TCP and 64-byte UDP h1 -> h2, and ping. Root only.
 # Uses target/release/vswitch of this checkout (or $VSWITCH). VXOPTS adds options to the
-# vxlan: port (VXOPTS=,noudpcsum: zero outer checksums, which rules out UDP
-# GSO), RUNOPTS to `vswitch run` (RUNOPTS="--poll-us 0");
+# vxlan: port (VXOPTS=,udpcsum: outer checksums, which UDP GSO needs; zero
+# ones by default), RUNOPTS to `vswitch run` (RUNOPTS="--poll-us 0");
 # PERF=FILE records the switch (MODE=linux: the machine) with perf record -g
 # during the TCP run
 # (PERF_RUN=udp: during the 64-byte run). With vswitch, also prints the CPU

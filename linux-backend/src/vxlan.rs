@@ -4,9 +4,10 @@
 //!
 //! A port is named `vxlan:NAME,vni=42,local=10.0.0.1,remote=10.0.0.2,...` with
 //! options `dstport=` (default 4789, the IANA port; Linux's own default is
-//! 8472), `noudpcsum` (zero UDP checksums; by default they are computed, as
-//! by a Linux VXLAN device, so that the segments of a super-frame can leave
-//! as one UDP GSO send) and any number of `remote=` (the flood list). The
+//! 8472), `udpcsum` (send UDP checksums, so that the segments of a
+//! super-frame can leave as one UDP GSO send; by default they are zero, as
+//! RFC 7348 asks over IPv4 and Linux's `noudpcsum` gives; `noudpcsum` says
+//! so explicitly) and any number of `remote=` (the flood list). The
 //! underlay may be IPv6 (`local=fd00::1,remote=fd00::2`): UDP checksums are
 //! then always sent (as Linux does unless told `udp6zerocsumtx`) and zero
 //! ones accepted, and the outer headers cost 70 bytes instead of 50.
@@ -87,19 +88,19 @@ pub struct VxlanSpec {
     pub remotes: Vec<IpAddr>,
     /// The UDP port of both ends.
     pub dstport: u16,
-    /// Send UDP checksums (the default, as Linux's; `noudpcsum` sends
-    /// zero ones, which RFC 7348 prefers but which rule out UDP GSO).
+    /// Send UDP checksums (`udpcsum`; zero ones by default, as RFC 7348
+    /// asks over IPv4, though they rule out UDP GSO).
     pub udpcsum: bool,
 }
 
 impl VxlanSpec {
-    /// Parses what follows `vxlan:`: `NAME,vni=N,local=IP[,remote=IP]...[,dstport=P][,noudpcsum]`.
+    /// Parses what follows `vxlan:`: `NAME,vni=N,local=IP[,remote=IP]...[,dstport=P][,udpcsum|noudpcsum]`.
     pub fn parse(spec: &str) -> std::result::Result<VxlanSpec, String> {
         let mut parts = spec.split(',');
         let name = parts.next().unwrap_or_default().to_string();
         let (mut vni, mut local, mut remotes) = (None, None, Vec::new());
         let mut vlans: Vec<(u32, u16)> = Vec::new();
-        let (mut dstport, mut udpcsum) = (IANA_PORT, true);
+        let (mut dstport, mut udpcsum) = (IANA_PORT, false);
         for part in parts {
             let (key, value) = part.split_once('=').unwrap_or((part, ""));
             let ip = || {
@@ -1139,7 +1140,7 @@ mod test {
         )
         .unwrap();
         assert_eq!(s.name, "vx0");
-        assert_eq!((s.vni, s.dstport, s.udpcsum), (42, 8472, true));
+        assert_eq!((s.vni, s.dstport, s.udpcsum), (42, 8472, false));
         assert_eq!(s.local, IpAddr::from([10, 0, 0, 1]));
         assert_eq!(
             s.remotes,
@@ -1152,11 +1153,13 @@ mod test {
         );
         let s = VxlanSpec::parse("vx2,vni=42:10,vni=43:20,local=10.0.0.1").unwrap();
         assert_eq!((s.vni, s.vlans.as_slice()), (42, &[(42, 10), (43, 20)][..]));
-        let s = VxlanSpec::parse("vx1,vni=1,local=10.0.0.1,noudpcsum").unwrap();
+        let s = VxlanSpec::parse("vx1,vni=1,local=10.0.0.1,udpcsum").unwrap();
         assert_eq!(
             (s.dstport, s.udpcsum, s.remotes.len()),
-            (IANA_PORT, false, 0)
+            (IANA_PORT, true, 0)
         );
+        let s = VxlanSpec::parse("vx1,vni=1,local=10.0.0.1,udpcsum,noudpcsum").unwrap();
+        assert!(!s.udpcsum, "the last word counts");
         for bad in [
             "vx0,local=10.0.0.1",
             "vx0,vni=1",

@@ -3,8 +3,8 @@
 //! it on the wire. The VXLAN header and its checks are the ones the Linux
 //! tunnel port uses ([`vswitch_core::vxlan`]); this module adds the outer
 //! headers the kernel builds there: IPv4 (header checksum, don't-fragment,
-//! TTL 64), UDP with a zero checksum (as Linux's `noudpcsum`, which RFC 7348
-//! prefers; the Linux tunnel port sends them by default) and a
+//! TTL 64), UDP with a zero checksum (as RFC 7348 asks over IPv4, and as the
+//! Linux tunnel port sends by default) and a
 //! source port hashed from the inner flow, so that an ECMP underlay keeps a
 //! flow on one path.
 //!
