@@ -46,8 +46,10 @@ pub const DEFAULT_MAX_CLIENTS: usize = 64;
 pub const LINGER: Duration = Duration::from_secs(2);
 /// A streaming client that falls this far behind loses lines or frames.
 const MAX_CLIENT_BACKLOG: usize = 8 << 20;
-/// The control thread's nice value (the forwarding thread keeps 0).
-const CONTROL_NICE: i32 = 10;
+/// The control thread's nice value by default: below ordinary processes,
+/// so that formatting large answers gives way to forwarding (which runs at
+/// nice -10 or a real-time priority) when the two share a CPU.
+pub const DEFAULT_CONTROL_NICE: i32 = 10;
 /// A monitoring client this far behind loses events (and is told how many).
 const MAX_MONITOR_BACKLOG: usize = 1 << 20;
 /// Chunks of trace lines or captured frames on their way to this thread.
@@ -58,13 +60,15 @@ const TOKEN_WAKE: u64 = 2;
 /// Client ids start here; a client's epoll token is its id.
 const FIRST_CLIENT: u64 = 16;
 
-/// Bounds on the control server's connections.
+/// Bounds on the control server's connections, and its thread's priority.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ControlLimits {
     /// Idle limit (see the module documentation).
     pub idle: Duration,
     /// Most connections open at once.
     pub max_clients: usize,
+    /// The control thread's nice value (-20..=19).
+    pub nice: i32,
 }
 
 impl Default for ControlLimits {
@@ -72,6 +76,7 @@ impl Default for ControlLimits {
         ControlLimits {
             idle: DEFAULT_IDLE,
             max_clients: DEFAULT_MAX_CLIENTS,
+            nice: DEFAULT_CONTROL_NICE,
         }
     }
 }
@@ -298,6 +303,7 @@ impl ControlServer {
         epoll.add(self.listener.as_raw_fd(), ev, TOKEN_LISTENER)?;
         epoll.add(self.shared.wake.as_raw_fd(), ev, TOKEN_WAKE)?;
         let shared = Arc::clone(&self.shared);
+        let nice = self.limits.nice;
         let mut state = Server {
             io: self,
             epoll,
@@ -311,7 +317,7 @@ impl ControlServer {
             .spawn(move || {
                 // Formatting large answers must give way to forwarding when
                 // the two share a CPU.
-                if let Err(e) = sys::set_thread_nice(CONTROL_NICE) {
+                if let Err(e) = sys::set_thread_nice(nice) {
                     tracing::debug!("control thread keeps its priority: {e}");
                 }
                 state.run()

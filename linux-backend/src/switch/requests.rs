@@ -40,22 +40,32 @@ pub(super) struct Dump {
 }
 
 /// Control work done in one loop turn: how long (on the clock, and on the
-/// CPU), how much of it the thread spent runnable but waiting for a CPU, and
-/// the request that took longest. What is left of the clock time after the
-/// CPU and the wait is time the thread was blocked (on a lock, a page fault)
-/// or its CPU ran interrupts.
+/// CPU), how much of it the thread spent runnable but waiting for a CPU, how
+/// often it left its CPU, and the request that took longest. What is left of
+/// the clock time after the CPU and the wait is time the thread was blocked
+/// (asleep on a lock or a page fault: it left its CPU voluntarily) or its
+/// virtual CPU was not running (the hypervisor's steal time, which this
+/// kernel keeps out of a thread's CPU time: it did not leave its CPU at all).
 #[derive(Default)]
 pub(super) struct Stall {
     pub(super) spent: Duration,
     pub(super) cpu: Duration,
     pub(super) waited: Duration,
+    /// Voluntary and involuntary context switches.
+    pub(super) slept: u64,
+    pub(super) preempted: u64,
     pub(super) longest: Duration,
     pub(super) what: &'static str,
 }
 
-/// When a piece of control work began: the clock, the thread's CPU time and
-/// its run queue wait so far.
-pub(super) struct Started(std::time::Instant, Duration, Duration);
+/// When a piece of control work began: the clock, the thread's CPU time, its
+/// run queue wait and its context switches so far.
+pub(super) struct Started {
+    clock: std::time::Instant,
+    cpu: Duration,
+    waited: Duration,
+    switches: (u64, u64),
+}
 
 impl Started {
     fn now() -> Started {
@@ -63,19 +73,28 @@ impl Started {
         // preemption between the readings counts as blocked, never the
         // other way round, so a turn reported as not blocked was not.
         let clock = std::time::Instant::now();
+        let switches = sys::thread_switches();
         let cpu = sys::thread_cpu_time();
         let waited = sys::thread_sched_times().map_or(Duration::ZERO, |t| t.1);
-        Started(clock, cpu, waited)
+        Started {
+            clock,
+            cpu,
+            waited,
+            switches,
+        }
     }
 }
 
 impl Stall {
     fn add(&mut self, since: Started, what: &'static str) {
         if let Some((_, waited)) = sys::thread_sched_times() {
-            self.waited += waited.saturating_sub(since.2);
+            self.waited += waited.saturating_sub(since.waited);
         }
-        self.cpu += sys::thread_cpu_time().saturating_sub(since.1);
-        let d = since.0.elapsed();
+        self.cpu += sys::thread_cpu_time().saturating_sub(since.cpu);
+        let (slept, preempted) = sys::thread_switches();
+        self.slept += slept.saturating_sub(since.switches.0);
+        self.preempted += preempted.saturating_sub(since.switches.1);
+        let d = since.clock.elapsed();
         self.spent += d;
         if d >= self.longest {
             self.longest = d;
@@ -85,24 +104,47 @@ impl Stall {
 }
 
 /// The worst control work of one loop turn so far (on the clock, with that
-/// turn's CPU time and run queue wait), and the most CPU of any turn.
+/// turn's CPU time, run queue wait and context switches), and the most CPU
+/// of any turn.
 #[derive(Default)]
 pub(super) struct MaxStall {
     pub(super) spent: Duration,
     pub(super) what: &'static str,
     pub(super) spent_cpu: Duration,
     pub(super) spent_waited: Duration,
+    pub(super) slept: u64,
+    pub(super) preempted: u64,
     pub(super) cpu: Duration,
+    /// Turns whose control work took [`STALL_LIMIT`] or more on the clock.
+    pub(super) over: u64,
 }
+
+/// The longest a loop turn's control work should hold up forwarding.
+pub(super) const STALL_LIMIT: Duration = Duration::from_millis(1);
 
 impl MaxStall {
     /// Takes in one loop turn's control work.
     pub(super) fn update(&mut self, turn: &Stall) {
+        if turn.spent >= STALL_LIMIT {
+            self.over += 1;
+            tracing::debug!(
+                "control work held forwarding {} µs ({}, ended at {:.6} s of CLOCK_MONOTONIC): CPU {} µs, waited {} µs, slept {} times, preempted {} times",
+                turn.spent.as_micros(),
+                turn.what,
+                sys::monotonic().as_secs_f64(),
+                turn.cpu.as_micros(),
+                turn.waited.as_micros(),
+                turn.slept,
+                turn.preempted
+            );
+        }
         if turn.spent > self.spent {
             self.spent = turn.spent;
             self.what = turn.what;
             self.spent_cpu = turn.cpu;
             self.spent_waited = turn.waited;
+            self.slept = turn.slept;
+            self.preempted = turn.preempted;
         }
         self.cpu = self.cpu.max(turn.cpu);
     }
@@ -163,7 +205,7 @@ impl LinuxSwitch {
         let mut next = Some(d.cursor);
         let mut taken = 0;
         while let Some(cursor) = next {
-            if taken >= DUMP_SLICE || (taken > 0 && t.0.elapsed() >= DUMP_BUDGET) {
+            if taken >= DUMP_SLICE || (taken > 0 && t.clock.elapsed() >= DUMP_BUDGET) {
                 break;
             }
             next = self
@@ -571,6 +613,9 @@ impl LinuxSwitch {
                     .spent
                     .saturating_sub(self.max_stall.spent_cpu + self.max_stall.spent_waited)
                     .as_micros() as u64,
+                max_stall_slept: self.max_stall.slept,
+                max_stall_preempted: self.max_stall.preempted,
+                stalls_over_1ms: self.max_stall.over,
                 stream_dropped: self.control.stream_dropped(),
                 ..ControlStats::default()
             },
