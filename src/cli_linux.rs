@@ -182,7 +182,7 @@ pub struct RunArgs {
     /// 1 to 99) instead of --nice: no ordinary process, such as a busy
     /// monitoring client, can then preempt it. Needs CAP_SYS_NICE. A
     /// polling thread at a real-time priority can take its CPU from
-    /// everything else (see README, "Priorities").
+    /// everything else (README.md, `--rt-priority`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=99))]
     rt_priority: Option<u8>,
     /// The control thread's nice value, -20 to 19 (it answers `show`,

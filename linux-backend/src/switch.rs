@@ -85,7 +85,7 @@ pub struct RunOptions {
     pub nice: i32,
     /// Run the forwarding thread at this real-time priority (SCHED_FIFO,
     /// 1..=99) instead of at `nice`: ordinary processes can no longer
-    /// preempt it (README, "Priorities"). `None`: the ordinary policy.
+    /// preempt it (README.md, `--rt-priority`). `None`: the ordinary policy.
     pub rt_priority: Option<u8>,
     /// Bounds on control connections: idle limit, most at once.
     pub control: ControlLimits,
@@ -364,7 +364,9 @@ impl LinuxSwitch {
         let mut poll_until = None;
         loop {
             let timeout = match poll_until {
-                _ if !self.dumps.is_empty() => 0,
+                // A dump whose slice can go now; one waiting for the control
+                // thread is woken by it.
+                _ if !self.dumps.is_empty() && self.control.can_slice() => 0,
                 Some(t) if std::time::Instant::now() < t => 0,
                 _ => -1,
             };
@@ -437,6 +439,9 @@ impl LinuxSwitch {
                 self.dump_slice(&mut stall);
             }
             self.drain_events();
+            // What the control thread handed back is freed (or reused) here,
+            // each turn, so that it never piles up.
+            self.control.take_spent();
             if self.metrics.as_ref().is_some_and(|m| m.1.wanted()) {
                 // After this turn's events, so that their totals are in.
                 self.poll_port_stats();

@@ -163,7 +163,9 @@ impl LinuxSwitch {
             match job {
                 Job::Request { client, request } => {
                     let what = request.name();
-                    self.handle(client, request);
+                    self.handle(client, &request);
+                    // Freed by the control thread, which made it.
+                    self.control.give_back(request);
                     stall.add(t, what);
                 }
                 Job::Gone(client) => self.forget_client(client),
@@ -193,12 +195,21 @@ impl LinuxSwitch {
     /// Copies the next slice of the first dump in line and sends it on; the
     /// dump then waits behind the others.
     pub(super) fn dump_slice(&mut self, stall: &mut Stall) {
+        self.control.take_spent();
+        if self.dumps.is_empty() {
+            return;
+        }
+        // One of the buffers that go back and forth: nothing allocated here
+        // per slice, nothing freed there. None free (or answers waiting for
+        // room): the control thread is behind, and the dumps wait for it.
+        let Some(mut entries) = self.control.slice_buffer(DUMP_SLICE) else {
+            return;
+        };
         let Some(mut d) = self.dumps.pop_front() else {
             return;
         };
         let t = Started::now();
         let now = self.now();
-        let mut entries = Vec::with_capacity(DUMP_SLICE);
         // Up to DUMP_SLICE positions, in steps, ending early once the slice
         // has taken DUMP_BUDGET (a machine where copying is slow, or the
         // thread was interrupted mid-way, still gives the frames their turn).
@@ -247,7 +258,7 @@ impl LinuxSwitch {
     }
 
     /// Answers `req` of control client `client`, or starts its dump.
-    fn handle(&mut self, client: u64, req: Request) {
+    fn handle(&mut self, client: u64, req: &Request) {
         let done = |r: Result<serde_json::Value>| match r {
             Ok(v) => Answer::Done(Response::ok(v)),
             Err(e) => Answer::Done(Response::err(e)),
@@ -267,7 +278,7 @@ impl LinuxSwitch {
             }
             Request::FdbShow { ports, .. } => {
                 let mut only = Vec::new();
-                for p in &ports {
+                for p in ports {
                     match self.find_port(p) {
                         Ok(id) => {
                             let i = usize::from(id.0);
@@ -302,7 +313,7 @@ impl LinuxSwitch {
                 port,
                 vlan,
                 dst,
-            } => done(json(self.fdb_add(&mac, &port, vlan, dst.as_deref()))),
+            } => done(json(self.fdb_add(mac, port, *vlan, dst.as_deref()))),
             Request::FdbDel {
                 mac,
                 vlan,
@@ -310,7 +321,7 @@ impl LinuxSwitch {
                 dst,
             } => done(json(match (port, dst) {
                 (Some(port), Some(dst)) => self.flood_del(&mac, &port, &dst),
-                (None, None) => self.fdb_del(&mac, vlan),
+                (None, None) => self.fdb_del(mac, *vlan),
                 _ => Err(Error::Config(
                     "removing from a flood list takes both a port and a dst".into(),
                 )),
@@ -323,9 +334,9 @@ impl LinuxSwitch {
             Request::Reload => done(json(self.reload_logged())),
             Request::StpShow => done(json(Ok(self.stp_info()))),
             Request::StpClearGuard { port } => done(json(self.stp_clear_guard(&port))),
-            Request::VniAdd { port, vni, vlan } => done(json(self.vni_add(&port, vni, vlan))),
-            Request::VniDel { port, vni } => done(json(self.vni_del(&port, vni))),
-            Request::Trace { port } => match port.map(|p| self.find_port(&p)).transpose() {
+            Request::VniAdd { port, vni, vlan } => done(json(self.vni_add(port, *vni, *vlan))),
+            Request::VniDel { port, vni } => done(json(self.vni_del(port, *vni))),
+            Request::Trace { port } => match port.as_ref().map(|p| self.find_port(p)).transpose() {
                 Ok(filter) => {
                     self.streams.push((client, Stream::Trace(filter)));
                     Answer::Stream
