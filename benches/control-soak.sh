@@ -14,9 +14,11 @@
 #
 # Env: VSWITCH (binary, default target/release/vswitch), ENTRIES (default
 # 8192, also the switch's --capacity), CLIENTS (default 20), EXTRA (more
-# `vswitch run` flags), LOG (keep the switch's log there; with
-# RUST_LOG=debug it has a line per loop turn whose control work took 1 ms or more). Everything it starts is ended by PID and the lab is
-# removed on exit, also on failure or Ctrl-C.
+# `vswitch run` flags, e.g. "--rt-priority 1"), LOG (keep the switch's log
+# there; with RUST_LOG=info,vswitch_linux::switch::requests=debug it has a
+# line per loop turn whose control work took 1 ms or more). Everything it
+# starts is ended by PID and the lab is removed on exit, also on failure or
+# Ctrl-C.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 vs=${VSWITCH:-$root/target/release/vswitch}

@@ -1189,6 +1189,64 @@ mod test {
         }
     }
 
+    /// FDB slice buffers go out at most `SLICE_BUFFERS` at a time and come
+    /// back to be reused (the same allocation); replies that find the queue
+    /// full wait, in order, and hold the slices back meanwhile.
+    #[test]
+    fn slice_buffers_travel_and_replies_wait() {
+        let path = std::env::temp_dir().join(format!("vswitch-cs-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let (server, mut link) = pair(listener, ControlLimits::default()).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let mut out: Vec<Vec<FdbEntry>> = (0..SLICE_BUFFERS)
+            .map(|_| link.slice_buffer(16).expect("a buffer"))
+            .collect();
+        assert!(out.iter().all(|v| v.is_empty() && v.capacity() >= 16));
+        assert!(!link.can_slice());
+        assert!(
+            link.slice_buffer(16).is_none(),
+            "all are out: the dump waits"
+        );
+        // One comes back bare, one inside an answer for a client gone.
+        let a = out.pop().unwrap();
+        let a_ptr = a.as_ptr();
+        server.spent.try_send(Spent::Entries(a)).unwrap();
+        let mut b = out.pop().unwrap();
+        b.push(entry(1, 0, 1, 5));
+        let b_ptr = b.as_ptr();
+        server
+            .spent
+            .try_send(Spent::Answer(Answer::FdbSlice {
+                names: Vec::new(),
+                tunnels: Vec::new(),
+                entries: b,
+                last: true,
+            }))
+            .unwrap();
+        link.take_spent();
+        let again = [link.slice_buffer(16), link.slice_buffer(16)].map(|v| v.expect("returned"));
+        assert!(again.iter().all(Vec::is_empty));
+        let mut ptrs = again.map(|v| v.as_ptr() as usize);
+        ptrs.sort_unstable();
+        let mut want = [a_ptr as usize, b_ptr as usize];
+        want.sort_unstable();
+        assert_eq!(ptrs, want, "the same buffers, not new ones");
+        assert!(link.slice_buffer(16).is_none());
+        // Fill the reply queue; the next replies wait here, in order.
+        for i in 0..REPLY_QUEUE as u64 + 3 {
+            link.reply(i, Answer::End);
+        }
+        assert!(link.backlog.len() == 3 && !link.can_slice());
+        let taken: Vec<u64> = server.replies.try_iter().map(|r| r.client).collect();
+        assert_eq!(taken.len(), REPLY_QUEUE);
+        link.flush();
+        assert!(link.backlog.is_empty());
+        let rest: Vec<u64> = server.replies.try_iter().map(|r| r.client).collect();
+        let want: Vec<u64> = (REPLY_QUEUE as u64..REPLY_QUEUE as u64 + 3).collect();
+        assert_eq!(rest, want);
+    }
+
     /// The FDB answer written row by row is the line `Response::ok(rows)`
     /// makes of the sorted rows, with a row seen twice shown once.
     #[test]

@@ -265,13 +265,13 @@ impl LinuxSwitch {
         };
         let answer = match req {
             Request::Add { port } => {
-                let r = self.add_port(&port);
+                let r = self.add_port(port);
                 if let Ok(a) = &r {
                     tracing::info!("attached port {} {} on request", a.port, a.ifname);
                 }
                 done(json(r))
             }
-            Request::Del { port } => done(json(self.del_port(&port))),
+            Request::Del { port } => done(json(self.del_port(port))),
             Request::Show => {
                 self.poll_port_stats();
                 done(json(Ok(self.show())))
@@ -320,7 +320,7 @@ impl LinuxSwitch {
                 port,
                 dst,
             } => done(json(match (port, dst) {
-                (Some(port), Some(dst)) => self.flood_del(&mac, &port, &dst),
+                (Some(port), Some(dst)) => self.flood_del(mac, port, dst),
                 (None, None) => self.fdb_del(mac, *vlan),
                 _ => Err(Error::Config(
                     "removing from a flood list takes both a port and a dst".into(),
@@ -333,7 +333,7 @@ impl LinuxSwitch {
             }
             Request::Reload => done(json(self.reload_logged())),
             Request::StpShow => done(json(Ok(self.stp_info()))),
-            Request::StpClearGuard { port } => done(json(self.stp_clear_guard(&port))),
+            Request::StpClearGuard { port } => done(json(self.stp_clear_guard(port))),
             Request::VniAdd { port, vni, vlan } => done(json(self.vni_add(port, *vni, *vlan))),
             Request::VniDel { port, vni } => done(json(self.vni_del(port, *vni))),
             Request::Trace { port } => match port.as_ref().map(|p| self.find_port(p)).transpose() {
@@ -350,8 +350,8 @@ impl LinuxSwitch {
                 self.monitor.add(client);
                 Answer::Stream
             }
-            Request::Explain { port, frame } => done(self.explain(&port, &frame)),
-            Request::Capture { port } => match self.find_port(&port) {
+            Request::Explain { port, frame } => done(self.explain(port, frame)),
+            Request::Capture { port } => match self.find_port(port) {
                 Ok(p) => {
                     self.streams.push((client, Stream::Capture(p)));
                     if let Some(n) = self.capture_count.get_mut(usize::from(p.0)) {
