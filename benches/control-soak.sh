@@ -9,12 +9,16 @@
 #   2. the same while CLIENTS (default 20) loops run `vswitch fdb show -j`.
 # Reports per phase: TCP rate, ping RTT max, frames dropped as rx-full, and
 # the switch's control.max_stall_us (the longest control work of one loop
-# turn), with the number of `fdb show` answers the clients got.
+# turn), with the number of `fdb show` answers the clients got, and the
+# machine's steal time (the hypervisor not running a virtual CPU) per phase.
 #
 # Env: VSWITCH (binary, default target/release/vswitch), ENTRIES (default
 # 8192, also the switch's --capacity), CLIENTS (default 20), EXTRA (more
-# `vswitch run` flags). Everything it starts is ended by PID and the lab is
-# removed on exit, also on failure or Ctrl-C.
+# `vswitch run` flags, e.g. "--rt-priority 1"), LOG (keep the switch's log
+# there; with RUST_LOG=info,vswitch_linux::switch::requests=debug it has a
+# line per loop turn whose control work took 1 ms or more). Everything it
+# starts is ended by PID and the lab is removed on exit, also on failure or
+# Ctrl-C.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 vs=${VSWITCH:-$root/target/release/vswitch}
@@ -39,11 +43,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 ns() { echo "$prefix$1"; }
 addr() { echo "192.168.100.$((100 + $1))"; }
+# Steal time of all CPUs so far, ms (/proc/stat counts in USER_HZ ticks).
+steal_ms() { awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" {print int($9 * 1000 / hz)}' /proc/stat; }
 stat() { "$vs" stats --name "$name" -j | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"; }
 
 "$vs" lab up 3 --prefix "$prefix" >/dev/null
 "$vs" run --name "$name" --capacity "$entries" ${EXTRA:-} \
-  "${prefix}1-vsw" "${prefix}2-vsw" "${prefix}3-vsw" 2>"$tmp/switch.log" &
+  "${prefix}1-vsw" "${prefix}2-vsw" "${prefix}3-vsw" 2>"${LOG:-$tmp/switch.log}" &
 sw=$!
 for _ in $(seq 100); do "$vs" show --name "$name" >/dev/null 2>&1 && break; sleep 0.1; done
 ip netns exec "$(ns 1)" ping -c 1 -W 1 "$(addr 2)" >/dev/null
@@ -72,8 +78,9 @@ done
 echo "fdb entries: $(stat 's["fdb"]["entries"]') (capacity $entries)"
 
 phase() { # label
-  local label=$1 rx0 rx1
+  local label=$1 rx0 rx1 steal0
   rx0=$(stat 's["drops"].get("rx-full", 0)')
+  steal0=$(steal_ms)
   ip netns exec "$(ns 1)" ping -i 0.01 -w "$half" -q "$(addr 2)" >"$tmp/ping" 2>&1 &
   local ping=$!
   pids+=("$ping")
@@ -86,11 +93,11 @@ phase() { # label
   rx1=$(stat 's["drops"].get("rx-full", 0)')
   local rtt
   rtt=$(awk -F/ '/rtt|round-trip/ {print $6}' "$tmp/ping")
-  printf '%-22s TCP %6s Gbit/s  ping RTT max %8s ms  rx-full %6d  %s\n' \
-    "$label" "$gbit" "${rtt:-?}" "$((rx1 - rx0))" "$2"
+  printf '%-22s TCP %6s Gbit/s  ping RTT max %8s ms  rx-full %6d  steal %5d ms\n' \
+    "$label" "$gbit" "${rtt:-?}" "$((rx1 - rx0))" "$(($(steal_ms) - steal0))"
 }
 
-phase "no control load" ""
+phase "no control load"
 stall0=$(stat 's["control"]["max_stall_us"]')
 
 # CLIENTS loops of `fdb show -j`; each counts its answers in a file.
@@ -104,13 +111,16 @@ for i in $(seq "$clients"); do
   pids+=("$!")
 done
 sleep 1
-phase "$clients fdb-show loops" ""
+phase "$clients fdb-show loops"
 answers=0
 # A loop killed while it wrote its count leaves an empty file: count 0 for it.
 for i in $(seq "$clients"); do n=$(cat "$tmp/c$i" 2>/dev/null || true); answers=$((answers + ${n:-0})); done
 echo "fdb show answers: $answers in ~$((half + 1)) s"
-echo "switch: control.max_stall_us before the loops $stall0, after $(stat 's["control"]["max_stall_us"]') (waited $(stat 's["control"]["max_stall_waited_us"]'), blocked $(stat 's["control"]["max_stall_blocked_us"]')), CPU $(stat 's["control"]["max_stall_cpu_us"]')" \
-  "($(stat 's["control"]["max_stall_request"]'))"
+echo "switch: control.max_stall_us before the loops $stall0, after $(stat 's["control"]["max_stall_us"]')" \
+  "(waited $(stat 's["control"]["max_stall_waited_us"]'), blocked $(stat 's["control"]["max_stall_blocked_us"]')," \
+  "slept $(stat 's["control"]["max_stall_slept"]'), preempted $(stat 's["control"]["max_stall_preempted"]'))," \
+  "CPU $(stat 's["control"]["max_stall_cpu_us"]') ($(stat 's["control"]["max_stall_request"]'));" \
+  "turns over 1 ms: $(stat 's["control"]["stalls_over_1ms"]')"
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 t0=$(date +%s.%N)
 rows=$("$vs" fdb show --name "$name" -j | python3 -c "import json,sys; print(len(json.load(sys.stdin)))")

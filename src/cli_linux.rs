@@ -11,7 +11,9 @@ use vswitch_linux::config::{Overrides, RunConfig};
 use vswitch_linux::control::{
     self, Added, FdbRow, MdbReport, PortInfo, ReloadReport, Request, Stats, StpInfo, DEFAULT_NAME,
 };
-use vswitch_linux::control_server::{ControlLimits, DEFAULT_IDLE, DEFAULT_MAX_CLIENTS};
+use vswitch_linux::control_server::{
+    ControlLimits, DEFAULT_CONTROL_NICE, DEFAULT_IDLE, DEFAULT_MAX_CLIENTS,
+};
 use vswitch_linux::lab::{self, LabOptions};
 use vswitch_linux::port::{PortOptions, RingKind, DEFAULT_RING_MIB};
 use vswitch_linux::switch::{ConfigSource, LinuxSwitch, RunOptions, DEFAULT_NICE, DEFAULT_POLL_US};
@@ -181,6 +183,19 @@ pub struct RunArgs {
           allow_negative_numbers = true,
           value_parser = clap::value_parser!(i32).range(-20..=19))]
     nice: i32,
+    /// Run the forwarding thread at this real-time priority (SCHED_FIFO,
+    /// 1 to 99) instead of --nice: no ordinary process, such as a busy
+    /// monitoring client, can then preempt it. Needs CAP_SYS_NICE. A
+    /// polling thread at a real-time priority can take its CPU from
+    /// everything else (README.md, `--rt-priority`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=99))]
+    rt_priority: Option<u8>,
+    /// The control thread's nice value, -20 to 19 (it answers `show`,
+    /// `fdb show`, `stats` ... and formats their answers).
+    #[arg(long, value_name = "NICE", default_value_t = DEFAULT_CONTROL_NICE,
+          allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(-20..=19))]
+    control_nice: i32,
     /// Open interface ports as AF_XDP sockets (copy mode, --rx-ring-mib of
     /// frame memory), AF_PACKET where the kernel or interface does not allow
     /// it. No offloads: the peers must send finished checksums (`ethtool -K
@@ -820,10 +835,12 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
         },
         poll_us: a.poll_us,
         nice: a.nice,
+        rt_priority: a.rt_priority,
         metrics: a.metrics.or(file_metrics),
         control: ControlLimits {
             idle: std::time::Duration::from_secs_f64(a.control_idle),
             max_clients: usize::from(a.control_clients),
+            nice: a.control_nice,
         },
     })?;
     // Stopped and joined when the switch stops.
@@ -972,7 +989,7 @@ fn print_stats(s: &Stats) -> std::io::Result<()> {
     )?;
     let c = &s.control;
     outln!(
-        "control: clients {}, dumps {}, idle_closed {}, max_stall_cpu_us {}, max_stall_request {:?}, max_stall_us {} (waited {}, blocked {}), refused {}, stream_dropped {}",
+        "control: clients {}, dumps {}, idle_closed {}, max_stall_cpu_us {}, max_stall_request {:?}, max_stall_us {} (waited {}, blocked {}, slept {}, preempted {}), refused {}, stalls_over_1ms {}, stream_dropped {}",
         c.clients,
         c.dumps,
         c.idle_closed,
@@ -981,7 +998,10 @@ fn print_stats(s: &Stats) -> std::io::Result<()> {
         c.max_stall_us,
         c.max_stall_waited_us,
         c.max_stall_blocked_us,
+        c.max_stall_slept,
+        c.max_stall_preempted,
         c.refused,
+        c.stalls_over_1ms,
         c.stream_dropped
     )?;
     Ok(())

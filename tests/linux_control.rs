@@ -107,12 +107,74 @@ fn linux_big_fdb_is_answered_whole_and_the_stall_is_reported() {
     assert!(c["max_stall_us"].is_u64(), "{stats}");
     assert!(c["max_stall_cpu_us"].is_u64(), "{stats}");
     assert!(c["max_stall_request"].is_string(), "{stats}");
+    for k in ["max_stall_slept", "max_stall_preempted", "stalls_over_1ms"] {
+        assert!(c[k].is_u64(), "{k}: {stats}");
+    }
     assert_eq!(c["stream_dropped"], 0, "{stats}");
     assert_eq!(c["dumps"], 0, "{stats}");
     // This connection is the only one open.
     assert_eq!(c["clients"], 1, "{stats}");
     let text = ok(&vswitch(&["stats", "--name", &sw.name]));
     assert!(text.contains("max_stall_us"), "{text}");
+    assert!(text.contains("stalls_over_1ms"), "{text}");
+}
+
+/// The scheduling policy of thread `tid` of process `pid` (0: ordinary,
+/// 1: SCHED_FIFO), and its name.
+fn policy(pid: u32, tid: &str) -> (u32, String) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).unwrap();
+    let (head, rest) = stat.rsplit_once(')').unwrap();
+    let comm = head.split_once('(').unwrap().1.to_string();
+    // Field 41 of the line; `rest` starts at field 3.
+    let policy = rest.split_whitespace().nth(38).unwrap().parse().unwrap();
+    (policy, comm)
+}
+
+/// `--rt-priority` puts the forwarding thread (the main thread) under
+/// SCHED_FIFO and leaves the control thread ordinary; a switch that may not
+/// use it refuses to start, with a line that says why.
+#[test]
+fn linux_rt_priority_runs_fifo_or_refuses() {
+    if !ready()
+        || std::process::Command::new("setpriv")
+            .arg("-V")
+            .output()
+            .is_err()
+    {
+        return;
+    }
+    let lab = Lab::up('r', 2);
+    let sw = Running::start(&lab.prefix, &lab.ports(), &["--rt-priority", "1"]);
+    assert!(ping(&lab.ns(1), &addr(2)));
+    let pid = sw.child.id();
+    let mut seen = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let tid = t.unwrap().file_name().into_string().unwrap();
+        seen.push((tid.clone(), policy(pid, &tid)));
+    }
+    let forwarding = seen.iter().find(|(tid, _)| *tid == pid.to_string());
+    assert_eq!(forwarding.map(|t| t.1 .0), Some(1), "{seen:?}");
+    let control = seen.iter().find(|(_, (_, comm))| comm == "vswitch-control");
+    assert_eq!(control.map(|t| t.1 .0), Some(0), "{seen:?}");
+    // Without CAP_SYS_NICE (root's RLIMIT_RTPRIO is 0 here).
+    let out = std::process::Command::new("setpriv")
+        .args(["--bounding-set=-sys_nice", "--inh-caps=-sys_nice", "--"])
+        .args([
+            common::VSWITCH,
+            "run",
+            "--name",
+            &unique('q'),
+            "--rt-priority",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("--rt-priority 1: the forwarding thread may not run SCHED_FIFO"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -459,9 +459,20 @@ pub struct ControlStats {
     #[serde(default)]
     pub max_stall_waited_us: u64,
     /// Of that turn, µs neither on a CPU nor waiting for one: blocked (a
-    /// lock, a page fault) or its CPU running interrupts.
+    /// lock, a page fault) or its virtual CPU not running (steal time).
     #[serde(default)]
     pub max_stall_blocked_us: u64,
+    /// In that turn, how often the forwarding thread went to sleep (a
+    /// voluntary context switch: a lock, a page fault that waited). Blocked
+    /// time without one is time the hypervisor did not run its virtual CPU.
+    #[serde(default)]
+    pub max_stall_slept: u64,
+    /// In that turn, how often the forwarding thread was preempted.
+    #[serde(default)]
+    pub max_stall_preempted: u64,
+    /// Loop turns whose control work took 1 ms or more on the clock.
+    #[serde(default)]
+    pub stalls_over_1ms: u64,
     /// Connections refused over the client limit.
     #[serde(default)]
     pub refused: u64,

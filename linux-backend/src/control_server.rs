@@ -10,6 +10,15 @@
 //! over a bounded channel that the forwarding thread never waits on: when it is
 //! full they are dropped and counted (`control.stream_dropped` in `stats`).
 //!
+//! Each thread frees only what it allocated: the control thread hands back
+//! what the forwarding thread sent it (FDB slices, which the forwarding
+//! thread reuses, port names, answers, stream data) over a bounded queue of
+//! [`Spent`] values, and the forwarding thread hands back the requests; the
+//! queues between them are bounded, their memory allocated once. With
+//! glibc's allocator a free of another thread's memory takes that thread's
+//! arena lock, and the forwarding thread then slept on the lock while the
+//! control thread (nice +10) held it (BENCHMARKS.md, the fifth sitting).
+//!
 //! A connection carries one request. After its answer the server shuts its
 //! writing side and reads (and discards) what the client still sends until the
 //! client closes, for at most [`LINGER`], so that the client reads its answer
@@ -21,14 +30,14 @@
 use crate::control::{self, Request, Response, VERSION};
 use crate::error::{Error, Result};
 use crate::sys::{self, Epoll};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -46,25 +55,39 @@ pub const DEFAULT_MAX_CLIENTS: usize = 64;
 pub const LINGER: Duration = Duration::from_secs(2);
 /// A streaming client that falls this far behind loses lines or frames.
 const MAX_CLIENT_BACKLOG: usize = 8 << 20;
-/// The control thread's nice value (the forwarding thread keeps 0).
-const CONTROL_NICE: i32 = 10;
+/// The control thread's nice value by default: below ordinary processes,
+/// so that formatting large answers gives way to forwarding (which runs at
+/// nice -10 or a real-time priority) when the two share a CPU.
+pub const DEFAULT_CONTROL_NICE: i32 = 10;
 /// A monitoring client this far behind loses events (and is told how many).
 const MAX_MONITOR_BACKLOG: usize = 1 << 20;
 /// Chunks of trace lines or captured frames on their way to this thread.
 const CHUNK_QUEUE: usize = 1024;
+/// Jobs on their way to the forwarding thread, besides two per client.
+const JOB_QUEUE: usize = 16;
+/// Answers on their way to this thread (past it the forwarding thread keeps
+/// them and sends no FDB slice until there is room).
+const REPLY_QUEUE: usize = 1024;
+/// Spent values on their way back to the forwarding thread.
+const SPENT_QUEUE: usize = 1024;
+/// FDB slice buffers: allocated once each, on the forwarding thread, and
+/// passed back and forth; when all are with the control thread, dumps wait.
+const SLICE_BUFFERS: usize = 8;
 
 const TOKEN_LISTENER: u64 = 1;
 const TOKEN_WAKE: u64 = 2;
 /// Client ids start here; a client's epoll token is its id.
 const FIRST_CLIENT: u64 = 16;
 
-/// Bounds on the control server's connections.
+/// Bounds on the control server's connections, and its thread's priority.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ControlLimits {
     /// Idle limit (see the module documentation).
     pub idle: Duration,
     /// Most connections open at once.
     pub max_clients: usize,
+    /// The control thread's nice value (-20..=19).
+    pub nice: i32,
 }
 
 impl Default for ControlLimits {
@@ -72,6 +95,7 @@ impl Default for ControlLimits {
         ControlLimits {
             idle: DEFAULT_IDLE,
             max_clients: DEFAULT_MAX_CLIENTS,
+            nice: DEFAULT_CONTROL_NICE,
         }
     }
 }
@@ -112,6 +136,22 @@ pub(crate) enum Answer {
     },
     /// The stream is over (its port went away): close once the rest is out.
     End,
+    /// A request the forwarding thread is done with, for this thread (which
+    /// allocated it) to free; no answer.
+    #[allow(dead_code)] // Held only to be dropped on the right thread.
+    Spent(Request),
+}
+
+/// What the control thread hands back to the forwarding thread, which
+/// allocated it, to be reused or freed there.
+#[allow(dead_code)] // Entries are reused; the rest is held only to be dropped.
+pub(crate) enum Spent {
+    /// An answer, whatever is left of it.
+    Answer(Answer),
+    /// An FDB slice buffer, emptied.
+    Entries(Vec<FdbEntry>),
+    /// Stream data, written out.
+    Bytes(Vec<u8>),
 }
 
 /// An answer for one client.
@@ -145,7 +185,14 @@ pub(crate) struct ControlLink {
     jobs: Receiver<Job>,
     /// Wakes the forwarding thread; in its epoll.
     wake: Arc<OwnedFd>,
-    replies: Sender<Reply>,
+    replies: SyncSender<Reply>,
+    /// Replies that found the queue full, oldest first.
+    backlog: VecDeque<Reply>,
+    spent: Receiver<Spent>,
+    /// Emptied FDB slice buffers, for the next slices.
+    pool: Vec<Vec<FdbEntry>>,
+    /// Slice buffers with the control thread.
+    slices_out: usize,
     chunks: SyncSender<Chunk>,
     shared: Arc<Shared>,
     /// Something was sent since the control thread was last woken.
@@ -158,16 +205,71 @@ impl ControlLink {
         self.wake.as_raw_fd()
     }
 
-    /// Takes the waiting jobs (after clearing the wakeup, so none is missed).
+    /// Takes the waiting jobs (after clearing the wakeup, so none is missed),
+    /// and what the control thread handed back.
     pub fn take_jobs(&mut self, out: &mut Vec<Job>) {
         sys::event_clear(self.wake.as_raw_fd());
         out.extend(self.jobs.try_iter());
+        self.take_spent();
     }
 
-    /// Queues an answer.
+    /// Reuses or frees (here, where they were allocated) the values the
+    /// control thread is done with.
+    pub fn take_spent(&mut self) {
+        while let Ok(spent) = self.spent.try_recv() {
+            match spent {
+                Spent::Entries(v) | Spent::Answer(Answer::FdbSlice { entries: v, .. })
+                    if v.capacity() > 0 =>
+                {
+                    self.slices_out = self.slices_out.saturating_sub(1);
+                    self.pool.push(v);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether an FDB slice can be sent now: a buffer is free and no reply
+    /// waits for room.
+    pub fn can_slice(&self) -> bool {
+        self.backlog.is_empty() && (!self.pool.is_empty() || self.slices_out < SLICE_BUFFERS)
+    }
+
+    /// An empty buffer for an FDB slice of `capacity` entries, to go to the
+    /// control thread with the slice: a reused one, or a new one while there
+    /// are fewer than [`SLICE_BUFFERS`]; `None` while all are out.
+    pub fn slice_buffer(&mut self, capacity: usize) -> Option<Vec<FdbEntry>> {
+        if !self.can_slice() {
+            return None;
+        }
+        let mut v = self.pool.pop().unwrap_or_default();
+        v.clear();
+        v.reserve(capacity);
+        self.slices_out += 1;
+        Some(v)
+    }
+
+    /// Queues an answer (kept here, in order, while the queue is full).
     pub fn reply(&mut self, client: u64, answer: Answer) {
-        if self.replies.send(Reply { client, answer }).is_ok() {
-            self.pending = true;
+        self.backlog.push_back(Reply { client, answer });
+        self.send_backlog();
+    }
+
+    /// Hands `request` back to the control thread, which allocated it.
+    pub fn give_back(&mut self, request: Request) {
+        self.reply(0, Answer::Spent(request));
+    }
+
+    fn send_backlog(&mut self) {
+        while let Some(r) = self.backlog.pop_front() {
+            match self.replies.try_send(r) {
+                Ok(()) => self.pending = true,
+                Err(TrySendError::Full(r)) => {
+                    self.backlog.push_front(r);
+                    break;
+                }
+                Err(TrySendError::Disconnected(_)) => {}
+            }
         }
     }
 
@@ -208,8 +310,10 @@ impl ControlLink {
         }
     }
 
-    /// Wakes the control thread if anything was queued since the last call.
+    /// Sends what waited for room, and wakes the control thread if anything
+    /// was queued since the last call.
     pub fn flush(&mut self) {
+        self.send_backlog();
         if std::mem::take(&mut self.pending) {
             sys::event_signal(self.shared.wake.as_raw_fd());
         }
@@ -225,9 +329,10 @@ impl ControlLink {
 pub(crate) struct ControlServer {
     listener: UnixListener,
     limits: ControlLimits,
-    jobs: Sender<Job>,
+    jobs: SyncSender<Job>,
     forwarding: Arc<OwnedFd>,
     replies: Receiver<Reply>,
+    spent: SyncSender<Spent>,
     chunks: Receiver<Chunk>,
     shared: Arc<Shared>,
 }
@@ -267,8 +372,11 @@ pub(crate) fn pair(
         stream_dropped: AtomicU64::new(0),
     });
     let forwarding = Arc::new(sys::event_fd()?);
-    let (jobs_tx, jobs_rx) = mpsc::channel();
-    let (replies_tx, replies_rx) = mpsc::channel();
+    // Bounded queues: their memory is allocated here, once, not per message
+    // by one thread and freed by the other.
+    let (jobs_tx, jobs_rx) = mpsc::sync_channel(2 * limits.max_clients + JOB_QUEUE);
+    let (replies_tx, replies_rx) = mpsc::sync_channel(REPLY_QUEUE);
+    let (spent_tx, spent_rx) = mpsc::sync_channel(SPENT_QUEUE);
     let (chunks_tx, chunks_rx) = mpsc::sync_channel(CHUNK_QUEUE);
     let server = ControlServer {
         listener,
@@ -276,6 +384,7 @@ pub(crate) fn pair(
         jobs: jobs_tx,
         forwarding: Arc::clone(&forwarding),
         replies: replies_rx,
+        spent: spent_tx,
         chunks: chunks_rx,
         shared: Arc::clone(&shared),
     };
@@ -283,6 +392,10 @@ pub(crate) fn pair(
         jobs: jobs_rx,
         wake: forwarding,
         replies: replies_tx,
+        backlog: VecDeque::with_capacity(REPLY_QUEUE),
+        spent: spent_rx,
+        pool: Vec::with_capacity(SLICE_BUFFERS),
+        slices_out: 0,
         chunks: chunks_tx,
         shared,
         pending: false,
@@ -298,6 +411,7 @@ impl ControlServer {
         epoll.add(self.listener.as_raw_fd(), ev, TOKEN_LISTENER)?;
         epoll.add(self.shared.wake.as_raw_fd(), ev, TOKEN_WAKE)?;
         let shared = Arc::clone(&self.shared);
+        let nice = self.limits.nice;
         let mut state = Server {
             io: self,
             epoll,
@@ -305,13 +419,15 @@ impl ControlServer {
             next_id: FIRST_CLIENT,
             refused: 0,
             idle_closed: 0,
+            unsent: VecDeque::new(),
+            unreturned: VecDeque::new(),
         };
         let thread = std::thread::Builder::new()
             .name("vswitch-control".into())
             .spawn(move || {
                 // Formatting large answers must give way to forwarding when
                 // the two share a CPU.
-                if let Err(e) = sys::set_thread_nice(CONTROL_NICE) {
+                if let Err(e) = sys::set_thread_nice(nice) {
                     tracing::debug!("control thread keeps its priority: {e}");
                 }
                 state.run()
@@ -381,6 +497,10 @@ struct Server {
     next_id: u64,
     refused: u64,
     idle_closed: u64,
+    /// Jobs that found the queue full, oldest first.
+    unsent: VecDeque<Job>,
+    /// Spent values that found the queue full, oldest first.
+    unreturned: VecDeque<Spent>,
 }
 
 /// The event line that tells a monitoring client it lost `count` events, the
@@ -515,6 +635,8 @@ impl Server {
                 }
             }
             self.expire(Instant::now());
+            self.send_jobs();
+            self.return_spent();
         }
     }
 
@@ -599,7 +721,52 @@ impl Server {
     }
 
     fn send_job(&mut self, job: Job) {
-        if self.io.jobs.send(job).is_ok() {
+        self.unsent.push_back(job);
+        self.send_jobs();
+    }
+
+    /// Sends the jobs waiting for room in the queue (it has room for two per
+    /// client, so they rarely wait), and wakes the forwarding thread. Never
+    /// waits: the forwarding thread may be stopping.
+    fn send_jobs(&mut self) {
+        let mut sent = false;
+        while let Some(job) = self.unsent.pop_front() {
+            match self.io.jobs.try_send(job) {
+                Ok(()) => sent = true,
+                Err(TrySendError::Full(job)) => {
+                    self.unsent.push_front(job);
+                    break;
+                }
+                Err(TrySendError::Disconnected(_)) => {}
+            }
+        }
+        if sent {
+            sys::event_signal(self.io.forwarding.as_raw_fd());
+        }
+    }
+
+    /// Hands `spent` back to the forwarding thread, which allocated it.
+    fn give_back(&mut self, spent: Spent) {
+        self.unreturned.push_back(spent);
+        self.return_spent();
+    }
+
+    /// Sends back the spent values waiting for room in the queue, and wakes
+    /// the forwarding thread (a dump may wait for its slice buffer). Never
+    /// waits: the forwarding thread may be stopping.
+    fn return_spent(&mut self) {
+        let mut sent = false;
+        while let Some(spent) = self.unreturned.pop_front() {
+            match self.io.spent.try_send(spent) {
+                Ok(()) => sent = true,
+                Err(TrySendError::Full(spent)) => {
+                    self.unreturned.push_front(spent);
+                    break;
+                }
+                Err(TrySendError::Disconnected(_)) => self.unreturned.clear(),
+            }
+        }
+        if sent {
             sys::event_signal(self.io.forwarding.as_raw_fd());
         }
     }
@@ -779,8 +946,15 @@ impl Server {
     }
 
     fn take_answers(&mut self) {
+        let mut n = 0;
         while let Ok(r) = self.io.replies.try_recv() {
             self.on_reply(r);
+            n += 1;
+        }
+        if n >= REPLY_QUEUE / 2 {
+            // The queue was (nearly) full: the forwarding thread may hold
+            // replies back, and dumps with them, until it is woken.
+            sys::event_signal(self.io.forwarding.as_raw_fd());
         }
         while let Ok(chunk) = self.io.chunks.try_recv() {
             self.on_chunk(chunk);
@@ -791,22 +965,40 @@ impl Server {
         let clients = self.counted();
         let (refused, idle_closed) = (self.refused, self.idle_closed);
         let Some(c) = self.clients.get_mut(&r.client) else {
+            // A spent request, freed here where it was made, or an answer
+            // for a client that is gone, handed back.
+            if !matches!(r.answer, Answer::Spent(_)) {
+                self.give_back(Spent::Answer(r.answer));
+            }
             return;
         };
         let waiting = match &mut c.state {
             State::Waiting(w) => Some(w),
             _ => None,
         };
+        // What goes back to the forwarding thread once it is used.
+        let mut spent = None;
+        let mut slice = None;
         match (r.answer, waiting) {
-            (Answer::Done(mut response), w) => {
-                if let (Some(Waiting::Stats), Some(data)) = (w, response.data.as_mut()) {
-                    if let Some(control) = data.get_mut("control").and_then(|v| v.as_object_mut()) {
-                        control.insert("clients".into(), clients.into());
-                        control.insert("refused".into(), refused.into());
-                        control.insert("idle_closed".into(), idle_closed.into());
+            (Answer::Done(response), w) => {
+                let stats = matches!(w, Some(Waiting::Stats));
+                match response.data.as_ref().filter(|_| stats) {
+                    Some(data) => {
+                        // The connection counts go into a copy made here:
+                        // the forwarding thread's value is only read.
+                        let mut data = data.clone();
+                        if let Some(control) =
+                            data.get_mut("control").and_then(|v| v.as_object_mut())
+                        {
+                            control.insert("clients".into(), clients.into());
+                            control.insert("refused".into(), refused.into());
+                            control.insert("idle_closed".into(), idle_closed.into());
+                        }
+                        c.outbuf.extend_from_slice(&line(&Response::ok(data)));
                     }
+                    None => c.outbuf.extend_from_slice(&line(&response)),
                 }
-                c.outbuf.extend_from_slice(&line(&response));
+                spent = Some(Answer::Done(response));
                 c.state = State::Closing;
             }
             (Answer::Stream, _) => {
@@ -829,25 +1021,49 @@ impl Server {
                 }),
             ) => {
                 if !names.is_empty() {
-                    *all_names = names;
-                    *all_tunnels = tunnels;
+                    all_names.clone_from(&names);
+                    all_tunnels.clone_from(&tunnels);
                 }
-                all.append(&mut entries);
+                all.extend_from_slice(&entries);
+                entries.clear();
+                slice = Some(entries);
+                spent = Some(Answer::FdbSlice {
+                    names,
+                    tunnels,
+                    entries: Vec::new(),
+                    last,
+                });
                 if last {
                     let out = fdb_line(all_names, all_tunnels, std::mem::take(all), *stats);
                     c.outbuf.extend_from_slice(&out);
                     c.state = State::Closing;
                 }
             }
-            (Answer::FdbSlice { .. }, _) => {}
+            (a @ Answer::FdbSlice { .. }, _) => spent = Some(a),
             (Answer::End, _) => c.state = State::Closing,
+            (Answer::Spent(_), _) => {}
         }
         c.active = Instant::now();
+        if let Some(entries) = slice {
+            self.give_back(Spent::Entries(entries));
+        }
+        if let Some(a) = spent {
+            self.give_back(Spent::Answer(a));
+        }
         self.flush(r.client);
     }
 
     fn on_chunk(&mut self, chunk: Chunk) {
-        let Some(c) = self.clients.get_mut(&chunk.client) else {
+        let client = chunk.client;
+        let items = chunk.items;
+        let first_seq = chunk.first_seq;
+        // Written out (or not) here, freed where it was made.
+        self.write_chunk(client, &chunk.bytes, items, first_seq);
+        self.give_back(Spent::Bytes(chunk.bytes));
+    }
+
+    fn write_chunk(&mut self, client: u64, bytes: &[u8], items: u64, first_seq: Option<u64>) {
+        let Some(c) = self.clients.get_mut(&client) else {
             return;
         };
         let queue = match c.state {
@@ -855,7 +1071,7 @@ impl Server {
             State::Streaming | State::Closing if !c.shut => &mut c.outbuf,
             _ => return,
         };
-        let limit = match chunk.first_seq {
+        let limit = match first_seq {
             Some(_) => MAX_MONITOR_BACKLOG,
             None => MAX_CLIENT_BACKLOG,
         };
@@ -863,12 +1079,12 @@ impl Server {
             self.io
                 .shared
                 .stream_dropped
-                .fetch_add(chunk.items, Ordering::Relaxed);
-            if let Some(first) = chunk.first_seq {
+                .fetch_add(items, Ordering::Relaxed);
+            if let Some(first) = first_seq {
                 if c.missed == 0 {
                     c.missed_from = first;
                 }
-                c.missed += chunk.items;
+                c.missed += items;
             }
             return;
         }
@@ -876,9 +1092,9 @@ impl Server {
             queue.extend_from_slice(&missed_line(c.missed_from, c.missed));
             c.missed = 0;
         }
-        queue.extend_from_slice(&chunk.bytes);
+        queue.extend_from_slice(bytes);
         if matches!(c.state, State::Streaming | State::Closing) {
-            self.flush(chunk.client);
+            self.flush(client);
         }
     }
 
@@ -971,6 +1187,64 @@ mod test {
             hits: u32::from(last),
             used: (last % 2 == 0).then(|| Duration::from_secs(u64::from(last))),
         }
+    }
+
+    /// FDB slice buffers go out at most `SLICE_BUFFERS` at a time and come
+    /// back to be reused (the same allocation); replies that find the queue
+    /// full wait, in order, and hold the slices back meanwhile.
+    #[test]
+    fn slice_buffers_travel_and_replies_wait() {
+        let path = std::env::temp_dir().join(format!("vswitch-cs-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let (server, mut link) = pair(listener, ControlLimits::default()).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let mut out: Vec<Vec<FdbEntry>> = (0..SLICE_BUFFERS)
+            .map(|_| link.slice_buffer(16).expect("a buffer"))
+            .collect();
+        assert!(out.iter().all(|v| v.is_empty() && v.capacity() >= 16));
+        assert!(!link.can_slice());
+        assert!(
+            link.slice_buffer(16).is_none(),
+            "all are out: the dump waits"
+        );
+        // One comes back bare, one inside an answer for a client gone.
+        let a = out.pop().unwrap();
+        let a_ptr = a.as_ptr();
+        server.spent.try_send(Spent::Entries(a)).unwrap();
+        let mut b = out.pop().unwrap();
+        b.push(entry(1, 0, 1, 5));
+        let b_ptr = b.as_ptr();
+        server
+            .spent
+            .try_send(Spent::Answer(Answer::FdbSlice {
+                names: Vec::new(),
+                tunnels: Vec::new(),
+                entries: b,
+                last: true,
+            }))
+            .unwrap();
+        link.take_spent();
+        let again = [link.slice_buffer(16), link.slice_buffer(16)].map(|v| v.expect("returned"));
+        assert!(again.iter().all(Vec::is_empty));
+        let mut ptrs = again.map(|v| v.as_ptr() as usize);
+        ptrs.sort_unstable();
+        let mut want = [a_ptr as usize, b_ptr as usize];
+        want.sort_unstable();
+        assert_eq!(ptrs, want, "the same buffers, not new ones");
+        assert!(link.slice_buffer(16).is_none());
+        // Fill the reply queue; the next replies wait here, in order.
+        for i in 0..REPLY_QUEUE as u64 + 3 {
+            link.reply(i, Answer::End);
+        }
+        assert!(link.backlog.len() == 3 && !link.can_slice());
+        let taken: Vec<u64> = server.replies.try_iter().map(|r| r.client).collect();
+        assert_eq!(taken.len(), REPLY_QUEUE);
+        link.flush();
+        assert!(link.backlog.is_empty());
+        let rest: Vec<u64> = server.replies.try_iter().map(|r| r.client).collect();
+        let want: Vec<u64> = (REPLY_QUEUE as u64..REPLY_QUEUE as u64 + 3).collect();
+        assert_eq!(rest, want);
     }
 
     /// The FDB answer written row by row is the line `Response::ok(rows)`

@@ -83,6 +83,10 @@ pub struct RunOptions {
     pub poll_us: u32,
     /// The forwarding thread's nice value (-20..=19).
     pub nice: i32,
+    /// Run the forwarding thread at this real-time priority (SCHED_FIFO,
+    /// 1..=99) instead of at `nice`: ordinary processes can no longer
+    /// preempt it (README.md, `--rt-priority`). `None`: the ordinary policy.
+    pub rt_priority: Option<u8>,
     /// Bounds on control connections: idle limit, most at once.
     pub control: ControlLimits,
     /// The configuration file, for reloads; `None`: nothing to reload.
@@ -101,6 +105,7 @@ impl Default for RunOptions {
             port: PortOptions::default(),
             poll_us: DEFAULT_POLL_US,
             nice: DEFAULT_NICE,
+            rt_priority: None,
             control: ControlLimits::default(),
             config: None,
             metrics: None,
@@ -172,6 +177,7 @@ pub struct LinuxSwitch {
     port_opts: PortOptions,
     poll_us: u32,
     nice: i32,
+    rt_priority: Option<u8>,
     /// What removed ports counted, so that the switch's totals never go back.
     retired: Retired,
     /// The configuration file, for reloads.
@@ -268,6 +274,7 @@ impl LinuxSwitch {
             port_opts: opts.port,
             poll_us: opts.poll_us,
             nice: opts.nice,
+            rt_priority: opts.rt_priority,
             batch: FrameBatch::with_room(FrameBatch::DEFAULT_SIZE),
             traced: Vec::new(),
             verdicts: Vec::new(),
@@ -332,6 +339,16 @@ impl LinuxSwitch {
                 self.nice
             );
         }
+        if let Some(p) = self.rt_priority {
+            sys::set_thread_fifo(i32::from(p)).map_err(|e| {
+                Error::Command(format!(
+                    "--rt-priority {p}: the forwarding thread may not run SCHED_FIFO ({e}): \
+                     it needs CAP_SYS_NICE or an RLIMIT_RTPRIO of {p}, and real-time time \
+                     in its cgroup (cpu.rt_runtime_us)"
+                ))
+            })?;
+            tracing::info!("forwarding thread runs SCHED_FIFO at priority {p}");
+        }
         tracing::info!(
             "switch {} running with {} ports; control socket {}",
             self.name,
@@ -347,7 +364,10 @@ impl LinuxSwitch {
         let mut poll_until = None;
         loop {
             let timeout = match poll_until {
-                _ if !self.dumps.is_empty() || self.sw.fdb().reclaim_pending() > 0 => 0,
+                // A dump whose slice can go now (one waiting for the control
+                // thread is woken by it), or a flush's memory to reclaim.
+                _ if !self.dumps.is_empty() && self.control.can_slice() => 0,
+                _ if self.sw.fdb().reclaim_pending() > 0 => 0,
                 Some(t) if std::time::Instant::now() < t => 0,
                 _ => -1,
             };
@@ -423,6 +443,9 @@ impl LinuxSwitch {
                 self.reclaim_slice(&mut stall);
             }
             self.drain_events();
+            // What the control thread handed back is freed (or reused) here,
+            // each turn, so that it never piles up.
+            self.control.take_spent();
             if self.metrics.as_ref().is_some_and(|m| m.1.wanted()) {
                 // After this turn's events, so that their totals are in.
                 self.poll_port_stats();

@@ -810,6 +810,31 @@ pub fn thread_sched_times() -> Option<(std::time::Duration, std::time::Duration)
     })
 }
 
+/// How often the calling thread has left its CPU so far: voluntarily (it
+/// slept: a lock, a page fault that waited, a blocking call) and
+/// involuntarily (preempted), from `getrusage(RUSAGE_THREAD)`.
+pub fn thread_switches() -> (u64, u64) {
+    // SAFETY: an all-zero rusage is a valid value for the kernel to fill.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid rusage; RUSAGE_THREAD only reads the caller.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
+        return (0, 0);
+    }
+    (ru.ru_nvcsw as u64, ru.ru_nivcsw as u64)
+}
+
+/// CLOCK_MONOTONIC now, as perf (`perf record -k CLOCK_MONOTONIC`) and
+/// other tracers stamp their events.
+pub fn monotonic() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the kernel to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// CPU time the calling thread has used.
 pub fn thread_cpu_time() -> std::time::Duration {
     let mut ts = libc::timespec {
@@ -827,6 +852,22 @@ pub fn set_thread_nice(nice: i32) -> io::Result<()> {
     // SAFETY: gettid cannot fail; setpriority takes plain integers.
     let tid = unsafe { libc::gettid() };
     cvt(unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) }).map(|_| ())
+}
+
+/// Moves the calling thread to the real-time policy SCHED_FIFO at
+/// `priority` (1..=99): no ordinary (SCHED_OTHER) thread can preempt it
+/// any more. Threads it starts begin at the ordinary policy
+/// (SCHED_RESET_ON_FORK). Fails with EPERM without CAP_SYS_NICE (or an
+/// RLIMIT_RTPRIO of at least `priority`).
+pub fn set_thread_fifo(priority: i32) -> io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param.
+    cvt(unsafe {
+        libc::sched_setscheduler(0, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
+    })
+    .map(|_| ())
 }
 
 /// A NETLINK_ROUTE socket subscribed to the multicast `groups`.

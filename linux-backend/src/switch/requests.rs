@@ -54,22 +54,32 @@ pub(super) struct Dump {
 }
 
 /// Control work done in one loop turn: how long (on the clock, and on the
-/// CPU), how much of it the thread spent runnable but waiting for a CPU, and
-/// the request that took longest. What is left of the clock time after the
-/// CPU and the wait is time the thread was blocked (on a lock, a page fault)
-/// or its CPU ran interrupts.
+/// CPU), how much of it the thread spent runnable but waiting for a CPU, how
+/// often it left its CPU, and the request that took longest. What is left of
+/// the clock time after the CPU and the wait is time the thread was blocked
+/// (asleep on a lock or a page fault: it left its CPU voluntarily) or its
+/// virtual CPU was not running (the hypervisor's steal time, which this
+/// kernel keeps out of a thread's CPU time: it did not leave its CPU at all).
 #[derive(Default)]
 pub(super) struct Stall {
     pub(super) spent: Duration,
     pub(super) cpu: Duration,
     pub(super) waited: Duration,
+    /// Voluntary and involuntary context switches.
+    pub(super) slept: u64,
+    pub(super) preempted: u64,
     pub(super) longest: Duration,
     pub(super) what: &'static str,
 }
 
-/// When a piece of control work began: the clock, the thread's CPU time and
-/// its run queue wait so far.
-pub(super) struct Started(std::time::Instant, Duration, Duration);
+/// When a piece of control work began: the clock, the thread's CPU time, its
+/// run queue wait and its context switches so far.
+pub(super) struct Started {
+    clock: std::time::Instant,
+    cpu: Duration,
+    waited: Duration,
+    switches: (u64, u64),
+}
 
 impl Started {
     fn now() -> Started {
@@ -77,19 +87,28 @@ impl Started {
         // preemption between the readings counts as blocked, never the
         // other way round, so a turn reported as not blocked was not.
         let clock = std::time::Instant::now();
+        let switches = sys::thread_switches();
         let cpu = sys::thread_cpu_time();
         let waited = sys::thread_sched_times().map_or(Duration::ZERO, |t| t.1);
-        Started(clock, cpu, waited)
+        Started {
+            clock,
+            cpu,
+            waited,
+            switches,
+        }
     }
 }
 
 impl Stall {
     fn add(&mut self, since: Started, what: &'static str) {
         if let Some((_, waited)) = sys::thread_sched_times() {
-            self.waited += waited.saturating_sub(since.2);
+            self.waited += waited.saturating_sub(since.waited);
         }
-        self.cpu += sys::thread_cpu_time().saturating_sub(since.1);
-        let d = since.0.elapsed();
+        self.cpu += sys::thread_cpu_time().saturating_sub(since.cpu);
+        let (slept, preempted) = sys::thread_switches();
+        self.slept += slept.saturating_sub(since.switches.0);
+        self.preempted += preempted.saturating_sub(since.switches.1);
+        let d = since.clock.elapsed();
         self.spent += d;
         if d >= self.longest {
             self.longest = d;
@@ -99,24 +118,47 @@ impl Stall {
 }
 
 /// The worst control work of one loop turn so far (on the clock, with that
-/// turn's CPU time and run queue wait), and the most CPU of any turn.
+/// turn's CPU time, run queue wait and context switches), and the most CPU
+/// of any turn.
 #[derive(Default)]
 pub(super) struct MaxStall {
     pub(super) spent: Duration,
     pub(super) what: &'static str,
     pub(super) spent_cpu: Duration,
     pub(super) spent_waited: Duration,
+    pub(super) slept: u64,
+    pub(super) preempted: u64,
     pub(super) cpu: Duration,
+    /// Turns whose control work took [`STALL_LIMIT`] or more on the clock.
+    pub(super) over: u64,
 }
+
+/// The longest a loop turn's control work should hold up forwarding.
+pub(super) const STALL_LIMIT: Duration = Duration::from_millis(1);
 
 impl MaxStall {
     /// Takes in one loop turn's control work.
     pub(super) fn update(&mut self, turn: &Stall) {
+        if turn.spent >= STALL_LIMIT {
+            self.over += 1;
+            tracing::debug!(
+                "control work held forwarding {} µs ({}, ended at {:.6} s of CLOCK_MONOTONIC): CPU {} µs, waited {} µs, slept {} times, preempted {} times",
+                turn.spent.as_micros(),
+                turn.what,
+                sys::monotonic().as_secs_f64(),
+                turn.cpu.as_micros(),
+                turn.waited.as_micros(),
+                turn.slept,
+                turn.preempted
+            );
+        }
         if turn.spent > self.spent {
             self.spent = turn.spent;
             self.what = turn.what;
             self.spent_cpu = turn.cpu;
             self.spent_waited = turn.waited;
+            self.slept = turn.slept;
+            self.preempted = turn.preempted;
         }
         self.cpu = self.cpu.max(turn.cpu);
     }
@@ -135,7 +177,9 @@ impl LinuxSwitch {
             match job {
                 Job::Request { client, request } => {
                     let what = request.name();
-                    self.handle(client, request);
+                    self.handle(client, &request);
+                    // Freed by the control thread, which made it.
+                    self.control.give_back(request);
                     stall.add(t, what);
                 }
                 Job::Gone(client) => self.forget_client(client),
@@ -165,19 +209,28 @@ impl LinuxSwitch {
     /// Copies the next slice of the first dump in line and sends it on; the
     /// dump then waits behind the others.
     pub(super) fn dump_slice(&mut self, stall: &mut Stall) {
+        self.control.take_spent();
+        if self.dumps.is_empty() {
+            return;
+        }
+        // One of the buffers that go back and forth: nothing allocated here
+        // per slice, nothing freed there. None free (or answers waiting for
+        // room): the control thread is behind, and the dumps wait for it.
+        let Some(mut entries) = self.control.slice_buffer(DUMP_SLICE) else {
+            return;
+        };
         let Some(mut d) = self.dumps.pop_front() else {
             return;
         };
         let t = Started::now();
         let now = self.now();
-        let mut entries = Vec::with_capacity(DUMP_SLICE);
         // Up to DUMP_SLICE positions, in steps, ending early once the slice
         // has taken DUMP_BUDGET (a machine where copying is slow, or the
         // thread was interrupted mid-way, still gives the frames their turn).
         let mut next = Some(d.cursor);
         let mut taken = 0;
         while let Some(cursor) = next {
-            if taken >= DUMP_SLICE || (taken > 0 && t.0.elapsed() >= DUMP_BUDGET) {
+            if taken >= DUMP_SLICE || (taken > 0 && t.clock.elapsed() >= DUMP_BUDGET) {
                 break;
             }
             next = self
@@ -209,7 +262,7 @@ impl LinuxSwitch {
     pub(super) fn reclaim_slice(&mut self, stall: &mut Stall) {
         let t = Started::now();
         let mut done = 0;
-        while done < RECLAIM_SLICE && (done == 0 || t.0.elapsed() < DUMP_BUDGET) {
+        while done < RECLAIM_SLICE && (done == 0 || t.clock.elapsed() < DUMP_BUDGET) {
             let n = self.sw.fdb_mut().reclaim(RECLAIM_STEP);
             if n == 0 {
                 break;
@@ -234,32 +287,32 @@ impl LinuxSwitch {
     }
 
     /// Answers `req` of control client `client`, or starts its dump.
-    fn handle(&mut self, client: u64, req: Request) {
+    fn handle(&mut self, client: u64, req: &Request) {
         let done = |r: Result<serde_json::Value>| match r {
             Ok(v) => Answer::Done(Response::ok(v)),
             Err(e) => Answer::Done(Response::err(e)),
         };
         let answer = match req {
             Request::Add { port } => {
-                let r = self.add_port(&port);
+                let r = self.add_port(port);
                 if let Ok(a) = &r {
                     tracing::info!("attached port {} {} on request", a.port, a.ifname);
                 }
                 done(json(r))
             }
-            Request::Del { port } => done(json(self.del_port(&port))),
+            Request::Del { port } => done(json(self.del_port(port))),
             Request::Show => {
                 self.poll_port_stats();
                 done(json(Ok(self.show())))
             }
             Request::FdbShow { ports, stats } => {
-                if stats && !self.sw.fdb().entry_stats() {
+                if *stats && !self.sw.fdb().entry_stats() {
                     let e = Error::Remote(NO_ENTRY_STATS.into());
                     self.control.reply(client, Answer::Done(Response::err(e)));
                     return;
                 }
                 let mut only = Vec::new();
-                for p in &ports {
+                for p in ports {
                     match self.find_port(p) {
                         Ok(id) => {
                             let i = usize::from(id.0);
@@ -294,15 +347,15 @@ impl LinuxSwitch {
                 port,
                 vlan,
                 dst,
-            } => done(json(self.fdb_add(&mac, &port, vlan, dst.as_deref()))),
+            } => done(json(self.fdb_add(mac, port, *vlan, dst.as_deref()))),
             Request::FdbDel {
                 mac,
                 vlan,
                 port,
                 dst,
             } => done(json(match (port, dst) {
-                (Some(port), Some(dst)) => self.flood_del(&mac, &port, &dst),
-                (None, None) => self.fdb_del(&mac, vlan),
+                (Some(port), Some(dst)) => self.flood_del(mac, port, dst),
+                (None, None) => self.fdb_del(mac, *vlan),
                 _ => Err(Error::Config(
                     "removing from a flood list takes both a port and a dst".into(),
                 )),
@@ -314,10 +367,10 @@ impl LinuxSwitch {
             }
             Request::Reload => done(json(self.reload_logged())),
             Request::StpShow => done(json(Ok(self.stp_info()))),
-            Request::StpClearGuard { port } => done(json(self.stp_clear_guard(&port))),
-            Request::VniAdd { port, vni, vlan } => done(json(self.vni_add(&port, vni, vlan))),
-            Request::VniDel { port, vni } => done(json(self.vni_del(&port, vni))),
-            Request::Trace { port } => match port.map(|p| self.find_port(&p)).transpose() {
+            Request::StpClearGuard { port } => done(json(self.stp_clear_guard(port))),
+            Request::VniAdd { port, vni, vlan } => done(json(self.vni_add(port, *vni, *vlan))),
+            Request::VniDel { port, vni } => done(json(self.vni_del(port, *vni))),
+            Request::Trace { port } => match port.as_ref().map(|p| self.find_port(p)).transpose() {
                 Ok(filter) => {
                     self.streams.push((client, Stream::Trace(filter)));
                     Answer::Stream
@@ -331,8 +384,8 @@ impl LinuxSwitch {
                 self.monitor.add(client);
                 Answer::Stream
             }
-            Request::Explain { port, frame } => done(self.explain(&port, &frame)),
-            Request::Capture { port } => match self.find_port(&port) {
+            Request::Explain { port, frame } => done(self.explain(port, frame)),
+            Request::Capture { port } => match self.find_port(port) {
                 Ok(p) => {
                     self.streams.push((client, Stream::Capture(p)));
                     if let Some(n) = self.capture_count.get_mut(usize::from(p.0)) {
@@ -605,6 +658,9 @@ impl LinuxSwitch {
                     .spent
                     .saturating_sub(self.max_stall.spent_cpu + self.max_stall.spent_waited)
                     .as_micros() as u64,
+                max_stall_slept: self.max_stall.slept,
+                max_stall_preempted: self.max_stall.preempted,
+                stalls_over_1ms: self.max_stall.over,
                 stream_dropped: self.control.stream_dropped(),
                 ..ControlStats::default()
             },
