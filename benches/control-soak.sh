@@ -41,11 +41,9 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-ns() { echo "$prefix$1"; }
-addr() { echo "192.168.100.$((100 + $1))"; }
 # Steal time of all CPUs so far, ms (/proc/stat counts in USER_HZ ticks).
 steal_ms() { awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" {print int($9 * 1000 / hz)}' /proc/stat; }
-stat() { "$vs" stats --name "$name" -j | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"; }
+. "$root/benches/lab.sh"
 
 "$vs" lab up 3 --prefix "$prefix" >/dev/null
 "$vs" run --name "$name" --capacity "$entries" ${EXTRA:-} \
@@ -54,21 +52,6 @@ sw=$!
 for _ in $(seq 100); do "$vs" show --name "$name" >/dev/null 2>&1 && break; sleep 0.1; done
 ip netns exec "$(ns 1)" ping -c 1 -W 1 "$(addr 2)" >/dev/null
 ip netns exec "$(ns 3)" ping -c 1 -W 1 "$(addr 1)" >/dev/null
-
-# Fill the table: frames from host 3 with ENTRIES source MACs, addressed to
-# host 3 itself (the switch learns them and drops them as same-port).
-fill() {
-  ip netns exec "$(ns 3)" python3 - "$1" <<'PY'
-import socket, sys
-n = int(sys.argv[1])
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(("veth3", 0))
-dst = bytes([2, 0, 0, 0, 1, 3])
-tail = b"\x88\xb5" + bytes(46)
-for i in range(n):
-    s.send(dst + bytes([2, 0xf0]) + i.to_bytes(4, "big") + tail)
-PY
-}
 want=$((entries - 8))
 for _ in 1 2 3 4 5; do
   fill "$want"

@@ -57,7 +57,7 @@ sw=$!
 for _ in $(seq 100); do vtctl list-ports "$name" 2>/dev/null | grep -qx "$p-a" && break; sleep 0.1; done
 vtctl add-ls ls0 -- set Logical_Switch ls0 tunnel_key=42 -- bind-ls "$name" "$p-a" 0 ls0
 
-stat() { "$vs" stats --name "$name" -j | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"; }
+. "$root/benches/lab.sh"
 # Frames from host b with ENTRIES source MACs, to a MAC nobody has.
 ip netns exec "$p-hb" python3 - "$entries" <<'PY'
 import socket, sys
