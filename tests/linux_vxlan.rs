@@ -270,7 +270,7 @@ fn interop_with_a_linux_vxlan_device() {
             // Both ways: h1 -> h2 has vswitch encapsulate h1's TSO
             // super-frames.
             for reverse in [true, false] {
-                iperf3_server(&h2);
+                let _server = iperf3_server(&h2);
                 let mut args = vec!["timeout", "10", "iperf3", "-c", "192.168.77.2", "-t", "1"];
                 if reverse {
                     args.push("-R");
@@ -409,7 +409,7 @@ fn interop_over_an_ipv6_underlay() {
     ) {
         tx_checksum_off(&m2, &u2);
         for reverse in [false, true] {
-            iperf3_server(&h2);
+            let _server = iperf3_server(&h2);
             let mut args = vec!["timeout", "10", "iperf3", "-c", "192.168.76.2", "-t", "1"];
             if reverse {
                 args.push("-R");

@@ -426,20 +426,33 @@ pub fn send_all(port: &mut vswitch_linux::port::AfPacketPort, frames: &[Vec<u8>]
     }
 }
 
-/// Starts a one-test iperf3 server (`-s -D -1`) in namespace `ns` and waits
-/// until it listens.
-pub fn iperf3_server(ns: &str) {
-    let started = in_ns(ns, &["iperf3", "-s", "-D", "-1"]);
-    assert!(
-        wait_until(Duration::from_secs(5), || {
-            !in_ns(ns, &["ss", "-Hltn", "sport", "=", ":5201"])
-                .stdout
-                .is_empty()
-        }),
-        "iperf3 server in {ns} not listening: {}{} ss: {} {}",
-        String::from_utf8_lossy(&started.stdout),
-        String::from_utf8_lossy(&started.stderr),
-        String::from_utf8_lossy(&in_ns(ns, &["ss", "-Hltnp"]).stdout),
-        String::from_utf8_lossy(&in_ns(ns, &["ss", "-Hltn", "sport", "=", ":5201"]).stderr)
+/// Starts a one-test iperf3 server (`-s -1`) in namespace `ns`, as a child
+/// of the test (ended by its PID when the guard drops, if it has not ended
+/// by itself after its test), and waits until it listens.
+pub fn iperf3_server(ns: &str) -> Guard {
+    let log = std::env::temp_dir().join(format!("{ns}-iperf3-{}.log", std::process::id()));
+    let out = std::fs::File::create(&log).expect("iperf3 server log");
+    let mut server = Guard(
+        Command::new("ip")
+            .args(["netns", "exec", ns, "iperf3", "-s", "-1"])
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("iperf3 server log"))
+            .stderr(out)
+            .spawn()
+            .expect("iperf3 server"),
     );
+    let listening = wait_until(Duration::from_secs(5), || {
+        !in_ns(ns, &["ss", "-Hltn", "sport", "=", ":5201"])
+            .stdout
+            .is_empty()
+            || !matches!(server.0.try_wait(), Ok(None))
+    }) && matches!(server.0.try_wait(), Ok(None));
+    let said = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    assert!(
+        listening,
+        "iperf3 server in {ns} not listening ({:?}): {said}",
+        server.0.try_wait()
+    );
+    server
 }
