@@ -5,7 +5,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
-use vswitch_core::{FdbEntry, FdbStats, GuardStats, Instant, MacAddr, PortCounters, Switch};
+use vswitch_core::{FdbEntry, FdbStats, GuardStats, Instant, PortCounters, Switch};
 
 /// One port's counters, by name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -161,21 +161,6 @@ fn stp_report(switch: &Switch, port_name: &impl Fn(u16) -> String) -> Option<Stp
     })
 }
 
-/// `mac` as [`MacAddr`]'s `Display` writes it (`02:00:00:00:00:0a`), without
-/// the formatting machinery.
-fn mac_text(mac: MacAddr) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(17);
-    for (i, b) in mac.0.into_iter().enumerate() {
-        if i > 0 {
-            s.push(':');
-        }
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    s
-}
-
 impl SwitchReport {
     /// Reads the report off `switch` at time `now`; `port_name` names port numbers.
     pub fn new(
@@ -211,7 +196,7 @@ impl SwitchReport {
                     port: e.port.0,
                     port_name: name,
                     vid: e.vid,
-                    mac: mac_text(e.mac),
+                    mac: e.mac.to_string(),
                     age_ms: e.age.as_millis() as u64,
                     is_static: e.is_static,
                 }
@@ -422,20 +407,4 @@ pub fn more(f: &mut impl fmt::Write, total: usize, shown: usize, what: &str) -> 
         )?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod test {
-    use super::*;
-
-    #[test]
-    fn mac_text_is_what_display_writes() {
-        for mac in [
-            [0, 0, 0, 0, 0, 0],
-            [2, 0, 0, 0, 0, 0x0a],
-            [0xff, 0xfe, 0x10, 0x9a, 0xbc, 0xde],
-        ] {
-            assert_eq!(mac_text(MacAddr(mac)), MacAddr(mac).to_string());
-        }
-    }
 }
