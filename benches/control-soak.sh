@@ -53,11 +53,7 @@ for _ in $(seq 100); do "$vs" show --name "$name" >/dev/null 2>&1 && break; slee
 ip netns exec "$(ns 1)" ping -c 1 -W 1 "$(addr 2)" >/dev/null
 ip netns exec "$(ns 3)" ping -c 1 -W 1 "$(addr 1)" >/dev/null
 want=$((entries - 8))
-for _ in 1 2 3 4 5; do
-  fill "$want"
-  have=$(stat 's["fdb"]["entries"]')
-  [ "$have" -ge "$want" ] && break
-done
+fill_to "$want"
 echo "fdb entries: $(stat 's["fdb"]["entries"]') (capacity $entries)"
 
 phase() { # label

@@ -39,11 +39,7 @@ trap 'exit 130' INT TERM
 sw=$!
 for _ in $(seq 100); do "$vs" show --name "$name" >/dev/null 2>&1 && break; sleep 0.1; done
 ip netns exec "$(ns 1)" ping -c 1 -W 1 "$(addr 2)" >/dev/null
-for _ in 1 2 3 4 5; do
-  fill "$entries"
-  have=$(stat 's["fdb"]["entries"]')
-  [ "$have" -ge "$entries" ] && break
-done
+fill_to "$entries"
 echo "fdb entries: $(stat 's["fdb"]["entries"]') (capacity $((entries + 1024)))"
 stall0=$(stat 's["control"]["max_stall_us"]')
 

@@ -23,3 +23,14 @@ for i in range(n):
     s.send(dst + bytes([2, 0xf0]) + i.to_bytes(4, "big") + tail)
 PY
 }
+
+# Fill the table until it holds at least N entries (a few tries: frames the
+# switch's ring dropped are sent again).
+fill_to() {
+  local want=$1 have
+  for _ in 1 2 3 4 5; do
+    fill "$want"
+    have=$(stat 's["fdb"]["entries"]')
+    [ "$have" -ge "$want" ] && break
+  done
+}

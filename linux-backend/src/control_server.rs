@@ -261,15 +261,8 @@ impl ControlLink {
     }
 
     fn send_backlog(&mut self) {
-        while let Some(r) = self.backlog.pop_front() {
-            match self.replies.try_send(r) {
-                Ok(()) => self.pending = true,
-                Err(TrySendError::Full(r)) => {
-                    self.backlog.push_front(r);
-                    break;
-                }
-                Err(TrySendError::Disconnected(_)) => {}
-            }
+        if send_waiting(&mut self.backlog, &self.replies) {
+            self.pending = true;
         }
     }
 
@@ -503,6 +496,24 @@ struct Server {
     unreturned: VecDeque<Spent>,
 }
 
+/// Sends what waits in `queue`, oldest first, until `tx` is full (the rest
+/// keeps waiting) or gone (the rest is dropped); never waits. True if
+/// anything was sent.
+fn send_waiting<T>(queue: &mut VecDeque<T>, tx: &SyncSender<T>) -> bool {
+    let mut sent = false;
+    while let Some(v) = queue.pop_front() {
+        match tx.try_send(v) {
+            Ok(()) => sent = true,
+            Err(TrySendError::Full(v)) => {
+                queue.push_front(v);
+                break;
+            }
+            Err(TrySendError::Disconnected(_)) => queue.clear(),
+        }
+    }
+    sent
+}
+
 /// The event line that tells a monitoring client it lost `count` events, the
 /// first of them numbered `from`.
 pub(crate) fn missed_line(from: u64, count: u64) -> Vec<u8> {
@@ -729,18 +740,7 @@ impl Server {
     /// client, so they rarely wait), and wakes the forwarding thread. Never
     /// waits: the forwarding thread may be stopping.
     fn send_jobs(&mut self) {
-        let mut sent = false;
-        while let Some(job) = self.unsent.pop_front() {
-            match self.io.jobs.try_send(job) {
-                Ok(()) => sent = true,
-                Err(TrySendError::Full(job)) => {
-                    self.unsent.push_front(job);
-                    break;
-                }
-                Err(TrySendError::Disconnected(_)) => {}
-            }
-        }
-        if sent {
+        if send_waiting(&mut self.unsent, &self.io.jobs) {
             sys::event_signal(self.io.forwarding.as_raw_fd());
         }
     }
@@ -755,18 +755,7 @@ impl Server {
     /// the forwarding thread (a dump may wait for its slice buffer). Never
     /// waits: the forwarding thread may be stopping.
     fn return_spent(&mut self) {
-        let mut sent = false;
-        while let Some(spent) = self.unreturned.pop_front() {
-            match self.io.spent.try_send(spent) {
-                Ok(()) => sent = true,
-                Err(TrySendError::Full(spent)) => {
-                    self.unreturned.push_front(spent);
-                    break;
-                }
-                Err(TrySendError::Disconnected(_)) => self.unreturned.clear(),
-            }
-        }
-        if sent {
+        if send_waiting(&mut self.unreturned, &self.io.spent) {
             sys::event_signal(self.io.forwarding.as_raw_fd());
         }
     }

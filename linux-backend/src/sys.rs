@@ -826,23 +826,22 @@ pub fn thread_switches() -> (u64, u64) {
 /// CLOCK_MONOTONIC now, as perf (`perf record -k CLOCK_MONOTONIC`) and
 /// other tracers stamp their events.
 pub fn monotonic() -> std::time::Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec for the kernel to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    clock_now(libc::CLOCK_MONOTONIC)
 }
 
 /// CPU time the calling thread has used.
 pub fn thread_cpu_time() -> std::time::Duration {
+    clock_now(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// The time on clock `id`.
+fn clock_now(id: libc::clockid_t) -> std::time::Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid timespec for the kernel to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    unsafe { libc::clock_gettime(id, &mut ts) };
     std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
