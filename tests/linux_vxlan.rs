@@ -173,9 +173,9 @@ fn entry(sw: &Running, mac: &str) -> Option<serde_json::Value> {
 /// pings both ways; each side learns the other's host behind the other's
 /// underlay address; with the Linux side's UDP checksums off and on, and
 /// vswitch's off (its default, said explicitly in one round) and on. With
-/// checksums on vswitch sends TSO segments by UDP GSO; the third round takes checksum offload away from its underlay veth,
-/// so that the kernel refuses UDP GSO and vswitch goes datagram by datagram:
-/// TCP both ways still works.
+/// checksums on vswitch sends TSO segments by UDP GSO; the last round takes
+/// checksum offload away from its underlay veth, so that the kernel refuses
+/// UDP GSO and vswitch goes datagram by datagram: TCP both ways still works.
 #[test]
 fn interop_with_a_linux_vxlan_device() {
     if !ready(

@@ -410,16 +410,9 @@ mod test {
             assert_eq!(&k[8..], &a[..]);
         }
         assert_eq!(buf.len(), kept[2].len(), "after the flush, the third only");
-        // A frame with a partial checksum only (the one of
-        // `finishes_a_partial_tcp_checksum`), and a plain one.
-        let mut small = tcp4_headers(44, 0x4a3b);
-        small.extend_from_slice(b"ping");
-        let csum = VnetHdr {
-            flags: F_NEEDS_CSUM,
-            csum_start: 34,
-            csum_offset: 16,
-            ..VnetHdr::NONE
-        };
+        // A frame with a partial checksum only ([`partial_ping`]), and a
+        // plain one.
+        let (small, csum) = partial_ping();
         let mut got = Vec::new();
         resolve_into(&small, &csum, b"P", &mut Vec::new(), |b, r| {
             got.push(b[r].to_vec())
@@ -433,9 +426,10 @@ mod test {
         assert_eq!(&got[1][1..], &small[..]);
     }
 
-    #[test]
-    fn finishes_a_partial_tcp_checksum() {
-        // A 4-byte payload "ping"; values computed independently (Python).
+    /// A TCP frame with a 4-byte payload "ping" whose checksum is left to
+    /// the NIC (its field holds the pseudo-header sum), and its header;
+    /// finished, the checksum is 0xba34 (computed independently, Python).
+    fn partial_ping() -> (Vec<u8>, VnetHdr) {
         let mut f = tcp4_headers(44, 0x4a3b);
         f.extend_from_slice(b"ping");
         let hdr = VnetHdr {
@@ -444,6 +438,12 @@ mod test {
             csum_offset: 16,
             ..VnetHdr::NONE
         };
+        (f, hdr)
+    }
+
+    #[test]
+    fn finishes_a_partial_tcp_checksum() {
+        let (f, hdr) = partial_ping();
         let mut scratch = Vec::new();
         let mut got = Vec::new();
         assert_eq!(

@@ -913,27 +913,15 @@ impl VxlanPort {
         let sock = flow_hash(frame) as usize % self.sender.sockets.len();
         let header = encap_header(vni);
         let mut scratch = std::mem::take(&mut self.scratch);
-        let (frame, offload) = match (untag, offload.is_plain()) {
-            (false, _) => (frame, offload),
+        let mut header_and_macs = [0; HEADER_LEN + 12];
+        let (prefix, frame, offload): (&[u8], _, _) = match (untag, offload.is_plain()) {
+            (false, _) => (&header, frame, offload),
             (true, true) => {
-                // Untagged on its way into the send buffer.
-                let start = self.tx_buf.len();
-                self.tx_buf.extend_from_slice(&header);
-                self.tx_buf.extend_from_slice(&frame[..12]);
-                self.tx_buf.extend_from_slice(&frame[16..]);
-                let end = self.tx_buf.len();
-                let bytes = frame.len() as u64;
-                self.sender.queue(
-                    &mut self.tx_buf,
-                    start..end,
-                    sock,
-                    to,
-                    &self.remotes,
-                    bytes,
-                    &self.spec.name,
-                );
-                self.scratch = scratch;
-                return Ok(());
+                // Untagged on its way into the send buffer: the MAC
+                // addresses go with the VXLAN header, the rest after them.
+                header_and_macs[..HEADER_LEN].copy_from_slice(&header);
+                header_and_macs[HEADER_LEN..].copy_from_slice(&frame[..12]);
+                (&header_and_macs, &frame[16..], offload)
             }
             (true, false) => {
                 // An offloaded frame: untagged first, its offsets 4 bytes
@@ -950,7 +938,7 @@ impl VxlanPort {
                     },
                     ..offload
                 };
-                (&scratch[..], shifted)
+                (&header, &scratch[..], shifted)
             }
         };
         let untagged = if untag { 4 } else { 0 };
@@ -961,7 +949,8 @@ impl VxlanPort {
             spec,
             ..
         } = self;
-        let r = gso::resolve_into(frame, &offload, &header, tx_buf, |buf, range| {
+        let r = gso::resolve_into(frame, &offload, prefix, tx_buf, |buf, range| {
+            // The inner frame's length as it came, its tag included.
             let bytes = (range.len() - HEADER_LEN + untagged) as u64;
             sender.queue(buf, range, sock, to, remotes, bytes, &spec.name);
         });
