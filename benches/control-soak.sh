@@ -63,8 +63,8 @@ phase() { # label
   ip netns exec "$(ns 1)" ping -i 0.01 -w "$half" -q "$(addr 2)" >"$tmp/ping" 2>&1 &
   local ping=$!
   pids+=("$ping")
-  ip netns exec "$(ns 2)" iperf3 -s -D -1 >/dev/null 2>&1 || true
-  sleep 0.2
+  iperf3_server "$(ns 2)"
+  pids+=("$iperf_pid")
   local gbit
   gbit=$(ip netns exec "$(ns 1)" iperf3 -c "$(addr 2)" -t "$((half - 1))" -J |
     python3 -c "import json,sys; print('%.2f' % (json.load(sys.stdin)['end']['sum_received']['bits_per_second'] / 1e9))")

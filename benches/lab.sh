@@ -34,3 +34,17 @@ fill_to() {
     [ "$have" -ge "$want" ] && break
   done
 }
+
+# Starts a one-test iperf3 server (`-s -1`) in namespace $1, in the
+# background rather than as a daemon (`-D`, which was seen not to listen),
+# so that its PID ($iperf_pid) is the script's to end; waits (5 s at most)
+# until it listens.
+iperf3_server() {
+  ip netns exec "$1" iperf3 -s -1 >/dev/null 2>&1 &
+  iperf_pid=$!
+  for _ in $(seq 50); do
+    ip netns exec "$1" ss -Hltn sport = :5201 | grep -q . && return 0
+    sleep 0.1
+  done
+  echo "iperf3 server in $1 not listening" >&2
+}

@@ -12,6 +12,7 @@
 # loaded machine changes much less than the rates.
 # usage: MODE=linux|vswitch [VXOPTS=...] [RUNOPTS=...] [PERF=file [PERF_RUN=udp]] benches/vxlan-pair.sh
 set -e
+. "$(dirname "$0")/lab.sh"
 P=vsw-vxb
 cleanup() { # what this script started, and its namespaces, even on failure
   for n in m1 m2 h1 h2; do
@@ -49,8 +50,7 @@ else
   sleep 1.5
 fi
 ip netns exec ${P}h1 ping -c 3 -q 192.168.83.2 >/dev/null
-ip netns exec ${P}h2 iperf3 -s -D -1 >/dev/null
-sleep 0.5
+iperf3_server ${P}h2
 record() { # the run ($1) that PERF_RUN names (tcp by default): the switch, or
   # with MODE=linux the whole machine (the Linux pair works in softirqs)
   if [ -n "$PERF" ] && [ "${PERF_RUN:-tcp}" = "$1" ]; then
@@ -67,7 +67,7 @@ record tcp
 echo "$MODE TCP h1->h2:"; C=$(cpu); ip netns exec ${P}h1 iperf3 -c 192.168.83.2 -t 5 | grep -E "sender|receiver"
 spent "$C"
 [ -n "$PERFPID" ] && wait $PERFPID && PERFPID=
-ip netns exec ${P}h2 iperf3 -s -D -1 >/dev/null; sleep 0.5
+iperf3_server ${P}h2
 record udp
 echo "$MODE UDP 64B h1->h2:"; C=$(cpu); ip netns exec ${P}h1 iperf3 -u -b 0 -l 64 -c 192.168.83.2 -t 5 | grep -E "sender|receiver"
 spent "$C"
