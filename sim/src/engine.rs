@@ -230,7 +230,9 @@ struct SimSwitch {
     /// wire's other end (kept here, where a flood reads it in port order,
     /// rather than read from each wire).
     port_wire: Vec<Option<(u32, u8, End)>>,
-    /// The tunnel number of each port that is a VXLAN tunnel port.
+    /// The tunnel number of each port that is a VXLAN tunnel port; empty on
+    /// a switch with none (as most are), so that a flood's look is a length
+    /// check.
     port_tunnel: Vec<Option<u32>>,
     /// First index of this switch's ports in the timeline.
     timeline_base: usize,
@@ -458,7 +460,6 @@ impl Simulation {
             let _ = sw.switch.set_port_up(id, false);
             sw.port_names.push(r.port.clone());
             sw.port_wire.push(None);
-            sw.port_tunnel.push(None);
             Ok((si as u32, id.0))
         };
         let plug = |sim: &mut Simulation, wire: u32, side: u8, (si, p): (u32, u16)| {
@@ -955,8 +956,6 @@ impl Simulation {
         let base = sw.timeline_base;
         let port_wire = &sw.port_wire;
         let port_tunnel = &sw.port_tunnel;
-        // Most networks have no tunnel port: a flood need not look.
-        let any_tunnel = !tunnels.is_empty();
         let mut capture_error = None;
         let decision = sw.switch.forward_one_from(
             Instant::from_nanos(now),
@@ -969,11 +968,7 @@ impl Simulation {
                  decision,
                  ..
              }| {
-                let tunnel = if any_tunnel {
-                    port_tunnel.get(usize::from(out.0)).copied().flatten()
-                } else {
-                    None
-                };
+                let tunnel = port_tunnel.get(usize::from(out.0)).copied().flatten();
                 if let Some(ti) = tunnel {
                     let ti = ti as usize;
                     let sent = tunnel::send(

@@ -192,7 +192,11 @@ impl Simulation {
             self.locals.push(spec.local);
             self.tunnels.push(t);
             let sw = &mut self.switches[switch as usize];
-            sw.port_tunnel[usize::from(port)] = Some(ti);
+            let at = usize::from(port);
+            if sw.port_tunnel.len() <= at {
+                sw.port_tunnel.resize(at + 1, None);
+            }
+            sw.port_tunnel[at] = Some(ti);
             let _ = sw.switch.set_port_up(PortId(port), true);
         }
     }
