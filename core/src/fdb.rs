@@ -1102,20 +1102,8 @@ impl Fdb {
     /// counted as flushed when it was set aside.
     fn reclaim_entry(&mut self, idx: u32) {
         let Entry { key, port, .. } = self.entries[idx as usize];
-        let Links { prev, next } = self.links[idx as usize];
-        if prev != NIL {
-            self.links[prev as usize].next = next;
-        }
-        if next != NIL {
-            self.links[next as usize].prev = prev;
-        }
         let d = &mut self.doomed[usize::from(port)];
-        if d.head == idx {
-            d.head = next;
-        }
-        if d.tail == idx {
-            d.tail = prev;
-        }
+        detach(&mut self.links, idx, &mut d.head, &mut d.tail);
         d.count -= 1;
         if d.count == 0 {
             *d = Doomed::EMPTY;
@@ -1124,10 +1112,7 @@ impl Fdb {
             }
         }
         self.doomed_total -= 1;
-        self.index_remove(key, idx);
-        self.entries[idx as usize].flags = 0;
-        self.links[idx as usize].next = self.free;
-        self.free = idx;
+        self.release(key, idx);
     }
 
     /// Calls `f` with the remote endpoint of every entry on tunnel port
@@ -1415,7 +1400,14 @@ impl Fdb {
         } else {
             self.stats.statics -= 1;
         }
-        self.index_remove(e.key, idx);
+        self.release(e.key, idx);
+    }
+
+    /// Takes an entry that is in no list out of the index and gives its
+    /// arena place back to the free list.
+    #[inline]
+    fn release(&mut self, key: u64, idx: u32) {
+        self.index_remove(key, idx);
         self.entries[idx as usize].flags = 0;
         self.links[idx as usize].next = self.free;
         self.free = idx;
@@ -1521,20 +1513,8 @@ impl Fdb {
 
     fn unlink(&mut self, idx: u32) {
         let port = self.entries[idx as usize].port;
-        let Links { prev, next } = self.links[idx as usize];
-        if prev != NIL {
-            self.links[prev as usize].next = next;
-        }
-        if next != NIL {
-            self.links[next as usize].prev = prev;
-        }
         let p = &mut self.ports[usize::from(port)];
-        if p.head == idx {
-            p.head = next;
-        }
-        if p.tail == idx {
-            p.tail = prev;
-        }
+        detach(&mut self.links, idx, &mut p.head, &mut p.tail);
         p.count -= 1;
         if p.count == 0 {
             let pos = p.active_pos as usize;
@@ -1544,6 +1524,25 @@ impl Fdb {
                 self.ports[usize::from(moved)].active_pos = pos as u32;
             }
         }
+    }
+}
+
+/// Takes arena place `idx` out of the doubly linked list (in `links`) whose
+/// ends are `head` and `tail`: a port's LRU list or its doomed list.
+#[inline]
+fn detach(links: &mut [Links], idx: u32, head: &mut u32, tail: &mut u32) {
+    let Links { prev, next } = links[idx as usize];
+    if prev != NIL {
+        links[prev as usize].next = next;
+    }
+    if next != NIL {
+        links[next as usize].prev = prev;
+    }
+    if *head == idx {
+        *head = next;
+    }
+    if *tail == idx {
+        *tail = prev;
     }
 }
 
