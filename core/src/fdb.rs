@@ -1076,6 +1076,19 @@ impl Fdb {
         }
     }
 
+    /// True if the arena place holds an entry a flush took out of use (the
+    /// cold check only while a flush is being reclaimed).
+    #[inline(always)]
+    fn flushed(&self, idx: u32) -> bool {
+        self.doomed_total != 0 && self.is_doomed(idx)
+    }
+
+    /// True if the arena place holds an entry in use, not flushed.
+    #[inline]
+    fn live(&self, idx: u32) -> bool {
+        self.entries[idx as usize].flags & F_USED != 0 && !self.flushed(idx)
+    }
+
     /// Flushed entries whose memory is not reclaimed yet (they are gone in
     /// every other way).
     pub fn reclaim_pending(&self) -> usize {
@@ -1171,8 +1184,7 @@ impl Fdb {
         let mut n = 0;
         for idx in 0..self.entries.len() as u32 {
             let e = &self.entries[idx as usize];
-            if e.flags & F_USED != 0 && pred(e) && !(self.doomed_total != 0 && self.is_doomed(idx))
-            {
+            if e.flags & F_USED != 0 && pred(e) && !self.flushed(idx) {
                 self.remove_entry(idx);
                 n += 1;
             }
@@ -1186,10 +1198,7 @@ impl Fdb {
         let (clock, secs) = (self.clock as u32, self.secs);
         let this = &*self;
         (0..this.entries.len() as u32)
-            .filter(move |&idx| {
-                this.entries[idx as usize].flags & F_USED != 0
-                    && !(this.doomed_total != 0 && this.is_doomed(idx))
-            })
+            .filter(move |&idx| this.live(idx))
             .map(move |idx| {
                 let c = this.counters.get(idx as usize).copied().unwrap_or_default();
                 user_entry(&this.entries[idx as usize], c, clock, secs)
@@ -1235,7 +1244,7 @@ impl Fdb {
         let end = start.saturating_add(max.max(1)).min(self.entries.len());
         for idx in start..end {
             let e = &self.entries[idx];
-            if e.flags & F_USED != 0 && !(self.doomed_total != 0 && self.is_doomed(idx as u32)) {
+            if self.live(idx as u32) {
                 out.push(user_entry(e, self.counters_of(idx), clock, secs));
             }
         }
@@ -1277,7 +1286,7 @@ impl Fdb {
     #[inline(always)]
     fn find(&self, key: u64) -> Option<u32> {
         let idx = self.find_hashed(key, self.hash(key))?;
-        if self.doomed_total != 0 && self.is_doomed(idx) {
+        if self.flushed(idx) {
             return None;
         }
         Some(idx)
@@ -1289,7 +1298,7 @@ impl Fdb {
     #[inline(always)]
     fn find_mut(&mut self, key: u64) -> Option<u32> {
         let idx = self.find_hashed(key, self.hash(key))?;
-        if self.doomed_total != 0 && self.is_doomed(idx) {
+        if self.flushed(idx) {
             self.reclaim_entry(idx);
             return None;
         }
