@@ -1046,12 +1046,7 @@ impl Fdb {
         lru.tail = NIL;
         lru.count = 0;
         // Its time in the aging heap stays; it finds an empty list.
-        let pos = lru.active_pos as usize;
-        lru.active_pos = NIL;
-        self.active.swap_remove(pos);
-        if let Some(&moved) = self.active.get(pos) {
-            self.ports[usize::from(moved)].active_pos = pos as u32;
-        }
+        self.deactivate(port);
         p.count as usize
     }
 
@@ -1526,12 +1521,18 @@ impl Fdb {
         detach(&mut self.links, idx, &mut p.head, &mut p.tail);
         p.count -= 1;
         if p.count == 0 {
-            let pos = p.active_pos as usize;
-            p.active_pos = NIL;
-            self.active.swap_remove(pos);
-            if let Some(&moved) = self.active.get(pos) {
-                self.ports[usize::from(moved)].active_pos = pos as u32;
-            }
+            self.deactivate(port);
+        }
+    }
+
+    /// Takes a port whose list just became empty out of `active`.
+    fn deactivate(&mut self, port: u16) {
+        let p = &mut self.ports[usize::from(port)];
+        let pos = p.active_pos as usize;
+        p.active_pos = NIL;
+        self.active.swap_remove(pos);
+        if let Some(&moved) = self.active.get(pos) {
+            self.ports[usize::from(moved)].active_pos = pos as u32;
         }
     }
 }
