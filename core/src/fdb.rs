@@ -780,8 +780,9 @@ impl Fdb {
     /// refreshing its second (a frame's destination and source) will touch, at
     /// most [`PREFETCH_BATCH`] pairs: as in netmap's VALE, one pass per step of
     /// the chain (index slots, then entries with the source's links and the
-    /// destination's counters, then the LRU neighbours a refresh rewrites), so that the misses of the whole batch are in flight at once
-    /// instead of one after another. Each pass reads only lines the one before
+    /// destination's counters, then the LRU neighbours a refresh rewrites), so
+    /// that the misses of the whole batch are in flight at once instead of one
+    /// after another. Each pass reads only lines the one before
     /// asked for.
     pub(crate) fn prefetch_batch(&self, pairs: &[(u64, u64)]) {
         let mut hashes = [(0u64, 0u64); PREFETCH_BATCH];
@@ -1195,8 +1196,8 @@ impl Fdb {
         (0..this.entries.len() as u32)
             .filter(move |&idx| this.live(idx))
             .map(move |idx| {
-                let c = this.counters.get(idx as usize).copied().unwrap_or_default();
-                user_entry(&this.entries[idx as usize], c, clock, secs)
+                let i = idx as usize;
+                user_entry(&this.entries[i], this.counters_of(i), clock, secs)
             })
     }
 
