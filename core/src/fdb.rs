@@ -780,8 +780,9 @@ impl Fdb {
     /// refreshing its second (a frame's destination and source) will touch, at
     /// most [`PREFETCH_BATCH`] pairs: as in netmap's VALE, one pass per step of
     /// the chain (index slots, then entries with the source's links and the
-    /// destination's counters, then the LRU neighbours a refresh rewrites), so that the misses of the whole batch are in flight at once
-    /// instead of one after another. Each pass reads only lines the one before
+    /// destination's counters, then the LRU neighbours a refresh rewrites), so
+    /// that the misses of the whole batch are in flight at once instead of one
+    /// after another. Each pass reads only lines the one before
     /// asked for.
     pub(crate) fn prefetch_batch(&self, pairs: &[(u64, u64)]) {
         let mut hashes = [(0u64, 0u64); PREFETCH_BATCH];
@@ -1046,12 +1047,7 @@ impl Fdb {
         lru.tail = NIL;
         lru.count = 0;
         // Its time in the aging heap stays; it finds an empty list.
-        let pos = lru.active_pos as usize;
-        lru.active_pos = NIL;
-        self.active.swap_remove(pos);
-        if let Some(&moved) = self.active.get(pos) {
-            self.ports[usize::from(moved)].active_pos = pos as u32;
-        }
+        self.deactivate(port);
         p.count as usize
     }
 
@@ -1074,6 +1070,19 @@ impl Fdb {
             }
             _ => false,
         }
+    }
+
+    /// True if the arena place holds an entry a flush took out of use (the
+    /// cold check only while a flush is being reclaimed).
+    #[inline(always)]
+    fn flushed(&self, idx: u32) -> bool {
+        self.doomed_total != 0 && self.is_doomed(idx)
+    }
+
+    /// True if the arena place holds an entry in use, not flushed.
+    #[inline]
+    fn live(&self, idx: u32) -> bool {
+        self.entries[idx as usize].flags & F_USED != 0 && !self.flushed(idx)
     }
 
     /// Flushed entries whose memory is not reclaimed yet (they are gone in
@@ -1102,20 +1111,8 @@ impl Fdb {
     /// counted as flushed when it was set aside.
     fn reclaim_entry(&mut self, idx: u32) {
         let Entry { key, port, .. } = self.entries[idx as usize];
-        let Links { prev, next } = self.links[idx as usize];
-        if prev != NIL {
-            self.links[prev as usize].next = next;
-        }
-        if next != NIL {
-            self.links[next as usize].prev = prev;
-        }
         let d = &mut self.doomed[usize::from(port)];
-        if d.head == idx {
-            d.head = next;
-        }
-        if d.tail == idx {
-            d.tail = prev;
-        }
+        detach(&mut self.links, idx, &mut d.head, &mut d.tail);
         d.count -= 1;
         if d.count == 0 {
             *d = Doomed::EMPTY;
@@ -1124,10 +1121,7 @@ impl Fdb {
             }
         }
         self.doomed_total -= 1;
-        self.index_remove(key, idx);
-        self.entries[idx as usize].flags = 0;
-        self.links[idx as usize].next = self.free;
-        self.free = idx;
+        self.release(key, idx);
     }
 
     /// Calls `f` with the remote endpoint of every entry on tunnel port
@@ -1186,8 +1180,7 @@ impl Fdb {
         let mut n = 0;
         for idx in 0..self.entries.len() as u32 {
             let e = &self.entries[idx as usize];
-            if e.flags & F_USED != 0 && pred(e) && !(self.doomed_total != 0 && self.is_doomed(idx))
-            {
+            if e.flags & F_USED != 0 && pred(e) && !self.flushed(idx) {
                 self.remove_entry(idx);
                 n += 1;
             }
@@ -1201,13 +1194,10 @@ impl Fdb {
         let (clock, secs) = (self.clock as u32, self.secs);
         let this = &*self;
         (0..this.entries.len() as u32)
-            .filter(move |&idx| {
-                this.entries[idx as usize].flags & F_USED != 0
-                    && !(this.doomed_total != 0 && this.is_doomed(idx))
-            })
+            .filter(move |&idx| this.live(idx))
             .map(move |idx| {
-                let c = this.counters.get(idx as usize).copied().unwrap_or_default();
-                user_entry(&this.entries[idx as usize], c, clock, secs)
+                let i = idx as usize;
+                user_entry(&this.entries[i], this.counters_of(i), clock, secs)
             })
     }
 
@@ -1250,7 +1240,7 @@ impl Fdb {
         let end = start.saturating_add(max.max(1)).min(self.entries.len());
         for idx in start..end {
             let e = &self.entries[idx];
-            if e.flags & F_USED != 0 && !(self.doomed_total != 0 && self.is_doomed(idx as u32)) {
+            if self.live(idx as u32) {
                 out.push(user_entry(e, self.counters_of(idx), clock, secs));
             }
         }
@@ -1292,7 +1282,7 @@ impl Fdb {
     #[inline(always)]
     fn find(&self, key: u64) -> Option<u32> {
         let idx = self.find_hashed(key, self.hash(key))?;
-        if self.doomed_total != 0 && self.is_doomed(idx) {
+        if self.flushed(idx) {
             return None;
         }
         Some(idx)
@@ -1304,7 +1294,7 @@ impl Fdb {
     #[inline(always)]
     fn find_mut(&mut self, key: u64) -> Option<u32> {
         let idx = self.find_hashed(key, self.hash(key))?;
-        if self.doomed_total != 0 && self.is_doomed(idx) {
+        if self.flushed(idx) {
             self.reclaim_entry(idx);
             return None;
         }
@@ -1415,7 +1405,14 @@ impl Fdb {
         } else {
             self.stats.statics -= 1;
         }
-        self.index_remove(e.key, idx);
+        self.release(e.key, idx);
+    }
+
+    /// Takes an entry that is in no list out of the index and gives its
+    /// arena place back to the free list.
+    #[inline]
+    fn release(&mut self, key: u64, idx: u32) {
+        self.index_remove(key, idx);
         self.entries[idx as usize].flags = 0;
         self.links[idx as usize].next = self.free;
         self.free = idx;
@@ -1521,29 +1518,42 @@ impl Fdb {
 
     fn unlink(&mut self, idx: u32) {
         let port = self.entries[idx as usize].port;
-        let Links { prev, next } = self.links[idx as usize];
-        if prev != NIL {
-            self.links[prev as usize].next = next;
-        }
-        if next != NIL {
-            self.links[next as usize].prev = prev;
-        }
         let p = &mut self.ports[usize::from(port)];
-        if p.head == idx {
-            p.head = next;
-        }
-        if p.tail == idx {
-            p.tail = prev;
-        }
+        detach(&mut self.links, idx, &mut p.head, &mut p.tail);
         p.count -= 1;
         if p.count == 0 {
-            let pos = p.active_pos as usize;
-            p.active_pos = NIL;
-            self.active.swap_remove(pos);
-            if let Some(&moved) = self.active.get(pos) {
-                self.ports[usize::from(moved)].active_pos = pos as u32;
-            }
+            self.deactivate(port);
         }
+    }
+
+    /// Takes a port whose list just became empty out of `active`.
+    fn deactivate(&mut self, port: u16) {
+        let p = &mut self.ports[usize::from(port)];
+        let pos = p.active_pos as usize;
+        p.active_pos = NIL;
+        self.active.swap_remove(pos);
+        if let Some(&moved) = self.active.get(pos) {
+            self.ports[usize::from(moved)].active_pos = pos as u32;
+        }
+    }
+}
+
+/// Takes arena place `idx` out of the doubly linked list (in `links`) whose
+/// ends are `head` and `tail`: a port's LRU list or its doomed list.
+#[inline]
+fn detach(links: &mut [Links], idx: u32, head: &mut u32, tail: &mut u32) {
+    let Links { prev, next } = links[idx as usize];
+    if prev != NIL {
+        links[prev as usize].next = next;
+    }
+    if next != NIL {
+        links[next as usize].prev = prev;
+    }
+    if *head == idx {
+        *head = next;
+    }
+    if *tail == idx {
+        *tail = prev;
     }
 }
 
