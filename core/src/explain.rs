@@ -175,10 +175,12 @@ impl Switch {
     /// applies, [`VlanMode::ingress_vid`]); none if it has no VLAN there or
     /// no whole header (it is dropped before the table is asked).
     fn keys_of(&self, ingress: PortId, frame: &[u8]) -> Vec<u64> {
-        let Some(h) = frame.get(..12) else {
+        let (Some(dst), Some(src)) = (
+            MacAddr::from_bytes(frame),
+            frame.get(6..).and_then(MacAddr::from_bytes),
+        ) else {
             return Vec::new();
         };
-        let mac = |b: &[u8]| u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]]);
         let vid = if self.config().vlan_aware {
             let info = FrameInfo::parse(frame).ok();
             match (info, self.port(ingress)) {
@@ -189,7 +191,7 @@ impl Switch {
             Some(0)
         };
         match vid {
-            Some(vid) => alloc::vec![fdb_key(vid, mac(&h[6..])), fdb_key(vid, mac(&h[..6]))],
+            Some(vid) => alloc::vec![fdb_key(vid, src.to_u64()), fdb_key(vid, dst.to_u64())],
             None => Vec::new(),
         }
     }
