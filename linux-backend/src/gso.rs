@@ -383,16 +383,7 @@ mod test {
 
     #[test]
     fn builds_segments_after_a_prefix_where_the_caller_keeps_them() {
-        let mut f = tcp4_headers(40 + 2500, 0);
-        f.extend_from_slice(&payload(2500));
-        let hdr = VnetHdr {
-            flags: F_NEEDS_CSUM,
-            gso_type: GSO_TCPV4,
-            hdr_len: 54,
-            gso_size: 1000,
-            csum_start: 34,
-            csum_offset: 16,
-        };
+        let (f, hdr) = tcp4_super_frame();
         let mut alone = Vec::new();
         resolve(&f, &hdr, &mut Vec::new(), |s| alone.push(s.to_vec())).unwrap();
         // Kept in one buffer after the prefix, the second one flushed away.
@@ -424,6 +415,22 @@ mod test {
         .unwrap();
         assert_eq!(&got[0][51..53], &[0xba, 0x34]);
         assert_eq!(&got[1][1..], &small[..]);
+    }
+
+    /// A TCP/IPv4 super-frame of 2,500 bytes of `payload` to be cut in
+    /// segments of 1,000, and its header.
+    fn tcp4_super_frame() -> (Vec<u8>, VnetHdr) {
+        let mut f = tcp4_headers(40 + 2500, 0);
+        f.extend_from_slice(&payload(2500));
+        let hdr = VnetHdr {
+            flags: F_NEEDS_CSUM,
+            gso_type: GSO_TCPV4,
+            hdr_len: 54,
+            gso_size: 1000,
+            csum_start: 34,
+            csum_offset: 16,
+        };
+        (f, hdr)
     }
 
     /// A TCP frame with a 4-byte payload "ping" whose checksum is left to
@@ -470,16 +477,7 @@ mod test {
     #[test]
     fn cuts_a_tcp_ipv4_super_frame() {
         let data = payload(2500);
-        let mut f = tcp4_headers(40 + 2500, 0);
-        f.extend_from_slice(&data);
-        let hdr = VnetHdr {
-            flags: F_NEEDS_CSUM,
-            gso_type: GSO_TCPV4,
-            hdr_len: 54,
-            gso_size: 1000,
-            csum_start: 34,
-            csum_offset: 16,
-        };
+        let (f, hdr) = tcp4_super_frame();
         let mut segs = Vec::new();
         assert_eq!(
             resolve(&f, &hdr, &mut Vec::new(), |s| segs.push(s.to_vec())),
