@@ -99,7 +99,8 @@ echo "switch: control.max_stall_us before the loops $stall0, after $(stat 's["co
   "(waited $(stat 's["control"]["max_stall_waited_us"]'), blocked $(stat 's["control"]["max_stall_blocked_us"]')," \
   "slept $(stat 's["control"]["max_stall_slept"]'), preempted $(stat 's["control"]["max_stall_preempted"]'))," \
   "CPU $(stat 's["control"]["max_stall_cpu_us"]') ($(stat 's["control"]["max_stall_request"]'));" \
-  "turns over 1 ms: $(stat 's["control"]["stalls_over_1ms"]')"
+  "turns over 1 ms: $(stat 's["control"]["stalls_over_1ms"]');" \
+  "control thread paused for its CPU budget: $(stat 's["control"].get("throttled_ms", 0)') ms"
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 t0=$(date +%s.%N)
 rows=$("$vs" fdb show --name "$name" -j | python3 -c "import json,sys; print(len(json.load(sys.stdin)))")

@@ -12,11 +12,14 @@ use vswitch_linux::control::{
     self, Added, FdbRow, MdbReport, PortInfo, ReloadReport, Request, Stats, StpInfo, DEFAULT_NAME,
 };
 use vswitch_linux::control_server::{
-    ControlLimits, DEFAULT_CONTROL_NICE, DEFAULT_IDLE, DEFAULT_MAX_CLIENTS,
+    ControlLimits, DEFAULT_CONTROL_CPU, DEFAULT_CONTROL_NICE, DEFAULT_IDLE, DEFAULT_MAX_CLIENTS,
 };
 use vswitch_linux::lab::{self, LabOptions};
 use vswitch_linux::port::{PortOptions, RingKind, DEFAULT_RING_MIB};
-use vswitch_linux::switch::{ConfigSource, LinuxSwitch, RunOptions, DEFAULT_NICE, DEFAULT_POLL_US};
+use vswitch_linux::switch::{
+    ConfigSource, LinuxSwitch, Realtime, RunOptions, DEFAULT_NICE, DEFAULT_POLL_US,
+    DEFAULT_REALTIME,
+};
 
 /// Commands of the switch on real interfaces.
 #[derive(Subcommand)]
@@ -183,12 +186,12 @@ pub struct RunArgs {
           allow_negative_numbers = true,
           value_parser = clap::value_parser!(i32).range(-20..=19))]
     nice: i32,
-    /// Run the forwarding thread at this real-time priority (SCHED_FIFO,
-    /// 1 to 99) instead of --nice: no ordinary process, such as a busy
-    /// monitoring client, can then preempt it. Needs CAP_SYS_NICE. A
-    /// polling thread at a real-time priority can take its CPU from
-    /// everything else (README.md, `--rt-priority`).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=99))]
+    /// The forwarding thread's real-time priority (SCHED_FIFO, 1 to 99), so
+    /// that no ordinary process, such as a busy monitoring client, preempts
+    /// it; the switch refuses to start if it may not. 0: the ordinary policy
+    /// at --nice. By default priority 1 where permitted (CAP_SYS_NICE), else
+    /// --nice (README.md, `--rt-priority`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=99))]
     rt_priority: Option<u8>,
     /// The control thread's nice value, -20 to 19 (it answers `show`,
     /// `fdb show`, `stats` ... and formats their answers).
@@ -196,6 +199,13 @@ pub struct RunArgs {
           allow_negative_numbers = true,
           value_parser = clap::value_parser!(i32).range(-20..=19))]
     control_nice: i32,
+    /// The share of one CPU, in percent (1 to 100), the control thread may
+    /// use over each 100 ms; past it, it pauses until the 100 ms end, so
+    /// that clients polling the switch in loops get fewer answers instead of
+    /// CPU that forwarding and the traffic need. 100: no bound.
+    #[arg(long, value_name = "PERCENT", default_value_t = DEFAULT_CONTROL_CPU,
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    control_cpu: u8,
     /// Open interface ports as AF_XDP sockets (copy mode, --rx-ring-mib of
     /// frame memory), AF_PACKET where the kernel or interface does not allow
     /// it. No offloads: the peers must send finished checksums (`ethtool -K
@@ -835,12 +845,17 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
         },
         poll_us: a.poll_us,
         nice: a.nice,
-        rt_priority: a.rt_priority,
+        realtime: match a.rt_priority {
+            None => DEFAULT_REALTIME,
+            Some(0) => Realtime::Off,
+            Some(p) => Realtime::Required(p),
+        },
         metrics: a.metrics.or(file_metrics),
         control: ControlLimits {
             idle: std::time::Duration::from_secs_f64(a.control_idle),
             max_clients: usize::from(a.control_clients),
             nice: a.control_nice,
+            cpu_percent: a.control_cpu,
         },
     })?;
     // Stopped and joined when the switch stops.
@@ -989,7 +1004,7 @@ fn print_stats(s: &Stats) -> std::io::Result<()> {
     )?;
     let c = &s.control;
     outln!(
-        "control: clients {}, dumps {}, idle_closed {}, max_stall_cpu_us {}, max_stall_request {:?}, max_stall_us {} (waited {}, blocked {}, slept {}, preempted {}), refused {}, stalls_over_1ms {}, stream_dropped {}",
+        "control: clients {}, dumps {}, idle_closed {}, max_stall_cpu_us {}, max_stall_request {:?}, max_stall_us {} (waited {}, blocked {}, slept {}, preempted {}), refused {}, stalls_over_1ms {}, stream_dropped {}, throttled_ms {}",
         c.clients,
         c.dumps,
         c.idle_closed,
@@ -1002,7 +1017,8 @@ fn print_stats(s: &Stats) -> std::io::Result<()> {
         c.max_stall_preempted,
         c.refused,
         c.stalls_over_1ms,
-        c.stream_dropped
+        c.stream_dropped,
+        c.throttled_ms
     )?;
     Ok(())
 }
@@ -1179,19 +1195,18 @@ fn print_stp(name: &str, s: &StpInfo) -> std::io::Result<()> {
 fn fdb(command: FdbCommand) -> anyhow::Result<()> {
     match command {
         FdbCommand::Show(FdbShowArgs { common: c, stats }) => {
-            // The table may hold a million entries: its JSON is printed as the
-            // switch wrote it, or read straight into rows, never into a tree.
-            let data = control::request_raw(
-                &c.name,
-                Request::FdbShow {
-                    stats,
-                    ports: Vec::new(),
-                },
-            )?;
+            // The table may hold a million entries: its JSON is copied out as
+            // the switch writes it, or read straight into rows, never into a
+            // tree.
+            let request = Request::FdbShow {
+                stats,
+                ports: Vec::new(),
+            };
             if c.json {
-                outln!("{}", data.get())?;
+                control::request_to(&c.name, request, &mut std::io::stdout().lock())?;
                 return Ok(());
             }
+            let data = control::request_raw(&c.name, request)?;
             let rows: Vec<FdbRow> = serde_json::from_str(data.get())?;
             // As `bridge fdb show`: one entry per line.
             for r in rows {

@@ -130,9 +130,27 @@ fn policy(pid: u32, tid: &str) -> (u32, String) {
     (policy, comm)
 }
 
-/// `--rt-priority` puts the forwarding thread (the main thread) under
-/// SCHED_FIFO and leaves the control thread ordinary; a switch that may not
-/// use it refuses to start, with a line that says why.
+/// Each thread of a process: its id, policy and name.
+type Threads = Vec<(String, (u32, String))>;
+
+/// The policies of the forwarding thread (the main thread) and the control
+/// thread of switch process `pid`, and all its threads'.
+fn policies(pid: u32) -> (Option<u32>, Option<u32>, Threads) {
+    let mut seen = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let tid = t.unwrap().file_name().into_string().unwrap();
+        seen.push((tid.clone(), policy(pid, &tid)));
+    }
+    let forwarding = seen.iter().find(|(tid, _)| *tid == pid.to_string());
+    let control = seen.iter().find(|(_, (_, comm))| comm == "vswitch-control");
+    (forwarding.map(|t| t.1 .0), control.map(|t| t.1 .0), seen)
+}
+
+/// The forwarding thread (the main thread) runs SCHED_FIFO by default where
+/// permitted, and the control thread ordinary; `--rt-priority 0` keeps it
+/// ordinary; without CAP_SYS_NICE the default falls back to the ordinary
+/// policy, and an explicit `--rt-priority` refuses to start, with a line that
+/// says why.
 #[test]
 fn linux_rt_priority_runs_fifo_or_refuses() {
     if !ready()
@@ -144,29 +162,32 @@ fn linux_rt_priority_runs_fifo_or_refuses() {
         return;
     }
     let lab = Lab::up('r', 2);
-    let sw = Running::start(&lab.prefix, &lab.ports(), &["--rt-priority", "1"]);
-    assert!(ping(&lab.ns(1), &addr(2)));
-    let pid = sw.child.id();
-    let mut seen = Vec::new();
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let tid = t.unwrap().file_name().into_string().unwrap();
-        seen.push((tid.clone(), policy(pid, &tid)));
+    {
+        let sw = Running::start(&lab.prefix, &lab.ports(), &[]);
+        assert!(ping(&lab.ns(1), &addr(2)));
+        let (forwarding, control, seen) = policies(sw.child.id());
+        assert_eq!(forwarding, Some(1), "{seen:?}");
+        assert_eq!(control, Some(0), "{seen:?}");
     }
-    let forwarding = seen.iter().find(|(tid, _)| *tid == pid.to_string());
-    assert_eq!(forwarding.map(|t| t.1 .0), Some(1), "{seen:?}");
-    let control = seen.iter().find(|(_, (_, comm))| comm == "vswitch-control");
-    assert_eq!(control.map(|t| t.1 .0), Some(0), "{seen:?}");
+    {
+        let sw = Running::start(&lab.prefix, &lab.ports(), &["--rt-priority", "0"]);
+        assert!(ping(&lab.ns(1), &addr(2)));
+        let (forwarding, _, seen) = policies(sw.child.id());
+        assert_eq!(forwarding, Some(0), "{seen:?}");
+    }
     // Without CAP_SYS_NICE (root's RLIMIT_RTPRIO is 0 here).
-    let out = std::process::Command::new("setpriv")
-        .args(["--bounding-set=-sys_nice", "--inh-caps=-sys_nice", "--"])
-        .args([
-            common::VSWITCH,
-            "run",
-            "--name",
-            &unique('q'),
-            "--rt-priority",
-            "1",
-        ])
+    let unprivileged = |extra: &[&str], name: &str| {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--bounding-set=-sys_nice", "--inh-caps=-sys_nice", "--"])
+            .args([common::VSWITCH, "run", "--name", name])
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let name = unique('q');
+    let out = unprivileged(&["--rt-priority", "1"], &name)
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -175,6 +196,22 @@ fn linux_rt_priority_runs_fifo_or_refuses() {
         err.contains("--rt-priority 1: the forwarding thread may not run SCHED_FIFO"),
         "{err}"
     );
+    // setpriv execs the switch: the child's PID is the switch's, ended on
+    // drop as any other.
+    let sw = Running {
+        child: unprivileged(&[], &name).spawn().unwrap(),
+        name: name.clone(),
+    };
+    let started = Instant::now();
+    while vswitch(&["show", "--name", &name]).status.code() != Some(0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the switch did not start without CAP_SYS_NICE"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (forwarding, _, seen) = policies(sw.child.id());
+    assert_eq!(forwarding, Some(0), "{seen:?}");
 }
 
 #[test]

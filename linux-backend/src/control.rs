@@ -478,6 +478,10 @@ pub struct ControlStats {
     pub refused: u64,
     /// Stream output (trace, capture) dropped for slow clients.
     pub stream_dropped: u64,
+    /// Milliseconds the control thread paused, its CPU budget spent
+    /// (`vswitch run --control-cpu`).
+    #[serde(default)]
+    pub throttled_ms: u64,
 }
 
 /// One FDB entry as `fdb show` reports it, in the fields of `bridge -j fdb show`.
@@ -683,11 +687,16 @@ fn read_response_raw(reader: &mut BufReader<UnixStream>) -> Result<Box<RawValue>
     reader
         .read_line(&mut line)
         .map_err(|e| Error::io("reading the switch's answer", e))?;
+    parse_response_raw(&line)
+}
+
+/// The data of a response line, or the error it carries.
+fn parse_response_raw(line: &str) -> Result<Box<RawValue>> {
     if line.is_empty() {
         return Err(Error::Protocol("the switch closed the connection".into()));
     }
     let bad = |e: serde_json::Error| Error::Protocol(format!("bad answer from the switch: {e}"));
-    let r: RawResponse = serde_json::from_str(&line).map_err(bad)?;
+    let r: RawResponse = serde_json::from_str(line).map_err(bad)?;
     if r.version != VERSION {
         return Err(Error::Protocol(format!(
             "the switch speaks version {}, this program {VERSION}",
@@ -721,6 +730,82 @@ pub fn request(name: &str, request: Request) -> Result<serde_json::Value> {
 pub fn request_raw(name: &str, request: Request) -> Result<Box<RawValue>> {
     let mut reader = send_request(name, request)?;
     read_response_raw(&mut reader)
+}
+
+/// Sends `request` to switch `name` and copies its data to `out` as the
+/// switch writes it, a buffer at a time, followed by a newline: a
+/// million-entry `fdb show -j` is neither held whole nor parsed (the
+/// switch's own JSON is trusted as [`request_raw`] trusts it). An answer
+/// that is not a success of this version is read whole and its error
+/// returned, as [`request`] does.
+pub fn request_to(name: &str, request: Request, out: &mut impl Write) -> Result<()> {
+    let mut reader = send_request(name, request)?;
+    copy_data(&mut reader, out)
+}
+
+fn copy_data(reader: &mut impl BufRead, out: &mut impl Write) -> Result<()> {
+    let read_err = |e| Error::io("reading the switch's answer", e);
+    let write_err = |e| Error::io("writing the answer", e);
+    let prefix = format!(r#"{{"version":{VERSION},"ok":true,"data":"#);
+    // The head of the line, up to the prefix's length (or the line's end).
+    let mut head = Vec::with_capacity(prefix.len());
+    while head.len() < prefix.len() && head.last() != Some(&b'\n') {
+        let buf = reader.fill_buf().map_err(read_err)?;
+        if buf.is_empty() {
+            break;
+        }
+        let want = prefix.len() - head.len();
+        let n = buf
+            .iter()
+            .take(want)
+            .position(|&b| b == b'\n')
+            .map_or(want.min(buf.len()), |i| i + 1);
+        head.extend_from_slice(&buf[..n]);
+        reader.consume(n);
+    }
+    if head != prefix.as_bytes() {
+        // An error, another version, or no data: the whole line, parsed.
+        if head.last() != Some(&b'\n') {
+            reader.read_until(b'\n', &mut head).map_err(read_err)?;
+        }
+        let line = String::from_utf8(head)
+            .map_err(|_| Error::Protocol("the switch's answer is not UTF-8".into()))?;
+        let data = parse_response_raw(&line)?;
+        out.write_all(data.get().as_bytes()).map_err(write_err)?;
+        return out.write_all(b"\n").map_err(write_err);
+    }
+    // The data runs to the line's end, less the response's closing brace:
+    // the last byte of each buffer is held back until the next one shows
+    // that it was not that brace.
+    let mut held: Option<u8> = None;
+    loop {
+        let buf = reader.fill_buf().map_err(read_err)?;
+        if buf.is_empty() {
+            return Err(Error::Protocol(
+                "the switch closed the connection in the middle of its answer".into(),
+            ));
+        }
+        let (chunk, end) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], true),
+            None => (buf, false),
+        };
+        if let Some((&last, rest)) = chunk.split_last() {
+            if let Some(h) = held.replace(last) {
+                out.write_all(&[h]).map_err(write_err)?;
+            }
+            out.write_all(rest).map_err(write_err)?;
+        }
+        let used = chunk.len() + usize::from(end);
+        reader.consume(used);
+        if end {
+            if held != Some(b'}') {
+                return Err(Error::Protocol(
+                    "bad answer from the switch: no closing brace".into(),
+                ));
+            }
+            return out.write_all(b"\n").map_err(write_err);
+        }
+    }
 }
 
 /// Sends a streaming request (`trace`, `capture`) and returns the stream,
@@ -805,6 +890,51 @@ pub fn parse_request(line: &[u8]) -> std::result::Result<Request, String> {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    /// What [`copy_data`] writes for `line`, read `cap` bytes at a time.
+    fn copied(line: &str, cap: usize) -> Result<String> {
+        let mut reader = std::io::BufReader::with_capacity(cap, line.as_bytes());
+        let mut out = Vec::new();
+        copy_data(&mut reader, &mut out)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn data_is_copied_as_written_whatever_the_buffer() {
+        let data = r#"[{"mac":"02:00:00:00:00:01","port":1},{"mac":"02:00:00:00:00:02"}]"#;
+        let ok = format!(r#"{{"version":{VERSION},"ok":true,"data":{data}}}"#);
+        for cap in [1, 2, 3, 7, 31, 32, 64, 4096] {
+            // The answer as the switch sends it, and what follows it.
+            for tail in ["\n", "\nmore"] {
+                let line = format!("{ok}{tail}");
+                assert_eq!(
+                    copied(&line, cap).unwrap(),
+                    format!("{data}\n"),
+                    "cap {cap}"
+                );
+            }
+        }
+        let null = format!(r#"{{"version":{VERSION},"ok":true,"data":null}}"#);
+        assert_eq!(copied(&format!("{null}\n"), 5).unwrap(), "null\n");
+    }
+
+    #[test]
+    fn errors_and_cut_answers_are_reported() {
+        let err = format!(r#"{{"version":{VERSION},"ok":false,"error":"no such port"}}"#);
+        for cap in [1, 8, 4096] {
+            let e = copied(&format!("{err}\n"), cap).unwrap_err();
+            assert!(matches!(&e, Error::Remote(m) if m == "no such port"), "{e}");
+        }
+        let other = format!(r#"{{"version":{},"ok":true,"data":[]}}"#, VERSION + 1);
+        let e = copied(&format!("{other}\n"), 8).unwrap_err();
+        assert!(e.to_string().contains("version"), "{e}");
+        let cut = format!(r#"{{"version":{VERSION},"ok":true,"data":[1,2"#);
+        let e = copied(&cut, 8).unwrap_err();
+        assert!(e.to_string().contains("middle of its answer"), "{e}");
+        assert!(copied("", 8).unwrap_err().to_string().contains("closed"));
+        let short = format!(r#"{{"version":{VERSION}"#);
+        assert!(copied(&short, 8).is_err());
+    }
 
     #[test]
     fn request_round_trip() {

@@ -19,6 +19,13 @@
 //! arena lock, and the forwarding thread then slept on the lock while the
 //! control thread (nice +10) held it (BENCHMARKS.md, the fifth sitting).
 //!
+//! The control thread keeps to a CPU budget ([`CpuBudget`], `vswitch run
+//! --control-cpu`, 10% of a CPU by default): clients polling in loops get
+//! fewer answers instead of the CPU that forwarding and the traffic's ends
+//! need. So that it can pause often and briefly, and answer small requests
+//! in between, an `fdb show` answer is formatted [`ANSWER_ROWS`] rows per
+//! loop turn, and only while its client keeps up ([`ANSWER_BUFFER`]).
+//!
 //! A connection carries one request. After its answer the server shuts its
 //! writing side and reads (and discards) what the client still sends until the
 //! client closes, for at most [`LINGER`], so that the client reads its answer
@@ -59,6 +66,11 @@ const MAX_CLIENT_BACKLOG: usize = 8 << 20;
 /// so that formatting large answers gives way to forwarding (which runs at
 /// nice -10 or a real-time priority) when the two share a CPU.
 pub const DEFAULT_CONTROL_NICE: i32 = 10;
+/// The share of one CPU, in percent, the control thread may use by default
+/// (see [`CpuBudget`]).
+pub const DEFAULT_CONTROL_CPU: u8 = 10;
+/// The shortest window over which the control thread's CPU budget is counted.
+pub const BUDGET_WINDOW: Duration = Duration::from_millis(100);
 /// A monitoring client this far behind loses events (and is told how many).
 const MAX_MONITOR_BACKLOG: usize = 1 << 20;
 /// Chunks of trace lines or captured frames on their way to this thread.
@@ -88,6 +100,9 @@ pub struct ControlLimits {
     pub max_clients: usize,
     /// The control thread's nice value (-20..=19).
     pub nice: i32,
+    /// The share of one CPU, in percent (1..=100), the control thread may
+    /// use; 100 sets no bound.
+    pub cpu_percent: u8,
 }
 
 impl Default for ControlLimits {
@@ -96,6 +111,7 @@ impl Default for ControlLimits {
             idle: DEFAULT_IDLE,
             max_clients: DEFAULT_MAX_CLIENTS,
             nice: DEFAULT_CONTROL_NICE,
+            cpu_percent: DEFAULT_CONTROL_CPU,
         }
     }
 }
@@ -396,6 +412,54 @@ pub(crate) fn pair(
     Ok((server, link))
 }
 
+/// The control thread's CPU budget: at most `percent` of one CPU, counted
+/// over windows of at least [`BUDGET_WINDOW`]. When the CPU used since a
+/// window began would take longer than the time since at `percent` of a CPU,
+/// the thread pauses for the difference (also for work that overran the
+/// window), so that clients polling the switch in loops (each answer costs
+/// CPU here and more in the client) get fewer answers instead of taking the
+/// CPU that forwarding and the traffic's own ends need, as a hardware switch
+/// polices traffic to its control plane.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CpuBudget {
+    /// The share of a CPU, percent; `None`: no bound.
+    percent: Option<u32>,
+    /// When the current window started, and the thread's CPU time then.
+    start: Instant,
+    cpu_at_start: Duration,
+}
+
+impl CpuBudget {
+    pub(crate) fn new(percent: u8, now: Instant, cpu: Duration) -> CpuBudget {
+        CpuBudget {
+            percent: (percent < 100).then_some(u32::from(percent.max(1))),
+            start: now,
+            cpu_at_start: cpu,
+        }
+    }
+
+    /// How long to pause, given the time and the thread's CPU time now.
+    pub(crate) fn pause(&mut self, now: Instant, cpu: Duration) -> Option<Duration> {
+        let percent = self.percent?;
+        let used = cpu.saturating_sub(self.cpu_at_start);
+        // What `used` may take at `percent` of a CPU.
+        let due = used * 100 / percent;
+        let elapsed = now.saturating_duration_since(self.start);
+        if due > elapsed {
+            // The next window starts when the pause ends.
+            let pause = due - elapsed;
+            self.start = now + pause;
+            self.cpu_at_start = cpu;
+            return Some(pause);
+        }
+        if elapsed >= BUDGET_WINDOW {
+            self.start = now;
+            self.cpu_at_start = cpu;
+        }
+        None
+    }
+}
+
 impl ControlServer {
     /// Starts the control thread.
     pub fn spawn(self) -> io::Result<ServerHandle> {
@@ -405,6 +469,7 @@ impl ControlServer {
         epoll.add(self.shared.wake.as_raw_fd(), ev, TOKEN_WAKE)?;
         let shared = Arc::clone(&self.shared);
         let nice = self.limits.nice;
+        let percent = self.limits.cpu_percent;
         let mut state = Server {
             io: self,
             epoll,
@@ -414,6 +479,7 @@ impl ControlServer {
             idle_closed: 0,
             unsent: VecDeque::new(),
             unreturned: VecDeque::new(),
+            throttled: Duration::ZERO,
         };
         let thread = std::thread::Builder::new()
             .name("vswitch-control".into())
@@ -423,7 +489,7 @@ impl ControlServer {
                 if let Err(e) = sys::set_thread_nice(nice) {
                     tracing::debug!("control thread keeps its priority: {e}");
                 }
-                state.run()
+                state.run(percent)
             })?;
         Ok(ServerHandle {
             shared,
@@ -440,6 +506,8 @@ enum State {
     Waiting(Waiting),
     /// Getting trace lines or capture records.
     Streaming,
+    /// Its `fdb show` answer is being formatted, a part per loop turn.
+    Answering(Box<FdbAnswer>),
     /// Its last bytes are going out; then the writing side is shut and what
     /// the client still sends is read and discarded until it closes.
     Closing,
@@ -494,6 +562,8 @@ struct Server {
     unsent: VecDeque<Job>,
     /// Spent values that found the queue full, oldest first.
     unreturned: VecDeque<Spent>,
+    /// Time paused for the CPU budget.
+    throttled: Duration,
 }
 
 /// Sends what waits in `queue`, oldest first, until `tx` is full (the rest
@@ -545,86 +615,151 @@ struct Row<'a> {
     vlan: u16,
 }
 
-/// The `fdb show` answer line, written row by row (a large table never exists
-/// as a `serde_json::Value`): the rows sorted by port, VLAN and MAC. An entry
-/// seen twice on the same port by a dump of a changing table is shown once.
+/// Rows of an `fdb show` answer formatted per loop turn, between checks of
+/// the CPU budget and of the other clients.
+const ANSWER_ROWS: usize = 4096;
+/// An answer is formatted further only while less than this much of it waits
+/// to be written: a client that reads slowly does not make the switch hold
+/// its whole answer.
+const ANSWER_BUFFER: usize = 256 << 10;
+
+/// The `fdb show` answer line, written row by row and a part at a time (a
+/// large table never exists as a `serde_json::Value`, nor whole as text): the
+/// rows sorted by port, VLAN and MAC. An entry seen twice on the same port by
+/// a dump of a changing table is shown once.
 ///
 /// A tunnel port's entries carry their remote's address (`dst`), and its
 /// flood list comes as entries for 00:00:00:00:00:00, as `bridge fdb show`
 /// prints a VXLAN device's. With `stats`, each entry's row has its counters
 /// as a destination (`hits`, and `used` once it has been one).
-fn fdb_line(
-    names: &[String],
-    tunnels: &[Tunnel],
-    mut entries: Vec<FdbEntry>,
+struct FdbAnswer {
+    names: Vec<String>,
+    tunnels: Vec<Tunnel>,
+    entries: Vec<FdbEntry>,
     stats: bool,
-) -> Vec<u8> {
-    entries.sort_unstable_by_key(|e| (e.port.0, e.vid, e.mac.0));
-    entries.dedup_by_key(|e| (e.port.0, e.vid, e.mac.0));
-    let mut out = format!(r#"{{"version":{VERSION},"ok":true,"data":["#).into_bytes();
-    let mut first = true;
-    for t in tunnels {
-        for dst in &t.flood {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            let row = Row {
-                age: 0.0,
-                dst: Some(dst),
-                hits: None,
-                ifname: names.get(usize::from(t.port)).map_or("", String::as_str),
-                mac: "00:00:00:00:00:00".to_string(),
-                port: t.port,
-                state: "static",
-                used: None,
-                vlan: 0,
-            };
-            let _ = serde_json::to_writer(&mut out, &row);
+    /// The next entry to write; `None`: the head is not written yet.
+    next: Option<usize>,
+    /// A row has been written (the next one needs a comma).
+    rows: bool,
+}
+
+impl FdbAnswer {
+    fn new(
+        names: Vec<String>,
+        tunnels: Vec<Tunnel>,
+        mut entries: Vec<FdbEntry>,
+        stats: bool,
+    ) -> FdbAnswer {
+        entries.sort_unstable_by_key(|e| (e.port.0, e.vid, e.mac.0));
+        entries.dedup_by_key(|e| (e.port.0, e.vid, e.mac.0));
+        FdbAnswer {
+            names,
+            tunnels,
+            entries,
+            stats,
+            next: None,
+            rows: false,
         }
     }
-    for e in entries.iter() {
-        if !first {
+
+    fn comma(&mut self, out: &mut Vec<u8>) {
+        if self.rows {
             out.push(b',');
         }
-        first = false;
-        let unnamed;
-        let ifname = match names.get(usize::from(e.port.0)) {
-            Some(n) if !n.is_empty() => n.as_str(),
-            _ => {
-                unnamed = format!("port{}", e.port);
-                unnamed.as_str()
+        self.rows = true;
+    }
+
+    /// Appends the next `count` entries' rows to `out` (the head and the
+    /// flood lists first); true once the whole line is written.
+    fn write(&mut self, out: &mut Vec<u8>, count: usize) -> bool {
+        let start = match self.next {
+            Some(n) => n,
+            None => {
+                out.extend_from_slice(
+                    format!(r#"{{"version":{VERSION},"ok":true,"data":["#).as_bytes(),
+                );
+                for t in std::mem::take(&mut self.tunnels) {
+                    for dst in &t.flood {
+                        self.comma(out);
+                        let row = Row {
+                            age: 0.0,
+                            dst: Some(dst),
+                            hits: None,
+                            ifname: self
+                                .names
+                                .get(usize::from(t.port))
+                                .map_or("", String::as_str),
+                            mac: "00:00:00:00:00:00".to_string(),
+                            port: t.port,
+                            state: "static",
+                            used: None,
+                            vlan: 0,
+                        };
+                        let _ = serde_json::to_writer(&mut *out, &row);
+                    }
+                    self.tunnels.push(t);
+                }
+                0
             }
         };
-        let dst = e.remote.and_then(|r| {
-            let t = tunnels.iter().find(|t| t.port == e.port.0)?;
-            t.remotes
-                .get(usize::from(r.0))
-                .map(String::as_str)
-                .filter(|s| !s.is_empty())
-        });
-        let row = Row {
-            age: e.age.as_secs_f64(),
-            dst,
-            hits: stats.then_some(e.hits),
-            ifname,
-            mac: e.mac.to_string(),
-            port: e.port.0,
-            state: if e.is_static { "static" } else { "dynamic" },
-            used: e.used.filter(|_| stats).map(|u| u.as_secs()),
-            vlan: e.vid,
-        };
-        let _ = serde_json::to_writer(&mut out, &row);
+        let end = start.saturating_add(count).min(self.entries.len());
+        for i in start..end {
+            self.comma(out);
+            let e = &self.entries[i];
+            let unnamed;
+            let ifname = match self.names.get(usize::from(e.port.0)) {
+                Some(n) if !n.is_empty() => n.as_str(),
+                _ => {
+                    unnamed = format!("port{}", e.port);
+                    unnamed.as_str()
+                }
+            };
+            let dst = e.remote.and_then(|r| {
+                let t = self.tunnels.iter().find(|t| t.port == e.port.0)?;
+                t.remotes
+                    .get(usize::from(r.0))
+                    .map(String::as_str)
+                    .filter(|s| !s.is_empty())
+            });
+            let row = Row {
+                age: e.age.as_secs_f64(),
+                dst,
+                hits: self.stats.then_some(e.hits),
+                ifname,
+                mac: e.mac.to_string(),
+                port: e.port.0,
+                state: if e.is_static { "static" } else { "dynamic" },
+                used: e.used.filter(|_| self.stats).map(|u| u.as_secs()),
+                vlan: e.vid,
+            };
+            let _ = serde_json::to_writer(&mut *out, &row);
+        }
+        self.next = Some(end);
+        if end < self.entries.len() {
+            return false;
+        }
+        out.extend_from_slice(b"]}\n");
+        true
     }
-    out.extend_from_slice(b"]}\n");
+}
+
+/// The whole `fdb show` answer line (see [`FdbAnswer`]).
+#[cfg(test)]
+fn fdb_line(names: &[String], tunnels: &[Tunnel], entries: Vec<FdbEntry>, stats: bool) -> Vec<u8> {
+    let mut answer = FdbAnswer::new(names.to_vec(), tunnels.to_vec(), entries, stats);
+    let mut out = Vec::new();
+    while !answer.write(&mut out, 3) {}
     out
 }
 
 impl Server {
-    fn run(&mut self) {
+    fn run(&mut self, cpu_percent: u8) {
         let mut events = Vec::with_capacity(64);
+        let mut budget = CpuBudget::new(cpu_percent, Instant::now(), sys::thread_cpu_time());
+        let mut answering = false;
         while !self.io.shared.stop.load(Ordering::Acquire) {
             let timeout = match self.next_deadline() {
+                _ if answering => 0,
                 Some(t) => {
                     let ms = t.saturating_duration_since(Instant::now()).as_micros();
                     ms.div_ceil(1000).min(60_000) as i32
@@ -648,7 +783,47 @@ impl Server {
             self.expire(Instant::now());
             self.send_jobs();
             self.return_spent();
+            answering = self.answer_some();
+            if let Some(pause) = budget.pause(Instant::now(), sys::thread_cpu_time()) {
+                // Nothing waits on this thread: the forwarding thread keeps
+                // what it has for us (a dump waits for its slice buffers,
+                // stream data is dropped and counted past its queue).
+                std::thread::sleep(pause);
+                self.throttled += pause;
+            }
         }
+    }
+
+    /// Formats the next part of each `fdb show` answer whose client has read
+    /// most of the part before, and writes it. True if an answer can go on
+    /// at once (its client keeps up).
+    fn answer_some(&mut self) -> bool {
+        let ids: Vec<u64> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| matches!(c.state, State::Answering(_)))
+            .map(|(&id, _)| id)
+            .collect();
+        let mut more = false;
+        for id in ids {
+            let Some(c) = self.clients.get_mut(&id) else {
+                continue;
+            };
+            if c.outbuf.len() >= ANSWER_BUFFER {
+                continue;
+            }
+            let State::Answering(answer) = &mut c.state else {
+                continue;
+            };
+            if answer.write(&mut c.outbuf, ANSWER_ROWS) {
+                c.state = State::Closing;
+            }
+            self.flush(id);
+            more |= self.clients.get(&id).is_some_and(|c| {
+                matches!(c.state, State::Answering(_)) && c.outbuf.len() < ANSWER_BUFFER
+            });
+        }
+        more
     }
 
     /// Connections that hold a place: neither refused nor answered (one whose
@@ -953,6 +1128,7 @@ impl Server {
     fn on_reply(&mut self, r: Reply) {
         let clients = self.counted();
         let (refused, idle_closed) = (self.refused, self.idle_closed);
+        let throttled_ms = self.throttled.as_millis() as u64;
         let Some(c) = self.clients.get_mut(&r.client) else {
             // A spent request, freed here where it was made, or an answer
             // for a client that is gone, handed back.
@@ -982,6 +1158,7 @@ impl Server {
                             control.insert("clients".into(), clients.into());
                             control.insert("refused".into(), refused.into());
                             control.insert("idle_closed".into(), idle_closed.into());
+                            control.insert("throttled_ms".into(), throttled_ms.into());
                         }
                         c.outbuf.extend_from_slice(&line(&Response::ok(data)));
                     }
@@ -1023,9 +1200,13 @@ impl Server {
                     last,
                 });
                 if last {
-                    let out = fdb_line(all_names, all_tunnels, std::mem::take(all), *stats);
-                    c.outbuf.extend_from_slice(&out);
-                    c.state = State::Closing;
+                    let answer = FdbAnswer::new(
+                        std::mem::take(all_names),
+                        std::mem::take(all_tunnels),
+                        std::mem::take(all),
+                        *stats,
+                    );
+                    c.state = State::Answering(Box::new(answer));
                 }
             }
             (a @ Answer::FdbSlice { .. }, _) => spent = Some(a),
@@ -1092,7 +1273,7 @@ impl Server {
         match c.state {
             State::Reading => Some(c.active + self.io.limits.idle),
             State::Closing if c.shut => Some(c.active + LINGER.min(self.io.limits.idle)),
-            State::Closing => Some(c.active + self.io.limits.idle),
+            State::Closing | State::Answering(_) => Some(c.active + self.io.limits.idle),
             State::Waiting(_) | State::Streaming => None,
         }
     }
@@ -1238,6 +1419,30 @@ mod test {
 
     /// The FDB answer written row by row is the line `Response::ok(rows)`
     /// makes of the sorted rows, with a row seen twice shown once.
+    #[test]
+    fn the_cpu_budget_pauses_for_the_rest_of_its_window() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let cpu0 = ms(1000);
+        let mut b = CpuBudget::new(10, t0, cpu0);
+        assert_eq!(b.pause(t0 + ms(50), cpu0 + ms(5)), None);
+        // 10 ms of CPU at 10% take 100 ms: 40 more.
+        assert_eq!(b.pause(t0 + ms(60), cpu0 + ms(10)), Some(ms(40)));
+        // The next window starts where the pause ends, with the CPU spent so far.
+        assert_eq!(b.pause(t0 + ms(150), cpu0 + ms(14)), None);
+        assert_eq!(b.pause(t0 + ms(160), cpu0 + ms(20)), Some(ms(40)));
+        // Work that overran its window pays for all of it: 30 ms of CPU
+        // in 10 ms, 290 ms of pause.
+        assert_eq!(b.pause(t0 + ms(210), cpu0 + ms(50)), Some(ms(290)));
+        // A window that ended within its budget starts a new one.
+        assert_eq!(b.pause(t0 + ms(700), cpu0 + ms(55)), None);
+        assert_eq!(b.pause(t0 + ms(750), cpu0 + ms(59)), None);
+        assert_eq!(b.pause(t0 + ms(760), cpu0 + ms(65)), Some(ms(40)));
+        // 100%: no bound.
+        let mut free = CpuBudget::new(100, t0, cpu0);
+        assert_eq!(free.pause(t0 + ms(1), cpu0 + ms(90)), None);
+    }
+
     #[test]
     fn fdb_line_is_the_response_line() {
         let names = vec!["a".to_string(), String::new(), "c".to_string()];

@@ -64,6 +64,25 @@ pub const DEFAULT_POLL_US: u32 = 50;
 /// Open vSwitch's `ovs-ctl` starts `ovs-vswitchd` at -10.
 pub const DEFAULT_NICE: i32 = -10;
 
+/// Whether the forwarding thread runs at a real-time priority (SCHED_FIFO),
+/// so that no ordinary process preempts it in the middle of a loop turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Realtime {
+    /// The ordinary policy, at the nice value.
+    Off,
+    /// This priority if the switch may use it (CAP_SYS_NICE or an
+    /// RLIMIT_RTPRIO, real-time time in its cgroup), else the ordinary policy
+    /// at the nice value: the default.
+    IfPermitted(u8),
+    /// This priority, or the switch does not start (`--rt-priority N`).
+    Required(u8),
+}
+
+/// The forwarding thread's real-time priority by default, where permitted:
+/// the lowest, above every ordinary process and below the kernel's own
+/// real-time threads.
+pub const DEFAULT_REALTIME: Realtime = Realtime::IfPermitted(1);
+
 /// How to run a switch.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -83,10 +102,10 @@ pub struct RunOptions {
     pub poll_us: u32,
     /// The forwarding thread's nice value (-20..=19).
     pub nice: i32,
-    /// Run the forwarding thread at this real-time priority (SCHED_FIFO,
-    /// 1..=99) instead of at `nice`: ordinary processes can no longer
-    /// preempt it (README.md, `--rt-priority`). `None`: the ordinary policy.
-    pub rt_priority: Option<u8>,
+    /// Whether the forwarding thread runs at a real-time priority instead of
+    /// at `nice`, so that ordinary processes can no longer preempt it
+    /// (README.md, `--rt-priority`).
+    pub realtime: Realtime,
     /// Bounds on control connections: idle limit, most at once.
     pub control: ControlLimits,
     /// The configuration file, for reloads; `None`: nothing to reload.
@@ -105,7 +124,7 @@ impl Default for RunOptions {
             port: PortOptions::default(),
             poll_us: DEFAULT_POLL_US,
             nice: DEFAULT_NICE,
-            rt_priority: None,
+            realtime: DEFAULT_REALTIME,
             control: ControlLimits::default(),
             config: None,
             metrics: None,
@@ -177,7 +196,7 @@ pub struct LinuxSwitch {
     port_opts: PortOptions,
     poll_us: u32,
     nice: i32,
-    rt_priority: Option<u8>,
+    realtime: Realtime,
     /// What removed ports counted, so that the switch's totals never go back.
     retired: Retired,
     /// The configuration file, for reloads.
@@ -274,7 +293,7 @@ impl LinuxSwitch {
             port_opts: opts.port,
             poll_us: opts.poll_us,
             nice: opts.nice,
-            rt_priority: opts.rt_priority,
+            realtime: opts.realtime,
             batch: FrameBatch::with_room(FrameBatch::DEFAULT_SIZE),
             traced: Vec::new(),
             verdicts: Vec::new(),
@@ -339,15 +358,25 @@ impl LinuxSwitch {
                 self.nice
             );
         }
-        if let Some(p) = self.rt_priority {
-            sys::set_thread_fifo(i32::from(p)).map_err(|e| {
-                Error::Command(format!(
-                    "--rt-priority {p}: the forwarding thread may not run SCHED_FIFO ({e}): \
-                     it needs CAP_SYS_NICE or an RLIMIT_RTPRIO of {p}, and real-time time \
-                     in its cgroup (cpu.rt_runtime_us)"
-                ))
-            })?;
-            tracing::info!("forwarding thread runs SCHED_FIFO at priority {p}");
+        match self.realtime {
+            Realtime::Off => {}
+            Realtime::Required(p) => {
+                sys::set_thread_fifo(i32::from(p)).map_err(|e| {
+                    Error::Command(format!(
+                        "--rt-priority {p}: the forwarding thread may not run SCHED_FIFO ({e}): \
+                         it needs CAP_SYS_NICE or an RLIMIT_RTPRIO of {p}, and real-time time \
+                         in its cgroup (cpu.rt_runtime_us); --rt-priority 0 runs it at --nice"
+                    ))
+                })?;
+                tracing::info!("forwarding thread runs SCHED_FIFO at priority {p}");
+            }
+            Realtime::IfPermitted(p) => match sys::set_thread_fifo(i32::from(p)) {
+                Ok(()) => tracing::info!("forwarding thread runs SCHED_FIFO at priority {p}"),
+                Err(e) => tracing::info!(
+                    "forwarding thread runs at nice {} (SCHED_FIFO not permitted: {e})",
+                    self.nice
+                ),
+            },
         }
         tracing::info!(
             "switch {} running with {} ports; control socket {}",
