@@ -17,8 +17,7 @@ use vswitch_linux::control_server::{
 use vswitch_linux::lab::{self, LabOptions};
 use vswitch_linux::port::{PortOptions, RingKind, DEFAULT_RING_MIB};
 use vswitch_linux::switch::{
-    ConfigSource, LinuxSwitch, Realtime, RunOptions, DEFAULT_NICE, DEFAULT_POLL_US,
-    DEFAULT_REALTIME,
+    ConfigSource, LinuxSwitch, Realtime, RunOptions, DEFAULT_NICE, DEFAULT_REALTIME,
 };
 
 /// Commands of the switch on real interfaces.
@@ -175,10 +174,12 @@ pub struct RunArgs {
     rx_ring_mib: u16,
     /// After a batch, keep looking for frames this many microseconds before
     /// sleeping (0: sleep at once). Under load the switch keeps its CPU
-    /// instead of being woken per frame; idle, it costs nothing.
-    #[arg(long, value_name = "MICROSECONDS", default_value_t = DEFAULT_POLL_US,
+    /// instead of being woken per frame; idle, it costs nothing. By default
+    /// 50 at the ordinary policy (--rt-priority 0 or not permitted), 0 at a
+    /// real-time priority, which is woken at once anyway.
+    #[arg(long, value_name = "MICROSECONDS",
           value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
-    poll_us: u32,
+    poll_us: Option<u32>,
     /// The forwarding thread's nice value, -20 to 19: by default ahead of
     /// ordinary processes (monitoring clients, the switch's control thread at
     /// +10), as Open vSwitch runs ovs-vswitchd at -10.

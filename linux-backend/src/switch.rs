@@ -57,7 +57,12 @@ const AGING_SWEEP_MS: u64 = 1000;
 const STP_TICK_MS: u64 = 100;
 /// Batches read from one ready port before going back to epoll_wait.
 const DRAIN_BATCHES: usize = 8;
-/// How long the switch keeps looking for frames after a batch, by default.
+/// How long the switch keeps looking for frames after a batch, by default,
+/// when the forwarding thread runs at the ordinary policy. At a real-time
+/// priority it sleeps at once by default: woken, it runs at once anyway, and
+/// its polling would keep the processes it serves off its CPU (a host's
+/// receiver woken there waits behind it: BENCHMARKS.md, the VXLAN pair on a
+/// quiet machine).
 pub const DEFAULT_POLL_US: u32 = 50;
 /// The forwarding thread's nice value by default: ahead of ordinary processes
 /// (a busy monitoring client, the switch's own control thread at +10), as
@@ -99,7 +104,9 @@ pub struct RunOptions {
     /// After a batch, keep looking for frames this long before sleeping in
     /// epoll (0: sleep at once). Under load the switch then stays on its CPU
     /// instead of being woken, and moved, per frame; idle, it costs nothing.
-    pub poll_us: u32,
+    /// `None`: [`DEFAULT_POLL_US`] at the ordinary policy, 0 at a real-time
+    /// priority.
+    pub poll_us: Option<u32>,
     /// The forwarding thread's nice value (-20..=19).
     pub nice: i32,
     /// Whether the forwarding thread runs at a real-time priority instead of
@@ -122,7 +129,7 @@ impl Default for RunOptions {
             ports: Vec::new(),
             trace: false,
             port: PortOptions::default(),
-            poll_us: DEFAULT_POLL_US,
+            poll_us: None,
             nice: DEFAULT_NICE,
             realtime: DEFAULT_REALTIME,
             control: ControlLimits::default(),
@@ -194,7 +201,7 @@ pub struct LinuxSwitch {
     resolved: FrameBatch<VnetHdr>,
     gso_scratch: Vec<u8>,
     port_opts: PortOptions,
-    poll_us: u32,
+    poll_us: Option<u32>,
     nice: i32,
     realtime: Realtime,
     /// What removed ports counted, so that the switch's totals never go back.
@@ -358,8 +365,8 @@ impl LinuxSwitch {
                 self.nice
             );
         }
-        match self.realtime {
-            Realtime::Off => {}
+        let realtime = match self.realtime {
+            Realtime::Off => false,
             Realtime::Required(p) => {
                 sys::set_thread_fifo(i32::from(p)).map_err(|e| {
                     Error::Command(format!(
@@ -369,15 +376,25 @@ impl LinuxSwitch {
                     ))
                 })?;
                 tracing::info!("forwarding thread runs SCHED_FIFO at priority {p}");
+                true
             }
             Realtime::IfPermitted(p) => match sys::set_thread_fifo(i32::from(p)) {
-                Ok(()) => tracing::info!("forwarding thread runs SCHED_FIFO at priority {p}"),
-                Err(e) => tracing::info!(
-                    "forwarding thread runs at nice {} (SCHED_FIFO not permitted: {e})",
-                    self.nice
-                ),
+                Ok(()) => {
+                    tracing::info!("forwarding thread runs SCHED_FIFO at priority {p}");
+                    true
+                }
+                Err(e) => {
+                    tracing::info!(
+                        "forwarding thread runs at nice {} (SCHED_FIFO not permitted: {e})",
+                        self.nice
+                    );
+                    false
+                }
             },
-        }
+        };
+        let poll_us = self
+            .poll_us
+            .unwrap_or(if realtime { 0 } else { DEFAULT_POLL_US });
         tracing::info!(
             "switch {} running with {} ports; control socket {}",
             self.name,
@@ -389,7 +406,7 @@ impl LinuxSwitch {
             tracing::warn!("cannot tell the service manager the switch is ready: {e}");
         }
         let mut events = Vec::with_capacity(64);
-        let poll = std::time::Duration::from_micros(u64::from(self.poll_us));
+        let poll = std::time::Duration::from_micros(u64::from(poll_us));
         let mut poll_until = None;
         loop {
             let timeout = match poll_until {
