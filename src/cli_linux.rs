@@ -201,9 +201,10 @@ pub struct RunArgs {
           value_parser = clap::value_parser!(i32).range(-20..=19))]
     control_nice: i32,
     /// The share of one CPU, in percent (1 to 100), the control thread may
-    /// use over each 100 ms; past it, it pauses until the 100 ms end, so
-    /// that clients polling the switch in loops get fewer answers instead of
-    /// CPU that forwarding and the traffic need. 100: no bound.
+    /// use; past it, it pauses for as long as its CPU time would take at that
+    /// share (counted over windows of 100 ms or more), so that clients
+    /// polling the switch in loops get fewer answers instead of CPU that
+    /// forwarding and the traffic need. 100: no bound.
     #[arg(long, value_name = "PERCENT", default_value_t = DEFAULT_CONTROL_CPU,
           value_parser = clap::value_parser!(u8).range(1..=100))]
     control_cpu: u8,

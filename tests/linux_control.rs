@@ -198,15 +198,17 @@ fn linux_rt_priority_runs_fifo_or_refuses() {
     );
     // setpriv execs the switch: the child's PID is the switch's, ended on
     // drop as any other.
-    let sw = Running {
-        child: unprivileged(&[], &name).spawn().unwrap(),
+    let mut child = unprivileged(&[], &name);
+    let mut sw = Running {
+        child: child.stderr(std::process::Stdio::null()).spawn().unwrap(),
         name: name.clone(),
     };
     let started = Instant::now();
     while vswitch(&["show", "--name", &name]).status.code() != Some(0) {
+        let exited = sw.child.try_wait().unwrap();
         assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the switch did not start without CAP_SYS_NICE"
+            exited.is_none() && started.elapsed() < Duration::from_secs(10),
+            "the switch did not start without CAP_SYS_NICE (exit: {exited:?})"
         );
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -739,8 +739,9 @@ pub fn request_raw(name: &str, request: Request) -> Result<Box<RawValue>> {
 /// that is not a success of this version is read whole and its error
 /// returned, as [`request`] does.
 pub fn request_to(name: &str, request: Request, out: &mut impl Write) -> Result<()> {
-    let mut reader = send_request(name, request)?;
-    copy_data(&mut reader, out)
+    // Nothing is read yet: the stream is taken out of its buffer whole.
+    let stream = send_request(name, request)?.into_inner();
+    copy_data(&mut BufReader::with_capacity(64 << 10, stream), out)
 }
 
 fn copy_data(reader: &mut impl BufRead, out: &mut impl Write) -> Result<()> {
@@ -778,6 +779,8 @@ fn copy_data(reader: &mut impl BufRead, out: &mut impl Write) -> Result<()> {
     // the last byte of each buffer is held back until the next one shows
     // that it was not that brace.
     let mut held: Option<u8> = None;
+    // The held byte and the rest of a buffer, written in one call.
+    let mut piece = Vec::new();
     loop {
         let buf = reader.fill_buf().map_err(read_err)?;
         if buf.is_empty() {
@@ -790,10 +793,10 @@ fn copy_data(reader: &mut impl BufRead, out: &mut impl Write) -> Result<()> {
             None => (buf, false),
         };
         if let Some((&last, rest)) = chunk.split_last() {
-            if let Some(h) = held.replace(last) {
-                out.write_all(&[h]).map_err(write_err)?;
-            }
-            out.write_all(rest).map_err(write_err)?;
+            piece.clear();
+            piece.extend(held.replace(last));
+            piece.extend_from_slice(rest);
+            out.write_all(&piece).map_err(write_err)?;
         }
         let used = chunk.len() + usize::from(end);
         reader.consume(used);

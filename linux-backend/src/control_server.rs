@@ -24,7 +24,8 @@
 //! fewer answers instead of the CPU that forwarding and the traffic's ends
 //! need. So that it can pause often and briefly, and answer small requests
 //! in between, an `fdb show` answer is formatted [`ANSWER_ROWS`] rows per
-//! loop turn, and only while its client keeps up ([`ANSWER_BUFFER`]).
+//! loop turn, and further only while less than [`ANSWER_BUFFER`] of it
+//! waits for its client.
 //!
 //! A connection carries one request. After its answer the server shuts its
 //! writing side and reads (and discards) what the client still sends until the
@@ -416,7 +417,7 @@ pub(crate) fn pair(
 /// over windows of at least [`BUDGET_WINDOW`]. When the CPU used since a
 /// window began would take longer than the time since at `percent` of a CPU,
 /// the thread pauses for the difference (also for work that overran the
-/// window), so that clients polling the switch in loops (each answer costs
+/// window), at most a [`BUDGET_WINDOW`] at a time, so that clients polling the switch in loops (each answer costs
 /// CPU here and more in the client) get fewer answers instead of taking the
 /// CPU that forwarding and the traffic's own ends need, as a hardware switch
 /// polices traffic to its control plane.
@@ -446,11 +447,16 @@ impl CpuBudget {
         let due = used * 100 / percent;
         let elapsed = now.saturating_duration_since(self.start);
         if due > elapsed {
-            // The next window starts when the pause ends.
-            let pause = due - elapsed;
-            self.start = now + pause;
+            let debt = due - elapsed;
+            if debt > BUDGET_WINDOW {
+                // Paid a window at a time, so that requests that came
+                // meanwhile are seen between: the window and its CPU stay.
+                return Some(BUDGET_WINDOW);
+            }
+            // Paid off: the next window starts when the pause ends.
+            self.start = now + debt;
             self.cpu_at_start = cpu;
-            return Some(pause);
+            return Some(debt);
         }
         if elapsed >= BUDGET_WINDOW {
             self.start = now;
@@ -1417,8 +1423,6 @@ mod test {
         assert_eq!(rest, want);
     }
 
-    /// The FDB answer written row by row is the line `Response::ok(rows)`
-    /// makes of the sorted rows, with a row seen twice shown once.
     #[test]
     fn the_cpu_budget_pauses_for_the_rest_of_its_window() {
         let t0 = Instant::now();
@@ -1431,9 +1435,13 @@ mod test {
         // The next window starts where the pause ends, with the CPU spent so far.
         assert_eq!(b.pause(t0 + ms(150), cpu0 + ms(14)), None);
         assert_eq!(b.pause(t0 + ms(160), cpu0 + ms(20)), Some(ms(40)));
-        // Work that overran its window pays for all of it: 30 ms of CPU
-        // in 10 ms, 290 ms of pause.
-        assert_eq!(b.pause(t0 + ms(210), cpu0 + ms(50)), Some(ms(290)));
+        // Work that overran its window pays for all of it, 30 ms of CPU in
+        // 10 ms: 290 ms of pause, a window at a time.
+        assert_eq!(b.pause(t0 + ms(210), cpu0 + ms(50)), Some(ms(100)));
+        assert_eq!(b.pause(t0 + ms(310), cpu0 + ms(50)), Some(ms(100)));
+        // (a request answered between the pauses adds its CPU to the debt)
+        assert_eq!(b.pause(t0 + ms(410), cpu0 + ms(51)), Some(ms(100)));
+        assert_eq!(b.pause(t0 + ms(510), cpu0 + ms(51)), None);
         // A window that ended within its budget starts a new one.
         assert_eq!(b.pause(t0 + ms(700), cpu0 + ms(55)), None);
         assert_eq!(b.pause(t0 + ms(750), cpu0 + ms(59)), None);
@@ -1443,6 +1451,8 @@ mod test {
         assert_eq!(free.pause(t0 + ms(1), cpu0 + ms(90)), None);
     }
 
+    /// The FDB answer written row by row is the line `Response::ok(rows)`
+    /// makes of the sorted rows, with a row seen twice shown once.
     #[test]
     fn fdb_line_is_the_response_line() {
         let names = vec!["a".to_string(), String::new(), "c".to_string()];
