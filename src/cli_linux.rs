@@ -175,8 +175,8 @@ pub struct RunArgs {
     /// After a batch, keep looking for frames this many microseconds before
     /// sleeping (0: sleep at once). Under load the switch keeps its CPU
     /// instead of being woken per frame; idle, it costs nothing. By default
-    /// 50 at the ordinary policy (--rt-priority 0 or not permitted), 0 at a
-    /// real-time priority, which is woken at once anyway.
+    /// 50 at the ordinary policy, 0 at a real-time priority (--rt-priority),
+    /// which is woken at once anyway.
     #[arg(long, value_name = "MICROSECONDS",
           value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     poll_us: Option<u32>,
@@ -187,11 +187,11 @@ pub struct RunArgs {
           allow_negative_numbers = true,
           value_parser = clap::value_parser!(i32).range(-20..=19))]
     nice: i32,
-    /// The forwarding thread's real-time priority (SCHED_FIFO, 1 to 99), so
-    /// that no ordinary process, such as a busy monitoring client, preempts
-    /// it; the switch refuses to start if it may not. 0: the ordinary policy
-    /// at --nice. By default priority 1 where permitted (CAP_SYS_NICE), else
-    /// --nice (README.md, `--rt-priority`).
+    /// Run the forwarding thread at this real-time priority (SCHED_FIFO,
+    /// 1 to 99) instead of --nice, so that no ordinary process, such as a
+    /// busy monitoring client, preempts it; the switch refuses to start if
+    /// it may not (CAP_SYS_NICE). 0, the default: the ordinary policy. Best
+    /// with a CPU kept for the switch (README.md, `--rt-priority`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=99))]
     rt_priority: Option<u8>,
     /// The control thread's nice value, -20 to 19 (it answers `show`,

@@ -73,20 +73,18 @@ pub const DEFAULT_NICE: i32 = -10;
 /// so that no ordinary process preempts it in the middle of a loop turn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Realtime {
-    /// The ordinary policy, at the nice value.
+    /// The ordinary policy, at the nice value: the default.
     Off,
-    /// This priority if the switch may use it (CAP_SYS_NICE or an
-    /// RLIMIT_RTPRIO, real-time time in its cgroup), else the ordinary policy
-    /// at the nice value: the default.
-    IfPermitted(u8),
     /// This priority, or the switch does not start (`--rt-priority N`).
     Required(u8),
 }
 
-/// The forwarding thread's real-time priority by default, where permitted:
-/// the lowest, above every ordinary process and below the kernel's own
-/// real-time threads.
-pub const DEFAULT_REALTIME: Realtime = Realtime::IfPermitted(1);
+/// The forwarding thread's policy by default: the ordinary one. At a
+/// real-time priority the kernel moves a woken forwarding thread away from
+/// its CPU only for another real-time task, so it can end up sharing one
+/// CPU with a busy sender while the other idles (README.md,
+/// `--rt-priority`).
+pub const DEFAULT_REALTIME: Realtime = Realtime::Off;
 
 /// How to run a switch.
 #[derive(Clone, Debug)]
@@ -372,25 +370,12 @@ impl LinuxSwitch {
                     Error::Command(format!(
                         "--rt-priority {p}: the forwarding thread may not run SCHED_FIFO ({e}): \
                          it needs CAP_SYS_NICE or an RLIMIT_RTPRIO of {p}, and real-time time \
-                         in its cgroup (cpu.rt_runtime_us); --rt-priority 0 runs it at --nice"
+                         in its cgroup (cpu.rt_runtime_us)"
                     ))
                 })?;
                 tracing::info!("forwarding thread runs SCHED_FIFO at priority {p}");
                 true
             }
-            Realtime::IfPermitted(p) => match sys::set_thread_fifo(i32::from(p)) {
-                Ok(()) => {
-                    tracing::info!("forwarding thread runs SCHED_FIFO at priority {p}");
-                    true
-                }
-                Err(e) => {
-                    tracing::info!(
-                        "forwarding thread runs at nice {} (SCHED_FIFO not permitted: {e})",
-                        self.nice
-                    );
-                    false
-                }
-            },
         };
         let poll_us = self
             .poll_us
