@@ -4,27 +4,27 @@
 //! forwarding.
 //!
 //! The forwarding thread keeps the switch to itself (no lock on the hot path).
-//! Requests that need it go there as [`Job`]s over a channel, with an eventfd
-//! that wakes its epoll; it answers with plain data ([`Reply`]), an FDB dump in
-//! slices of bounded cost. Trace lines and captured frames come as [`Chunk`]s
+//! Requests that need it go there as `Job`s over a channel, with an eventfd
+//! that wakes its epoll; it answers with plain data (`Reply`), an FDB dump in
+//! slices of bounded cost. Trace lines and captured frames come as `Chunk`s
 //! over a bounded channel that the forwarding thread never waits on: when it is
 //! full they are dropped and counted (`control.stream_dropped` in `stats`).
 //!
 //! Each thread frees only what it allocated: the control thread hands back
 //! what the forwarding thread sent it (FDB slices, which the forwarding
 //! thread reuses, port names, answers, stream data) over a bounded queue of
-//! [`Spent`] values, and the forwarding thread hands back the requests; the
+//! `Spent` values, and the forwarding thread hands back the requests; the
 //! queues between them are bounded, their memory allocated once. With
 //! glibc's allocator a free of another thread's memory takes that thread's
 //! arena lock, and the forwarding thread then slept on the lock while the
 //! control thread (nice +10) held it (BENCHMARKS.md, the fifth sitting).
 //!
-//! The control thread keeps to a CPU budget ([`CpuBudget`], `vswitch run
+//! The control thread keeps to a CPU budget (`CpuBudget`, `vswitch run
 //! --control-cpu`, 10% of a CPU by default): clients polling in loops get
 //! fewer answers instead of the CPU that forwarding and the traffic's ends
 //! need. So that it can pause often and briefly, and answer small requests
-//! in between, an `fdb show` answer is formatted [`ANSWER_ROWS`] rows per
-//! loop turn, and further only while less than [`ANSWER_BUFFER`] of it
+//! in between, an `fdb show` answer is formatted `ANSWER_ROWS` rows per
+//! loop turn, and further only while less than `ANSWER_BUFFER` of it
 //! waits for its client.
 //!
 //! A connection carries one request. After its answer the server shuts its
@@ -68,7 +68,7 @@ const MAX_CLIENT_BACKLOG: usize = 8 << 20;
 /// nice -10 or a real-time priority) when the two share a CPU.
 pub const DEFAULT_CONTROL_NICE: i32 = 10;
 /// The share of one CPU, in percent, the control thread may use by default
-/// (see [`CpuBudget`]).
+/// (`vswitch run --control-cpu`; the module documentation says how).
 pub const DEFAULT_CONTROL_CPU: u8 = 10;
 /// The shortest window over which the control thread's CPU budget is counted.
 pub const BUDGET_WINDOW: Duration = Duration::from_millis(100);
