@@ -60,7 +60,8 @@ t2=$(date +%s.%N)
 wait "$ping" || true
 ping=""
 rtt=$(awk -F/ '/rtt|round-trip/ {print $6}' "$tmp/ping")
-echo "fdb flush: \"$answer\" in $(echo "$t1 - $t0" | bc) s (client included); reclaimed after $(echo "$t2 - $t0" | bc) s"
+if [ "$left" -eq 0 ]; then reclaimed="reclaimed after"; else reclaimed="$left entries not reclaimed after"; fi
+echo "fdb flush: \"$answer\" in $(echo "$t1 - $t0" | bc) s (client included); $reclaimed $(echo "$t2 - $t0" | bc) s"
 echo "entries now $(stat 's["fdb"]["entries"]'); ping RTT max ${rtt:-?} ms during the flush"
 echo "control.max_stall_us before $stall0, after $(stat 's["control"]["max_stall_us"]')" \
   "(waited $(stat 's["control"]["max_stall_waited_us"]'), blocked $(stat 's["control"]["max_stall_blocked_us"]'), request $(stat 's["control"]["max_stall_request"]'));" \

@@ -59,16 +59,7 @@ vtctl add-ls ls0 -- set Logical_Switch ls0 tunnel_key=42 -- bind-ls "$name" "$p-
 
 . "$root/benches/lab.sh"
 # Frames from host b with ENTRIES source MACs, to a MAC nobody has.
-ip netns exec "$p-hb" python3 - "$entries" <<'PY'
-import socket, sys
-n = int(sys.argv[1])
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(("eth0", 0))
-dst = bytes([2, 0, 0, 0, 1, 3])
-tail = b"\x88\xb5" + bytes(46)
-for i in range(n):
-    s.send(dst + bytes([2, 0xf0]) + i.to_bytes(4, "big") + tail)
-PY
+fill "$entries" "$p-hb" eth0
 echo "fdb entries: $(stat 's["fdb"]["entries"]')"
 
 # CPU time (utime + stime, in clock ticks) of the vtep thread, the control

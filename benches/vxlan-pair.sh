@@ -13,6 +13,7 @@
 # usage: MODE=linux|vswitch [VXOPTS=...] [RUNOPTS=...] [PERF=file [PERF_RUN=udp]] benches/vxlan-pair.sh
 set -e
 . "$(dirname "$0")/lab.sh"
+vs=${VSWITCH:-$(dirname "$0")/../target/release/vswitch}
 P=vsw-vxb
 cleanup() { # what this script started, and its namespaces, even on failure
   for n in m1 m2 h1 h2; do
@@ -45,7 +46,7 @@ if [ "$MODE" = linux ]; then
   ip netns exec ${P}m1 ethtool -K u1 tx off >/dev/null
   linux ${P}m1 10.83.0.1 10.83.0.2; ip -n ${P}m1 link set s1 master br0
 else
-  ip netns exec ${P}m1 "${VSWITCH:-$(dirname "$0")/../target/release/vswitch}" run --name vsw-vxb $RUNOPTS vxlan:vx0,vni=42,local=10.83.0.1,remote=10.83.0.2$VXOPTS s1 >/tmp/vxlan-pair.log 2>&1 &
+  ip netns exec ${P}m1 "$vs" run --name vsw-vxb $RUNOPTS vxlan:vx0,vni=42,local=10.83.0.1,remote=10.83.0.2$VXOPTS s1 >/tmp/vxlan-pair.log 2>&1 &
   VSW=$!
   sleep 1.5
 fi
@@ -59,8 +60,8 @@ record() { # the run ($1) that PERF_RUN names (tcp by default): the switch, or
     PERFPID=$!
   fi
 }
-cpu() { # the switch's CPU seconds so far (clock ticks of 1/100 s)
-  if [ -n "$VSW" ]; then awk '{ printf "%.2f\n", ($14 + $15) / 100 }' /proc/$VSW/stat; fi
+cpu() { # the switch's CPU seconds so far
+  if [ -n "$VSW" ]; then awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' /proc/$VSW/stat; fi
 }
 spent() { if [ -n "$VSW" ]; then echo "  switch CPU: $(echo "$(cpu) - $1" | bc) s"; fi; }
 record tcp
@@ -72,7 +73,7 @@ record udp
 # Host 2's UDP receive-buffer overflows (/proc/net/snmp, Udp: RcvbufErrors).
 rcvbuf() { ip netns exec ${P}h2 awk '/^Udp:/ { if (h) print $6; h = 1 }' /proc/net/snmp; }
 # The switch's frames dropped for a full receive ring.
-rxfull() { if [ -n "$VSW" ]; then ip netns exec ${P}m1 "${VSWITCH:-$(dirname "$0")/../target/release/vswitch}" stats --name vsw-vxb -j | python3 -c "import json,sys; print(json.load(sys.stdin)['drops'].get('rx-full', 0))"; fi; }
+rxfull() { if [ -n "$VSW" ]; then ip netns exec ${P}m1 "$vs" stats --name vsw-vxb -j | python3 -c "import json,sys; print(json.load(sys.stdin)['drops'].get('rx-full', 0))"; fi; }
 # Packets machine 2's underlay veth received: what machine 1 put into the
 # tunnel, whatever host 2 then managed to read.
 underlay_rx() { ip netns exec ${P}m2 cat /sys/class/net/u2/statistics/rx_packets; }

@@ -16,9 +16,7 @@ use vswitch_linux::control_server::{
 };
 use vswitch_linux::lab::{self, LabOptions};
 use vswitch_linux::port::{PortOptions, RingKind, DEFAULT_RING_MIB};
-use vswitch_linux::switch::{
-    ConfigSource, LinuxSwitch, Realtime, RunOptions, DEFAULT_NICE, DEFAULT_REALTIME,
-};
+use vswitch_linux::switch::{ConfigSource, LinuxSwitch, RunOptions, DEFAULT_NICE};
 
 /// Commands of the switch on real interfaces.
 #[derive(Subcommand)]
@@ -847,11 +845,8 @@ fn run_switch(a: RunArgs) -> anyhow::Result<()> {
         },
         poll_us: a.poll_us,
         nice: a.nice,
-        realtime: match a.rt_priority {
-            None => DEFAULT_REALTIME,
-            Some(0) => Realtime::Off,
-            Some(p) => Realtime::Required(p),
-        },
+        // 0: the ordinary policy, as when not given.
+        rt_priority: a.rt_priority.filter(|&p| p > 0),
         metrics: a.metrics.or(file_metrics),
         control: ControlLimits {
             idle: std::time::Duration::from_secs_f64(a.control_idle),

@@ -172,9 +172,16 @@ fn linux_rt_priority_runs_fifo_or_refuses() {
         assert_eq!(forwarding, Some(want), "{extra:?}: {seen:?}");
         assert_eq!(control, Some(0), "{extra:?}: {seen:?}");
     }
-    // Without CAP_SYS_NICE (root's RLIMIT_RTPRIO is 0 here).
-    let out = std::process::Command::new("setpriv")
-        .args(["--bounding-set=-sys_nice", "--inh-caps=-sys_nice", "--"])
+    // Without CAP_SYS_NICE, and with an RLIMIT_RTPRIO of 0; ended after 10 s
+    // if it ever started instead of refusing.
+    let out = std::process::Command::new("timeout")
+        .args(["-k", "1", "10", "prlimit", "--rtprio=0", "--"])
+        .args([
+            "setpriv",
+            "--bounding-set=-sys_nice",
+            "--inh-caps=-sys_nice",
+            "--",
+        ])
         .args([
             common::VSWITCH,
             "run",

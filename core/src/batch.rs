@@ -96,11 +96,7 @@ impl<M: Copy> FrameBatch<M> {
     /// endpoint `remote`, with its metadata. The switch learns the frame's
     /// source with that remote.
     pub fn push_from(&mut self, frame: &[u8], meta: M, remote: Option<RemoteId>) {
-        let start = self.data.len();
-        self.data.extend_from_slice(frame);
-        self.frames.push(start..self.data.len());
-        self.meta.push(meta);
-        self.remotes.push(remote);
+        self.push_parts_from(&[frame], meta, remote);
     }
 
     /// Appends a frame made of `parts` one after the other, as

@@ -142,7 +142,6 @@ impl Switch {
         frame: &[u8],
     ) -> Explanation {
         let mut copy = self.copy_with_fdb(self.fdb().sample(now, &self.keys_of(ingress, frame)));
-        copy.set_event_log(0);
         copy.set_event_log(256);
         let decision = copy.decide_from(now, ingress, remote, frame);
         let mut effects = Vec::new();

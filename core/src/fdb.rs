@@ -289,6 +289,7 @@ struct Entry {
     flags: u16,
 }
 
+// Checked when the crate compiles (the tests need no copy of it).
 const _: () = assert!(core::mem::size_of::<Entry>() == 16);
 
 /// An arena place's links in its port's LRU list, kept beside the arena:
@@ -570,9 +571,7 @@ impl Fdb {
         let mut i = 0;
         while let Some(&port) = self.doomed_ports.get(i) {
             if now - self.doomed[usize::from(port)].since >= self.aging_ms {
-                while self.doomed[usize::from(port)].count > 0 {
-                    self.reclaim_entry(self.doomed[usize::from(port)].head);
-                }
+                self.reclaim_port(port);
                 // The port left `doomed_ports`; another took position i.
             } else {
                 i += 1;
@@ -582,9 +581,7 @@ impl Fdb {
     }
 
     fn expire_all(&mut self) {
-        while self.doomed_total != 0 {
-            self.reclaim(usize::MAX);
-        }
+        self.reclaim(usize::MAX);
         while let Some(&port) = self.active.last() {
             let p = usize::from(port);
             while self.ports[p].head != NIL {
@@ -662,11 +659,6 @@ impl Fdb {
             c.hits = c.hits.saturating_add(1);
             c.used = secs;
         }
-    }
-
-    /// Whether the table keeps per-entry counters ([`FdbConfig::entry_stats`]).
-    pub fn entry_stats(&self) -> bool {
-        self.config.entry_stats
     }
 
     /// The counters of arena place `idx`: zero without per-entry counters.
@@ -792,21 +784,22 @@ impl Fdb {
             prefetch(&self.slots[self.home(h.1)]);
         }
         let hashes = &hashes[..pairs.len().min(PREFETCH_BATCH)];
-        for &(dst, src) in hashes {
+        // The sources' places, found by fingerprint alone: a prefetch is a
+        // hint, and a wrong place only warms a line for nothing.
+        let mut sources = [None; PREFETCH_BATCH];
+        for (&(dst, src), place) in hashes.iter().zip(&mut sources) {
             // The destination's counters, when the table keeps them, are
             // written on a line of their own.
             if let Some(c) = self.prefetch_entry(dst).and_then(|i| self.counters.get(i)) {
                 prefetch(c);
             }
-            if let Some(idx) = self.prefetch_entry(src) {
+            *place = self.prefetch_entry(src);
+            if let Some(idx) = *place {
                 prefetch(&self.links[idx]);
             }
         }
-        for (&(_, src), &(_, h)) in pairs.iter().zip(hashes) {
-            let Some(idx) = self.find_hashed(src, h) else {
-                continue;
-            };
-            let l = &self.links[idx as usize];
+        for &idx in sources[..hashes.len()].iter().flatten() {
+            let l = &self.links[idx];
             if let Some(next) = self.links.get(l.next as usize) {
                 prefetch(next);
             }
@@ -1107,6 +1100,14 @@ impl Fdb {
         n
     }
 
+    /// Reclaims every flushed entry of `port`, which then leaves
+    /// `doomed_ports`.
+    fn reclaim_port(&mut self, port: u16) {
+        while self.doomed[usize::from(port)].count > 0 {
+            self.reclaim_entry(self.doomed[usize::from(port)].head);
+        }
+    }
+
     /// Takes a doomed entry out of its list, the index and the arena. It was
     /// counted as flushed when it was set aside.
     fn reclaim_entry(&mut self, idx: u32) {
@@ -1340,6 +1341,9 @@ impl Fdb {
             self.free = self.links[idx as usize].next;
             self.entries[idx as usize] = entry;
             self.links[idx as usize] = UNLINKED;
+            if let Some(c) = self.counters.get_mut(idx as usize) {
+                *c = Counters::default();
+            }
             idx
         } else {
             self.entries.push(entry);
@@ -1349,9 +1353,6 @@ impl Fdb {
             }
             (self.entries.len() - 1) as u32
         };
-        if let Some(c) = self.counters.get_mut(idx as usize) {
-            *c = Counters::default();
-        }
         if entry.flags & F_STATIC == 0 {
             self.stats.current += 1;
         }
@@ -1845,7 +1846,6 @@ mod test {
             g.get_remote(7, mac(3)),
             Some((PortId(2), Some(RemoteId(0))))
         );
-        assert_eq!(core::mem::size_of::<Entry>(), 16);
     }
 
     /// `remotes_on` names the remotes of a port's entries, dynamic and
@@ -1977,7 +1977,7 @@ mod test {
     #[test]
     fn entry_counters_only_when_asked_for() {
         let mut f = fdb(16, EvictionPolicy::FairLru);
-        assert!(!f.entry_stats());
+        assert!(!f.config().entry_stats);
         f.learn(t(0), 0, mac(1), PortId(1));
         let (idx, _, _) = f.get_dest(make_key(0, mac(1))).unwrap();
         f.count_hit(idx);
@@ -1990,7 +1990,7 @@ mod test {
             ..FdbConfig::default()
         };
         let mut g = f.rebuilt(on, t(1_000)).unwrap();
-        assert!(g.entry_stats());
+        assert!(g.config().entry_stats);
         let (idx, _, _) = g.get_dest(make_key(0, mac(1))).unwrap();
         g.count_hit(idx);
         let e = g.entries(t(1_000)).next().unwrap();
@@ -1999,11 +1999,6 @@ mod test {
         let mut h = g.rebuilt(FdbConfig::default(), t(2_000)).unwrap();
         let e = h.entries(t(2_000)).next().unwrap();
         assert_eq!((e.hits, e.used, e.port), (0, None, PortId(1)));
-    }
-
-    #[test]
-    fn entry_is_16_bytes() {
-        assert_eq!(core::mem::size_of::<Entry>(), 16);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! ```
 
 use crate::frame::{
-    ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_OFFSET, TPID_8021Q, VLAN_TAG_LEN,
+    be16, ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_OFFSET, TPID_8021Q, VLAN_TAG_LEN,
 };
 
 /// The IANA port for VXLAN.
@@ -108,13 +108,12 @@ pub fn flow_hash(frame: &[u8]) -> u32 {
     mix(frame.get(..ETHERNET_HEADER_LEN).unwrap_or(frame));
     // Past one 802.1Q tag (a trunk port's frames still carry theirs), so
     // that tagged flows spread as untagged ones do.
-    let tpid = TPID_8021Q.to_be_bytes();
-    let l3 = if frame.get(ETHERTYPE_OFFSET..ETHERNET_HEADER_LEN) == Some(&tpid[..]) {
+    let l3 = if be16(frame, ETHERTYPE_OFFSET) == Some(TPID_8021Q) {
         ETHERNET_HEADER_LEN + VLAN_TAG_LEN
     } else {
         ETHERNET_HEADER_LEN
     };
-    if frame.get(l3 - 2..l3) == Some(&ETHERTYPE_IPV4.to_be_bytes()[..]) {
+    if be16(frame, l3 - 2) == Some(ETHERTYPE_IPV4) {
         if let Some(ip) = frame.get(l3..l3 + 20) {
             mix(&ip[12..20]);
             let ihl = usize::from(ip[0] & 0x0f) * 4;

@@ -668,52 +668,56 @@ impl FdbAnswer {
         }
     }
 
-    fn comma(&mut self, out: &mut Vec<u8>) {
-        if self.rows {
-            out.push(b',');
-        }
-        self.rows = true;
-    }
-
     /// Appends the next `count` entries' rows to `out` (the head and the
     /// flood lists first); true once the whole line is written.
     fn write(&mut self, out: &mut Vec<u8>, count: usize) -> bool {
-        let start = match self.next {
+        let FdbAnswer {
+            names,
+            tunnels,
+            entries,
+            stats,
+            next,
+            rows,
+        } = self;
+        let mut row = |out: &mut Vec<u8>, row: Row| {
+            if *rows {
+                out.push(b',');
+            }
+            *rows = true;
+            let _ = serde_json::to_writer(out, &row);
+        };
+        let start = match *next {
             Some(n) => n,
             None => {
                 out.extend_from_slice(
                     format!(r#"{{"version":{VERSION},"ok":true,"data":["#).as_bytes(),
                 );
-                for t in std::mem::take(&mut self.tunnels) {
+                for t in tunnels.iter() {
                     for dst in &t.flood {
-                        self.comma(out);
-                        let row = Row {
-                            age: 0.0,
-                            dst: Some(dst),
-                            hits: None,
-                            ifname: self
-                                .names
-                                .get(usize::from(t.port))
-                                .map_or("", String::as_str),
-                            mac: "00:00:00:00:00:00".to_string(),
-                            port: t.port,
-                            state: "static",
-                            used: None,
-                            vlan: 0,
-                        };
-                        let _ = serde_json::to_writer(&mut *out, &row);
+                        let ifname = names.get(usize::from(t.port)).map_or("", String::as_str);
+                        row(
+                            out,
+                            Row {
+                                age: 0.0,
+                                dst: Some(dst),
+                                hits: None,
+                                ifname,
+                                mac: "00:00:00:00:00:00".to_string(),
+                                port: t.port,
+                                state: "static",
+                                used: None,
+                                vlan: 0,
+                            },
+                        );
                     }
-                    self.tunnels.push(t);
                 }
                 0
             }
         };
-        let end = start.saturating_add(count).min(self.entries.len());
-        for i in start..end {
-            self.comma(out);
-            let e = &self.entries[i];
+        let end = start.saturating_add(count).min(entries.len());
+        for e in &entries[start..end] {
             let unnamed;
-            let ifname = match self.names.get(usize::from(e.port.0)) {
+            let ifname = match names.get(usize::from(e.port.0)) {
                 Some(n) if !n.is_empty() => n.as_str(),
                 _ => {
                     unnamed = format!("port{}", e.port);
@@ -721,27 +725,29 @@ impl FdbAnswer {
                 }
             };
             let dst = e.remote.and_then(|r| {
-                let t = self.tunnels.iter().find(|t| t.port == e.port.0)?;
+                let t = tunnels.iter().find(|t| t.port == e.port.0)?;
                 t.remotes
                     .get(usize::from(r.0))
                     .map(String::as_str)
                     .filter(|s| !s.is_empty())
             });
-            let row = Row {
-                age: e.age.as_secs_f64(),
-                dst,
-                hits: self.stats.then_some(e.hits),
-                ifname,
-                mac: e.mac.to_string(),
-                port: e.port.0,
-                state: if e.is_static { "static" } else { "dynamic" },
-                used: e.used.filter(|_| self.stats).map(|u| u.as_secs()),
-                vlan: e.vid,
-            };
-            let _ = serde_json::to_writer(&mut *out, &row);
+            row(
+                out,
+                Row {
+                    age: e.age.as_secs_f64(),
+                    dst,
+                    hits: stats.then_some(e.hits),
+                    ifname,
+                    mac: e.mac.to_string(),
+                    port: e.port.0,
+                    state: if e.is_static { "static" } else { "dynamic" },
+                    used: e.used.filter(|_| *stats).map(|u| u.as_secs()),
+                    vlan: e.vid,
+                },
+            );
         }
-        self.next = Some(end);
-        if end < self.entries.len() {
+        *next = Some(end);
+        if end < entries.len() {
             return false;
         }
         out.extend_from_slice(b"]}\n");

@@ -69,23 +69,6 @@ pub const DEFAULT_POLL_US: u32 = 50;
 /// Open vSwitch's `ovs-ctl` starts `ovs-vswitchd` at -10.
 pub const DEFAULT_NICE: i32 = -10;
 
-/// Whether the forwarding thread runs at a real-time priority (SCHED_FIFO),
-/// so that no ordinary process preempts it in the middle of a loop turn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Realtime {
-    /// The ordinary policy, at the nice value: the default.
-    Off,
-    /// This priority, or the switch does not start (`--rt-priority N`).
-    Required(u8),
-}
-
-/// The forwarding thread's policy by default: the ordinary one. At a
-/// real-time priority the kernel moves a woken forwarding thread away from
-/// its CPU only for another real-time task, so it can end up sharing one
-/// CPU with a busy sender while the other idles (README.md,
-/// `--rt-priority`).
-pub const DEFAULT_REALTIME: Realtime = Realtime::Off;
-
 /// How to run a switch.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -107,10 +90,13 @@ pub struct RunOptions {
     pub poll_us: Option<u32>,
     /// The forwarding thread's nice value (-20..=19).
     pub nice: i32,
-    /// Whether the forwarding thread runs at a real-time priority instead of
-    /// at `nice`, so that ordinary processes can no longer preempt it
-    /// (README.md, `--rt-priority`).
-    pub realtime: Realtime,
+    /// Run the forwarding thread at this real-time priority (SCHED_FIFO,
+    /// 1..=99) instead of at `nice`: ordinary processes can no longer
+    /// preempt it (README.md, `--rt-priority`). `None`, the default: the
+    /// ordinary policy. Not the default because the kernel moves a woken
+    /// real-time thread off its CPU only for another real-time task, so it
+    /// can end up sharing one CPU with a busy sender while the other idles.
+    pub rt_priority: Option<u8>,
     /// Bounds on control connections: idle limit, most at once.
     pub control: ControlLimits,
     /// The configuration file, for reloads; `None`: nothing to reload.
@@ -129,7 +115,7 @@ impl Default for RunOptions {
             port: PortOptions::default(),
             poll_us: None,
             nice: DEFAULT_NICE,
-            realtime: DEFAULT_REALTIME,
+            rt_priority: None,
             control: ControlLimits::default(),
             config: None,
             metrics: None,
@@ -201,7 +187,7 @@ pub struct LinuxSwitch {
     port_opts: PortOptions,
     poll_us: Option<u32>,
     nice: i32,
-    realtime: Realtime,
+    rt_priority: Option<u8>,
     /// What removed ports counted, so that the switch's totals never go back.
     retired: Retired,
     /// The configuration file, for reloads.
@@ -298,7 +284,7 @@ impl LinuxSwitch {
             port_opts: opts.port,
             poll_us: opts.poll_us,
             nice: opts.nice,
-            realtime: opts.realtime,
+            rt_priority: opts.rt_priority,
             batch: FrameBatch::with_room(FrameBatch::DEFAULT_SIZE),
             traced: Vec::new(),
             verdicts: Vec::new(),
@@ -363,23 +349,20 @@ impl LinuxSwitch {
                 self.nice
             );
         }
-        let realtime = match self.realtime {
-            Realtime::Off => false,
-            Realtime::Required(p) => {
-                sys::set_thread_fifo(i32::from(p)).map_err(|e| {
-                    Error::Command(format!(
-                        "--rt-priority {p}: the forwarding thread may not run SCHED_FIFO ({e}): \
-                         it needs CAP_SYS_NICE or an RLIMIT_RTPRIO of {p}, and real-time time \
-                         in its cgroup (cpu.rt_runtime_us)"
-                    ))
-                })?;
-                tracing::info!("forwarding thread runs SCHED_FIFO at priority {p}");
-                true
-            }
-        };
-        let poll_us = self
-            .poll_us
-            .unwrap_or(if realtime { 0 } else { DEFAULT_POLL_US });
+        if let Some(p) = self.rt_priority {
+            sys::set_thread_fifo(i32::from(p)).map_err(|e| {
+                Error::Command(format!(
+                    "--rt-priority {p}: the forwarding thread may not run SCHED_FIFO ({e}): \
+                     it needs CAP_SYS_NICE or an RLIMIT_RTPRIO of {p}, and real-time time \
+                     in its cgroup (cpu.rt_runtime_us)"
+                ))
+            })?;
+            tracing::info!("forwarding thread runs SCHED_FIFO at priority {p}");
+        }
+        let poll_us = self.poll_us.unwrap_or(match self.rt_priority {
+            Some(_) => 0,
+            None => DEFAULT_POLL_US,
+        });
         tracing::info!(
             "switch {} running with {} ports; control socket {}",
             self.name,

@@ -306,7 +306,7 @@ impl LinuxSwitch {
                 done(json(Ok(self.show())))
             }
             Request::FdbShow { ports, stats } => {
-                if *stats && !self.sw.fdb().entry_stats() {
+                if *stats && !self.sw.fdb().config().entry_stats {
                     let e = Error::Remote(NO_ENTRY_STATS.into());
                     self.control.reply(client, Answer::Done(Response::err(e)));
                     return;

@@ -38,9 +38,6 @@ pub(super) struct SimTunnel {
     flood: Vec<RemoteId>,
     /// The next IPv4 identification.
     ip_id: u16,
-    /// The endpoints of the frame being sent, kept so that a send allocates
-    /// nothing.
-    dests: Vec<Ipv4Addr>,
     encapsulated: u64,
     packets_sent: u64,
     decapsulated: u64,
@@ -94,45 +91,52 @@ pub(super) fn send(
     inner: &[u8],
     u: &mut Underlay<'_>,
 ) -> Result<(), TxError> {
-    let mut to = std::mem::take(&mut t.dests);
-    to.clear();
-    match remote {
-        Some(id) => to.extend(t.remotes.get(usize::from(id.0)).copied()),
-        None => to.extend(
-            t.flood
-                .iter()
-                .filter_map(|id| t.remotes.get(usize::from(id.0)).copied()),
-        ),
-    }
-    if to.is_empty() {
-        t.dests = to;
+    let ids = match &remote {
+        Some(id) => std::slice::from_ref(id),
+        None => &t.flood[..],
+    };
+    // Allocates nothing: the endpoints are read where they are.
+    let endpoints = ids
+        .iter()
+        .filter_map(|id| t.remotes.get(usize::from(id.0)).copied());
+    if endpoints.clone().next().is_none() {
         t.drop("no-remote");
         return Err(TxError::NoRemote);
     }
     t.encapsulated += 1;
-    for &dst in &to {
+    let SimTunnel {
+        local,
+        vni,
+        wire,
+        ip_id,
+        packets_sent,
+        drops,
+        ..
+    } = t;
+    let mut drop = |reason: &'static str| *drops.entry(reason).or_default() += 1;
+    for dst in endpoints {
         let Some(peer) = u.locals.iter().position(|&l| l == dst) else {
             // No tunnel has that address: the underlay cannot resolve it.
-            t.drop("unroutable");
+            drop("unroutable");
             continue;
         };
         let outer = Outer {
             src_mac: underlay_mac(ti),
             dst_mac: underlay_mac(peer),
-            src: t.local,
+            src: *local,
             dst,
-            id: t.ip_id,
+            id: *ip_id,
         };
-        t.ip_id = t.ip_id.wrapping_add(1);
+        *ip_id = ip_id.wrapping_add(1);
         let slot = u.frames.alloc();
-        underlay::encapsulate(u.frames.get_mut(slot), &outer, t.vni, inner);
-        let w = &mut u.wires[t.wire as usize];
+        underlay::encapsulate(u.frames.get_mut(slot), &outer, *vni, inner);
+        let w = &mut u.wires[*wire as usize];
         let Some(at) = w.send(0, u.now, u.frames.get(slot).len()) else {
             u.frames.release(slot);
-            t.drop("queue-full");
+            drop("queue-full");
             continue;
         };
-        t.packets_sent += 1;
+        *packets_sent += 1;
         if let Some(c) = u.capture.as_mut() {
             if let Some(sink) = c.underlay.as_mut() {
                 if let Err(e) = sink.write(u.now, u.frames.get(slot)) {
@@ -143,14 +147,13 @@ pub(super) fn send(
         u.clock.at(
             at,
             Action::Arrive {
-                wire: t.wire,
+                wire: *wire,
                 side: 1,
                 generation: w.generation,
                 frame: slot,
             },
         );
     }
-    t.dests = to;
     Ok(())
 }
 
@@ -178,7 +181,6 @@ impl Simulation {
                 remotes: Vec::new(),
                 flood: Vec::new(),
                 ip_id: 0,
-                dests: Vec::new(),
                 encapsulated: 0,
                 packets_sent: 0,
                 decapsulated: 0,
