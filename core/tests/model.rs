@@ -196,6 +196,7 @@ fn cfg() -> impl Strategy<Value = Cfg> {
         prop::sample::select(vec![0u64, 1, 2, 3, 10, 100, 300_000, 1 << 31]),
         prop_oneof![8 => 0..=8u32, 1 => Just(8192u32)],
         any::<bool>(),
+        any::<bool>(),
         any::<u16>().prop_map(|m| m & !GroupForwardMask::RESTRICTED),
         any::<u64>(),
         prop_oneof![Just(0u64), Just((1u64 << 32) - 5), 0..1_000_000u64],
@@ -203,13 +204,26 @@ fn cfg() -> impl Strategy<Value = Cfg> {
         move_guard(),
     )
         .prop_map(
-            |(hub, vlan_aware, aging, capacity, stop_learning, mask, seed, start, ports, guard)| {
+            |(
+                hub,
+                vlan_aware,
+                aging,
+                capacity,
+                stop_learning,
+                entry_stats,
+                mask,
+                seed,
+                start,
+                ports,
+                guard,
+            )| {
                 Cfg {
                     hub,
                     vlan_aware,
                     aging,
                     capacity,
                     stop_learning,
+                    entry_stats,
                     mask,
                     seed,
                     start,

@@ -748,6 +748,7 @@ impl Rng {
                 8192
             },
             stop_learning: self.chance(0.5),
+            entry_stats: self.chance(0.5),
             mask: self.next() as u16 & !0b111,
             seed: self.below(256).wrapping_mul(0x9e37_79b9_7f4a_7c15),
             start: match self.below(3) {

@@ -32,6 +32,7 @@ mod test {
                 aging: 1 << 31,
                 capacity: 3,
                 stop_learning: true,
+                entry_stats: true,
                 mask: 0x4008,
                 seed: 7u64.wrapping_mul(0x9e37_79b9_7f4a_7c15),
                 start: START_NEAR_WRAP,

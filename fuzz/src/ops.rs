@@ -266,6 +266,7 @@ impl Reader<'_, '_> {
             hub: c & 0x0f == 0x0f,
             vlan_aware: c & 0x10 != 0,
             stop_learning: c & 0x20 != 0,
+            entry_stats: c & 0x40 != 0,
             aging,
             capacity,
             mask,
@@ -610,6 +611,7 @@ impl Writer {
         }
         b |= u8::from(c.vlan_aware) << 4;
         b |= u8::from(c.stop_learning) << 5;
+        b |= u8::from(c.entry_stats) << 6;
         self.byte(b);
         self.byte(index_of(&AGINGS, &c.aging));
         match c.capacity {

@@ -133,6 +133,8 @@ pub(crate) struct MFdb {
     pub(crate) aging: u64,
     pub(crate) capacity: u64,
     pub(crate) stop_learning: bool,
+    /// Whether entries count their hits; without, they list none.
+    pub(crate) entry_stats: bool,
     pub(crate) clock: u64,
     pub(crate) stamp: u64,
     pub(crate) entries: Vec<MEntry>,
@@ -417,6 +419,7 @@ impl Model {
                 aging: cfg.aging,
                 capacity: u64::from(cfg.capacity),
                 stop_learning: cfg.stop_learning,
+                entry_stats: cfg.entry_stats,
                 clock: 0,
                 stamp: 0,
                 entries: Vec::new(),
@@ -628,11 +631,14 @@ impl Model {
                 Verdict::Drop(DropReason::VlanEgress)
             }
             Some(_) => {
-                // Counted as a hit of the destination's entry.
-                let clock_s = self.fdb.clock / 1000;
-                let e = &mut self.fdb.entries[i];
-                e.hits = e.hits.saturating_add(1);
-                e.used_s = clock_s;
+                // Counted as a hit of the destination's entry, when entries
+                // count them.
+                if self.fdb.entry_stats {
+                    let clock_s = self.fdb.clock / 1000;
+                    let e = &mut self.fdb.entries[i];
+                    e.hits = e.hits.saturating_add(1);
+                    e.used_s = clock_s;
+                }
                 d.remote = to.map(RemoteId);
                 Verdict::Unicast(PortId(out))
             }

@@ -207,6 +207,8 @@ pub struct Cfg {
     pub capacity: u32,
     /// Eviction policy: stop learning instead of fair LRU.
     pub stop_learning: bool,
+    /// Per-entry counters (`FdbConfig::entry_stats`): hits and last use.
+    pub entry_stats: bool,
     /// Group-forward mask (bits 0-2 clear).
     pub mask: u16,
     /// FDB hash seed.
@@ -229,6 +231,7 @@ impl Default for Cfg {
             aging: 300_000,
             capacity: 8,
             stop_learning: false,
+            entry_stats: false,
             mask: 0,
             seed: 0,
             start: 0,
@@ -251,8 +254,7 @@ impl Cfg {
                     EvictionPolicy::FairLru
                 },
                 hash_seed: self.seed,
-                // The model counts every entry's hits: so does the table.
-                entry_stats: true,
+                entry_stats: self.entry_stats,
             },
             hub: self.hub,
             vlan_aware: self.vlan_aware,
