@@ -293,6 +293,8 @@ pub struct Switch {
     decisions: Vec<Decision>,
     /// (port << 32 | frame index) per delivery of the current batch.
     deliveries: Vec<u64>,
+    /// Where [`group_by_port`] puts the deliveries in order.
+    grouped: Vec<u64>,
     scratch: Vec<u8>,
     /// The spanning tree, when on.
     stp: Option<Stp>,
@@ -339,6 +341,9 @@ impl Switch {
             hot: Vec::new(),
             decisions: Vec::with_capacity(FrameBatch::DEFAULT_SIZE),
             deliveries: Vec::with_capacity(FrameBatch::DEFAULT_SIZE * 4),
+            // Grown by the first batch that needs it (a switch fed one frame
+            // at a time, as the simulator's, never does).
+            grouped: Vec::new(),
             scratch: Vec::with_capacity(2048),
             stp: None,
             bpdu_received: false,
@@ -854,6 +859,7 @@ impl Switch {
             hot: self.hot.clone(),
             decisions: Vec::new(),
             deliveries: Vec::new(),
+            grouped: Vec::new(),
             scratch: Vec::new(),
             stp: self.stp.clone(),
             bpdu_received: self.bpdu_received,
@@ -1390,9 +1396,8 @@ impl Switch {
             decisions.push(d);
             self.for_each_egress(&d, |out| deliveries.push(u64::from(out.0) << 32 | i as u64));
         }
-        // Grouped by port; the frame index in the low bits keeps each port's
-        // frames in arrival order.
-        deliveries.sort_unstable();
+        // Grouped by port, each port's frames in arrival order.
+        group_by_port(&mut deliveries, &mut self.grouped);
         for &delivery in &deliveries {
             let (out, i) = (PortId((delivery >> 32) as u16), delivery as u32 as usize);
             // A port that stopped forwarding after a frame was decided for it
@@ -1536,6 +1541,44 @@ impl Switch {
     }
 }
 
+/// Puts `deliveries` (`port << 32 | frame index`, pushed in frame order, no
+/// two the same) in the order of `sort_unstable`: by port, each port's frames
+/// in frame order. Where every port number is below 64, the common case, they
+/// are counted into place through `spare` (which then holds the old order)
+/// instead of compared: a pass to count each port's deliveries, one to put
+/// them in place. Otherwise they are sorted.
+fn group_by_port(deliveries: &mut Vec<u64>, spare: &mut Vec<u64>) {
+    const FEW: usize = 64;
+    let mut next = [0u32; FEW];
+    let mut top = 0;
+    for &d in deliveries.iter() {
+        let port = (d >> 32) as usize;
+        let Some(n) = next.get_mut(port) else {
+            deliveries.sort_unstable();
+            return;
+        };
+        *n += 1;
+        top = top.max(port);
+    }
+    // Each port's first place: after the deliveries of every lower port.
+    let mut at = 0;
+    for n in &mut next[..=top] {
+        let count = *n;
+        *n = at;
+        at += count;
+    }
+    spare.clear();
+    spare.resize(deliveries.len(), 0);
+    for &d in deliveries.iter() {
+        let n = &mut next[(d >> 32) as usize & (FEW - 1)];
+        if let Some(slot) = spare.get_mut(*n as usize) {
+            *slot = d;
+        }
+        *n += 1;
+    }
+    core::mem::swap(deliveries, spare);
+}
+
 /// The flood kinds storm control limits.
 const STORM_KINDS: [FloodKind; 3] = [
     FloodKind::Broadcast,
@@ -1620,6 +1663,31 @@ mod test {
     const H1: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
     const H2: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x02];
     const H3: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x03];
+
+    proptest::proptest! {
+        /// Counting the deliveries into place orders them as sorting does,
+        /// for batches to one port, a few and many (floods).
+        #[test]
+        fn grouping_by_port_is_sorting(
+            frames in proptest::collection::vec(
+                proptest::collection::btree_set(proptest::prop_oneof![0u64..8, 60u64..70], 0..5), 0..40),
+            reversed in proptest::bool::ANY,
+        ) {
+            let mut deliveries = Vec::new();
+            for (i, outs) in frames.iter().enumerate() {
+                let mut outs: Vec<u64> = outs.iter().copied().collect();
+                if reversed {
+                    outs.reverse();
+                }
+                deliveries.extend(outs.iter().map(|&p| p << 32 | i as u64));
+            }
+            let mut sorted = deliveries.clone();
+            sorted.sort_unstable();
+            let mut spare = vec![7; 3];
+            group_by_port(&mut deliveries, &mut spare);
+            proptest::prop_assert_eq!(deliveries, sorted);
+        }
+    }
 
     const BROADCAST: [u8; 6] = [0xff; 6];
     const MDNS_GROUP: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb];
