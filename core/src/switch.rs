@@ -1546,11 +1546,14 @@ impl Switch {
 /// in frame order. Where every port number is below 64, the common case, they
 /// are counted into place through `spare` (which then holds the old order)
 /// instead of compared: a pass to count each port's deliveries, one to put
-/// them in place. Otherwise they are sorted.
+/// them in place, none when they are in order already (a batch to one port).
+/// Otherwise they are sorted.
 fn group_by_port(deliveries: &mut Vec<u64>, spare: &mut Vec<u64>) {
     const FEW: usize = 64;
     let mut next = [0u32; FEW];
     let mut top = 0;
+    let mut last = 0;
+    let mut in_order = true;
     for &d in deliveries.iter() {
         let port = (d >> 32) as usize;
         let Some(n) = next.get_mut(port) else {
@@ -1559,6 +1562,11 @@ fn group_by_port(deliveries: &mut Vec<u64>, spare: &mut Vec<u64>) {
         };
         *n += 1;
         top = top.max(port);
+        in_order &= d >= last;
+        last = d;
+    }
+    if in_order {
+        return;
     }
     // Each port's first place: after the deliveries of every lower port.
     let mut at = 0;
