@@ -1575,7 +1575,8 @@ fn group_by_port(deliveries: &mut Vec<u64>, spare: &mut Vec<u64>) {
         *n = at;
         at += count;
     }
-    spare.clear();
+    // Every place is written below: what `spare` held (the batch before
+    // last's order) needs no clearing, only the length.
     spare.resize(deliveries.len(), 0);
     for &d in deliveries.iter() {
         let n = &mut next[(d >> 32) as usize & (FEW - 1)];
