@@ -30,10 +30,13 @@ ip link add u1 netns ${P}m1 type veth peer name u2 netns ${P}m2
 ip -n ${P}m1 addr add 10.83.0.1/24 dev u1; ip -n ${P}m1 link set u1 up
 ip -n ${P}m2 addr add 10.83.0.2/24 dev u2; ip -n ${P}m2 link set u2 up
 # UNDERLAY=wire: machine 1's underlay veth segments what it is handed, as
-# every physical link carries frames of at most its MTU (a NIC's tunnel TSO
-# or the kernel's software GSO): machine 2 then receives the same packets
-# from either machine 1. By default the veth carries the Linux pair's
-# tunnel-GSO super-frames whole to machine 2.
+# every physical link carries frames of at most its MTU (a NIC's TSO or the
+# kernel's software GSO): machine 2 then receives the same packets from
+# either machine 1. It changes what vswitch's UDP GSO sends (udpcsum) are,
+# which the veth otherwise carries whole to machine 2; the Linux pair's
+# super-frames are segmented at the veth either way (its TX checksum offload
+# is off, below, and the kernel segments a GSO packet its device cannot
+# checksum).
 if [ "$UNDERLAY" = wire ]; then
   ip netns exec ${P}m1 ethtool -K u1 tx-udp_tnl-segmentation off tx-udp_tnl-csum-segmentation off \
     tx-udp-segmentation off >/dev/null
@@ -85,10 +88,11 @@ record udp
 rcvbuf() { ip netns exec ${P}h2 awk '/^Udp:/ { if (h) print $6; h = 1 }' /proc/net/snmp; }
 # The switch's frames dropped for a full receive ring.
 rxfull() { if [ -n "$VSW" ]; then ip netns exec ${P}m1 "$vs" stats --name vsw-vxb -j | python3 -c "import json,sys; print(json.load(sys.stdin)['drops'].get('rx-full', 0))"; fi; }
+# Frames host 2's interface received (from machine 2's bridge): the test's
+# datagrams, and a few dozen of iperf3's control connection and ARP.
+delivered() { ip netns exec ${P}h2 cat /sys/class/net/eth0/statistics/rx_packets; }
 # Packets machine 2's underlay veth received: what machine 1 put into the
 # tunnel, whatever host 2 then managed to read.
-# Frames host 2's interface received (from machine 2's bridge).
-delivered() { ip netns exec ${P}h2 cat /sys/class/net/eth0/statistics/rx_packets; }
 underlay_rx() { ip netns exec ${P}m2 cat /sys/class/net/u2/statistics/rx_packets; }
 echo "$MODE UDP 64B h1->h2:"; C=$(cpu); B=$(rcvbuf); F=$(rxfull); U=$(underlay_rx); D=$(delivered); T0=$(date +%s.%N)
 ip netns exec ${P}h1 iperf3 -u -b 0 -l 64 -c 192.168.83.2 -t 5 | grep -E "sender|receiver"
@@ -110,19 +114,24 @@ echo "$lost"
 # path's work in its own system calls, passes with what it reached).
 probe() { # rate (Mbit/s, 0: unpaced) -> "lost% received_mbit delivered_lost% delivered_mbit"
   iperf3_server ${P}h2
-  local b f i
+  local b f i j
   b=$(rcvbuf); f=$(rxfull); i=$(delivered)
   # The rate received: end.sum_received where this iperf3 gives it, else the
   # rate sent less what was lost (end.sum is the sender's). Delivered: the
   # frames host 2's interface received against the datagrams sent.
-  local j
   j=$(ip netns exec ${P}h1 iperf3 -u -b "${1}M" -l 64 -c 192.168.83.2 -t 3 -J)
-  DELIVERED=$(($(delivered) - i)) python3 -c "
+  DELIVERED=$(delivered) BEFORE=$i python3 -c "
 import json, os, sys
 e = json.load(sys.stdin)['end']; s = e['sum']
 got = e.get('sum_received', {}).get('bits_per_second', s['bits_per_second'] * (1 - s['lost_percent'] / 100))
-sent, dlv = s['packets'], int(os.environ['DELIVERED'])
-print('%.2f %.1f %.2f %.1f' % (s['lost_percent'], got / 1e6, max(0, 100 * (sent - dlv) / sent), min(dlv, sent) * 64 * 8 / s['seconds'] / 1e6))" <<<"$j" || true
+out = '%.2f %.1f' % (s['lost_percent'], got / 1e6)
+# What the client sent (end.sum_sent from iperf3 3.10 on; before, end.sum
+# counts what the server received).
+sent = e.get('sum_sent', s).get('packets', 0)
+dlv = int(os.environ['DELIVERED']) - int(os.environ['BEFORE'])
+if sent > 0 and s['seconds'] > 0:
+    out += ' %.2f %.1f' % (max(0, 100 * (sent - dlv) / sent), min(dlv, sent) * 64 * 8 / s['seconds'] / 1e6)
+print(out)" <<<"$j" || true
   echo "  probe $1 Mbit/s: lost at host 2's socket $(($(rcvbuf) - b)), in the ring ${f:+$(($(rxfull) - f))}" >&2
 }
 consider() { # offered loss got: true if at most 1% lost
@@ -133,11 +142,11 @@ consider() { # offered loss got: true if at most 1% lost
 bisect() { # which: 1 (what host 2's receiver read) or 3 (what its interface received)
   local lo=0 hi=256 mid r
   best=0; best_at="none"
-  r=($(probe 0))
+  read -ra r <<<"$(probe 0)"
   consider unpaced "${r[$1 - 1]}" "${r[$1]}" || true
   for _ in 1 2 3 4 5 6 7; do
     mid=$(((lo + hi) / 2))
-    r=($(probe $mid))
+    read -ra r <<<"$(probe $mid)"
     if consider $mid "${r[$1 - 1]}" "${r[$1]}"; then lo=$mid; else hi=$mid; fi
   done
 }

@@ -1550,6 +1550,11 @@ impl Switch {
 /// Otherwise they are sorted.
 fn group_by_port(deliveries: &mut Vec<u64>, spare: &mut Vec<u64>) {
     const FEW: usize = 64;
+    if u32::try_from(deliveries.len()).is_err() {
+        // More than the counts below hold.
+        deliveries.sort_unstable();
+        return;
+    }
     let mut next = [0u32; FEW];
     let mut top = 0;
     let mut last = 0;
