@@ -439,10 +439,6 @@ impl Fdb {
             return Err(FdbConfigError::AgingTooLong(config.aging_time));
         }
         let mut fdb = Fdb {
-            config,
-            aging_ms: config.aging_time.as_millis() as u64,
-            slots: Vec::new(),
-            idx_mask: 0,
             entries: Vec::with_capacity(config.capacity as usize),
             links: Vec::with_capacity(config.capacity as usize),
             counters: if config.entry_stats {
@@ -450,6 +446,23 @@ impl Fdb {
             } else {
                 Vec::new()
             },
+            ..Fdb::bare(config)
+        };
+        fdb.resize_index(slots_for(config.capacity as usize));
+        Ok(fdb)
+    }
+
+    /// A table of `config` with nothing in it and nothing allocated, not
+    /// even its index: what [`Fdb::new`] and [`Fdb::sample`] start from.
+    fn bare(config: FdbConfig) -> Fdb {
+        Fdb {
+            config,
+            aging_ms: config.aging_time.as_millis() as u64,
+            slots: Vec::new(),
+            idx_mask: 0,
+            entries: Vec::new(),
+            links: Vec::new(),
+            counters: Vec::new(),
             free: NIL,
             ports: Vec::new(),
             active: Vec::new(),
@@ -461,9 +474,7 @@ impl Fdb {
             doomed: Vec::new(),
             doomed_ports: Vec::new(),
             doomed_total: 0,
-        };
-        fdb.resize_index(slots_for(config.capacity as usize));
-        Ok(fdb)
+        }
     }
 
     /// The configuration the table was made with.
@@ -1669,24 +1680,15 @@ impl Fdb {
         }
         extra.sort_by_key(|&idx| Reverse(self.age_ms(idx)));
         let mut s = Fdb {
-            config: self.config,
-            aging_ms: self.aging_ms,
-            slots: Vec::new(),
-            idx_mask: 0,
             entries: Vec::with_capacity(picked.len() + extra.len()),
             links: Vec::with_capacity(picked.len() + extra.len()),
-            counters: Vec::new(),
-            free: NIL,
             ports: self.ports.clone(),
             active: self.active.clone(),
             aging_heap: self.aging_heap.clone(),
             clock: self.clock,
             secs: self.secs,
             stats: self.stats,
-            events: EventLog::default(),
-            doomed: Vec::new(),
-            doomed_ports: Vec::new(),
-            doomed_total: 0,
+            ..Fdb::bare(self.config)
         };
         for p in s.ports.iter_mut() {
             p.head = NIL;
