@@ -947,19 +947,56 @@ impl Switch {
         remote: Option<RemoteId>,
         frame: &[u8],
     ) -> Option<Decision> {
-        if !self.fast || frame.len() < ETHERNET_HEADER_LEN {
+        if !self.fast_from(ingress) {
             return None;
         }
-        let port = self.ports.get(usize::from(ingress.0))?.as_ref()?;
-        if !port.up || !port.config.flags.learning {
-            return None;
+        let d = self.fast_decide(now, ingress, remote, frame)?;
+        self.count_fast_rx(ingress, 1, frame.len() as u64);
+        Some(d)
+    }
+
+    /// Whether frames received on `ingress` may take the fast path: the
+    /// switch allows it, and the port is up and learning. Only the general
+    /// path changes that.
+    #[inline(always)]
+    fn fast_from(&self, ingress: PortId) -> bool {
+        self.fast
+            && self
+                .ports
+                .get(usize::from(ingress.0))
+                .and_then(Option::as_ref)
+                .is_some_and(|p| p.up && p.config.flags.learning)
+    }
+
+    /// Counts `frames` frames of `bytes` bytes that the fast path decided
+    /// (all of them known unicast) as received on `ingress`.
+    #[inline(always)]
+    fn count_fast_rx(&mut self, ingress: PortId, frames: u64, bytes: u64) {
+        if let Some(Some(p)) = self.ports.get_mut(usize::from(ingress.0)) {
+            let counters = &mut p.counters;
+            counters.rx_frames += frames;
+            counters.rx_bytes += bytes;
+            counters.unicast += frames;
         }
+    }
+
+    /// [`Switch::fast_unicast`]'s decision, for a frame from a port that
+    /// [`Switch::fast_from`] allows: it counts nothing on the ingress port
+    /// (the caller does).
+    #[inline(always)]
+    fn fast_decide(
+        &mut self,
+        now: Instant,
+        ingress: PortId,
+        remote: Option<RemoteId>,
+        frame: &[u8],
+    ) -> Option<Decision> {
         // One length check for the twelve address bytes, not one per byte.
         let h: &[u8; 12] = frame.get(..12)?.try_into().ok()?;
         let dst = u64::from_be_bytes([0, 0, h[0], h[1], h[2], h[3], h[4], h[5]]);
         let src = u64::from_be_bytes([0, 0, h[6], h[7], h[8], h[9], h[10], h[11]]);
         // Both unicast (so not link-local either), and a valid source.
-        if (dst | src) & GROUP_BIT != 0 || src == 0 {
+        if frame.len() < ETHERNET_HEADER_LEN || (dst | src) & GROUP_BIT != 0 || src == 0 {
             return None;
         }
         self.fdb.advance(now);
@@ -971,10 +1008,6 @@ impl Switch {
             return None;
         }
         self.fdb.count_hit(at);
-        let counters = &mut self.ports[usize::from(ingress.0)].as_mut()?.counters;
-        counters.rx_frames += 1;
-        counters.rx_bytes += frame.len() as u64;
-        counters.unicast += 1;
         Some(Decision {
             verdict: Verdict::Unicast(out),
             ingress,
@@ -1386,15 +1419,40 @@ impl Switch {
         deliveries.clear();
         self.warm(batch);
         self.egress_changed = false;
+        // The fast path inline here, whether the ingress port allows it asked
+        // again only after a frame of the general path, and the frames it
+        // decides counted on the ingress port together, before any frame of
+        // the general path and at the end; other frames take the general path.
+        let mut fast = self.fast_from(ingress);
+        let (mut fast_frames, mut fast_bytes) = (0, 0);
         for (i, frame) in batch.iter().enumerate() {
-            // The fast path inline here; other frames take the general one.
             let remote = batch.remote(i);
-            let d = match self.fast_unicast(now, ingress, remote, frame) {
-                Some(d) => d,
-                None => self.decide_general(now, ingress, remote, frame),
+            let decided = if fast {
+                self.fast_decide(now, ingress, remote, frame)
+            } else {
+                None
+            };
+            let d = match decided {
+                Some(d) => {
+                    fast_frames += 1;
+                    fast_bytes += frame.len() as u64;
+                    d
+                }
+                None => {
+                    if fast_frames != 0 {
+                        self.count_fast_rx(ingress, fast_frames, fast_bytes);
+                        (fast_frames, fast_bytes) = (0, 0);
+                    }
+                    let d = self.decide_general(now, ingress, remote, frame);
+                    fast = self.fast_from(ingress);
+                    d
+                }
             };
             decisions.push(d);
             self.for_each_egress(&d, |out| deliveries.push(u64::from(out.0) << 32 | i as u64));
+        }
+        if fast_frames != 0 {
+            self.count_fast_rx(ingress, fast_frames, fast_bytes);
         }
         // Grouped by port, each port's frames in arrival order.
         group_by_port(&mut deliveries, &mut self.grouped);
