@@ -1614,17 +1614,17 @@ fn group_by_port(deliveries: &mut Vec<u64>, spare: &mut Vec<u64>) {
         return;
     }
     let mut next = [0u32; FEW];
-    let mut top = 0;
+    let mut present = 0u64;
     let mut last = 0;
     let mut in_order = true;
     for &d in deliveries.iter() {
         let port = (d >> 32) as usize;
-        let Some(n) = next.get_mut(port) else {
+        if port >= FEW {
             deliveries.sort_unstable();
             return;
-        };
-        *n += 1;
-        top = top.max(port);
+        }
+        next[port] += 1;
+        present |= 1 << port;
         in_order &= d >= last;
         last = d;
     }
@@ -1633,16 +1633,18 @@ fn group_by_port(deliveries: &mut Vec<u64>, spare: &mut Vec<u64>) {
     }
     // Each port's first place: after the deliveries of every lower port.
     let mut at = 0;
-    for n in &mut next[..=top] {
-        let count = *n;
-        *n = at;
+    while present != 0 {
+        let port = present.trailing_zeros() as usize;
+        present &= present - 1;
+        let count = next[port];
+        next[port] = at;
         at += count;
     }
     // Every place is written below: what `spare` held (the batch before
     // last's order) needs no clearing, only the length.
     spare.resize(deliveries.len(), 0);
     for &d in deliveries.iter() {
-        let n = &mut next[(d >> 32) as usize & (FEW - 1)];
+        let n = &mut next[(d >> 32) as usize % FEW];
         if let Some(slot) = spare.get_mut(*n as usize) {
             *slot = d;
         }
