@@ -146,6 +146,12 @@ impl<M: Copy> FrameBatch<M> {
     pub fn iter_with_meta(&self) -> impl Iterator<Item = (&[u8], M)> + '_ {
         self.iter().zip(self.meta.iter().copied())
     }
+
+    /// The frames in order, each with the remote endpoint it came from
+    /// ([`FrameBatch::remote`]).
+    pub fn iter_with_remote(&self) -> impl Iterator<Item = (&[u8], Option<RemoteId>)> + '_ {
+        self.iter().zip(self.remotes.iter().copied())
+    }
 }
 
 impl<M: Copy + Default> FrameBatch<M> {

@@ -1425,8 +1425,7 @@ impl Switch {
         // the general path and at the end; other frames take the general path.
         let mut fast = self.fast_from(ingress);
         let (mut fast_frames, mut fast_bytes) = (0, 0);
-        for (i, frame) in batch.iter().enumerate() {
-            let remote = batch.remote(i);
+        for (i, (frame, remote)) in batch.iter_with_remote().enumerate() {
             let decided = if fast {
                 self.fast_decide(now, ingress, remote, frame)
             } else {
