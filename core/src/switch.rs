@@ -1455,15 +1455,8 @@ impl Switch {
         }
         // Grouped by port, each port's frames in arrival order.
         group_by_port(&mut deliveries, &mut self.grouped);
-        // Frames a port took, counted on it when the next port's turn comes
-        // (deliveries are grouped by port) and at the end.
-        let (mut sent_to, mut sent_frames, mut sent_bytes) = (PortId(0), 0, 0);
         for &delivery in &deliveries {
             let (out, i) = (PortId((delivery >> 32) as u16), delivery as u32 as usize);
-            if out != sent_to && sent_frames != 0 {
-                self.count_sent(sent_to, sent_frames, sent_bytes);
-                (sent_frames, sent_bytes) = (0, 0);
-            }
             // A port that stopped forwarding after a frame was decided for it
             // (the move guard shut it down, the spanning tree made it
             // discard) is sent nothing more: the frame is dropped at
@@ -1475,17 +1468,7 @@ impl Switch {
                 continue;
             }
             let (frame, meta) = (batch.get(i), batch.meta(i));
-            match self.hand(out, i, frame, meta, &decisions[i], &mut scratch, &mut tx) {
-                Ok(len) => {
-                    sent_to = out;
-                    sent_frames += 1;
-                    sent_bytes += len;
-                }
-                Err(e) => self.count_refused(out, e),
-            }
-        }
-        if sent_frames != 0 {
-            self.count_sent(sent_to, sent_frames, sent_bytes);
+            self.deliver(out, i, frame, meta, &decisions[i], &mut scratch, &mut tx);
         }
         self.decisions = decisions;
         self.deliveries = deliveries;
@@ -1553,51 +1536,23 @@ impl Switch {
         scratch: &mut Vec<u8>,
         tx: &mut impl FnMut(Egress<'_, M>) -> Result<(), TxError>,
     ) {
-        match self.hand(out, index, frame, meta, decision, scratch, tx) {
-            Ok(len) => self.count_sent(out, 1, len),
-            Err(e) => self.count_refused(out, e),
-        }
-    }
-
-    /// Hands frame `index` to `tx` for port `out`, as the port's mode
-    /// wants it: the bytes handed, or why `tx` refused them. Counts nothing.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn hand<M: Copy>(
-        &self,
-        out: PortId,
-        index: usize,
-        frame: &[u8],
-        meta: M,
-        decision: &Decision,
-        scratch: &mut Vec<u8>,
-        tx: &mut impl FnMut(Egress<'_, M>) -> Result<(), TxError>,
-    ) -> Result<u64, TxError> {
         let bytes = self.egress_frame(out, decision, frame, scratch);
         let len = bytes.len() as u64;
-        tx(Egress {
+        let result = tx(Egress {
             port: out,
             index,
             frame: bytes,
             meta,
             decision,
-        })
-        .map(|()| len)
-    }
-
-    /// Counts `frames` frames of `bytes` bytes sent on `out`.
-    #[inline(always)]
-    fn count_sent(&mut self, out: PortId, frames: u64, bytes: u64) {
+        });
         if let Some(Some(p)) = self.ports.get_mut(usize::from(out.0)) {
-            p.counters.tx_frames += frames;
-            p.counters.tx_bytes += bytes;
-        }
-    }
-
-    /// Counts a frame `out`'s send refused.
-    fn count_refused(&mut self, out: PortId, e: TxError) {
-        if let Some(Some(p)) = self.ports.get_mut(usize::from(out.0)) {
-            p.counters.count_drop(e.into());
+            match result {
+                Ok(()) => {
+                    p.counters.tx_frames += 1;
+                    p.counters.tx_bytes += len;
+                }
+                Err(e) => p.counters.count_drop(e.into()),
+            }
         }
     }
 
