@@ -272,8 +272,9 @@ mod hot {
 #[derive(Clone)]
 pub struct Switch {
     config: SwitchConfig,
-    /// True when [`Switch::fast_unicast`] may decide: nothing configured could
-    /// make its answer differ from the general path's.
+    /// True when the fast path ([`Switch::fast_unicast`], and
+    /// [`Switch::forward`]'s inline [`Switch::fast_decide`]) may decide:
+    /// nothing configured could make its answer differ from the general path's.
     fast: bool,
     fdb: Fdb,
     mdb: Mdb,
@@ -938,7 +939,8 @@ impl Switch {
     /// Storm control never limits known unicast, and a port's MAC limit only
     /// acts on MACs new to the port, which this path never learns. The move
     /// guard (whose port shutdowns end with time) sends every frame the general
-    /// way.
+    /// way, and so does a shutdown it made that is still pending after it was
+    /// turned off.
     #[inline(always)]
     fn fast_unicast(
         &mut self,
@@ -956,11 +958,14 @@ impl Switch {
     }
 
     /// Whether frames received on `ingress` may take the fast path: the
-    /// switch allows it, and the port is up and learning. Only the general
-    /// path changes that.
+    /// switch allows it, no port shutdown is pending (one the move guard made
+    /// before it was turned off ends on the general path), and the port is
+    /// up and learning. Within a batch only the general path changes that;
+    /// configuration calls change it between batches.
     #[inline(always)]
     fn fast_from(&self, ingress: PortId) -> bool {
         self.fast
+            && self.next_recovery == u64::MAX
             && self
                 .ports
                 .get(usize::from(ingress.0))
@@ -3227,6 +3232,38 @@ mod test {
         sw.advance(Instant::from_secs(200));
         let p2 = sw.port(PortId(2)).unwrap();
         assert!(!p2.up && p2.shutdown_until.is_none());
+    }
+
+    #[test]
+    fn a_shutdown_outliving_the_move_guard_ends_on_time_on_the_fast_path_too() {
+        let guarded = SwitchConfig {
+            move_guard: Some(MoveGuardConfig {
+                moves: 2,
+                window: Duration::from_secs(10),
+                hold: Duration::from_secs(60),
+                action: GuardAction::Shutdown,
+            }),
+            ..SwitchConfig::default()
+        };
+        let mut sw = switch(guarded, 3);
+        for port in [0, 1, 0] {
+            decide(&mut sw, port, &ARP_H1);
+        }
+        assert_eq!(
+            verdict(&mut sw, 2, &ARP_H1),
+            Verdict::Drop(DropReason::MoveGuard)
+        );
+        assert!(!sw.port(PortId(2)).unwrap().up);
+        // The guard goes; its shutdown of port 2 still ends at 60 s.
+        sw.reconfigure(SwitchConfig::default(), T0).unwrap();
+        decide(&mut sw, 1, &ARP_H2);
+        // At 60 s, known unicast between the two other ports, which the
+        // fast path could take, brings port 2 back as the general path does.
+        let mut batch: FrameBatch = FrameBatch::with_capacity(1);
+        batch.push(&H2_TO_H1);
+        let d = sw.forward(Instant::from_secs(60), PortId(1), &batch, |_| Ok(()));
+        assert_eq!(d[0].verdict, Verdict::Unicast(PortId(0)));
+        assert!(sw.port(PortId(2)).unwrap().up);
     }
 
     #[test]
