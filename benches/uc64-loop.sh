@@ -5,7 +5,10 @@
 # with a fresh 4-host lab and a fresh switch, and nothing else: one line per
 # run with frames sent, delivered and lost and the switch's CPU time. For
 # comparing variants of one switch quickly (ring sizes, --afxdp, pinning with
-# SWITCH_CPUS=1). Env: DUR (seconds, default 5), OFFLOADS (default off).
+# SWITCH_CPUS=1). Env: DUR (seconds, default 5), OFFLOADS (default off),
+# RATE (trafgen's --rate, e.g. 300000pps; its fastest by default). Two builds
+# alternated: for i in 1 2 3 4; do for b in OLD NEW; do
+#   benches/uc64-loop.sh 1 "$b run {ports}"; done; done
 # Uses ../shared/bench/lab.sh (namespaces NS1-NS4, 192.168.100.0/24) and tears
 # the lab and the switch down on exit, even on failure.
 set -euo pipefail
@@ -13,6 +16,8 @@ bench=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../shared/bench" && pwd)
 n=${1:?usage: uc64-loop.sh N "command with {ports}"}
 cmd=${2:?usage: uc64-loop.sh N "command with {ports}"}
 dur=${DUR:-5}
+rate=()
+if [ -n "${RATE:-}" ]; then rate=(--rate "$RATE"); fi
 cfg=$(mktemp /tmp/uc64-loop.XXXXXX.cfg)
 cleanup() {
   set +e
@@ -40,12 +45,12 @@ for ((i = 1; i <= n; i++)); do
   ip netns exec NS1 ping -c 1 -W 1 192.168.100.102 >/dev/null || true
   t0=$(ticks "$pid"); tx0=$(ctr 1 tx_packets); rx0=$(ctr 2 rx_packets)
   timeout -s INT -k 3 "$dur" ip netns exec NS1 taskset -c 0 \
-    trafgen --dev veth1 --conf "$cfg" --cpus 1 --no-sock-mem --notouch-irq >/dev/null 2>&1 || true
+    trafgen --dev veth1 --conf "$cfg" --cpus 1 "${rate[@]}" --no-sock-mem --notouch-irq >/dev/null 2>&1 || true
   sleep 0.5
   t1=$(ticks "$pid"); tx1=$(ctr 1 tx_packets); rx1=$(ctr 2 rx_packets)
   "$bench/switch-cmd.sh" stop >/dev/null
   "$bench/lab.sh" down 4 >/dev/null
   awk -v i="$i" -v s=$((tx1 - tx0)) -v d=$((rx1 - rx0)) -v t=$((t1 - t0)) -v dur="$dur" 'BEGIN {
-    printf "run %d: sent %d (%.0fk/s) delivered %d lost %d (%.3f%%) switch CPU %.2f s\n",
-      i, s, s / dur / 1000, d, s - d, s ? 100 * (s - d) / s : 0, t / 100 }'
+    printf "run %d: sent %d (%.0fk/s) delivered %d lost %d (%.3f%%) switch CPU %.2f s (%.0f ns a frame delivered)\n",
+      i, s, s / dur / 1000, d, s - d, s ? 100 * (s - d) / s : 0, t / 100, d ? t / 100 * 1e9 / d : 0 }'
 done
