@@ -88,12 +88,13 @@ record udp
 rcvbuf() { ip netns exec ${P}h2 awk '/^Udp:/ { if (h) print $6; h = 1 }' /proc/net/snmp; }
 # The switch's frames dropped for a full receive ring.
 rxfull() { if [ -n "$VSW" ]; then ip netns exec ${P}m1 "$vs" stats --name vsw-vxb -j | python3 -c "import json,sys; print(json.load(sys.stdin)['drops'].get('rx-full', 0))"; fi; }
+rx_packets() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/rx_packets"; }
 # Frames host 2's interface received (from machine 2's bridge): the test's
 # datagrams, and a few dozen of iperf3's control connection and ARP.
-delivered() { ip netns exec ${P}h2 cat /sys/class/net/eth0/statistics/rx_packets; }
+delivered() { rx_packets ${P}h2 eth0; }
 # Packets machine 2's underlay veth received: what machine 1 put into the
 # tunnel, whatever host 2 then managed to read.
-underlay_rx() { ip netns exec ${P}m2 cat /sys/class/net/u2/statistics/rx_packets; }
+underlay_rx() { rx_packets ${P}m2 u2; }
 echo "$MODE UDP 64B h1->h2:"; C=$(cpu); B=$(rcvbuf); F=$(rxfull); U=$(underlay_rx); D=$(delivered); T0=$(date +%s.%N)
 ip netns exec ${P}h1 iperf3 -u -b 0 -l 64 -c 192.168.83.2 -t 5 | grep -E "sender|receiver"
 T=$(echo "$(date +%s.%N) - $T0" | bc)
@@ -116,9 +117,9 @@ probe() { # rate (Mbit/s, 0: unpaced) -> "lost% received_mbit delivered_lost% de
   iperf3_server ${P}h2
   local b f i j
   b=$(rcvbuf); f=$(rxfull); i=$(delivered)
-  # The rate received: end.sum_received where this iperf3 gives it, else the
-  # rate sent less what was lost (end.sum is the sender's). Delivered: the
-  # frames host 2's interface received against the datagrams sent.
+  # The rate received: end.sum_received where this iperf3 gives it, else
+  # end.sum's rate less what was lost. Delivered: the frames host 2's
+  # interface received against the datagrams sent.
   j=$(ip netns exec ${P}h1 iperf3 -u -b "${1}M" -l 64 -c 192.168.83.2 -t 3 -J)
   DELIVERED=$(delivered) BEFORE=$i python3 -c "
 import json, os, sys

@@ -1611,19 +1611,19 @@ impl Switch {
 /// them in place, none when they are in order already (a batch to one port).
 /// Otherwise they are sorted.
 fn group_by_port(deliveries: &mut Vec<u64>, spare: &mut Vec<u64>) {
-    const FEW: usize = 64;
+    const PORTS: usize = 64;
     if u32::try_from(deliveries.len()).is_err() {
         // More than the counts below hold.
         deliveries.sort_unstable();
         return;
     }
-    let mut next = [0u32; FEW];
+    let mut next = [0u32; PORTS];
     let mut present = 0u64;
     let mut last = 0;
     let mut in_order = true;
     for &d in deliveries.iter() {
         let port = (d >> 32) as usize;
-        if port >= FEW {
+        if port >= PORTS {
             deliveries.sort_unstable();
             return;
         }
@@ -1648,7 +1648,7 @@ fn group_by_port(deliveries: &mut Vec<u64>, spare: &mut Vec<u64>) {
     // last's order) needs no clearing, only the length.
     spare.resize(deliveries.len(), 0);
     for &d in deliveries.iter() {
-        let n = &mut next[(d >> 32) as usize % FEW];
+        let n = &mut next[(d >> 32) as usize % PORTS];
         if let Some(slot) = spare.get_mut(*n as usize) {
             *slot = d;
         }
