@@ -1263,9 +1263,20 @@ impl Fdb {
 
     #[inline]
     fn hash(&self, key: u64) -> u64 {
-        // Folded multiply (as in wyhash/foldhash): cheap and well mixed; the seed
-        // keeps an attacker from choosing MACs that collide.
-        let m = u128::from(key ^ self.config.hash_seed) * u128::from(0x9e37_79b9_7f4a_7c15u64);
+        // A folded multiply (as in wyhash/foldhash): cheap and well mixed; the
+        // seed keeps an attacker from choosing MACs that collide. The key is
+        // turned first, so that the MAC is in its low bits and the VLAN above
+        // them: MACs handed out in sequence (a vendor's, a VM pool's) then
+        // differ by a small step, and the top bits of the product, which place
+        // a key in the index (`home`), spread them evenly at any table size,
+        // as Fibonacci hashing does. With the MAC shifted up by the VLAN's 12
+        // bits they did not: at 1,000,000 such MACs a lookup walked about 4
+        // slots and read a second line of the index one time in six (now 1.1
+        // slots, and fewer than one time in a hundred), and those tables ran
+        // slower than ones of random MACs, which are placed as well as before.
+        // Turning is a bijection: it changes nothing for an attacker.
+        let m = u128::from(key.rotate_right(12) ^ self.config.hash_seed)
+            * u128::from(0x9e37_79b9_7f4a_7c15u64);
         (m as u64) ^ ((m >> 64) as u64)
     }
 
@@ -1972,6 +1983,45 @@ mod test {
         assert_eq!(bits(&small), before - 2);
         assert!((0..40).all(|n| small.get(0, mac(n)) == Some(PortId(1))));
         assert_eq!(f.lookup(t(0), 0, mac(1)), None);
+    }
+
+    /// MACs handed out in sequence, on any VLAN and with any seed, sit at or
+    /// next to their home slot (see [`Fdb::hash`]): the index's probes stay
+    /// short however large the table.
+    #[test]
+    fn macs_in_sequence_sit_near_their_home_slots() {
+        // Large enough for the fold's structure to show: before the key was
+        // turned, 300,000 MACs in sequence sat 0.9 slots past home on average.
+        const N: u32 = 300_000;
+        for (seed, vid) in [
+            (FdbConfig::default().hash_seed, 0),
+            (0x0123_4567_89ab_cdef, 100),
+            (u64::MAX, 4094),
+        ] {
+            let mut f = Fdb::new(FdbConfig {
+                capacity: N,
+                hash_seed: seed,
+                ..FdbConfig::default()
+            })
+            .unwrap();
+            for i in 0..N {
+                let mac = MacAddr::from_u64(0x5254_0000_0000 + u64::from(i));
+                f.learn(t(0), vid, mac, PortId((i % 4) as u16));
+            }
+            // How far past its home each entry sits, summed.
+            let n = f.slots.len();
+            let displaced: usize = (0..n)
+                .filter(|&i| f.slots[i] != 0)
+                .map(|i| {
+                    let key = f.entries[((f.slots[i] & f.idx_mask) - 1) as usize].key;
+                    (i + n - f.home(f.hash(key))) % n
+                })
+                .sum();
+            assert!(
+                displaced < N as usize / 4,
+                "seed {seed:#x}, vid {vid}: {displaced} slots past home for {N} MACs"
+            );
+        }
     }
 
     /// Without per-entry counters (the default) nothing is counted, no
