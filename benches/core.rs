@@ -11,14 +11,19 @@
 //!   --toggle-collect='*measured_batch*' target/release/deps/core-<hash> --bench
 //! ```
 //!
-//! (`known_unicast:<hosts>`, `naive:<hosts>` or `churn`; 2,000 batches of 32
+//! (`known_unicast:<hosts>`, `naive:<hosts>`, `floor:<hosts>` or `churn`; 2,000 batches of 32
 //! after a warm-up; `flush:<hosts>` and `explain:<hosts>` time a whole-table
 //! flush with its reclaim slices, and `Switch::explain`, instead.) With `CORE_BENCH_ROUNDS=50` and no valgrind it times 50
 //! rounds instead and prints the fastest and the median.
+//!
+//! Hosts' MACs are handed out in sequence; `CORE_BENCH_MACS=random` draws
+//! them scrambled instead, and `CORE_BENCH_SEED=<n>` gives the FDB another
+//! hash seed: what a figure owes to where keys land in the index shows there.
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::sync::OnceLock;
 use std::time::Duration;
 use vswitch_core::{
     EvictionPolicy, FdbConfig, FrameBatch, Instant, PortConfig, PortId, Switch, SwitchConfig,
@@ -33,9 +38,46 @@ static ALLOC: vswitch_linux::hugepage::HugePageAlloc = vswitch_linux::hugepage::
 const BATCH: usize = 32;
 const PORTS: u16 = 4;
 
+/// Host `i`'s MAC: `02:00:` then `i`, MACs handed out in sequence as a vendor
+/// or a VM pool does; or, with `CORE_BENCH_MACS=random`, `02:` then 40 bits
+/// scrambled out of `i` by a bijection (no two hosts alike), as a MAC flood
+/// sends them.
 fn mac(i: u32) -> [u8; 6] {
-    let b = i.to_be_bytes();
-    [0x02, 0x00, b[0], b[1], b[2], b[3]]
+    static RANDOM: OnceLock<bool> = OnceLock::new();
+    let random = *RANDOM.get_or_init(|| match std::env::var("CORE_BENCH_MACS").as_deref() {
+        Err(_) | Ok("sequential") => false,
+        Ok("random") => true,
+        Ok(other) => panic!("CORE_BENCH_MACS={other}: sequential (the default) or random"),
+    });
+    let x = if random {
+        scramble40(u64::from(i))
+    } else {
+        u64::from(i)
+    };
+    let b = x.to_be_bytes();
+    [0x02, b[3], b[4], b[5], b[6], b[7]]
+}
+
+/// A bijection of the 40-bit numbers: each step (a right xorshift, a multiply
+/// by an odd number modulo 2^40) is one.
+fn scramble40(mut x: u64) -> u64 {
+    const MASK: u64 = (1 << 40) - 1;
+    for (shift, odd) in [
+        (20, 0x009e_3779_b97f),
+        (17, 0x00bf_5847_6d1d),
+        (21, 0x0094_d049_bb13),
+    ] {
+        x ^= x >> shift;
+        x = x.wrapping_mul(odd) & MASK;
+    }
+    x ^ (x >> 19)
+}
+
+/// The FDB's hash seed: the default, or `CORE_BENCH_SEED=<n>`.
+fn hash_seed() -> u64 {
+    std::env::var("CORE_BENCH_SEED").map_or(FdbConfig::default().hash_seed, |s| {
+        s.parse().expect("CORE_BENCH_SEED: a number")
+    })
 }
 
 fn frame(dst: [u8; 6], src: [u8; 6]) -> [u8; 64] {
@@ -58,6 +100,9 @@ fn switch(capacity: u32) -> Switch {
             policy: EvictionPolicy::FairLru,
             // `CORE_BENCH_ENTRY_STATS=1`: with the per-entry counters.
             entry_stats: std::env::var_os("CORE_BENCH_ENTRY_STATS").is_some(),
+            // `CORE_BENCH_SEED=<n>`: another hash seed than the default one, to
+            // see how much a figure owes to where a few keys happen to land.
+            hash_seed: hash_seed(),
             ..FdbConfig::default()
         },
         ..SwitchConfig::default()
@@ -168,6 +213,154 @@ impl NaiveSwitch {
     }
 }
 
+/// The least a learning switch can do for a batch of known unicast, as a
+/// floor to measure the core against: each source seen again is stamped, each
+/// destination looked up, and the frames handed out port by port with the
+/// counts a port keeps. No aging, no LRU order, no eviction, no VLANs, no
+/// decision kept per frame, nothing checked that this workload never needs: a
+/// frame it cannot forward as known unicast (a source it does not know on that
+/// port, an unknown or group destination) is only counted. Its index is the
+/// core's (the same hash, `u32` slots with a fingerprint, 16-byte entries), at
+/// a load of at most 1/2 so that a probe needs no wrap check.
+struct FloorSwitch {
+    slots: Vec<u32>,
+    entries: Vec<FloorEntry>,
+    idx_mask: u32,
+    seed: u64,
+    ports: [FloorPort; PORTS as usize],
+    queues: [[u8; BATCH]; PORTS as usize],
+    not_forwarded: u64,
+}
+
+#[derive(Clone, Copy)]
+struct FloorEntry {
+    key: u64,
+    seen: u32,
+    port: u16,
+}
+
+#[derive(Clone, Copy, Default)]
+struct FloorPort {
+    rx_frames: u64,
+    rx_bytes: u64,
+    tx_frames: u64,
+    tx_bytes: u64,
+}
+
+impl FloorSwitch {
+    fn new(hosts: u32) -> FloorSwitch {
+        let n = (hosts as usize * 2).next_power_of_two().max(16);
+        let mut f = FloorSwitch {
+            slots: vec![0; n],
+            entries: Vec::with_capacity(hosts as usize),
+            idx_mask: (n - 1) as u32,
+            seed: hash_seed(),
+            ports: [FloorPort::default(); PORTS as usize],
+            queues: [[0; BATCH]; PORTS as usize],
+            not_forwarded: 0,
+        };
+        for i in 0..hosts {
+            let m = mac(i);
+            let key = u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]]) << 12;
+            let h = f.hash(key);
+            let mut at = (h >> 32) as usize & f.idx_mask as usize;
+            while f.slots[at] != 0 {
+                at = (at + 1) & f.idx_mask as usize;
+            }
+            f.entries.push(FloorEntry {
+                key,
+                seen: 0,
+                port: port_of(i),
+            });
+            f.slots[at] = (h as u32 & !f.idx_mask) | f.entries.len() as u32;
+        }
+        f
+    }
+
+    /// The core's hash, with the seed the bench gives the core.
+    fn hash(&self, key: u64) -> u64 {
+        let m = u128::from(key.rotate_right(12) ^ self.seed) * u128::from(0x9e37_79b9_7f4a_7c15u64);
+        (m as u64) ^ ((m >> 64) as u64)
+    }
+
+    fn find(&self, key: u64) -> Option<usize> {
+        let h = self.hash(key);
+        let tag = h as u32 & !self.idx_mask;
+        let mut at = (h >> 32) as usize;
+        loop {
+            at &= self.idx_mask as usize;
+            let s = *self.slots.get(at)?;
+            if s == 0 {
+                return None;
+            }
+            if s & !self.idx_mask == tag {
+                let idx = (s & self.idx_mask) as usize - 1;
+                if self.entries.get(idx)?.key == key {
+                    return Some(idx);
+                }
+            }
+            at += 1;
+        }
+    }
+
+    fn forward(
+        &mut self,
+        now: u32,
+        ingress: PortId,
+        batch: &FrameBatch,
+        mut tx: impl FnMut(PortId, &[u8]),
+    ) {
+        assert!(
+            batch.len() <= BATCH,
+            "the floor switch takes batches of {BATCH} at most"
+        );
+        let mut queued = [0usize; PORTS as usize];
+        let (mut frames, mut bytes) = (0, 0);
+        for (i, f) in batch.iter().enumerate() {
+            frames += 1;
+            bytes += f.len() as u64;
+            let Some(h) = f.get(..12) else {
+                self.not_forwarded += 1;
+                continue;
+            };
+            let dst = u64::from_be_bytes([0, 0, h[0], h[1], h[2], h[3], h[4], h[5]]);
+            let src = u64::from_be_bytes([0, 0, h[6], h[7], h[8], h[9], h[10], h[11]]);
+            let out = match self.find(dst << 12) {
+                Some(d) if dst >> 40 & 1 == 0 => self.entries[d].port,
+                _ => {
+                    self.not_forwarded += 1;
+                    continue;
+                }
+            };
+            match self.find(src << 12) {
+                Some(s) if self.entries[s].port == ingress.0 && out != ingress.0 => {
+                    self.entries[s].seen = now;
+                }
+                _ => {
+                    self.not_forwarded += 1;
+                    continue;
+                }
+            }
+            let o = usize::from(out) % PORTS as usize;
+            self.queues[o][queued[o]] = i as u8;
+            queued[o] += 1;
+        }
+        let p = &mut self.ports[usize::from(ingress.0) % PORTS as usize];
+        p.rx_frames += frames;
+        p.rx_bytes += bytes;
+        for (o, (queue, &n)) in self.queues.iter().zip(&queued).enumerate() {
+            let mut sent = 0;
+            for &i in &queue[..n] {
+                let f = batch.get(usize::from(i));
+                tx(PortId(o as u16), f);
+                sent += f.len() as u64;
+            }
+            self.ports[o].tx_frames += n as u64;
+            self.ports[o].tx_bytes += sent;
+        }
+    }
+}
+
 fn naive_from(sw_hosts: u32) -> NaiveSwitch {
     let mut n = NaiveSwitch {
         table: HashMap::new(),
@@ -250,6 +443,21 @@ fn bench_known_unicast(c: &mut Criterion) {
                 }
             })
         });
+        // The least a learning switch can do for this traffic (see
+        // `FloorSwitch`): what no amount of tuning the core can go below.
+        let mut floor = FloorSwitch::new(hosts);
+        let mut floor_clock = 0u32;
+        g.bench_function(BenchmarkId::new("floor", hosts), |b| {
+            b.iter(|| {
+                let ingress = stream.next();
+                floor_clock = floor_clock.wrapping_add(1);
+                floor.forward(floor_clock / 1000, ingress, &stream.batch, |port, f| {
+                    black_box((port, f.len()));
+                });
+            })
+        });
+        assert_eq!(floor.not_forwarded, 0, "the floor switch dropped frames");
+        drop(floor);
         if hosts == 4096 {
             // The same traffic on a switch with 1,020 more (idle) ports: known
             // unicast must not get slower as ports are added.
@@ -377,6 +585,7 @@ fn fixed_loop(what: &str) {
     let hosts: u32 = hosts.parse().expect("<workload>:<hosts>");
     let (mut sw, pairs) = known_unicast_setup(hosts);
     let mut naive = naive_from(if kind == "naive" { hosts } else { 0 });
+    let mut floor = FloorSwitch::new(if kind == "floor" { hosts } else { 0 });
     let mut out = Vec::with_capacity(8);
     let mut stream = Stream::new(pairs);
     let mut i = 0u32;
@@ -419,7 +628,12 @@ fn fixed_loop(what: &str) {
                     black_box(&out);
                 }
             }
-            _ => panic!("CORE_BENCH_LOOP: known_unicast:<hosts>, naive:<hosts> or churn"),
+            "floor" => floor.forward(now.millis() as u32, ingress, &stream.batch, |port, f| {
+                black_box((port, f.len()));
+            }),
+            _ => panic!(
+                "CORE_BENCH_LOOP: known_unicast:<hosts>, naive:<hosts>, floor:<hosts> or churn"
+            ),
         }
         start.elapsed()
     };
@@ -438,6 +652,8 @@ fn fixed_loop(what: &str) {
         })
         .collect();
     per_frame.sort_by(f64::total_cmp);
+    // The floor did all the work it stands for: every frame known unicast.
+    assert_eq!(floor.not_forwarded, 0, "the floor switch dropped frames");
     println!(
         "{what}: fastest round {:.1} ns/frame, median {:.1} ns/frame ({rounds} rounds of {measured} batches)",
         per_frame[0],
