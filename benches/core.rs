@@ -1,5 +1,7 @@
 //! Per-frame cost of the switching core, beside a straightforward
-//! `HashMap<[u8; 6], usize>` learning switch fed the same frames.
+//! `HashMap<[u8; 6], usize>` learning switch fed the same frames, and beside
+//! a floor: the least a learning switch can do for the same known unicast
+//! (`FloorSwitch`).
 //!
 //! `cargo bench --bench core`. Figures go to BENCHMARKS.md.
 //!
@@ -11,10 +13,12 @@
 //!   --toggle-collect='*measured_batch*' target/release/deps/core-<hash> --bench
 //! ```
 //!
-//! (`known_unicast:<hosts>`, `naive:<hosts>`, `floor:<hosts>` or `churn`; 2,000 batches of 32
-//! after a warm-up; `flush:<hosts>` and `explain:<hosts>` time a whole-table
-//! flush with its reclaim slices, and `Switch::explain`, instead.) With `CORE_BENCH_ROUNDS=50` and no valgrind it times 50
-//! rounds instead and prints the fastest and the median.
+//! (`known_unicast:<hosts>`, `naive:<hosts>`, `floor:<hosts>` or `churn`;
+//! 2,000 batches of 32 after a warm-up, so the count over 64,000 is per
+//! frame; `flush:<hosts>` and `explain:<hosts>` time a whole-table flush with
+//! its reclaim slices, and `Switch::explain`, instead.) With
+//! `CORE_BENCH_ROUNDS=50` and no valgrind it times 50 rounds instead and
+//! prints the fastest and the median.
 //!
 //! Hosts' MACs are handed out in sequence; `CORE_BENCH_MACS=random` draws
 //! them scrambled instead, and `CORE_BENCH_SEED=<n>` gives the FDB another
@@ -73,10 +77,15 @@ fn scramble40(mut x: u64) -> u64 {
     x ^ (x >> 19)
 }
 
-/// The FDB's hash seed: the default, or `CORE_BENCH_SEED=<n>`.
+/// The FDB's hash seed: the default, or `CORE_BENCH_SEED=<n>` (decimal, or hex
+/// after `0x`).
 fn hash_seed() -> u64 {
     std::env::var("CORE_BENCH_SEED").map_or(FdbConfig::default().hash_seed, |s| {
-        s.parse().expect("CORE_BENCH_SEED: a number")
+        match s.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16),
+            None => s.parse(),
+        }
+        .expect("CORE_BENCH_SEED: a number, decimal or 0x hex")
     })
 }
 
@@ -220,16 +229,16 @@ impl NaiveSwitch {
 /// decision kept per frame, nothing checked that this workload never needs: a
 /// frame it cannot forward as known unicast (a source it does not know on that
 /// port, an unknown or group destination) is only counted. Its index is the
-/// core's (the same hash, `u32` slots with a fingerprint, 16-byte entries), at
-/// a load of at most 1/2, and it hides a big table's misses as the core does
-/// from the same size on: the index slots of the whole batch prefetched, then
-/// the entries they point to, then the decisions.
+/// core's for the same capacity: the same hash, number of slots and home
+/// slot, `u32` slots with a fingerprint, linear probing; its entries are 16
+/// bytes. It hides a big table's misses as the core does, from the same size
+/// on: the index slots of the whole batch prefetched, then the entries they
+/// point to, then the decisions.
 struct FloorSwitch {
     slots: Vec<u32>,
     entries: Vec<FloorEntry>,
+    /// The slot bits of an arena index (plus one); the rest is fingerprint.
     idx_mask: u32,
-    /// 64 less the bits of a slot number.
-    home_shift: u32,
     seed: u64,
     ports: [FloorPort; PORTS as usize],
     queues: [[u8; BATCH]; PORTS as usize],
@@ -252,13 +261,15 @@ struct FloorPort {
 }
 
 impl FloorSwitch {
+    /// `hosts` hosts learned, host `i` on port `i % PORTS`, in a table of the
+    /// capacity the bench gives the core for them.
     fn new(hosts: u32) -> FloorSwitch {
-        let n = (hosts as usize * 2).next_power_of_two().max(16);
+        // As the core's `slots_for`: a load of at most 2/3.
+        let n = (hosts.max(8192) as usize * 3 / 2 + 1).max(16);
         let mut f = FloorSwitch {
             slots: vec![0; n],
             entries: Vec::with_capacity(hosts as usize),
-            idx_mask: (n - 1) as u32,
-            home_shift: 64 - n.trailing_zeros(),
+            idx_mask: ((n + 1).next_power_of_two() - 1) as u32,
             seed: hash_seed(),
             ports: [FloorPort::default(); PORTS as usize],
             queues: [[0; BATCH]; PORTS as usize],
@@ -270,7 +281,7 @@ impl FloorSwitch {
             let h = f.hash(key);
             let mut at = f.home(h);
             while f.slots[at] != 0 {
-                at = (at + 1) & f.idx_mask as usize;
+                at = if at + 1 == n { 0 } else { at + 1 };
             }
             f.entries.push(FloorEntry {
                 key,
@@ -288,9 +299,9 @@ impl FloorSwitch {
         (m as u64) ^ ((m >> 64) as u64)
     }
 
-    /// Where hash `h` starts its probe: its top bits, as in the core.
+    /// Where hash `h` starts its probe, as in the core.
     fn home(&self, h: u64) -> usize {
-        (h >> self.home_shift) as usize
+        (((h >> 32) * self.slots.len() as u64) >> 32) as usize
     }
 
     fn find(&self, key: u64) -> Option<usize> {
@@ -298,7 +309,6 @@ impl FloorSwitch {
         let tag = h as u32 & !self.idx_mask;
         let mut at = self.home(h);
         loop {
-            at &= self.idx_mask as usize;
             let s = *self.slots.get(at)?;
             if s == 0 {
                 return None;
@@ -310,6 +320,28 @@ impl FloorSwitch {
                 }
             }
             at += 1;
+            if at == self.slots.len() {
+                at = 0;
+            }
+        }
+    }
+
+    /// Prefetches the entry of the first slot from hash `h`'s home whose
+    /// fingerprint is `h`'s, as the core's `prefetch_entry` does.
+    fn prefetch_entry(&self, h: u64) {
+        let tag = h as u32 & !self.idx_mask;
+        let mut at = self.home(h);
+        while let Some(&s) = self.slots.get(at).filter(|&&s| s != 0) {
+            if s & !self.idx_mask == tag {
+                if let Some(e) = self.entries.get((s & self.idx_mask) as usize - 1) {
+                    prefetch(e);
+                }
+                return;
+            }
+            at += 1;
+            if at == self.slots.len() {
+                at = 0;
+            }
         }
     }
 
@@ -342,12 +374,7 @@ impl FloorSwitch {
             }
         }
         for &h in &hashes[..if warm { 2 * batch.len() } else { 0 }] {
-            let s = self.slots[self.home(h)];
-            if s != 0 && s & !self.idx_mask == h as u32 & !self.idx_mask {
-                if let Some(e) = self.entries.get((s & self.idx_mask) as usize - 1) {
-                    prefetch(e);
-                }
-            }
+            self.prefetch_entry(h);
         }
         let mut queued = [0usize; PORTS as usize];
         let (mut frames, mut bytes) = (0, 0);
@@ -612,9 +639,16 @@ fn measured_batch(sw: &mut Switch, now: Instant, ingress: PortId, batch: &FrameB
     });
 }
 
+/// One batch of the naive or the floor switch in the measured part of
+/// [`fixed_loop`]: as [`measured_batch`], what callgrind counts.
+#[inline(never)]
+fn measured_batch_of(batch: impl FnOnce()) {
+    batch()
+}
+
 /// One fixed workload without criterion: a warm-up, then `CORE_BENCH_ROUNDS`
 /// (default 1) rounds of `CORE_BENCH_BATCHES` (default 2,000) batches through
-/// [`measured_batch`] (or the naive switch). Under callgrind it gives
+/// [`measured_batch`] (or [`measured_batch_of`] the naive or floor switch). Under callgrind it gives
 /// instruction counts; run alone it prints the fastest and the median round in
 /// ns per frame, timing the switch only (not the batch fill). The fastest round
 /// of many is what a busy machine disturbs least.
@@ -670,15 +704,26 @@ fn fixed_loop(what: &str) {
                 });
             }
             "known_unicast" | "churn" => measured_batch(&mut sw, now, ingress, &stream.batch),
-            "naive" => {
-                for f in stream.batch.iter() {
-                    naive.forward(usize::from(ingress.0), f, &mut out);
-                    black_box(&out);
+            "naive" | "floor" => {
+                let mut run = || {
+                    if kind == "naive" {
+                        for f in stream.batch.iter() {
+                            naive.forward(usize::from(ingress.0), f, &mut out);
+                            black_box(&out);
+                        }
+                    } else {
+                        let now = now.millis() as u32;
+                        floor.forward(now, ingress, &stream.batch, |port, f| {
+                            black_box((port, f.len()));
+                        });
+                    }
+                };
+                if k < WARM_UP {
+                    run();
+                } else {
+                    measured_batch_of(run);
                 }
             }
-            "floor" => floor.forward(now.millis() as u32, ingress, &stream.batch, |port, f| {
-                black_box((port, f.len()));
-            }),
             _ => panic!(
                 "CORE_BENCH_LOOP: known_unicast:<hosts>, naive:<hosts>, floor:<hosts> or churn"
             ),
