@@ -21,8 +21,9 @@
 //! prints the fastest and the median.
 //!
 //! Hosts' MACs are handed out in sequence; `CORE_BENCH_MACS=random` draws
-//! them scrambled instead, and `CORE_BENCH_SEED=<n>` gives the FDB another
-//! hash seed: what a figure owes to where keys land in the index shows there.
+//! them scrambled instead, and `CORE_BENCH_SEED=<n>` (decimal, or hex after
+//! `0x`) gives the FDB another hash seed: what a figure owes to where keys
+//! land in the index shows there.
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use std::collections::HashMap;
@@ -265,7 +266,7 @@ impl FloorSwitch {
     /// capacity the bench gives the core for them.
     fn new(hosts: u32) -> FloorSwitch {
         // As the core's `slots_for`: a load of at most 2/3.
-        let n = (hosts.max(8192) as usize * 3 / 2 + 1).max(16);
+        let n = hosts.max(8192) as usize * 3 / 2 + 1;
         let mut f = FloorSwitch {
             slots: vec![0; n],
             entries: Vec::with_capacity(hosts as usize),
@@ -648,10 +649,11 @@ fn measured_batch_of(batch: impl FnOnce()) {
 
 /// One fixed workload without criterion: a warm-up, then `CORE_BENCH_ROUNDS`
 /// (default 1) rounds of `CORE_BENCH_BATCHES` (default 2,000) batches through
-/// [`measured_batch`] (or [`measured_batch_of`] the naive or floor switch). Under callgrind it gives
-/// instruction counts; run alone it prints the fastest and the median round in
-/// ns per frame, timing the switch only (not the batch fill). The fastest round
-/// of many is what a busy machine disturbs least.
+/// [`measured_batch`] (the naive or floor switch's through
+/// [`measured_batch_of`]). Under callgrind it gives instruction counts; run
+/// alone it prints the fastest and the median round in ns per frame, timing
+/// the switch only (not the batch fill). The fastest round of many is what a
+/// busy machine disturbs least.
 fn fixed_loop(what: &str) {
     const WARM_UP: u64 = 200;
     if let Some(hosts) = what.strip_prefix("flush:") {

@@ -1987,8 +1987,8 @@ mod test {
     }
 
     /// MACs handed out in sequence, on any VLAN and with any seed, sit nearer
-    /// their home slots than random keys would (see [`Fdb::hash`]): the
-    /// index's probes stay short however large the table.
+    /// their home slots than random keys would (see [`Fdb::hash`]), so that
+    /// the index's probes stay short in tables of such MACs.
     #[test]
     fn macs_in_sequence_sit_near_their_home_slots() {
         // Random keys sit about one slot past home at this load, and so did
