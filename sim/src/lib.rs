@@ -19,6 +19,35 @@ pub mod underlay;
 pub mod units;
 pub mod wire;
 
+/// A scratch directory for one unit test, removed when dropped, also when the
+/// test fails (a panic unwinds through the drop).
+#[cfg(test)]
+pub(crate) struct TestDir(std::path::PathBuf);
+
+#[cfg(test)]
+impl TestDir {
+    /// A new, empty `vswitch-<name>-<pid>` under the system's temporary
+    /// directory: a name per test, so that tests running at once never share one.
+    pub(crate) fn new(name: &str) -> TestDir {
+        let dir = std::env::temp_dir().join(format!("vswitch-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TestDir(dir)
+    }
+
+    /// `name` inside the directory.
+    pub(crate) fn join(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+#[cfg(test)]
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 pub use engine::{SimError, Simulation};
 pub use results::SimReport;
 pub use scenario::Scenario;

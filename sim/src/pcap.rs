@@ -601,15 +601,10 @@ mod test {
         }
     }
 
-    fn tmp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("vswitch-pcap-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join(name)
-    }
-
     #[test]
     fn sink_round_trip() {
-        let path = tmp("round.pcap");
+        let dir = crate::TestDir::new("pcap-round-trip");
+        let path = dir.join("round.pcap");
         let frames = vec![
             frame(1_700_000_000_123_456_789, 1),
             frame(1_700_000_001_000_000_001, 2),

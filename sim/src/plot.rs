@@ -368,12 +368,6 @@ fn draw(timeline: &Timeline, path: &Path) -> Result<(), DrawingAreaErrorKind<std
 mod test {
     use super::*;
 
-    fn tmp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("vswitch-plot-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join(name)
-    }
-
     fn storm() -> Timeline {
         let mut t = Timeline::new(100_000_000, vec!["alpha".into(), "beta".into()]);
         for i in 0..1000u64 {
@@ -390,7 +384,8 @@ mod test {
 
     #[test]
     fn renders_svg_with_port_names() {
-        let path = tmp("storm.svg");
+        let dir = crate::TestDir::new("plot-port-names");
+        let path = dir.join("storm.svg");
         render_svg(&storm(), &path).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(100)]);
@@ -405,7 +400,7 @@ mod test {
             assert!(svg.contains(text), "no {text:?} in the SVG");
         }
         // Deterministic.
-        let again = tmp("storm2.svg");
+        let again = dir.join("storm2.svg");
         render_svg(&storm(), &again).unwrap();
         assert_eq!(std::fs::read(&again).unwrap(), svg.as_bytes());
     }
@@ -431,8 +426,9 @@ mod test {
         assert!(s.delivered[0].len() as u64 <= MAX_POINTS + 1);
         let total: f64 = s.delivered[0].iter().map(|p| p.1).sum();
         assert!(total > 0.0);
-        render_svg(&t, &tmp("wide.svg")).unwrap();
-        render_svg(&Timeline::new(1, Vec::new()), &tmp("empty.svg")).unwrap();
+        let dir = crate::TestDir::new("plot-wide-spans");
+        render_svg(&t, &dir.join("wide.svg")).unwrap();
+        render_svg(&Timeline::new(1, Vec::new()), &dir.join("empty.svg")).unwrap();
     }
 
     #[test]

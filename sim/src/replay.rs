@@ -518,8 +518,8 @@ mod test {
             "vlan-aware = true\n[ports.trunk]\nvlan = { trunk = [10] }\n[ports.access]\nvlan = { access = 10 }\n",
         )
         .unwrap();
-        let dir = std::env::temp_dir().join(format!("vswitch-replay-unit-{}", std::process::id()));
-        let mut r = Replayer::new(&spec, &names(&["trunk", "access"]), Some(&dir), None).unwrap();
+        let dir = crate::TestDir::new("replay-retagging");
+        let mut r = Replayer::new(&spec, &names(&["trunk", "access"]), Some(&dir.0), None).unwrap();
         // Broadcast tagged VLAN 10 on the trunk: leaves the access port untagged.
         let mut tagged = eth(0xff, 1);
         tagged.splice(12..12, [0x81, 0x00, 0x00, 0x0a]);
