@@ -277,8 +277,7 @@ impl FloorSwitch {
             not_forwarded: 0,
         };
         for i in 0..hosts {
-            let m = mac(i);
-            let key = u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]]) << 12;
+            let key = vswitch_core::MacAddr(mac(i)).to_u64() << 12;
             let h = f.hash(key);
             let mut at = f.home(h);
             while f.slots[at] != 0 {
@@ -305,8 +304,8 @@ impl FloorSwitch {
         (((h >> 32) * self.slots.len() as u64) >> 32) as usize
     }
 
-    fn find(&self, key: u64) -> Option<usize> {
-        let h = self.hash(key);
+    /// The arena place of `key`, whose hash is `h`.
+    fn find(&self, key: u64, h: u64) -> Option<usize> {
         let tag = h as u32 & !self.idx_mask;
         let mut at = self.home(h);
         loop {
@@ -357,43 +356,45 @@ impl FloorSwitch {
             batch.len() <= BATCH,
             "the floor switch takes batches of {BATCH} at most"
         );
-        // Each frame's destination and source, as the index keys them.
-        let mut keys = [(0u64, 0u64); BATCH];
-        let mut hashes = [0u64; 2 * BATCH];
+        // Each frame's destination and source as the index keys them, with
+        // their hashes, each hashed once (no keys for a frame too short).
+        let mut keys = [None; BATCH];
         let warm = self.entries.len() >= 1 << 16;
-        for ((f, k), h) in batch.iter().zip(&mut keys).zip(hashes.chunks_mut(2)) {
+        for (f, k) in batch.iter().zip(&mut keys) {
             if let Some(a) = f.get(..12) {
-                let dst = u64::from_be_bytes([0, 0, a[0], a[1], a[2], a[3], a[4], a[5]]);
-                let src = u64::from_be_bytes([0, 0, a[6], a[7], a[8], a[9], a[10], a[11]]);
-                *k = (dst << 12, src << 12);
-                h[0] = self.hash(k.0);
-                h[1] = self.hash(k.1);
+                let dst = u64::from_be_bytes([0, 0, a[0], a[1], a[2], a[3], a[4], a[5]]) << 12;
+                let src = u64::from_be_bytes([0, 0, a[6], a[7], a[8], a[9], a[10], a[11]]) << 12;
+                let (hd, hs) = (self.hash(dst), self.hash(src));
                 if warm {
-                    prefetch(&self.slots[self.home(h[0])]);
-                    prefetch(&self.slots[self.home(h[1])]);
+                    prefetch(&self.slots[self.home(hd)]);
+                    prefetch(&self.slots[self.home(hs)]);
                 }
+                *k = Some((dst, hd, src, hs));
             }
         }
-        for &h in &hashes[..if warm { 2 * batch.len() } else { 0 }] {
-            self.prefetch_entry(h);
+        if warm {
+            for &(_, hd, _, hs) in keys[..batch.len()].iter().flatten() {
+                self.prefetch_entry(hd);
+                self.prefetch_entry(hs);
+            }
         }
         let mut queued = [0usize; PORTS as usize];
         let (mut frames, mut bytes) = (0, 0);
-        for (i, (f, &(dst, src))) in batch.iter().zip(&keys).enumerate() {
+        for (i, (f, k)) in batch.iter().zip(&keys).enumerate() {
             frames += 1;
             bytes += f.len() as u64;
-            if f.len() < 12 {
+            let Some((dst, hd, src, hs)) = *k else {
                 self.not_forwarded += 1;
                 continue;
-            }
-            let out = match self.find(dst) {
+            };
+            let out = match self.find(dst, hd) {
                 Some(d) if dst >> 52 & 1 == 0 => self.entries[d].port,
                 _ => {
                     self.not_forwarded += 1;
                     continue;
                 }
             };
-            match self.find(src) {
+            match self.find(src, hs) {
                 Some(s) if self.entries[s].port == ingress.0 && out != ingress.0 => {
                     self.entries[s].seen = now;
                 }
